@@ -1,0 +1,277 @@
+"""The pytest plugin behind the conformance suite: options, profiles, fixtures, summary.
+
+Loaded by the project's top-level ``conftest.py`` (a clone run with pytest)
+and by ``convcheck run`` (``-p convcheck.pytest_plugin``). It is deliberately
+not an auto-loaded ``pytest11`` entry point, so installing convcheck adds no
+options to other projects' test runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+
+from .impls import registry
+from .spec import FULL, OPERATIONS, Capabilities, ConvcheckError
+
+DEFAULT_IMPL = "numpy_fast"
+PROFILE_ENV = "CONVCHECK_PROFILE"
+
+_COMMON = {
+    "deadline": None,
+    "print_blob": True,
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+}
+PROFILES = {
+    "fast": {"max_examples": 15, **_COMMON},
+    "ci": {"max_examples": 40, "derandomize": True, "database": None, **_COMMON},
+    "thorough": {"max_examples": 400, **_COMMON},
+}
+"""Hypothesis profiles: ``fast`` for local work, ``ci`` (derandomised, the default
+when ``CI`` is set) and ``thorough`` for a release or a grading run."""
+
+for _name, _kw in PROFILES.items():
+    settings.register_profile(f"convcheck-{_name}", **_kw)
+
+
+def default_profile() -> str:
+    """``CONVCHECK_PROFILE`` if set, ``ci`` under CI, else ``fast``."""
+    if os.environ.get(PROFILE_ENV):
+        return os.environ[PROFILE_ENV]
+    return "ci" if os.environ.get("CI") else "fast"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("convcheck", "convcheck conformance suite")
+    group.addoption(
+        "--impl",
+        default=None,
+        help="implementation(s) to check, comma-separated: a shipped name (numpy_reference, numpy_fast, "
+        f"torch, buggy.<name>), a .py path, module[:attr] or an entry point; default ${registry.ENV_VAR} "
+        f"or {DEFAULT_IMPL}",
+    )
+    group.addoption(
+        "--strict-contract",
+        action="store_true",
+        default=False,
+        help="ignore capability declarations and check the full contract",
+    )
+    group.addoption(
+        "--convcheck-profile",
+        default=None,
+        choices=sorted(PROFILES),
+        help=f"hypothesis profile: {', '.join(PROFILES)} (default ${PROFILE_ENV}, 'ci' under CI, else 'fast')",
+    )
+    group.addoption("--max-examples", type=int, default=None, help="override the profile's examples per test")
+    group.addoption(
+        "--convcheck-results",
+        default=None,
+        help="append one JSON line per finished check to this file (used by `convcheck run`)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "conformance(prop): a conformance property")
+    profile = config.getoption("convcheck_profile") or default_profile()
+    if profile not in PROFILES:
+        raise pytest.UsageError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    overrides: dict[str, Any] = {}
+    if config.getoption("max_examples"):
+        overrides["max_examples"] = config.getoption("max_examples")
+    settings.register_profile("convcheck-active", settings.get_profile(f"convcheck-{profile}"), **overrides)
+    if not config.getoption("hypothesis_profile", default=None):
+        settings.load_profile("convcheck-active")
+    try:
+        names = registry.requested(config.getoption("impl")) or [DEFAULT_IMPL]
+        impls = [registry.load(n) for n in names]
+    except ConvcheckError as e:
+        raise pytest.UsageError(str(e)) from None
+    config.stash[_IMPLS] = impls
+    config.stash[_PROFILE] = profile
+    config.stash[_COLLECTOR] = Collector(config.getoption("convcheck_results"))
+    config.pluginmanager.register(config.stash[_COLLECTOR], "convcheck-collector")
+
+
+_IMPLS = pytest.StashKey[list[registry.Implementation]]()
+_PROFILE = pytest.StashKey[str]()
+_COLLECTOR = pytest.StashKey["Collector"]()
+
+
+def loaded_implementations(config: pytest.Config) -> list[registry.Implementation]:
+    return config.stash[_IMPLS]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    import numpy
+    import scipy
+    import torch
+
+    lines = [
+        f"convcheck: profile={config.stash[_PROFILE]} strict={config.getoption('strict')} "
+        f"numpy={numpy.__version__} scipy={scipy.__version__} torch={torch.__version__}",
+    ]
+    for impl in config.stash[_IMPLS]:
+        unsupported = ", ".join(f"{o}.{f}={v!r}" for o, f, v in impl.capabilities.unsupported()) or "none"
+        lines.append(
+            f"convcheck: impl {impl.name} ({impl.source}): {', '.join(impl.functions)}; "
+            f"declared unsupported: {unsupported}"
+        )
+    return lines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``impl`` over the requested implementations and ``op`` over the spec."""
+    if "impl" in metafunc.fixturenames:
+        impls = metafunc.config.stash[_IMPLS]
+        metafunc.parametrize("impl", impls, ids=[i.name for i in impls], scope="session")
+    marker = metafunc.definition.get_closest_marker("conformance")
+    ops = (marker.kwargs.get("ops") if marker else None) or tuple(OPERATIONS)
+    if "grad" in metafunc.fixturenames:
+        pairs = [(o, g) for o in ops for g in OPERATIONS[o].grads]
+        metafunc.parametrize(("op_name", "grad"), pairs, ids=[f"{o}-{g}" for o, g in pairs])
+    elif "op_name" in metafunc.fixturenames:
+        metafunc.parametrize("op_name", ops)
+    if "oracle_name" in metafunc.fixturenames:
+        from .oracles import ORACLES
+
+        metafunc.parametrize("oracle_name", list(ORACLES))
+
+
+@pytest.fixture(scope="session")
+def strict(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("strict_contract"))
+
+
+@pytest.fixture
+def caps(impl: registry.Implementation, strict: bool) -> Capabilities:
+    """The capabilities the run honours: the declaration, or the full contract under --strict."""
+    return FULL if strict else impl.capabilities
+
+
+class Recorder:
+    """Per-test record of what was exercised: examples, hyper-parameter values, worst ratios."""
+
+    def __init__(self) -> None:
+        self.examples = 0
+        self.values: dict[str, set[str]] = defaultdict(set)
+        self.worst: dict[str, float] = {}
+        self.mistrusted = 0
+
+    def case(self, case: Any) -> None:
+        """Note one example's configuration (called once per hypothesis example)."""
+        self.examples += 1
+        for k, v in case.kwargs().items():
+            self.values[k].add(repr(v))
+        p = case.params
+        self.values["padding_kind"].add(p.padding_kind)
+        self.values["dtype"].add(case.dtype)
+        self.values["values"].add(case.family)
+        self.values["layout"].add(case.layout)
+        if "ties" in case.notes:
+            self.values["ties"].add("tied" if case.notes["ties"] else "no ties")
+        if case.inputs.get("b", 0) is None:
+            self.values["bias"].add("None")
+        elif "b" in case.inputs:
+            self.values["bias"].add("array")
+
+    def comparison(self, comp: Any) -> None:
+        self.worst[comp.name] = max(self.worst.get(comp.name, 0.0), comp.error_ratio)
+        self.mistrusted += int(comp.mistrusted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "examples": self.examples,
+            "values": {k: sorted(v) for k, v in self.values.items()},
+            "worst_error_ratio": self.worst,
+            "mistrusted": self.mistrusted,
+        }
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest) -> Any:
+    """A ``Recorder`` whose contents travel with the test report (through xdist too)."""
+    rec = Recorder()
+    yield rec
+    request.node.user_properties.append(("convcheck_record", json.dumps(rec.to_dict())))
+
+
+def _identity(item: pytest.Item) -> dict[str, str]:
+    marker = item.get_closest_marker("conformance")
+    params = getattr(item, "callspec", None)
+    p = params.params if params else {}
+    impl = p.get("impl")
+    return {
+        "impl": getattr(impl, "name", "") if impl is not None else "",
+        "op": p.get("op_name", (marker.kwargs.get("ops") or ("",))[0] if marker else ""),
+        "direction": p.get("grad", ""),
+        "oracle": p.get("oracle_name", ""),
+        "property": marker.args[0] if marker and marker.args else item.originalname,
+        "test": item.nodeid,
+    }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("conformance"):
+            item.user_properties.append(("convcheck_id", json.dumps(_identity(item))))
+
+
+class Collector:
+    """Gathers one result per conformance test (on the controller under xdist)."""
+
+    def __init__(self, results_path: str | None) -> None:
+        self.results: list[dict[str, Any]] = []
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._path = results_path
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if "convcheck_id" not in props:
+            return
+        entry = self._pending.setdefault(report.nodeid, {**json.loads(props["convcheck_id"]), "status": None})
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            if report.skipped:
+                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+                reason = reason.removeprefix("Skipped: ")
+                entry["status"] = "unsupported" if reason.startswith("unsupported") else "skipped"
+                entry["message"] = reason
+            elif report.failed:
+                entry["status"] = "failed" if report.when == "call" else "error"
+                entry["message"] = report.longreprtext
+            else:
+                entry["status"] = "passed"
+            entry["duration"] = report.duration
+        if report.when == "teardown":
+            if "convcheck_record" in props:
+                entry.update(json.loads(props["convcheck_record"]))
+            if report.failed and entry["status"] in (None, "passed"):
+                entry["status"], entry["message"] = "error", report.longreprtext
+            self._finish(report.nodeid)
+
+    def _finish(self, nodeid: str) -> None:
+        entry = self._pending.pop(nodeid)
+        self.results.append(entry)
+        if self._path:
+            with open(self._path, "a", encoding="utf-8") as fh:  # written as each check finishes
+                fh.write(json.dumps(entry) + "\n")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.results:
+            return
+        from .summary import coverage_lines, status_table
+
+        tr = terminalreporter
+        tr.section("convcheck conformance summary")
+        for line in status_table(self.results):
+            tr.write_line(line)
+        for line in coverage_lines(self.results):
+            tr.write_line(line)

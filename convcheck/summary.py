@@ -1,0 +1,92 @@
+"""Summaries of a conformance run: per operation and property, and what the run exercised.
+
+Input is the list of per-check results the pytest plugin collects (one dict per
+test: impl, op, property, status, message, examples, values, worst_error_ratio).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+STATUS_ORDER = ("error", "failed", "passed", "unsupported", "skipped")
+"""Worst first: a group's status is the worst of its checks' (``unsupported`` and
+``skipped`` count only when nothing ran)."""
+
+
+def group_status(statuses: Iterable[str | None]) -> str:
+    """The verdict of several checks of one (operation, property)."""
+    s = {x or "error" for x in statuses}
+    for status in ("error", "failed"):
+        if status in s:
+            return status
+    if "passed" in s:
+        return "passed"
+    return "unsupported" if "unsupported" in s else "skipped"
+
+
+def grouped(results: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """Results keyed by ``(impl, op, property)``, in a stable order."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in sorted(results, key=lambda r: (r["impl"], r["op"], r["property"], r["test"])):
+        groups[(r["impl"], r["op"], r["property"])].append(r)
+    return groups
+
+
+def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One summary row per (impl, op, property): status, counts, examples, worst error ratio."""
+    out = []
+    for (impl, op, prop), items in grouped(results).items():
+        worst = max((v for r in items for v in (r.get("worst_error_ratio") or {}).values()), default=None)
+        out.append(
+            {
+                "impl": impl,
+                "op": op,
+                "property": prop,
+                "status": group_status(r["status"] for r in items),
+                "checks": len(items),
+                "passed": sum(r["status"] == "passed" for r in items),
+                "examples": sum(r.get("examples", 0) for r in items),
+                "worst_error_ratio": worst,
+                "failures": [r for r in items if r["status"] in ("failed", "error")],
+                "reasons": sorted({r.get("message", "") for r in items if r["status"] in ("unsupported",)}),
+            }
+        )
+    return out
+
+
+def status_table(results: list[dict[str, Any]]) -> list[str]:
+    """Plain-text table lines, one per (impl, op, property)."""
+    lines = []
+    head = f"{'implementation':<22} {'operation':<11} {'property':<20} {'status':<12} {'checks':>7} "
+    head += f"{'examples':>8} {'worst ratio':>11}"
+    lines.append(head)
+    for row in rows(results):
+        ratio = "" if row["worst_error_ratio"] is None else f"{row['worst_error_ratio']:.3g}"
+        lines.append(
+            f"{row['impl']:<22} {row['op']:<11} {row['property']:<20} {row['status']:<12} "
+            f"{row['passed']:>3}/{row['checks']:<3} {row['examples']:>8} {ratio:>11}"
+        )
+    return lines
+
+
+def coverage(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, set[str]]]:
+    """Distinct values each hyper-parameter took, per (impl, op), over every example run."""
+    cov: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for r in results:
+        for key, values in (r.get("values") or {}).items():
+            cov[(r["impl"], r["op"])][key].update(values)
+    return cov
+
+
+def coverage_lines(results: list[dict[str, Any]], limit: int = 8) -> list[str]:
+    """What the run exercised, so a pass is not mistaken for more than it covered."""
+    lines = ["", "exercised values (distinct count: examples of values):"]
+    for (impl, op), params in sorted(coverage(results).items()):
+        lines.append(f"{impl} {op}:")
+        for key in sorted(params):
+            values = sorted(params[key])
+            shown = ", ".join(values[:limit]) + (", ..." if len(values) > limit else "")
+            lines.append(f"    {key:<18} {len(values):>3}: {shown}")
+    return lines

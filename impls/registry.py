@@ -1,0 +1,206 @@
+"""Finding, loading and validating implementations.
+
+An implementation is named by one of:
+
+- a shipped name (``numpy_reference``, ``numpy_fast``, ``torch``, or
+  ``buggy.<name>`` for the deliberately broken ones);
+- a path to a ``.py`` file;
+- an importable ``module`` or ``module:attribute`` (the attribute may be any
+  object exposing the contract functions, e.g. an adapter's namespace);
+- the name of an entry point in the ``convcheck.implementations`` group, which
+  installed packages use to register themselves.
+
+The ``--impl`` option (pytest and CLI) and the ``CONVCHECK_IMPL`` environment
+variable take these forms. Loading validates the module against the contract at
+once (pluggy's rule: reject a malformed plug-in at registration, not halfway
+through a run).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..spec import FUNCTION_NAMES, OPERATIONS, Capabilities, ContractError, parse_capabilities
+
+ENV_VAR = "CONVCHECK_IMPL"
+ENTRY_POINT_GROUP = "convcheck.implementations"
+DISABLE_PLUGINS_ENV = "CONVCHECK_NO_PLUGINS"
+
+SHIPPED = {
+    "numpy_reference": "convcheck.impls.numpy_reference",
+    "numpy_fast": "convcheck.impls.numpy_fast",
+    "torch": "convcheck.impls.torch_backed",
+}
+"""Correct shipped implementations by short name."""
+
+
+@dataclass
+class Implementation:
+    """A loaded, validated implementation.
+
+    ``functions`` maps each contract function the module exposes to the callable;
+    ``capabilities`` is the parsed declaration (the full contract if none).
+    """
+
+    name: str
+    source: str
+    functions: dict[str, Any]
+    capabilities: Capabilities
+    version: str | None = None
+    raw_capabilities: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def provides(self, function_name: str) -> bool:
+        return function_name in self.functions
+
+    def operations(self) -> list[str]:
+        """Operations with at least one function present."""
+        return [op.name for op in OPERATIONS.values() if any(self.provides(f) for f in op.functions)]
+
+
+def _signature_problem(name: str, fn: Any) -> str | None:
+    """Why ``fn`` cannot be called as the contract's ``name``, or ``None``."""
+    if not callable(fn):
+        return f"{name} is a {type(fn).__name__}, not a function"
+    op = next(o for o in OPERATIONS.values() if name in o.functions)
+    n_arrays = len(op.inputs) + (1 if name == op.backward else 0)
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None  # builtins and C functions: trust them, calls will tell
+    params = list(sig.parameters.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        keywords_ok: list[str] = []
+    else:
+        names = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        keywords_ok = [h for h in op.hyperparameters if h not in names]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    var_pos = any(p.kind is p.VAR_POSITIONAL for p in params)
+    arrays = ("dy, " if name == op.backward else "") + ", ".join(op.inputs)
+    expected = f"{name}({arrays}, *, {', '.join(op.hyperparameters)})"
+    if keywords_ok:
+        return f"{name}{sig} lacks keyword argument(s) {', '.join(keywords_ok)}; the contract is {expected}"
+    if len(positional) < n_arrays and not var_pos:
+        return f"{name}{sig} takes {len(positional)} array argument(s); the contract is {expected}"
+    return None
+
+
+def from_namespace(obj: Any, name: str, source: str) -> Implementation:
+    """Validate an object exposing contract functions and wrap it as an ``Implementation``."""
+    functions = {f: getattr(obj, f) for f in FUNCTION_NAMES if getattr(obj, f, None) is not None}
+    if not functions:
+        raise ContractError(
+            f"{source} exposes none of the contract functions ({', '.join(FUNCTION_NAMES)}); "
+            "define at least one, e.g. conv2d_forward(x, w, b, *, stride, padding, dilation, groups)"
+        )
+    problems = [p for f, fn in functions.items() if (p := _signature_problem(f, fn))]
+    if problems:
+        raise ContractError(f"{source}: {problems[0]}")
+    raw = getattr(obj, "CONVCHECK_CAPABILITIES", None)
+    caps = parse_capabilities(raw, where=f"{source}: CONVCHECK_CAPABILITIES")
+    version = getattr(obj, "__version__", None)
+    return Implementation(name, source, functions, caps, version, raw)
+
+
+def _import_path(path: Path) -> ModuleType:
+    """Import a ``.py`` file under a private module name, with its folder importable."""
+    mod_name = f"convcheck_impl_{abs(hash(str(path.resolve())))}"
+    if mod_name in sys.modules:
+        return sys.modules[mod_name]
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise ContractError(f"cannot import {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # so a submission may import its own helper modules
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        del sys.modules[mod_name]
+        raise ContractError(f"{path}:{e.lineno}: syntax error: {e.msg}") from None
+    except Exception as e:
+        del sys.modules[mod_name]
+        raise ContractError(f"importing {path} raised {type(e).__name__}: {e}") from None
+    return module
+
+
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    if os.environ.get(DISABLE_PLUGINS_ENV):
+        return {}
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available() -> list[str]:
+    """Every name ``load`` accepts without a path: shipped, buggy and entry points."""
+    from .buggy import BUGGY
+
+    return [*SHIPPED, *(f"buggy.{b}" for b in BUGGY), *sorted(_entry_points())]
+
+
+def load(spec: str) -> Implementation:
+    """Load an implementation from any of the forms in the module docstring.
+
+    Raises ``ContractError`` with a one-line message for anything that cannot be
+    loaded or does not follow the contract.
+    """
+    spec = spec.strip()
+    if not spec:
+        raise ContractError("empty implementation name; give a shipped name, a .py path or module[:attr]")
+    if spec in SHIPPED:
+        return from_namespace(importlib.import_module(SHIPPED[spec]), spec, SHIPPED[spec])
+    if spec.startswith("buggy."):
+        from .buggy import BUGGY
+
+        bug = spec.removeprefix("buggy.")
+        if bug not in BUGGY:
+            raise ContractError(f"unknown buggy implementation {spec!r}; known: {', '.join(BUGGY)}")
+        return from_namespace(importlib.import_module(f"convcheck.impls.buggy.{bug}"), spec, spec)
+    path = Path(spec)
+    if spec.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise ContractError(f"no such file: {spec}")
+        return from_namespace(_import_path(path), path.stem, str(path))
+    eps = _entry_points()
+    if spec in eps:
+        try:
+            obj = eps[spec].load()
+        except Exception as e:
+            raise ContractError(f"entry point {spec!r} ({eps[spec].value}) failed to load: {e}") from None
+        return from_namespace(obj, spec, f"entry point {eps[spec].value}")
+    module_name, _, attr = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            raise ContractError(
+                f"unknown implementation {spec!r}: not a shipped name, a .py file, an entry point or an "
+                f"importable module; shipped: {', '.join(SHIPPED)}"
+            ) from None
+        raise ContractError(f"importing {module_name} failed: {e}") from None
+    except SyntaxError as e:
+        raise ContractError(f"{e.filename}:{e.lineno}: syntax error: {e.msg}") from None
+    except Exception as e:
+        raise ContractError(f"importing {module_name} raised {type(e).__name__}: {e}") from None
+    if attr:
+        try:
+            obj = getattr(obj, attr)
+        except AttributeError:
+            raise ContractError(f"module {module_name} has no attribute {attr!r}") from None
+    return from_namespace(obj, spec, spec)
+
+
+def requested(cli_value: str | None = None) -> list[str]:
+    """The implementation names asked for: the option, else ``CONVCHECK_IMPL``, comma-separated."""
+    raw = cli_value or os.environ.get(ENV_VAR, "")
+    return [s for s in (part.strip() for part in raw.split(",")) if s]

@@ -1,0 +1,106 @@
+"""Independent computations of the contract: the answers implementations are checked against.
+
+Two oracles expose the six contract functions with the contract's signatures
+(NumPy NCHW arrays in, float64 arrays out, hyper-parameters keyword-only):
+
+* ``scipy``: conv2d by the textbook derivation on ``scipy.signal``, pooling by
+  explicit NumPy sliding windows (``scipy_oracle``, ``numpy_pool``). Covers every
+  semantic option: both conv conventions and every max-pool tie rule.
+* ``torch``: ``torch.nn.functional`` in float64 with autograd (``torch_oracle``).
+  Covers both conventions and ``ties="first"`` only.
+
+Semantic options (``convention`` for conv2d, ``ties`` for max-pool backward) are
+extra keyword arguments with the contract's value as default; ``call`` passes
+them only to the functions that take them. Oracle modules are imported on first
+use, so importing this package does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from convcheck.spec.ops import FUNCTION_NAMES, OPERATIONS
+
+SEMANTIC_OPTIONS: frozenset[str] = frozenset(
+    f.name for op in OPERATIONS.values() for f in op.features if f.kind == "semantics"
+)
+"""Names of the semantic options of every operation (``convention``, ``ties``)."""
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """An oracle: its name, the module holding its functions and what it covers.
+
+    ``restricted`` maps a semantic option to the values this oracle computes;
+    options not listed are covered for every value the spec allows.
+    """
+
+    name: str
+    module_name: str
+    restricted: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    @property
+    def module(self) -> ModuleType:
+        """The oracle's module, imported on first use."""
+        return importlib.import_module(self.module_name)
+
+    def function(self, function_name: str) -> Callable[..., Any]:
+        """The contract function ``function_name`` (e.g. ``"conv2d_forward"``)."""
+        if function_name not in FUNCTION_NAMES:
+            raise KeyError(f"{function_name!r} is not a contract function; expected one of {FUNCTION_NAMES}")
+        return getattr(self.module, function_name)
+
+    def covers(self, op_name: str, semantics: Mapping[str, Any] | None = None) -> bool:
+        """Whether this oracle computes ``op_name`` under ``semantics``.
+
+        Only ``op_name``'s semantic features are read from ``semantics``; an
+        absent one means the contract's value.
+        """
+        semantics = semantics or {}
+        for feature in OPERATIONS[op_name].features:
+            if feature.kind != "semantics":
+                continue
+            value = semantics.get(feature.name, feature.full)
+            if value not in self.restricted.get(feature.name, feature.choices):
+                return False
+        return True
+
+
+ORACLES: dict[str, Oracle] = {
+    "scipy": Oracle("scipy", "convcheck.oracles.scipy_oracle"),
+    "torch": Oracle("torch", "convcheck.oracles.torch_oracle", restricted={"ties": ("first",)}),
+}
+
+
+def call(
+    oracle_name: str,
+    function_name: str,
+    *arrays: Any,
+    semantics: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Call ``function_name`` of oracle ``oracle_name`` on ``arrays`` and hyper-parameters ``kwargs``.
+
+    ``semantics`` (e.g. ``{"convention": "convolution", "ties": "split"}``) may
+    hold the options of several operations; each function receives only those
+    it takes. An oracle that does not compute a requested value raises
+    ``NotImplementedError``; an unknown option name raises ``KeyError``.
+    """
+    semantics = dict(semantics or {})
+    unknown = set(semantics) - SEMANTIC_OPTIONS
+    if unknown:
+        raise KeyError(
+            f"unknown semantic options {sorted(unknown)}; expected some of {sorted(SEMANTIC_OPTIONS)}"
+        )
+    fn = ORACLES[oracle_name].function(function_name)
+    accepted = inspect.signature(fn).parameters
+    options = {k: v for k, v in semantics.items() if k in accepted}
+    return fn(*arrays, **kwargs, **options)
+
+
+__all__ = ["ORACLES", "SEMANTIC_OPTIONS", "Oracle", "call"]

@@ -1,0 +1,93 @@
+"""A concrete example: one operation, its hyper-parameters, its input arrays and ``dy``.
+
+Cases are built by the hypothesis strategies (``convcheck.tests.strategies``)
+and by reproduction scripts; everything downstream (oracles, properties,
+reports) reads them. The arrays of a case are never handed to an
+implementation directly: ``fresh_inputs`` makes explicit copies each time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .ops import OPERATIONS, Operation
+from .params import Params
+
+SMALL = 64
+"""Arrays with at most this many elements are printed in full in messages."""
+
+
+@dataclass
+class Case:
+    """One generated example.
+
+    ``inputs`` maps the operation's input names (``x``, ``w``, ``b``) to arrays
+    (``b`` may be ``None``); ``dy`` has the output's shape. ``family`` names the
+    value family the arrays were drawn from, ``seed`` the generator seed and
+    ``layout`` the memory layout the implementation is handed.
+    """
+
+    op_name: str
+    params: Params
+    inputs: dict[str, np.ndarray | None]
+    dy: np.ndarray
+    dtype: str
+    family: str = "normal"
+    seed: int = 0
+    layout: str = "contiguous"
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def op(self) -> Operation:
+        return OPERATIONS[self.op_name]
+
+    @property
+    def x(self) -> np.ndarray:
+        x = self.inputs["x"]
+        assert x is not None
+        return x
+
+    def shapes(self) -> dict[str, tuple[int, ...] | None]:
+        return {k: (None if v is None else tuple(v.shape)) for k, v in self.inputs.items()}
+
+    def output_shape(self) -> tuple[int, ...]:
+        return self.op.output_shape(self.shapes(), self.params)
+
+    def forward_args(self) -> list[np.ndarray | None]:
+        """Positional arrays of the forward function, in contract order."""
+        return [self.inputs[name] for name in self.op.inputs]
+
+    def backward_args(self) -> list[np.ndarray | None]:
+        """Positional arrays of the backward function: ``dy`` then the inputs."""
+        return [self.dy, *self.forward_args()]
+
+    def kwargs(self) -> dict[str, Any]:
+        return self.params.kwargs()
+
+    def describe(self) -> str:
+        """One line: the operation, shapes and every hyper-parameter."""
+        shapes = ", ".join(
+            f"{k}={'None' if v is None else tuple(v.shape)}" for k, v in self.inputs.items()
+        )
+        hp = ", ".join(f"{k}={v!r}" for k, v in self.kwargs().items())
+        return (
+            f"{self.op_name}({shapes}, dy={tuple(self.dy.shape)}; {hp}) "
+            f"dtype={self.dtype} values={self.family} layout={self.layout} seed={self.seed}"
+        )
+
+    def __repr__(self) -> str:
+        return f"Case<{self.describe()}>"
+
+
+def with_inputs(case: Case, **arrays: np.ndarray | None) -> Case:
+    """A copy of ``case`` with some arrays replaced (``dy`` included)."""
+    inputs = dict(case.inputs)
+    dy = arrays.pop("dy", case.dy)
+    inputs.update(arrays)
+    return Case(
+        case.op_name, case.params, inputs, dy, case.dtype, case.family, case.seed, case.layout,
+        dict(case.notes),
+    )

@@ -1,0 +1,268 @@
+"""pytest helpers: call an implementation safely, ask an oracle, and assert with a readable message.
+
+Every assertion message is self-explanatory (what was compared, what came,
+what was expected, where they differ most) and ends with a copy-pasteable
+reproduction that needs neither hypothesis nor pytest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from convcheck import oracles
+from convcheck.impls.registry import Implementation
+from convcheck.spec import OPERATIONS, Capabilities, tolerance
+from convcheck.spec.case import SMALL, Case
+
+from .values import fresh
+
+Outputs = dict[str, np.ndarray | None]
+
+
+class ContractViolation(AssertionError):
+    """The implementation returned something the contract does not allow."""
+
+
+def semantics(case: Case, caps: Capabilities) -> dict[str, Any]:
+    """The semantic choices (convention, tie rule) the oracles must follow for this case."""
+    op = case.op
+    return {f.name: caps.value(op, f.name) for f in op.features if f.kind == "semantics"}
+
+
+def _fresh_args(case: Case, arrays: list[np.ndarray | None]) -> list[np.ndarray | None]:
+    return [fresh(a, case.layout) for a in arrays]
+
+
+def _check_array(value: Any, what: str, shape: tuple[int, ...], dtype: str, case: Case) -> np.ndarray:
+    __tracebackhide__ = True
+    if not isinstance(value, np.ndarray):
+        raise ContractViolation(
+            f"{what} is a {type(value).__module__}.{type(value).__name__}, but should be a numpy.ndarray "
+            f"of shape {shape} and dtype {dtype} [{case.describe()}]"
+        )
+    if value.shape != shape:
+        raise ContractViolation(
+            f"{what}.shape={value.shape}, but should be {shape} [{case.describe()}]"
+            f"{shape_hint(case, what)}"
+        )
+    return value
+
+
+def shape_hint(case: Case, what: str) -> str:
+    """The formula behind an output's expected shape, for shape-mismatch messages."""
+    if not what.endswith(".y") and "forward" not in what:
+        return ""
+    if case.op_name == "conv2d":
+        return "; OH = floor((H + top + bottom - dilation*(KH-1) - 1) / stride) + 1, likewise OW"
+    return (
+        "; OH = floor (ceil if ceil_mode) of (H + top + bottom - dilation*(KH-1) - 1) / stride, plus 1, "
+        "minus 1 if ceil_mode makes the last window start past the input and top padding"
+    )
+
+
+def call_forward(impl: Implementation, case: Case) -> np.ndarray:
+    """Run the forward function on fresh copies; check the result is an array of the right shape."""
+    __tracebackhide__ = True
+    fname = case.op.forward
+    y = impl.functions[fname](*_fresh_args(case, case.forward_args()), **case.kwargs())
+    return _check_array(y, f"{fname}(...) -> y", case.output_shape(), case.dtype, case)
+
+
+def call_backward(impl: Implementation, case: Case) -> Outputs:
+    """Run the backward function on fresh copies; return ``{grad name: array}``."""
+    __tracebackhide__ = True
+    op = case.op
+    out = impl.functions[op.backward](*_fresh_args(case, case.backward_args()), **case.kwargs())
+    names = op.grads
+    if len(names) == 1:
+        values: tuple[Any, ...] = (out,)
+    else:
+        if not isinstance(out, tuple | list) or len(out) != len(names):
+            got = f"{type(out).__name__} of length {len(out)}" if isinstance(out, tuple | list) else type(out)
+            raise ContractViolation(
+                f"{op.backward} returned {got}, but should return a tuple ({', '.join(names)}) "
+                f"[{case.describe()}]"
+            )
+        values = tuple(out)
+    result: Outputs = {}
+    for name, value in zip(names, values, strict=True):
+        source = case.inputs.get(name[1:]) if name != "dx" else case.inputs["x"]
+        if name == "db" and case.inputs.get("b") is None:
+            if value is not None:
+                raise ContractViolation(f"{op.backward} returned db={type(value).__name__} for b=None; "
+                                        f"db must be None when there is no bias [{case.describe()}]")
+            result[name] = None
+            continue
+        assert source is not None
+        result[name] = _check_array(value, f"{op.backward}(...) -> {name}", source.shape, case.dtype, case)
+    return result
+
+
+def oracle_forward(oracle: str, case: Case, caps: Capabilities, *, absolute: bool = False) -> np.ndarray:
+    """The oracle's float64 ``y``; with ``absolute``, computed on ``|inputs|`` (the bound's ``S``)."""
+    args = [None if a is None else (np.abs(a) if absolute else a) for a in case.forward_args()]
+    return oracles.call(oracle, case.op.forward, *args, semantics=semantics(case, caps), **case.kwargs())
+
+
+def oracle_backward(oracle: str, case: Case, caps: Capabilities, *, absolute: bool = False) -> Outputs:
+    """The oracle's float64 gradients; with ``absolute``, ``|dy|`` and ``|inputs|`` (routing by the
+    real ``x`` for max-pool, so the same winners receive the absolute gradients)."""
+    op = case.op
+    args = case.backward_args()
+    if absolute:
+        args = [None if a is None else np.abs(a) for a in args]
+        if op.name == "max_pool2d":
+            args[1] = case.x
+    out = oracles.call(oracle, op.backward, *args, semantics=semantics(case, caps), **case.kwargs())
+    values = out if len(op.grads) > 1 else (out,)
+    return dict(zip(op.grads, values, strict=True))
+
+
+def exact_required(case: Case, caps: Capabilities) -> bool:
+    """Integer data and a direct algorithm: the answer must match bit for bit.
+
+    Splitting a tied max-pool gradient divides it, so that declaration is never exact.
+    """
+    if case.op_name == "max_pool2d" and caps.value("max_pool2d", "ties") == "split":
+        return False
+    return bool(case.notes.get("exact")) and caps.algorithm == "direct"
+
+
+def compare(
+    case: Case, name: str, got: np.ndarray, expected: np.ndarray, abs_sum: np.ndarray, caps: Capabilities
+) -> tolerance.Comparison:
+    """Measure ``got`` against ``expected`` under the tolerance policy for this case."""
+    k = case.op.reduction_lengths(case.shapes(), case.params)["y" if name == "y" else name]
+    return tolerance.compare(
+        name, got, expected, abs_sum, k, case.dtype, exact=exact_required(case, caps), algorithm=caps.algorithm
+    )
+
+
+def assert_matches(
+    case: Case, what: str, comp: tolerance.Comparison, got: np.ndarray, expected: np.ndarray, impl: Implementation
+) -> None:
+    """Fail with a full mismatch report unless ``comp`` passed."""
+    __tracebackhide__ = True
+    if comp.passed:
+        return
+    raise AssertionError(mismatch_report(case, what, comp, got, expected, impl))
+
+
+def mismatch_report(
+    case: Case, what: str, comp: tolerance.Comparison, got: np.ndarray, expected: np.ndarray, impl: Implementation
+) -> str:
+    """NumPy-style mismatch report plus the case, small arrays and a reproduction."""
+    rule = (
+        "exact equality (integer data, direct algorithm)"
+        if comp.exact
+        else f"{comp.mode} bound (tolerance policy, spec/tolerance.py)"
+    )
+    lines = [
+        f"{what} does not match: error ratio {comp.error_ratio:.3g} > 1 under {rule}",
+        f"  case: {case.describe()}",
+        f"  mismatched elements: {comp.mismatches} / {comp.size} "
+        f"({100.0 * comp.mismatches / max(comp.size, 1):.1f}%); max abs error {comp.max_abs:.6g}, "
+        f"max rel error {comp.max_rel:.6g}, max ULP {comp.max_ulp}",
+        f"  worst at index {comp.worst_index}: got {comp.worst_got!r}, expected {comp.worst_expected!r} "
+        f"(bound {comp.worst_bound:.3g})",
+    ]
+    if not comp.aggregate_ok:
+        lines.append(
+            f"  aggregate errors: bias {comp.bias:.3g} (limit {comp.bias_limit:.3g}), "
+            f"variance {comp.variance:.3g} (limit {comp.variance_limit:.3g}): a systematic error"
+        )
+    if got.size <= SMALL:
+        for name, arr in case.inputs.items():
+            if arr is not None and arr.size <= SMALL:
+                lines.append(f"  {name} = {_fmt(arr)}")
+        lines.append(f"  dy = {_fmt(case.dy)}")
+        lines.append(f"  expected = {_fmt(expected)}")
+        lines.append(f"  got      = {_fmt(got)}")
+    lines.append(reproduction(case, impl))
+    return "\n".join(lines)
+
+
+def _fmt(a: np.ndarray) -> str:
+    return np.array2string(np.asarray(a), precision=6, separator=", ", max_line_width=200).replace(
+        "\n", "\n      "
+    )
+
+
+def reproduction(case: Case, impl: Implementation) -> str:
+    """A snippet rebuilding the case without hypothesis and printing what the implementation returns."""
+    p = case.params
+    shapes = case.shapes()
+    return (
+        "  reproduce:\n"
+        "    from convcheck.impls.registry import load\n"
+        f"    from convcheck.spec.params import {type(p).__name__}\n"
+        "    from convcheck.tests.values import make_case\n"
+        f"    case = make_case({case.op_name!r}, {p!r}, {shapes!r}, {case.dtype!r}, "
+        f"{case.family!r}, seed={case.seed}, layout={case.layout!r})\n"
+        f"    impl = load({impl.source if impl.source.endswith('.py') else impl.name!r})\n"
+        f"    print(impl.functions[{case.op.backward!r}](*case.backward_args(), **case.kwargs()))"
+    )
+
+
+def require(impl: Implementation, *functions: str) -> None:
+    """Skip as *unsupported* unless the implementation provides every function named."""
+    import pytest
+
+    missing = [f for f in functions if not impl.provides(f)]
+    if missing:
+        pytest.skip(f"unsupported: {impl.name} does not provide {', '.join(missing)}")
+
+
+def require_oracle(oracle: str, op_name: str, caps: Capabilities) -> None:
+    """Skip when the oracle cannot follow the declared semantics (e.g. torch and ties='split')."""
+    import pytest
+
+    sem = {f.name: caps.value(op_name, f.name) for f in OPERATIONS[op_name].features if f.kind == "semantics"}
+    if not oracles.ORACLES[oracle].covers(op_name, sem):
+        pytest.skip(f"not covered: the {oracle} oracle cannot follow {sem}")
+
+
+def require_dtype(caps: Capabilities, dtype: str, why: str) -> None:
+    import pytest
+
+    if dtype not in caps.dtypes:
+        pytest.skip(f"unsupported: {why} need {dtype}, declared dtypes are {list(caps.dtypes)}")
+
+
+def reference_bounds(case: Case, caps: Capabilities) -> dict[str, np.ndarray]:
+    """``S`` (the oracle on absolute values) for ``y`` and every gradient, from the SciPy oracle.
+
+    Oracle-free properties still need a scale for their tolerance; the SciPy
+    oracle supplies it because it covers every declared semantics.
+    """
+    return {
+        "y": oracle_forward("scipy", case, caps, absolute=True),
+        **{k: v for k, v in oracle_backward("scipy", case, caps, absolute=True).items() if v is not None},
+    }
+
+
+def within(
+    case: Case,
+    name: str,
+    got: np.ndarray,
+    expected: np.ndarray,
+    abs_sum: np.ndarray,
+    caps: Capabilities,
+    *,
+    factor: float = 1.0,
+) -> tolerance.Comparison:
+    """Like ``compare``, with the bound multiplied by ``factor`` (two computed sides, say)."""
+    k = case.op.reduction_lengths(case.shapes(), case.params)[name]
+    return tolerance.compare(
+        name,
+        got,
+        expected,
+        abs_sum,
+        k,
+        case.dtype,
+        exact=exact_required(case, caps),
+        algorithm=caps.algorithm,
+        scale=factor,
+    )

@@ -1,0 +1,56 @@
+"""Property 4: adjoint (dot-product) identities, which need no oracle.
+
+For an operation linear in its input (conv2d without bias, avg-pool) or
+piecewise linear and positively homogeneous (max-pool), the vector-Jacobian
+product satisfies ``<f(x), dy> = <x, dx>``; for conv2d also ``<f(x), dy> = <w, dw>``.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+from convcheck.spec import OPERATIONS, tolerance
+
+from . import checks
+from .strategies import cases
+
+
+def _dot(a, b):
+    return float(np.sum(np.asarray(a, np.float64) * np.asarray(b, np.float64)))
+
+
+@pytest.mark.conformance("adjoint")
+def test_adjoint(impl, caps, op_name, record):
+    op = OPERATIONS[op_name]
+    checks.require(impl, op.forward, op.backward)
+
+    @given(case=cases(op_name, caps, bias=False))
+    def check(case):
+        record.case(case)
+        y = checks.call_forward(impl, case)
+        grads = checks.call_backward(impl, case)
+        s = checks.reference_bounds(case, caps)
+        k = op.reduction_lengths(case.shapes(), case.params)
+        lhs = _dot(y, case.dy)
+        for name, grad in grads.items():
+            if grad is None:
+                continue
+            primal = case.inputs[name[1:]]
+            rhs = _dot(primal, grad)
+            bound = tolerance.inner_product_bound(
+                max(k["y"], k[name]),
+                case.dtype,
+                _dot(s["y"], np.abs(case.dy)) + _dot(np.abs(primal), s[name]),
+                _dot(np.abs(y), np.abs(case.dy)) + _dot(np.abs(primal), np.abs(grad)),
+                y.size + primal.size,
+            )
+            if checks.exact_required(case, caps):
+                bound = 0.0
+            assert abs(lhs - rhs) <= bound, (
+                f"adjoint identity <{op.forward}(x), dy> = <{name[1:]}, {name}> fails: "
+                f"{lhs!r} vs {rhs!r}, difference {abs(lhs - rhs):.3g} > bound {bound:.3g}; "
+                f"{name} is not the transpose of the forward map [{case.describe()}]\n"
+                + checks.reproduction(case, impl)
+            )
+
+    check()

@@ -1,0 +1,34 @@
+"""Property 3: output shapes and dtypes follow the spec; ``db`` is ``None`` exactly when ``b`` is."""
+
+import pytest
+from hypothesis import given
+
+from convcheck.spec import OPERATIONS
+
+from . import checks
+from .strategies import cases
+
+
+@pytest.mark.conformance("shapes_dtypes")
+def test_shapes_dtypes(impl, caps, op_name, record):
+    op = OPERATIONS[op_name]
+    if not any(impl.provides(f) for f in op.functions):
+        checks.require(impl, *op.functions)
+
+    @given(case=cases(op_name, caps))
+    def check(case):
+        record.case(case)
+        outputs = {}
+        if impl.provides(op.forward):
+            outputs["y"] = checks.call_forward(impl, case)  # checks type and shape
+        if impl.provides(op.backward):
+            outputs.update(checks.call_backward(impl, case))  # checks count, types, shapes
+        for name, value in outputs.items():
+            if value is None:
+                continue
+            assert value.dtype == case.dtype, (
+                f"{name}.dtype={value.dtype}, but should be {case.dtype} (output dtype equals input dtype) "
+                f"[{case.describe()}]"
+            )
+
+    check()
