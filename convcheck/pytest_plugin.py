@@ -24,6 +24,8 @@ PROFILE_ENV = "CONVCHECK_PROFILE"
 
 _COMMON = {
     "deadline": None,
+    # No explain phase: it reruns each failure many times, and the message already says what differs.
+    "phases": [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     "print_blob": True,
     "suppress_health_check": [
         HealthCheck.too_slow,
@@ -33,7 +35,7 @@ _COMMON = {
 }
 PROFILES = {
     "fast": {"max_examples": 15, **_COMMON},
-    "ci": {"max_examples": 40, "derandomize": True, "database": None, **_COMMON},
+    "ci": {"max_examples": 100, "derandomize": True, "database": None, **_COMMON},
     "thorough": {"max_examples": 400, **_COMMON},
 }
 """Hypothesis profiles: ``fast`` for local work, ``ci`` (derandomised, the default
@@ -71,6 +73,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=sorted(PROFILES),
         help=f"hypothesis profile: {', '.join(PROFILES)} (default ${PROFILE_ENV}, 'ci' under CI, else 'fast')",
     )
+    group.addoption(
+        "--ops",
+        default=None,
+        help=f"only these operations, comma-separated ({', '.join(OPERATIONS)}); default all",
+    )
     group.addoption("--max-examples", type=int, default=None, help="override the profile's examples per test")
     group.addoption(
         "--convcheck-results",
@@ -95,6 +102,13 @@ def pytest_configure(config: pytest.Config) -> None:
         impls = [registry.load(n) for n in names]
     except ConvcheckError as e:
         raise pytest.UsageError(str(e)) from None
+    ops = [o.strip() for o in (config.getoption("ops") or "").split(",") if o.strip()]
+    unknown = [o for o in ops if o not in OPERATIONS]
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown operation(s) {', '.join(unknown)}; choose from {', '.join(OPERATIONS)}"
+        )
+    config.stash[_OPS] = ops or list(OPERATIONS)
     config.stash[_IMPLS] = impls
     config.stash[_PROFILE] = profile
     config.stash[_COLLECTOR] = Collector(config.getoption("convcheck_results"))
@@ -103,6 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 _IMPLS = pytest.StashKey[list[registry.Implementation]]()
 _PROFILE = pytest.StashKey[str]()
+_OPS = pytest.StashKey[list[str]]()
 _COLLECTOR = pytest.StashKey["Collector"]()
 
 
@@ -219,10 +234,20 @@ def _identity(item: pytest.Item) -> dict[str, str]:
     }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tag conformance tests with their identity; deselect operations not asked for (``--ops``)."""
+    keep, drop = [], []
     for item in items:
         if item.get_closest_marker("conformance"):
-            item.user_properties.append(("convcheck_id", json.dumps(_identity(item))))
+            ident = _identity(item)
+            if ident["op"] not in config.stash[_OPS]:
+                drop.append(item)
+                continue
+            item.user_properties.append(("convcheck_id", json.dumps(ident)))
+        keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 class Collector:

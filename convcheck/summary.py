@@ -58,14 +58,15 @@ def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def status_table(results: list[dict[str, Any]]) -> list[str]:
     """Plain-text table lines, one per (impl, op, property)."""
-    lines = []
-    head = f"{'implementation':<22} {'operation':<11} {'property':<20} {'status':<12} {'checks':>7} "
+    table = rows(results)
+    wi = max([len("implementation"), *(len(r["impl"]) for r in table)])
+    head = f"{'implementation':<{wi}} {'operation':<11} {'property':<20} {'status':<12} {'checks':>7} "
     head += f"{'examples':>8} {'worst ratio':>11}"
-    lines.append(head)
-    for row in rows(results):
+    lines = [head]
+    for row in table:
         ratio = "" if row["worst_error_ratio"] is None else f"{row['worst_error_ratio']:.3g}"
         lines.append(
-            f"{row['impl']:<22} {row['op']:<11} {row['property']:<20} {row['status']:<12} "
+            f"{row['impl']:<{wi}} {row['op']:<11} {row['property']:<20} {row['status']:<12} "
             f"{row['passed']:>3}/{row['checks']:<3} {row['examples']:>8} {ratio:>11}"
         )
     return lines

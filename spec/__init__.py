@@ -4,7 +4,8 @@ A thin façade; the facts live in one module per idea (``conv``, ``pool``,
 ``shapes``, ``params``, ``ops``, ``capabilities``, ``tolerance``).
 """
 
-from .capabilities import FULL, Capabilities, parse as parse_capabilities
+from .capabilities import FULL, Capabilities
+from .capabilities import parse as parse_capabilities
 from .errors import (
     CapabilityError,
     ContractError,

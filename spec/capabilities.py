@@ -84,9 +84,7 @@ def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
         raise CapabilityError(f"{where} must be a dict, got {type(raw).__name__}")
     for key in raw:
         if key not in _TOP_LEVEL:
-            raise CapabilityError(
-                f"{where} has unknown key {key!r}; expected one of {', '.join(_TOP_LEVEL)}"
-            )
+            raise CapabilityError(f"{where} has unknown key {key!r}; expected one of {', '.join(_TOP_LEVEL)}")
     dtypes = raw.get("dtypes", DTYPES)
     if isinstance(dtypes, str) or not all(d in DTYPES for d in dtypes) or not dtypes:
         raise CapabilityError(

@@ -69,9 +69,7 @@ class Case:
 
     def describe(self) -> str:
         """One line: the operation, shapes and every hyper-parameter."""
-        shapes = ", ".join(
-            f"{k}={'None' if v is None else tuple(v.shape)}" for k, v in self.inputs.items()
-        )
+        shapes = ", ".join(f"{k}={'None' if v is None else tuple(v.shape)}" for k, v in self.inputs.items())
         hp = ", ".join(f"{k}={v!r}" for k, v in self.kwargs().items())
         return (
             f"{self.op_name}({shapes}, dy={tuple(self.dy.shape)}; {hp}) "
@@ -88,6 +86,13 @@ def with_inputs(case: Case, **arrays: np.ndarray | None) -> Case:
     dy = arrays.pop("dy", case.dy)
     inputs.update(arrays)
     return Case(
-        case.op_name, case.params, inputs, dy, case.dtype, case.family, case.seed, case.layout,
+        case.op_name,
+        case.params,
+        inputs,
+        dy,
+        case.dtype,
+        case.family,
+        case.seed,
+        case.layout,
         dict(case.notes),
     )

@@ -52,9 +52,7 @@ def check(x_shape: Shape, w_shape: Shape, b_shape: Shape | None, p: Conv2dParams
     if n < 1 or c_in < 1 or c_out < 1 or kh < 1 or kw < 1:
         raise InvalidConfiguration(f"x.shape={x_shape}, w.shape={w_shape} must have positive sizes")
     if c_in % g or c_out % g:
-        raise InvalidConfiguration(
-            f"groups={g} must divide C_in={c_in} and C_out={c_out}"
-        )
+        raise InvalidConfiguration(f"groups={g} must divide C_in={c_in} and C_out={c_out}")
     if c_per_group != c_in // g:
         raise InvalidConfiguration(
             f"w.shape[1]={c_per_group}, but should be C_in // groups = {c_in} // {g} = {c_in // g}"

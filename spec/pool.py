@@ -43,9 +43,7 @@ def _axes(x_shape: Shape, p: PoolParams) -> list[tuple[str, int, int, int, int, 
 
 def output_hw(x_shape: Shape, p: PoolParams) -> tuple[int, int]:
     """``(OH, OW)`` by ``spec.shapes.pool_out_size`` on each axis."""
-    oh, ow = (
-        pool_out_size(n, k, s, lo, hi, d, p.ceil_mode) for _, n, k, s, lo, hi, d in _axes(x_shape, p)
-    )
+    oh, ow = (pool_out_size(n, k, s, lo, hi, d, p.ceil_mode) for _, n, k, s, lo, hi, d in _axes(x_shape, p))
     return oh, ow
 
 

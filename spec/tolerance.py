@@ -175,10 +175,7 @@ def compare(
     err = np.where(np.isnan(err), np.inf, err)
     mode = "exact" if exact else ("elementwise" if algorithm == "direct" else "normwise")
 
-    if exact:
-        bound = np.zeros_like(e)
-    else:
-        bound = elementwise_bound(s, e, k, dtype) * scale
+    bound = np.zeros_like(e) if exact else elementwise_bound(s, e, k, dtype) * scale
     if mode == "normwise":
         k_eff = k + max(1, math.ceil(math.log2(max(2, size))))
         nb = SAFETY * scale * (gamma(k_eff, unit_roundoff(dtype)) + gamma(k_eff, 2.0**-53))
@@ -238,4 +235,6 @@ def inner_product_bound(k: int, dtype: str, abs_terms: float, dot_terms: float, 
     """
     u = unit_roundoff(dtype)
     u64 = unit_roundoff("float64")
-    return SAFETY * ((gamma(k, u) + gamma(k, u64)) * abs_terms + gamma(n_terms, u64) * dot_terms) + TINY[dtype]
+    return (
+        SAFETY * ((gamma(k, u) + gamma(k, u64)) * abs_terms + gamma(n_terms, u64) * dot_terms) + TINY[dtype]
+    )

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from convcheck import oracles
 from convcheck.impls.registry import Implementation
 from convcheck.spec import OPERATIONS, Capabilities, tolerance
-from convcheck.spec.case import SMALL, Case
+from convcheck.spec.case import SMALL, Case, with_inputs
+
+from convcheck import oracles
 
 from .values import fresh
 
@@ -44,8 +44,7 @@ def _check_array(value: Any, what: str, shape: tuple[int, ...], dtype: str, case
         )
     if value.shape != shape:
         raise ContractViolation(
-            f"{what}.shape={value.shape}, but should be {shape} [{case.describe()}]"
-            f"{shape_hint(case, what)}"
+            f"{what}.shape={value.shape}, but should be {shape} [{case.describe()}]{shape_hint(case, what)}"
         )
     return value
 
@@ -91,8 +90,10 @@ def call_backward(impl: Implementation, case: Case) -> Outputs:
         source = case.inputs.get(name[1:]) if name != "dx" else case.inputs["x"]
         if name == "db" and case.inputs.get("b") is None:
             if value is not None:
-                raise ContractViolation(f"{op.backward} returned db={type(value).__name__} for b=None; "
-                                        f"db must be None when there is no bias [{case.describe()}]")
+                raise ContractViolation(
+                    f"{op.backward} returned db={type(value).__name__} for b=None; "
+                    f"db must be None when there is no bias [{case.describe()}]"
+                )
             result[name] = None
             continue
         assert source is not None
@@ -136,12 +137,24 @@ def compare(
     """Measure ``got`` against ``expected`` under the tolerance policy for this case."""
     k = case.op.reduction_lengths(case.shapes(), case.params)["y" if name == "y" else name]
     return tolerance.compare(
-        name, got, expected, abs_sum, k, case.dtype, exact=exact_required(case, caps), algorithm=caps.algorithm
+        name,
+        got,
+        expected,
+        abs_sum,
+        k,
+        case.dtype,
+        exact=exact_required(case, caps),
+        algorithm=caps.algorithm,
     )
 
 
 def assert_matches(
-    case: Case, what: str, comp: tolerance.Comparison, got: np.ndarray, expected: np.ndarray, impl: Implementation
+    case: Case,
+    what: str,
+    comp: tolerance.Comparison,
+    got: np.ndarray,
+    expected: np.ndarray,
+    impl: Implementation,
 ) -> None:
     """Fail with a full mismatch report unless ``comp`` passed."""
     __tracebackhide__ = True
@@ -151,7 +164,12 @@ def assert_matches(
 
 
 def mismatch_report(
-    case: Case, what: str, comp: tolerance.Comparison, got: np.ndarray, expected: np.ndarray, impl: Implementation
+    case: Case,
+    what: str,
+    comp: tolerance.Comparison,
+    got: np.ndarray,
+    expected: np.ndarray,
+    impl: Implementation,
 ) -> str:
     """NumPy-style mismatch report plus the case, small arrays and a reproduction."""
     rule = (
@@ -206,6 +224,13 @@ def reproduction(case: Case, impl: Implementation) -> str:
     )
 
 
+def ensure(condition: bool, message: str) -> None:
+    """Fail with exactly ``message`` (no assertion introspection noise) unless ``condition``."""
+    __tracebackhide__ = True
+    if not condition:
+        raise AssertionError(message)
+
+
 def require(impl: Implementation, *functions: str) -> None:
     """Skip as *unsupported* unless the implementation provides every function named."""
     import pytest
@@ -231,16 +256,25 @@ def require_dtype(caps: Capabilities, dtype: str, why: str) -> None:
         pytest.skip(f"unsupported: {why} need {dtype}, declared dtypes are {list(caps.dtypes)}")
 
 
-def reference_bounds(case: Case, caps: Capabilities) -> dict[str, np.ndarray]:
-    """``S`` (the oracle on absolute values) for ``y`` and every gradient, from the SciPy oracle.
+def self_bounds(impl: Implementation, case: Case) -> dict[str, np.ndarray]:
+    """``S`` for ``y`` and every gradient, from the implementation itself on absolute values.
 
-    Oracle-free properties still need a scale for their tolerance; the SciPy
-    oracle supplies it because it covers every declared semantics.
+    Oracle-free properties still need a scale for their tolerance. Computing it
+    with the implementation keeps them independent of the oracles and of the
+    declared semantics (a max-pool that routes ties its own way is scaled by its
+    own routing: ``|dy|`` is routed through the real ``x``).
     """
-    return {
-        "y": oracle_forward("scipy", case, caps, absolute=True),
-        **{k: v for k, v in oracle_backward("scipy", case, caps, absolute=True).items() if v is not None},
-    }
+    op = case.op
+    absolute = {k: (None if v is None else np.abs(v)) for k, v in case.inputs.items()}
+    if op.name == "max_pool2d":
+        absolute["x"] = case.x
+    abs_case = with_inputs(case, dy=np.abs(case.dy), **absolute)
+    out: dict[str, np.ndarray] = {}
+    if impl.provides(op.forward):
+        out["y"] = np.abs(call_forward(impl, with_inputs(case, **{k: absolute[k] for k in op.inputs})))
+    if impl.provides(op.backward):
+        out.update({k: np.abs(v) for k, v in call_backward(impl, abs_case).items() if v is not None})
+    return out
 
 
 def within(

@@ -1,9 +1,8 @@
 """Property 2: each backward output (dx, dw, db) matches every oracle."""
 
 import pytest
-from hypothesis import given
-
 from convcheck.spec import OPERATIONS
+from hypothesis import given
 
 from . import checks
 from .strategies import cases

@@ -20,6 +20,8 @@ def test_bias_gradient(impl, caps, record):
         expected = dy.sum(axis=(0, 2, 3))
         comp = checks.within(case, "db", db, expected, np.abs(dy).sum(axis=(0, 2, 3)), caps)
         record.comparison(comp)
-        checks.assert_matches(case, "conv2d_backward db vs dy summed over (N, H, W):", comp, db, expected, impl)
+        checks.assert_matches(
+            case, "conv2d_backward db vs dy summed over (N, H, W):", comp, db, expected, impl
+        )
 
     check()

@@ -1,9 +1,8 @@
 """Property 1: the forward pass matches every oracle, under the tolerance policy."""
 
 import pytest
-from hypothesis import given
-
 from convcheck.spec import OPERATIONS
+from hypothesis import given
 
 from . import checks
 from .strategies import cases

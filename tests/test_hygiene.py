@@ -8,9 +8,8 @@ and the modification is seen by comparing with the untouched case.
 
 import numpy as np
 import pytest
-from hypothesis import given
-
 from convcheck.spec import OPERATIONS
+from hypothesis import given
 
 from . import checks
 from .strategies import cases
@@ -41,7 +40,7 @@ def test_hygiene(impl, caps, op_name, record):
     @given(case=cases(op_name, caps, layouts_=LAYOUTS))
     def check(case):
         record.case(case)
-        s = checks.reference_bounds(case, caps)
+        s = checks.self_bounds(impl, case)
         for fname in present:
             is_fwd = fname == op.forward
             names = [*(() if is_fwd else ("dy",)), *op.inputs]
@@ -85,7 +84,12 @@ def test_hygiene(impl, caps, op_name, record):
                     comp = checks.within(case, oname, a, b, s[oname], caps, factor=2.0)
                     record.comparison(comp)
                     checks.assert_matches(
-                        case, f"{fname} {oname} with {case.layout} inputs vs contiguous inputs:", comp, a, b, impl
+                        case,
+                        f"{fname} {oname} with {case.layout} inputs vs contiguous inputs:",
+                        comp,
+                        a,
+                        b,
+                        impl,
                     )
 
     check()
@@ -94,4 +98,6 @@ def test_hygiene(impl, caps, op_name, record):
 def _contiguous(case):
     from convcheck.spec.case import Case
 
-    return Case(case.op_name, case.params, case.inputs, case.dy, case.dtype, case.family, case.seed, "contiguous")
+    return Case(
+        case.op_name, case.params, case.inputs, case.dy, case.dtype, case.family, case.seed, "contiguous"
+    )

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
-
 from convcheck.spec import OPERATIONS
 from convcheck.spec.case import with_inputs
+from hypothesis import given
 
 from . import checks
 from .strategies import cases, seeds
@@ -28,8 +27,10 @@ def test_linearity(impl, caps, op_name, record):
         g1 = checks.call_backward(impl, case)
         g2 = checks.call_backward(impl, with_inputs(case, dy=dy2))
         g12 = checks.call_backward(impl, with_inputs(case, dy=combined))
-        spread = with_inputs(case, dy=(abs(A) * np.abs(dy1.astype(np.float64)) + abs(B) * np.abs(dy2)))
-        s = checks.reference_bounds(spread, caps)
+        spread = with_inputs(
+            case, dy=(abs(A) * np.abs(dy1.astype(np.float64)) + abs(B) * np.abs(dy2)).astype(case.dtype)
+        )
+        s = checks.self_bounds(impl, spread)
         for name in op.grads:
             if g12[name] is None:
                 continue
@@ -37,8 +38,12 @@ def test_linearity(impl, caps, op_name, record):
             comp = checks.within(case, name, g12[name], expected, s[name], caps, factor=3.0)
             record.comparison(comp)
             checks.assert_matches(
-                case, f"{op.backward} {name} is not linear in dy (a={A}, b={B}, seed={seed}):",
-                comp, g12[name], expected, impl,
+                case,
+                f"{op.backward} {name} is not linear in dy (a={A}, b={B}, seed={seed}):",
+                comp,
+                g12[name],
+                expected,
+                impl,
             )
 
     check()

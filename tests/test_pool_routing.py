@@ -16,11 +16,10 @@ hands on exactly its ``dy`` (max) or ``dy * real cells / divisor`` (avg).
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from convcheck.spec import pool, shapes, tolerance
 from convcheck.spec.case import with_inputs
+from hypothesis import given
+from hypothesis import strategies as st
 
 from . import checks
 from .strategies import cases
@@ -33,11 +32,12 @@ def _window_cells(case, i, j):
     """Input ``(h, w)`` of each tap of output window ``(i, j)``, row-major, in or out of the input."""
     p = case.params
     (kh, kw), (sh, sw), (dh, dw) = p.kernel_size, p.stride, p.dilation
-    return [(i * sh - p.padding[0] + a * dh, j * sw - p.padding[2] + e * dw) for a in range(kh) for e in range(kw)]
+    return [
+        (i * sh - p.padding[0] + a * dh, j * sw - p.padding[2] + e * dw) for a in range(kh) for e in range(kw)
+    ]
 
 
 def _probe(case, flat):
-    oh, ow = pool.output_hw(case.x.shape, case.params)
     n, c, i, j = np.unravel_index(flat % case.dy.size, case.dy.shape)
     dy = np.zeros_like(case.dy)
     dy[n, c, i, j] = 1
@@ -69,14 +69,19 @@ def test_max_pool_routing(impl, caps, record):
                 expected = {tied[0] if rule == "first" else tied[-1]: 1.0}
             got = _nonzero(dx, n, c)
             others = np.count_nonzero(dx) - len(got)
-            ok = others == 0 and got.keys() == expected.keys() and all(
-                abs(got[k] - v) <= 4 * tolerance.unit_roundoff(case.dtype) for k, v in expected.items()
+            ok = (
+                others == 0
+                and got.keys() == expected.keys()
+                and all(
+                    abs(got[k] - v) <= 4 * tolerance.unit_roundoff(case.dtype) for k, v in expected.items()
+                )
             )
-            assert ok, (
+            checks.ensure(
+                ok,
                 f"max_pool2d_backward routed window (n={n}, c={c}, oh={i}, ow={j})'s gradient 1 to "
                 f"{got} (cell: value){' and to other channels' if others else ''}; the window's maximum "
                 f"{values.max()!r} is at cells {tied}, so under the {rule!r} tie rule it should go to {expected} "
-                f"[{case.describe()}]\n" + checks.reproduction(probe, impl)
+                f"[{case.describe()}]\n" + checks.reproduction(probe, impl),
             )
         _assert_conserved(impl, case, caps, np.ones(case.dy.shape))
 
@@ -92,8 +97,9 @@ def _assert_conserved(impl, case, caps, share):
     expected = (dy * share).sum(axis=(2, 3))
     scale = (np.abs(dy) * share).sum(axis=(2, 3))
     comp = checks.within(case, "dx", got, expected, scale, caps, factor=2.0)
-    checks.assert_matches(case, f"{case.op.backward}: total gradient per channel not conserved:", comp, got,
-                          expected, impl)
+    checks.assert_matches(
+        case, f"{case.op.backward}: total gradient per channel not conserved:", comp, got, expected, impl
+    )
 
 
 def _avg_divisors(case):
@@ -126,15 +132,20 @@ def test_avg_pool_spreading(impl, caps, record):
             share = 1.0 / divisors[i, j]
             got = _nonzero(dx, n, c)
             others = np.count_nonzero(dx) - len(got)
-            ok = others == 0 and set(got) == set(cells) and all(
-                abs(v - share) <= 4 * tolerance.unit_roundoff(case.dtype) * share for v in got.values()
+            ok = (
+                others == 0
+                and set(got) == set(cells)
+                and all(
+                    abs(v - share) <= 4 * tolerance.unit_roundoff(case.dtype) * share for v in got.values()
+                )
             )
-            assert ok, (
+            checks.ensure(
+                ok,
                 f"avg_pool2d_backward spread window (n={n}, c={c}, oh={i}, ow={j})'s gradient 1 as {got} "
                 f"(cell: value){' and to other channels' if others else ''}; it should be 1/{divisors[i, j]} = "
                 f"{share:.6g} on each of the window's {len(cells)} real cells {cells} (divisor rule: "
                 f"count_include_pad={case.params.count_include_pad}, ceil_mode={case.params.ceil_mode}) "
-                f"[{case.describe()}]\n" + checks.reproduction(probe, impl)
+                f"[{case.describe()}]\n" + checks.reproduction(probe, impl),
             )
         _assert_conserved(impl, case, caps, np.broadcast_to(real / divisors, case.dy.shape))
 

@@ -1,9 +1,8 @@
 """Property 3: output shapes and dtypes follow the spec; ``db`` is ``None`` exactly when ``b`` is."""
 
 import pytest
-from hypothesis import given
-
 from convcheck.spec import OPERATIONS
+from hypothesis import given
 
 from . import checks
 from .strategies import cases
@@ -26,9 +25,10 @@ def test_shapes_dtypes(impl, caps, op_name, record):
         for name, value in outputs.items():
             if value is None:
                 continue
-            assert value.dtype == case.dtype, (
+            checks.ensure(
+                value.dtype == case.dtype,
                 f"{name}.dtype={value.dtype}, but should be {case.dtype} (output dtype equals input dtype) "
-                f"[{case.describe()}]"
+                f"[{case.describe()}]",
             )
 
     check()

@@ -6,9 +6,8 @@ notes write it, not from an oracle.
 
 import numpy as np
 import pytest
-from scipy.signal import convolve2d
-
 from convcheck.spec.params import Conv2dParams, MaxPool2dParams
+from scipy.signal import convolve2d
 
 from . import checks
 from .values import fresh
@@ -39,7 +38,9 @@ def test_max_pool_4x4(impl):
     expected = np.zeros((4, 4))
     for (i, j), g in zip([(1, 1), (1, 3), (2, 0), (3, 3)], [10, 20, 30, 40], strict=True):
         expected[i, j] = g
-    np.testing.assert_array_equal(dx[0, 0], expected, err_msg="max_pool2d_backward routing on the 4x4 example")
+    np.testing.assert_array_equal(
+        dx[0, 0], expected, err_msg="max_pool2d_backward routing on the 4x4 example"
+    )
 
 
 @pytest.mark.conformance("worked_examples", ops=("conv2d",))
@@ -55,7 +56,9 @@ def test_full_convolution_of_magic_square(impl, caps, dtype):
     convention = caps.value("conv2d", "convention")
     w = KERNEL[::-1, ::-1] if convention == "cross-correlation" else KERNEL
     kw = Conv2dParams(padding=(2, 2, 2, 2)).kwargs()
-    y = _call(impl, "conv2d_forward", MAGIC[None, None].astype(dtype), w[None, None].astype(dtype), None, **kw)
+    y = _call(
+        impl, "conv2d_forward", MAGIC[None, None].astype(dtype), w[None, None].astype(dtype), None, **kw
+    )
     np.testing.assert_array_equal(y[0, 0], convolve2d(MAGIC, KERNEL, mode="full"))
 
 
@@ -77,8 +80,13 @@ def test_dw_db_term_by_term(impl, caps):
     db_expected = d11 + d12 + d21 + d22
     dtype = caps.dtypes[-1]
     _, dw, db = _call(
-        impl, "conv2d_backward", dz[None, None].astype(dtype), x[None, None].astype(dtype),
-        w[None, None].astype(dtype), np.zeros(1, dtype), **Conv2dParams().kwargs(),
+        impl,
+        "conv2d_backward",
+        dz[None, None].astype(dtype),
+        x[None, None].astype(dtype),
+        w[None, None].astype(dtype),
+        np.zeros(1, dtype),
+        **Conv2dParams().kwargs(),
     )
     if caps.value("conv2d", "convention") == "convolution":
         dw = dw[..., ::-1, ::-1]

@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-
 from convcheck.spec import OPERATIONS
 from convcheck.spec.case import Case
 from convcheck.spec.params import MaxPool2dParams, Params
@@ -96,7 +95,7 @@ def pool_windows(x: np.ndarray, p: MaxPool2dParams) -> np.ndarray:
     from convcheck.spec import pool
 
     (kh, kw), (sh, sw), (dh, dw) = p.kernel_size, p.stride, p.dilation
-    t, b, l, r = p.padding
+    t, _, l, _ = p.padding
     oh, ow = pool.output_hw(x.shape, p)
     need_h = (oh - 1) * sh + dh * (kh - 1) + 1
     need_w = (ow - 1) * sw + dw * (kw - 1) + 1

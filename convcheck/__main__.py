@@ -1,0 +1,7 @@
+"""``python -m convcheck`` is the ``convcheck`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

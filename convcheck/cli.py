@@ -1,0 +1,193 @@
+"""The ``convcheck`` command line.
+
+``convcheck run --impl X`` runs the conformance properties on one
+implementation and prints a per-operation, per-property summary with the
+shrunk counterexample of every failure. ``convcheck list`` names what can be
+checked. Exit status: 0 when every check that applies passes, 1 when any
+fails, 2 for usage errors (each a one-line message, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with exit status 2 and a one-line message on bad usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"convcheck: error: {message}\n")
+
+
+def _add_run(sub: Any) -> None:
+    from .pytest_plugin import PROFILES
+
+    p = sub.add_parser("run", help="check one implementation against the contract")
+    p.add_argument("--impl", required=True, help="a .py path, module[:attr], entry point or shipped name")
+    p.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=None,
+        help="hypothesis profile (default: 'ci' under CI, else 'fast')",
+    )
+    p.add_argument("--strict", action="store_true", help="ignore the capabilities declaration")
+    p.add_argument("--max-examples", type=int, default=None, help="examples per property (overrides profile)")
+    p.add_argument("--ops", default=None, help="only these operations, comma-separated (default all)")
+    p.add_argument("-n", "--workers", type=int, default=0, help="parallel pytest-xdist workers (default 0)")
+    p.add_argument("-k", dest="select", default=None, help="only checks whose name matches (pytest -k)")
+    p.add_argument("--junitxml", default=None, help="also write a JUnit XML report here")
+    p.add_argument("--results", default=None, help="append one JSON line per finished check to this file")
+    p.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output as well")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="convcheck", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_run(sub)
+    sub.add_parser("list", help="list shipped, buggy and installed implementations")
+    return parser
+
+
+def suite_dir() -> Path:
+    """Where the property tests live (``convcheck.tests``, installed or in a clone)."""
+    from . import tests
+
+    return Path(tests.__file__).resolve().parent
+
+
+def pytest_args(args: argparse.Namespace, results_path: str) -> list[str]:
+    """The pytest command line that ``convcheck run`` executes in-process."""
+    ini = Path(__file__).resolve().parent / "suite.ini"
+    argv = [
+        str(suite_dir()),
+        "-c",
+        str(ini),
+        "--rootdir",
+        str(suite_dir()),
+        "-p",
+        "convcheck.pytest_plugin",
+        "-p",
+        "no:cacheprovider",
+        "--impl",
+        args.impl,
+        "--convcheck-results",
+        results_path,
+    ]
+    if args.profile:
+        argv += ["--convcheck-profile", args.profile]
+    if args.strict:
+        argv.append("--strict-contract")
+    if args.max_examples:
+        argv += ["--max-examples", str(args.max_examples)]
+    if args.ops:
+        argv += ["--ops", args.ops]
+    if args.workers:
+        argv += ["-n", str(args.workers)]
+    if args.select:
+        argv += ["-k", args.select]
+    if args.junitxml:
+        argv += ["--junitxml", args.junitxml]
+    argv += ["-q", "--tb=short"] if args.verbose else ["-q", "--no-header", "--no-summary", "--tb=short"]
+    return argv
+
+
+def failure_text(message: str, limit: int = 60) -> str:
+    """The assertion message and hypothesis's falsifying example from a pytest failure text."""
+    lines = [ln[4:] if ln.startswith("E   ") else None for ln in message.splitlines()]
+    picked = [ln for ln in lines if ln is not None]
+    if not picked:
+        picked = message.strip().splitlines()[-limit:]
+    if len(picked) > limit:
+        picked = [*picked[:limit], f"... ({len(picked) - limit} more lines)"]
+    return "\n".join(picked)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import json
+
+    import pytest
+
+    from .impls import registry
+    from .spec import ConvcheckError
+    from .summary import coverage_lines, rows, status_table
+
+    try:
+        impl = registry.load(args.impl)
+    except ConvcheckError as e:
+        print(f"convcheck: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.max_examples is not None and args.max_examples < 1:
+        print(f"convcheck: error: --max-examples={args.max_examples} must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    with tempfile.TemporaryDirectory() as tmp:
+        results_path = args.results or os.path.join(tmp, "results.jsonl")
+        Path(results_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(results_path).write_text("")
+        log_path = os.path.join(tmp, "pytest.log")
+        with open(log_path, "w", encoding="utf-8") as log:
+            if args.verbose:
+                code = pytest.main(pytest_args(args, results_path))
+            else:  # pytest's own progress output is replaced by the summary below
+                with contextlib.redirect_stdout(log):
+                    code = pytest.main(pytest_args(args, results_path))
+        results = [json.loads(line) for line in Path(results_path).read_text().splitlines() if line]
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_USAGE
+    if code == pytest.ExitCode.INTERNAL_ERROR or (code not in (0, 1, 5) and not results):
+        print(f"convcheck: error: the test session ended with pytest exit code {int(code)}", file=sys.stderr)
+        return EXIT_INTERNAL
+    _print_summary(impl, results, status_table, coverage_lines)
+    summary = rows(results)
+    for row in summary:
+        for failure in row["failures"]:
+            print(f"\n--- {row['op']} / {row['property']} FAILED ({failure['test']})")
+            print(failure_text(failure.get("message", "")))
+    failed = [r for r in summary if r["status"] in ("failed", "error")]
+    if code == pytest.ExitCode.INTERRUPTED:
+        print("convcheck: interrupted; the summary above covers the checks that finished", file=sys.stderr)
+        return EXIT_FAILED
+    if failed:
+        names = ", ".join(f"{r['op']}:{r['property']}" for r in failed)
+        print(f"\nconvcheck: {impl.name} FAILED {len(failed)} property group(s): {names}")
+        return EXIT_FAILED
+    print(f"\nconvcheck: {impl.name} passed every check that applies")
+    return EXIT_OK
+
+
+def _print_summary(impl: Any, results: list[dict[str, Any]], status_table: Any, coverage_lines: Any) -> None:
+    print(f"convcheck: {impl.name} ({impl.source}) provides {', '.join(impl.functions)}")
+    for op, feature, value in impl.capabilities.unsupported():
+        print(f"  unsupported (declared): {op}.{feature} = {value!r}")
+    print()
+    for line in status_table(results):
+        print(line)
+    for line in coverage_lines(results):
+        print(line)
+
+
+def cmd_list(_: argparse.Namespace) -> int:
+    from .impls import registry
+
+    for name in registry.available():
+        print(name)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``convcheck`` console script."""
+    args = build_parser().parse_args(argv)
+    handlers = {"run": cmd_run, "list": cmd_list}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
