@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import sys
 import tempfile
@@ -49,11 +50,18 @@ def _add_run(sub: Any) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output as well")
 
 
+EXTERNAL_COMMANDS: list[tuple[str, str, str]] = []
+"""Subcommands that live in their own modules: ``(name, module, help)``. Each module
+defines ``add_arguments(parser)`` and ``run(args) -> int`` (an exit status)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="convcheck", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_run(sub)
     sub.add_parser("list", help="list shipped, buggy and installed implementations")
+    for name, module, help_text in EXTERNAL_COMMANDS:
+        importlib.import_module(module).add_arguments(sub.add_parser(name, help=help_text))
     return parser
 
 
@@ -186,7 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convcheck`` console script."""
     args = build_parser().parse_args(argv)
     handlers = {"run": cmd_run, "list": cmd_list}
-    return handlers[args.command](args)
+    if args.command in handlers:
+        return handlers[args.command](args)
+    module = next(m for name, m, _ in EXTERNAL_COMMANDS if name == args.command)
+    return int(importlib.import_module(module).run(args))
 
 
 if __name__ == "__main__":

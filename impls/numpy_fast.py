@@ -221,30 +221,34 @@ def conv2d_backward(
 
 # --------------------------------------------------------------------------- pooling helpers
 
+Tap = tuple[tuple[slice, slice], tuple[slice, slice]]
+
 
 def _taps(
     hw: Pair, out_hw: Pair, kernel: Pair, stride: Pair, padding: Padding, dilation: Pair
-) -> Iterator[tuple[tuple[slice, slice], tuple[slice, slice]]]:
-    """For each kernel tap in row-major order that reads real cells: ``((orow, ocol), (irow, icol))``.
+) -> list[Tap]:
+    """Each kernel tap that reads real cells, in row-major order: ``((orow, ocol), (irow, icol))``.
 
     ``y[..., orow, ocol]`` and ``x[..., irow, icol]`` are aligned: output ``(i, j)``
     reads input ``(i*sh - top + a*dh, j*sw - left + e*dw)`` through tap ``(a, e)``.
     """
+    taps = []
     for a in range(kernel[0]):
         for e in range(kernel[1]):
             sl = tap_slices(hw, out_hw, stride, padding, (a * dilation[0], e * dilation[1]))
             if sl is not None:
                 orow, ocol, irow, icol = sl
-                yield (orow, ocol), (irow, icol)
+                taps.append(((orow, ocol), (irow, icol)))
+    return taps
 
 
 def _max_pool(
     x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding, dilation: Pair, ceil_mode: bool
-) -> tuple[np.ndarray, list]:
-    """``y = max over taps`` (starting from ``-inf``) and the list of taps used."""
+) -> tuple[np.ndarray, list[Tap]]:
+    """``y = max over taps`` (starting from ``-inf``) and the taps used."""
     n, c, h, wd = x.shape
     out_hw = pool_output_hw((h, wd), kernel, stride, padding, dilation, ceil_mode)
-    taps = list(_taps((h, wd), out_hw, kernel, stride, padding, dilation))
+    taps = _taps((h, wd), out_hw, kernel, stride, padding, dilation)
     y = np.full((n, c, *out_hw), -np.inf, dtype=x.dtype)
     for (orow, ocol), (irow, icol) in taps:
         y_sub = y[:, :, orow, ocol]
@@ -283,14 +287,17 @@ def max_pool2d_backward(
     dy = np.asarray(dy, dtype=x.dtype)
     y, taps = _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
     dx = np.zeros(x.shape, dtype=x.dtype)
-    for t, ((orow, ocol), (irow, icol)) in enumerate(taps):
-        y_sub, dx_sub = y[:, :, orow, ocol], dx[:, :, irow, icol]
-        hit = x[:, :, irow, icol] == y_sub
-        np.add(dx_sub, dy[:, :, orow, ocol], out=dx_sub, where=hit)
-        if t + 1 < len(taps):
-            # a window's gradient goes to its first maximum only: retire the windows just
-            # served (NaN equals nothing, so later taps no longer match them)
-            np.copyto(y_sub, np.nan, where=hit)
+    open_ = np.ones(y.shape, dtype=bool)  # windows whose first maximum is not found yet
+    hit_buf, tmp_buf = np.empty(y.shape, dtype=bool), np.empty(y.shape, dtype=x.dtype)
+    for (orow, ocol), (irow, icol) in taps:
+        x_sub, open_sub = x[:, :, irow, icol], open_[:, :, orow, ocol]
+        rows, cols = x_sub.shape[2:]
+        hit, tmp = hit_buf[:, :, :rows, :cols], tmp_buf[:, :, :rows, :cols]
+        np.equal(x_sub, y[:, :, orow, ocol], out=hit)
+        hit &= open_sub  # the first maximum only: windows already served stay closed
+        open_sub ^= hit
+        np.multiply(dy[:, :, orow, ocol], hit, out=tmp)
+        dx[:, :, irow, icol] += tmp
     return dx
 
 
