@@ -27,6 +27,9 @@ _COMMON = {
     # No explain phase: it reruns each failure many times, and the message already says what differs.
     "phases": [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     "print_blob": True,
+    # One minimal counterexample per check: shrinking several distinct failures costs time and
+    # buries the smallest one in an exception group.
+    "report_multiple_bugs": False,
     "suppress_health_check": [
         HealthCheck.too_slow,
         HealthCheck.data_too_large,

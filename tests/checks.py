@@ -208,8 +208,12 @@ def _fmt(a: np.ndarray) -> str:
     )
 
 
-def reproduction(case: Case, impl: Implementation) -> str:
-    """A snippet rebuilding the case without hypothesis and printing what the implementation returns."""
+def reproduction(case: Case, impl: Implementation, extra: str = "") -> str:
+    """A snippet rebuilding the case without hypothesis and printing what the implementation returns.
+
+    ``extra`` holds further statements (already indented) that adjust ``case``,
+    e.g. the one-hot ``dy`` of a routing probe.
+    """
     p = case.params
     shapes = case.shapes()
     return (
@@ -219,6 +223,7 @@ def reproduction(case: Case, impl: Implementation) -> str:
         "    from convcheck.tests.values import make_case\n"
         f"    case = make_case({case.op_name!r}, {p!r}, {shapes!r}, {case.dtype!r}, "
         f"{case.family!r}, seed={case.seed}, layout={case.layout!r})\n"
+        f"{extra}"
         f"    impl = load({impl.source if impl.source.endswith('.py') else impl.name!r})\n"
         f"    print(impl.functions[{case.op.backward!r}](*case.backward_args(), **case.kwargs()))"
     )

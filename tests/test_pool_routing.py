@@ -37,6 +37,16 @@ def _window_cells(case, i, j):
     ]
 
 
+def _probe_repro(case, impl, index):
+    """Reproduction of a probe: the case, then its one-hot ``dy``."""
+    return checks.reproduction(
+        case,
+        impl,
+        "    import numpy as np\n    from convcheck.spec.case import with_inputs\n"
+        f"    dy = np.zeros_like(case.dy); dy[{index}] = 1; case = with_inputs(case, dy=dy)\n",
+    )
+
+
 def _probe(case, flat):
     n, c, i, j = np.unravel_index(flat % case.dy.size, case.dy.shape)
     dy = np.zeros_like(case.dy)
@@ -80,8 +90,8 @@ def test_max_pool_routing(impl, caps, record):
                 ok,
                 f"max_pool2d_backward routed window (n={n}, c={c}, oh={i}, ow={j})'s gradient 1 to "
                 f"{got} (cell: value){' and to other channels' if others else ''}; the window's maximum "
-                f"{values.max()!r} is at cells {tied}, so under the {rule!r} tie rule it should go to {expected} "
-                f"[{case.describe()}]\n" + checks.reproduction(probe, impl),
+                f"{float(values.max())!r} is at cells {tied}, so under the {rule!r} tie rule it should go to {expected} "
+                f"[{case.describe()}]\n" + _probe_repro(case, impl, (n, c, i, j)),
             )
         _assert_conserved(impl, case, caps, np.ones(case.dy.shape))
 
@@ -145,7 +155,7 @@ def test_avg_pool_spreading(impl, caps, record):
                 f"(cell: value){' and to other channels' if others else ''}; it should be 1/{divisors[i, j]} = "
                 f"{share:.6g} on each of the window's {len(cells)} real cells {cells} (divisor rule: "
                 f"count_include_pad={case.params.count_include_pad}, ceil_mode={case.params.ceil_mode}) "
-                f"[{case.describe()}]\n" + checks.reproduction(probe, impl),
+                f"[{case.describe()}]\n" + _probe_repro(case, impl, (n, c, i, j)),
             )
         _assert_conserved(impl, case, caps, np.broadcast_to(real / divisors, case.dy.shape))
 
