@@ -1,0 +1,258 @@
+"""The parent side of isolation: a sandboxed implementation whose functions are proxies.
+
+Each contract function of a sandboxed implementation sends its arrays (by
+value) to a worker process and waits at most the wall-clock limit. A worker
+that hangs, crashes, runs out of memory or CPU time is recorded as a failure
+of that call, naming the case that caused it, and replaced; the run goes on.
+Within one test, a function that killed its worker fails at once on later
+calls (the same message), so hypothesis's shrinking never waits on a hang twice.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from ..spec import OPERATIONS, ContractError, operation_of, parse_capabilities
+from . import wire
+from .limits import Limits
+
+
+class SandboxFailure(AssertionError):
+    """The code under test hung, crashed, raised, or broke a limit. ``kind`` classifies it."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def describe_call(fname: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """``conv2d_backward(dy (1, 2, 3, 3), x (...), ...; stride=(3, 3), ...)`` for messages."""
+    op = operation_of(fname)
+    names = (["dy"] if fname == op.backward else []) + list(op.inputs)
+    arrays = ", ".join(
+        f"{n} {tuple(a.shape)}" if isinstance(a, np.ndarray) else f"{n}={a!r}"
+        for n, a in zip(names, args, strict=False)
+    )
+    hyper = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return f"{fname}({arrays}; {hyper})"
+
+
+class Sandbox:
+    """One worker process serving one implementation, restarted after every death."""
+
+    def __init__(self, spec: str, limits: Limits) -> None:
+        self.spec = spec
+        self.limits = limits
+        self.info: dict[str, Any] = {}
+        self.deaths = 0
+        self._proc: Any = None
+        self._conn: _Pipes | None = None
+        self._workdir: str | None = None
+        self._tripped: dict[str, SandboxFailure] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> dict[str, Any]:
+        """Start a worker and load the module there; ``ContractError`` if it cannot be loaded."""
+        self._workdir = tempfile.mkdtemp(prefix="convcheck-worker-")
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        argv = [sys.executable, "-m", "convcheck.sandbox.worker", self.spec, str(self.limits.memory_mb),
+                str(self.limits.cpu_s), self._workdir, str(to_child_r), str(from_child_w)]
+        self._proc = subprocess.Popen(
+            argv,
+            pass_fds=(to_child_r, from_child_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the parent, which decides; never the code under test
+        )
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._conn = _Pipes(from_child_r, to_child_w)
+        parent = self._conn
+        if not parent.poll(self.limits.startup_s):
+            self._kill()
+            raise ContractError(f"loading {self.spec} took longer than {self.limits.startup_s:g} s")
+        try:
+            kind, payload = wire.loads(parent.recv_bytes())
+        except (EOFError, OSError, ValueError):
+            code = self._reap()
+            raise ContractError(f"loading {self.spec} killed the worker ({_exit_text(code)})") from None
+        if kind == "contract_error":
+            self._reap()
+            raise ContractError(str(payload))
+        self.info = payload
+        return payload
+
+    def close(self) -> None:
+        """Stop the worker and remove its scratch folder."""
+        if self._conn is not None:
+            self._conn.close()
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._conn = self._proc = None
+        if self._workdir:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def reset_breaker(self) -> None:
+        """Forget which functions killed the worker (called at the start of every test)."""
+        self._tripped.clear()
+
+    # -- calls -----------------------------------------------------------------------------
+    def call(self, fname: str, args: tuple[Any, ...], kwargs: dict[str, Any], names: list[str]) -> Any:
+        """Run ``fname`` in the worker; mirror in-place input changes onto ``args``; return its output."""
+        __tracebackhide__ = True
+        if fname in self._tripped:
+            raise self._tripped[fname]
+        if self._proc is None or self._proc.poll() is not None:
+            self.start()
+        assert self._conn is not None
+        self._conn.send_bytes(wire.dumps(["call", fname, list(args), kwargs, names]))
+        if not self._conn.poll(self.limits.timeout_s):
+            self._kill()
+            self._fail(fname, "timeout", f"worker killed after {self.limits.timeout_s:g} s on "
+                       f"{describe_call(fname, args, kwargs)}: it did not return (an endless loop?)")
+        try:
+            kind, payload, *rest = wire.loads(self._conn.recv_bytes())
+        except (EOFError, OSError):
+            code = self._reap()
+            self._fail(fname, _death_kind(code), f"worker died on {describe_call(fname, args, kwargs)}: "
+                       f"{_exit_text(code, self.limits)}{self._output_tail()}")
+        except ValueError as e:
+            self._kill()
+            self._fail(fname, "protocol", f"{describe_call(fname, args, kwargs)}: {e}")
+        if kind == "raised":
+            kind_ = "memory" if payload["type"] == "MemoryError" else "exception"
+            cap = f" (the worker's memory cap is {self.limits.memory_mb} MB)" if kind_ == "memory" else ""
+            raise SandboxFailure(
+                kind_,
+                f"{fname} raised {payload['type']}: {payload['message']}{cap}\n"
+                f"  on {describe_call(fname, args, kwargs)}\n  its traceback:\n"
+                + _indent(payload["traceback"], "    "),
+            )
+        for index, value in rest[0].items():
+            target = args[int(index)]
+            if isinstance(target, np.ndarray) and target.flags.writeable and target.shape == value.shape:
+                np.copyto(target, value)  # the caller sees the modification, as it would in-process
+        return payload
+
+    def _fail(self, fname: str, kind: str, message: str) -> None:
+        __tracebackhide__ = True
+        self.deaths += 1
+        failure = SandboxFailure(kind, message)
+        self._tripped[fname] = SandboxFailure(kind, f"{message} (not run again in this check)")
+        raise failure
+
+    def _kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        self._reap()
+
+    def _reap(self) -> int | None:
+        code = None
+        if self._proc is not None:
+            try:
+                code = self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                code = self._proc.wait()
+        if self._conn is not None:
+            self._conn.close()
+        self._proc = self._conn = None
+        return code
+
+    def _output_tail(self, lines: int = 5) -> str:
+        if not self._workdir:
+            return ""
+        try:
+            with open(os.path.join(self._workdir, "output.log"), encoding="utf-8", errors="replace") as fh:
+                tail = fh.read().splitlines()[-lines:]
+        except OSError:
+            return ""
+        return ("\n  its last output:\n" + _indent("\n".join(tail), "    ")) if tail else ""
+
+
+class _Pipes:
+    """Replies on one pipe, requests on the other, behind ``Connection``-like methods."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self._in = Connection(read_fd, writable=False)
+        self._out = Connection(write_fd, readable=False)
+
+    def poll(self, timeout: float) -> bool:
+        return self._in.poll(timeout)
+
+    def recv_bytes(self) -> bytes:
+        return self._in.recv_bytes()
+
+    def send_bytes(self, data: bytes) -> None:
+        self._out.send_bytes(data)
+
+    def close(self) -> None:
+        self._in.close()
+        self._out.close()
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def _death_kind(code: int | None) -> str:
+    if code is not None and code < 0 and -code == signal.SIGXCPU:
+        return "cpu"
+    return "crash"
+
+
+def _exit_text(code: int | None, limits: Limits | None = None) -> str:
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        sig = signal.Signals(-code)
+        if sig == signal.SIGXCPU and limits is not None:
+            return f"it exceeded its CPU-time cap of {limits.cpu_s} s (SIGXCPU)"
+        return f"killed by signal {sig.name}"
+    return f"it exited with status {code} (os._exit or sys.exit in the code under test?)"
+
+
+def _proxy(sandbox: Sandbox, fname: str) -> Any:
+    op = operation_of(fname)
+    names = (["dy"] if fname == op.backward else []) + list(op.inputs)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        return sandbox.call(fname, args, kwargs, names)
+
+    call.__name__ = fname
+    call.__qualname__ = f"sandboxed.{fname}"
+    return call
+
+
+def load(spec: str, limits: Limits | None = None) -> Any:
+    """Load ``spec`` in a worker process and return an ``Implementation`` of proxies.
+
+    The module is imported only in the worker, never here. ``ContractError`` as
+    for ``registry.load``.
+    """
+    from ..impls.registry import Implementation
+
+    sandbox = Sandbox(spec, limits or Limits())
+    info = sandbox.start()
+    caps = parse_capabilities(info["capabilities"], where=f"{info['source']}: CONVCHECK_CAPABILITIES")
+    functions = {f: _proxy(sandbox, f) for f in info["functions"] if any(f in o.functions for o in OPERATIONS.values())}
+    impl = Implementation(info["name"], info["source"], functions, caps, info.get("version"), info["capabilities"])
+    impl.extras["sandbox"] = sandbox
+    return impl

@@ -1,0 +1,130 @@
+"""The worker process: loads the implementation under test and runs its calls.
+
+Runs in a fresh interpreter (``python -m convcheck.sandbox.worker``, spawned,
+never forked, so it sees none of the parent's state), in its own scratch folder, with its output going to a log file there,
+under a memory cap set before anything else is imported. Whatever the code
+under test does here (monkeypatching, chdir, environment, closing stdout) stays
+here: the parent only ever reads the encoded messages this loop sends.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _redirect_output(log_path: str) -> None:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives as long as the process
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+
+
+def _their_traceback(exc: BaseException) -> str:
+    """The exception's traceback trimmed to the implementation's own frames."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_HERE)]
+    lines = traceback.format_list(frames[-8:])
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip()
+
+
+def _send(conn: Connection, message: Any) -> None:
+    from .wire import dumps
+
+    conn.send_bytes(dumps(message))
+
+
+def main(conn: Connection, spec: str, memory_mb: int, cpu_s: int, workdir: str) -> None:
+    """Serve calls until the parent closes the pipe (``conn`` reads requests and sends replies)."""
+    from .limits import apply_memory_cap
+
+    apply_memory_cap(memory_mb)
+    os.chdir(workdir)
+    _redirect_output(os.path.join(workdir, "output.log"))
+    import numpy as np
+
+    from ..impls import registry
+    from ..spec import ContractError
+    from .limits import arm_cpu_cap
+    from .wire import aliased
+
+    try:
+        impl = registry.load(spec)
+    except ContractError as e:
+        _send(conn, ["contract_error", str(e)])
+        return
+    except BaseException as e:  # the module's own import code failed in any way
+        _send(conn, ["contract_error", f"importing {spec} raised {type(e).__name__}: {e}"])
+        return
+    _send(
+        conn,
+        [
+            "ready",
+            {
+                "name": impl.name,
+                "source": impl.source,
+                "version": impl.version,
+                "functions": list(impl.functions),
+                "capabilities": impl.capabilities.to_dict() if impl.capabilities.declared else None,
+            },
+        ],
+    )
+    while True:
+        try:
+            request = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        from .wire import loads
+
+        _, fname, args, kwargs, names = loads(request)
+        before = [np.array(a, copy=True) if isinstance(a, np.ndarray) else None for a in args]
+        arm_cpu_cap(cpu_s)
+        try:
+            out = impl.functions[fname](*args, **kwargs)
+        except BaseException as e:  # report everything, SystemExit and MemoryError included
+            _send(conn, ["raised", {"type": type(e).__name__, "message": str(e), "traceback": _their_traceback(e)}])
+            continue
+        changed = {
+            str(i): a
+            for i, (a, b) in enumerate(zip(args, before, strict=True))
+            if b is not None and not np.array_equal(a, b, equal_nan=True)
+        }
+        _send(conn, ["ok", _mark_aliases(out, args, names, aliased, np), changed])
+
+
+def _mark_aliases(out: Any, args: list[Any], names: list[str], aliased: Any, np: Any) -> Any:
+    """Outputs that share memory with an input are sent marked with that input's name."""
+    if isinstance(out, np.ndarray):
+        for arg, name in zip(args, names, strict=False):
+            if isinstance(arg, np.ndarray) and np.shares_memory(out, arg):
+                return aliased(out, name)
+        return out
+    if isinstance(out, tuple | list):
+        return type(out)(_mark_aliases(o, args, names, aliased, np) for o in out)
+    return out
+
+
+class _Duplex:
+    """Requests on one pipe, replies on another, behind the ``Connection`` methods main uses."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self._in = Connection(read_fd, writable=False)
+        self._out = Connection(write_fd, readable=False)
+
+    def recv_bytes(self) -> bytes:
+        return self._in.recv_bytes()
+
+    def send_bytes(self, data: bytes) -> None:
+        self._out.send_bytes(data)
+
+
+if __name__ == "__main__":
+    _spec, _memory, _cpu, _workdir, _rfd, _wfd = sys.argv[1:7]
+    main(_Duplex(int(_rfd), int(_wfd)), _spec, int(_memory), int(_cpu), _workdir)  # type: ignore[arg-type]
