@@ -43,14 +43,53 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--strict", action="store_true", help="ignore the capabilities declaration")
     p.add_argument("--max-examples", type=int, default=None, help="examples per property (overrides profile)")
     p.add_argument("--ops", default=None, help="only these operations, comma-separated (default all)")
+    iso = p.add_argument_group("isolation (the implementation runs in a separate worker process)")
+    iso.add_argument("--no-isolation", action="store_true", help="run it in this process (plain tracebacks)")
+    iso.add_argument("--timeout", type=float, default=None, help="wall-clock seconds per call (default 10)")
+    iso.add_argument("--memory", type=int, default=None, help="memory cap per worker, MB (default 4096)")
+    iso.add_argument("--cpu-time", type=int, default=None, help="CPU seconds per call (default 60)")
     p.add_argument("-n", "--workers", type=int, default=0, help="parallel pytest-xdist workers (default 0)")
     p.add_argument("-k", dest="select", default=None, help="only checks whose name matches (pytest -k)")
     p.add_argument("--junitxml", default=None, help="also write a JUnit XML report here")
     p.add_argument("--results", default=None, help="append one JSON line per finished check to this file")
     p.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output as well")
+    _add_report_options(p)
 
 
-EXTERNAL_COMMANDS: list[tuple[str, str, str]] = []
+def _add_report_options(p: Any) -> None:
+    """``--report``, ``--seed`` and the tolerance overrides of ``convcheck run``."""
+    p.add_argument(
+        "--report",
+        metavar="DIR",
+        default=None,
+        help="write report.json (kept valid while the run goes), report.md, report.html, junit.xml and "
+        "reproduction scripts (DIR/repro/) into DIR",
+    )
+    p.add_argument("--seed", type=int, default=None, help="hypothesis seed, for a reproducible run")
+    tol = p.add_argument_group("tolerance overrides (reported whenever used)")
+    tol.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="OP:DTYPE=VALUE",
+        help="per operation and dtype (either may be *): a factor on the policy's bound, e.g. "
+        "conv2d:float32=4, or absolute rtol=R[,atol=A], e.g. avg_pool2d:float64=rtol=1e-12; repeatable",
+    )
+    tol.add_argument(
+        "--tolerance-file",
+        metavar="FILE",
+        default=None,
+        help="overrides from a TOML or JSON file, e.g. [conv2d.float32] factor = 4; the command line's win",
+    )
+
+
+EXTERNAL_COMMANDS: list[tuple[str, str, str]] = [
+    ("bench", "convcheck.bench.cli", "time an implementation against torch on real network layers"),
+    ("bench-diff", "convcheck.bench.diff", "compare two bench.json files by ratio to torch"),
+    ("grade", "convcheck.grading.cli", "grade a folder of submissions"),
+    ("report", "convcheck.report.cli", "rebuild a report folder, or diff two reports (exit 1 on regressions)"),
+    ("scoreboard", "convcheck.report.scoreboard", "merge several reports into one side-by-side page and table"),
+]
 """Subcommands that live in their own modules: ``(name, module, help)``. Each module
 defines ``add_arguments(parser)`` and ``run(args) -> int`` (an exit status)."""
 
@@ -96,14 +135,27 @@ def pytest_args(args: argparse.Namespace, results_path: str) -> list[str]:
         argv.append("--strict-contract")
     if args.max_examples:
         argv += ["--max-examples", str(args.max_examples)]
+    if args.no_isolation:
+        argv.append("--no-isolation")
+    for flag, value in (("--timeout", args.timeout), ("--memory", args.memory), ("--cpu-time", args.cpu_time)):
+        if value is not None:
+            argv += [flag, str(value)]
     if args.ops:
         argv += ["--ops", args.ops]
     if args.workers:
         argv += ["-n", str(args.workers)]
     if args.select:
         argv += ["-k", args.select]
-    if args.junitxml:
-        argv += ["--junitxml", args.junitxml]
+    if args.junitxml or args.report:
+        argv += ["--junitxml", args.junitxml or str(Path(args.report) / "junit.xml")]
+    if args.report:
+        argv += ["--convcheck-report", args.report]
+    if args.seed is not None:
+        argv += ["--hypothesis-seed", str(args.seed)]
+    for item in args.tolerance:
+        argv += ["--convcheck-tolerance", item]
+    if args.tolerance_file:
+        argv += ["--convcheck-tolerance-file", args.tolerance_file]
     argv += ["-q", "--tb=short"] if args.verbose else ["-q", "--no-header", "--no-summary", "--tb=short"]
     return argv
 
@@ -119,6 +171,52 @@ def failure_text(message: str, limit: int = 60) -> str:
     return "\n".join(picked)
 
 
+def _load_for_summary(args: argparse.Namespace) -> Any:
+    """Validate the implementation up front (exit 2 on a bad one), in a worker unless --no-isolation."""
+    from .impls import registry
+
+    if args.no_isolation:
+        return registry.load(args.impl)
+    from .sandbox import Limits, load
+
+    limits = Limits(**{k: v for k, v in (("timeout_s", args.timeout), ("memory_mb", args.memory),
+                                         ("cpu_s", args.cpu_time)) if v is not None})
+    try:
+        limits.check()
+    except ValueError as e:
+        from .spec import UsageError
+
+        raise UsageError(str(e)) from None
+    impl = load(args.impl, limits)
+    impl.extras["sandbox"].close()
+    return impl
+
+
+class _SessionGrab:
+    """A plugin handed to ``pytest.main`` that keeps the session's config, to read results back."""
+
+    def __init__(self) -> None:
+        self.config: Any = None
+
+    def pytest_configure(self, config: Any) -> None:
+        self.config = config
+
+    def results(self) -> list[dict[str, Any]]:
+        from .pytest_plugin import collected_results
+
+        return collected_results(self.config) if self.config is not None else []
+
+
+def _write_lines(path: str, records: list[dict[str, Any]]) -> None:
+    """Atomically replace ``path`` with one JSON line per record."""
+    import json
+
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in records)
+    os.replace(tmp, path)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import json
 
@@ -129,7 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .summary import coverage_lines, rows, status_table
 
     try:
-        impl = registry.load(args.impl)
+        impl = _load_for_summary(args)
     except ConvcheckError as e:
         print(f"convcheck: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -141,13 +239,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         Path(results_path).parent.mkdir(parents=True, exist_ok=True)
         Path(results_path).write_text("")
         log_path = os.path.join(tmp, "pytest.log")
+        grab = _SessionGrab()
         with open(log_path, "w", encoding="utf-8") as log:
             if args.verbose:
-                code = pytest.main(pytest_args(args, results_path))
+                code = pytest.main(pytest_args(args, results_path), plugins=[grab])
             else:  # pytest's own progress output is replaced by the summary below
                 with contextlib.redirect_stdout(log):
-                    code = pytest.main(pytest_args(args, results_path))
-        results = [json.loads(line) for line in Path(results_path).read_text().splitlines() if line]
+                    code = pytest.main(pytest_args(args, results_path), plugins=[grab])
+        # The results held in memory are the record: the file is rewritten from them, so nothing the
+        # code under test wrote into it survives.
+        results = grab.results()
+        if args.results:
+            _write_lines(results_path, results)
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
     if code == pytest.ExitCode.INTERNAL_ERROR or (code not in (0, 1, 5) and not results):
@@ -160,6 +263,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"\n--- {row['op']} / {row['property']} FAILED ({failure['test']})")
             print(failure_text(failure.get("message", "")))
     failed = [r for r in summary if r["status"] in ("failed", "error")]
+    if args.report:
+        print(f"\nconvcheck: report in {args.report}/ (report.html, report.md, report.json, junit.xml, repro/)")
     if code == pytest.ExitCode.INTERRUPTED:
         print("convcheck: interrupted; the summary above covers the checks that finished", file=sys.stderr)
         return EXIT_FAILED

@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+from . import recording
 from .impls import registry
-from .spec import FULL, OPERATIONS, Capabilities, ConvcheckError
+from .recording import Recorder
+from .spec import FULL, OPERATIONS, Capabilities, ConvcheckError, tolerance
 
 DEFAULT_IMPL = "numpy_fast"
 PROFILE_ENV = "CONVCHECK_PROFILE"
@@ -77,6 +79,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"hypothesis profile: {', '.join(PROFILES)} (default ${PROFILE_ENV}, 'ci' under CI, else 'fast')",
     )
     group.addoption(
+        "--no-isolation",
+        action="store_true",
+        default=False,
+        help="run the implementation in this process (plain tracebacks; a crash takes the run down)",
+    )
+    group.addoption("--timeout", type=float, default=None, help="wall-clock seconds per call (default 10)")
+    group.addoption("--memory", type=int, default=None, help="memory cap per worker in MB (default 4096)")
+    group.addoption("--cpu-time", type=int, default=None, help="CPU seconds per call (default 60)")
+    group.addoption(
         "--ops",
         default=None,
         help=f"only these operations, comma-separated ({', '.join(OPERATIONS)}); default all",
@@ -86,6 +97,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--convcheck-results",
         default=None,
         help="append one JSON line per finished check to this file (used by `convcheck run`)",
+    )
+    group.addoption(
+        "--convcheck-report",
+        default=None,
+        metavar="DIR",
+        help="write report.json (rewritten as each check finishes), report.md, report.html and "
+        "reproduction scripts into DIR (one sub-folder per implementation when several are checked)",
+    )
+    group.addoption(
+        "--convcheck-tolerance",
+        action="append",
+        default=[],
+        metavar="OP:DTYPE=VALUE",
+        help="override the tolerance policy for an operation and dtype (either may be *): VALUE is a "
+        "factor on the policy's bound (conv2d:float32=4) or rtol=R[,atol=A]; repeatable",
+    )
+    group.addoption(
+        "--convcheck-tolerance-file",
+        default=None,
+        metavar="FILE",
+        help="tolerance overrides from a TOML or JSON file: [conv2d.float32] factor = 4 (or rtol/atol)",
     )
 
 
@@ -102,7 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.load_profile("convcheck-active")
     try:
         names = registry.requested(config.getoption("impl")) or [DEFAULT_IMPL]
-        impls = [registry.load(n) for n in names]
+        impls = [load_implementation(n, config) for n in names]
     except ConvcheckError as e:
         raise pytest.UsageError(str(e)) from None
     ops = [o.strip() for o in (config.getoption("ops") or "").split(",") if o.strip()]
@@ -114,14 +146,84 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_OPS] = ops or list(OPERATIONS)
     config.stash[_IMPLS] = impls
     config.stash[_PROFILE] = profile
-    config.stash[_COLLECTOR] = Collector(config.getoption("convcheck_results"))
-    config.pluginmanager.register(config.stash[_COLLECTOR], "convcheck-collector")
+    tolerance.use_overrides(_tolerance_overrides(config))  # in every process, workers included
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: results travel to the controller, which collects and writes them
+    collector = Collector(config.getoption("convcheck_results"))
+    config.stash[_COLLECTOR] = collector
+    config.pluginmanager.register(collector, "convcheck-collector")
+    if config.getoption("convcheck_report"):
+        from .report.writer import ReportPlugin
+
+        reporter = ReportPlugin(config, config.getoption("convcheck_report"), impls, profile)
+        collector.listeners.append(reporter.add)
+        config.pluginmanager.register(reporter, "convcheck-report")
+
+
+def isolation_limits(config: pytest.Config) -> Any:
+    """The per-call limits from the options, or ``None`` with ``--no-isolation``."""
+    if config.getoption("no_isolation"):
+        return None
+    from .sandbox import Limits
+
+    defaults = Limits()
+    limits = Limits(
+        timeout_s=config.getoption("timeout") or defaults.timeout_s,
+        memory_mb=config.getoption("memory") or defaults.memory_mb,
+        cpu_s=config.getoption("cpu_time") or defaults.cpu_s,
+    )
+    try:
+        limits.check()
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
+    return limits
+
+
+def load_implementation(name: str, config: pytest.Config) -> registry.Implementation:
+    """Load in a sandbox worker (the default) or, with ``--no-isolation``, in this process."""
+    limits = isolation_limits(config)
+    if limits is None:
+        return registry.load(name)
+    from . import sandbox
+
+    return sandbox.load(name, limits)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for impl in config.stash.get(_IMPLS, []):
+        if "sandbox" in impl.extras:
+            impl.extras["sandbox"].close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_breaker(request: pytest.FixtureRequest) -> None:
+    """Every test starts trusting every function again (see ``sandbox.client``)."""
+    for impl in request.config.stash.get(_IMPLS, []):
+        if "sandbox" in impl.extras:
+            impl.extras["sandbox"].reset_breaker()
+
+
+def _tolerance_overrides(config: pytest.Config) -> tolerance.ToleranceOverrides:
+    """The file's overrides, then the command line's (which win among equally specific ones)."""
+    try:
+        found = tolerance.ToleranceOverrides()
+        if config.getoption("convcheck_tolerance_file"):
+            found += tolerance.ToleranceOverrides.from_file(config.getoption("convcheck_tolerance_file"))
+        return found + tolerance.ToleranceOverrides.from_cli(config.getoption("convcheck_tolerance") or [])
+    except ConvcheckError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 _IMPLS = pytest.StashKey[list[registry.Implementation]]()
 _PROFILE = pytest.StashKey[str]()
 _OPS = pytest.StashKey[list[str]]()
 _COLLECTOR = pytest.StashKey["Collector"]()
+
+
+def collected_results(config: pytest.Config) -> list[dict[str, Any]]:
+    """Every finished check's result, as the controller's collector holds them in memory."""
+    collector = config.stash.get(_COLLECTOR, None)
+    return list(collector.results) if collector is not None else []
 
 
 def loaded_implementations(config: pytest.Config) -> list[registry.Implementation]:
@@ -175,50 +277,14 @@ def caps(impl: registry.Implementation, strict: bool) -> Capabilities:
     return FULL if strict else impl.capabilities
 
 
-class Recorder:
-    """Per-test record of what was exercised: examples, hyper-parameter values, worst ratios."""
-
-    def __init__(self) -> None:
-        self.examples = 0
-        self.values: dict[str, set[str]] = defaultdict(set)
-        self.worst: dict[str, float] = {}
-        self.mistrusted = 0
-
-    def case(self, case: Any) -> None:
-        """Note one example's configuration (called once per hypothesis example)."""
-        self.examples += 1
-        for k, v in case.kwargs().items():
-            self.values[k].add(repr(v))
-        p = case.params
-        self.values["padding_kind"].add(p.padding_kind)
-        self.values["dtype"].add(case.dtype)
-        self.values["values"].add(case.family)
-        self.values["layout"].add(case.layout)
-        if "ties" in case.notes:
-            self.values["ties"].add("tied" if case.notes["ties"] else "no ties")
-        if case.inputs.get("b", 0) is None:
-            self.values["bias"].add("None")
-        elif "b" in case.inputs:
-            self.values["bias"].add("array")
-
-    def comparison(self, comp: Any) -> None:
-        self.worst[comp.name] = max(self.worst.get(comp.name, 0.0), comp.error_ratio)
-        self.mistrusted += int(comp.mistrusted)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "examples": self.examples,
-            "values": {k: sorted(v) for k, v in self.values.items()},
-            "worst_error_ratio": self.worst,
-            "mistrusted": self.mistrusted,
-        }
-
-
 @pytest.fixture
 def record(request: pytest.FixtureRequest) -> Any:
-    """A ``Recorder`` whose contents travel with the test report (through xdist too)."""
-    rec = Recorder()
-    yield rec
+    """A ``Recorder`` (``convcheck.recording``) whose contents travel with the test report
+    (through xdist too); ``recording.current()`` finds it while the test runs."""
+    caps = request.getfixturevalue("caps") if "impl" in request.fixturenames else None
+    rec = Recorder(caps)
+    with recording.active(rec):
+        yield rec
     request.node.user_properties.append(("convcheck_record", json.dumps(rec.to_dict())))
 
 
@@ -227,6 +293,7 @@ def _identity(item: pytest.Item) -> dict[str, str]:
     params = getattr(item, "callspec", None)
     p = params.params if params else {}
     impl = p.get("impl")
+    others = [str(v) for k, v in p.items() if k != "impl"]
     return {
         "impl": getattr(impl, "name", "") if impl is not None else "",
         "op": p.get("op_name", (marker.kwargs.get("ops") or ("",))[0] if marker else ""),
@@ -234,6 +301,8 @@ def _identity(item: pytest.Item) -> dict[str, str]:
         "oracle": p.get("oracle_name", ""),
         "property": marker.args[0] if marker and marker.args else item.originalname,
         "test": item.nodeid,
+        "check": item.originalname + (f"[{'-'.join(others)}]" if others else ""),
+        "dtype": str(p["dtype"]) if "dtype" in p else "",
     }
 
 
@@ -258,6 +327,7 @@ class Collector:
 
     def __init__(self, results_path: str | None) -> None:
         self.results: list[dict[str, Any]] = []
+        self.listeners: list[Any] = []  # called with each finished result (the report writer)
         self._pending: dict[str, dict[str, Any]] = {}
         self._path = results_path
 
@@ -291,6 +361,8 @@ class Collector:
         if self._path:
             with open(self._path, "a", encoding="utf-8") as fh:  # written as each check finishes
                 fh.write(json.dumps(entry) + "\n")
+        for listener in self.listeners:
+            listener(entry)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results:

@@ -13,7 +13,8 @@ values of an array except in :func:`pad_nchw`, which returns a fresh array.
 from __future__ import annotations
 
 import numpy as np
-from convcheck.spec.shapes import avg_divisor, ceil_div, conv_out_size, effective_kernel, pool_out_size
+
+from convcheck.spec.shapes import avg_divisor, ceil_div, conv_out_size, pool_out_size
 
 Pair = tuple[int, int]
 Padding = tuple[int, int, int, int]
@@ -35,25 +36,14 @@ def pool_output_hw(
     return oh, ow
 
 
-def overhang(n: int, k: int, s: int, lo: int, hi: int, d: int, out: int) -> int:
-    """Cells the last of ``out`` windows reaches past the padded end ``n + lo + hi`` (0 if none).
-
-    Only ``ceil_mode`` pooling produces such windows; padding the input by this
-    many extra cells after ``hi`` lets every window be read as a plain slice.
-    """
-    return max(0, (out - 1) * s + effective_kernel(k, d) - (n + lo + hi))
-
-
-def pad_nchw(x: np.ndarray, padding: Padding, value: float, extra: Pair = (0, 0)) -> np.ndarray:
+def pad_nchw(x: np.ndarray, padding: Padding, value: float) -> np.ndarray:
     """A fresh copy of ``x`` (N, C, H, W) padded by ``padding = (top, bottom, left, right)``.
 
-    The border is filled with ``value``; ``extra = (rows, cols)`` adds that many
-    more cells of ``value`` after the bottom and right padding (``ceil_mode``
-    overhang). The result keeps ``x.dtype``.
+    The border is filled with ``value``; the result keeps ``x.dtype``.
     """
     top, bottom, left, right = padding
     n, c, h, w = x.shape
-    out = np.empty((n, c, top + h + bottom + extra[0], left + w + right + extra[1]), dtype=x.dtype)
+    out = np.empty((n, c, top + h + bottom, left + w + right), dtype=x.dtype)
     out[:, :, :top] = value
     out[:, :, top + h :] = value
     out[:, :, top : top + h, :left] = value
@@ -138,7 +128,6 @@ def avg_divisors(
 __all__ = [
     "avg_divisors",
     "conv_output_hw",
-    "overhang",
     "pad_nchw",
     "pool_output_hw",
     "real_taps",

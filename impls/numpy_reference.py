@@ -40,6 +40,7 @@ Arrays keep the input's dtype throughout; outputs are fresh arrays.
 from __future__ import annotations
 
 import numpy as np
+
 from convcheck.spec.shapes import avg_divisor
 
 from ._windows import conv_output_hw, pool_output_hw, real_taps

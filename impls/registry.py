@@ -18,6 +18,7 @@ through a run).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -113,7 +114,8 @@ def from_namespace(obj: Any, name: str, source: str) -> Implementation:
 
 def _import_path(path: Path) -> ModuleType:
     """Import a ``.py`` file under a private module name, with its folder importable."""
-    mod_name = f"convcheck_impl_{abs(hash(str(path.resolve())))}"
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    mod_name = f"convcheck_impl_{path.stem}_{digest}"
     if mod_name in sys.modules:
         return sys.modules[mod_name]
     spec = importlib.util.spec_from_file_location(mod_name, path)

@@ -13,6 +13,9 @@ pooling with asymmetric padding the ``ceil_mode`` output size follows
 the last window and pooled in floor mode, then cropped to that size. Average
 pooling with asymmetric padding sums each window (``divisor_override=1`` on the
 zero-padded input) and divides by ``spec.shapes.avg_divisor`` per axis.
+(One corner that explicit ``-inf`` padding cannot express: a max-pool window
+whose real cells are all ``-inf``, next to asymmetric padding, may route its
+gradient to a padding cell, where it is dropped.)
 
 ``torch.set_num_threads`` is called only when the environment variable
 ``CONVCHECK_TORCH_THREADS`` is set.
@@ -25,6 +28,7 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from convcheck.spec.shapes import avg_divisor, effective_kernel, pool_out_size
 
 CONVCHECK_CAPABILITIES: dict = {}

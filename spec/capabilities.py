@@ -16,6 +16,7 @@ contract::
         },
         "max_pool2d": {"ties": "split", "ceil_mode": False, "dilation": False},
         "avg_pool2d": {"exclude_pad": False, "ceil_mode": False},
+        "synchronize": "torch.cuda.synchronize",   # or any callable of no arguments
     }
 
 Support features (``stride``, ``padding``, ``dilation``, ``groups``,
@@ -23,28 +24,38 @@ Support features (``stride``, ``padding``, ``dilation``, ``groups``,
 narrowed-away parts are reported as *unsupported*, never as failures and never
 silently. Semantic features (``convention``, ``ties``) change what is expected.
 In strict mode the declaration is ignored and the full contract is checked.
+
+``synchronize`` is not a contract feature: it is the hook ``convcheck bench``
+calls to wait for an implementation's queued device work (a CUDA stream, CuPy)
+before it reads the clock; a dotted path is imported when the declaration is
+parsed. CPU implementations leave it out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import CapabilityError
 from .ops import ALGORITHMS, DTYPES, OPERATIONS, Operation
 
-_TOP_LEVEL = ("dtypes", "algorithm", *OPERATIONS)
+_TOP_LEVEL = ("dtypes", "algorithm", "synchronize", *OPERATIONS)
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    """A parsed, validated declaration. ``features[op][name]`` is the declared value."""
+    """A parsed, validated declaration. ``features[op][name]`` is the declared value.
+
+    ``synchronize`` is the resolved hook that waits for queued device work, or ``None``.
+    """
 
     dtypes: tuple[str, ...] = DTYPES
     algorithm: str = "direct"
     features: dict[str, dict[str, Any]] = field(default_factory=dict)
     declared: bool = False
+    synchronize: Callable[[], Any] | None = None
 
     def value(self, op: Operation | str, feature: str) -> Any:
         """Declared value of ``feature`` for ``op``, or the full contract's."""
@@ -69,11 +80,55 @@ class Capabilities:
 
     def to_dict(self) -> dict[str, Any]:
         """The declaration in its normalised, JSON-friendly form."""
-        return {"dtypes": list(self.dtypes), "algorithm": self.algorithm, **self.features}
+        out: dict[str, Any] = {"dtypes": list(self.dtypes), "algorithm": self.algorithm, **self.features}
+        if self.synchronize is not None:
+            out["synchronize"] = callable_name(self.synchronize)
+        return out
 
 
 FULL = Capabilities()
 """The full contract: what strict mode checks whatever a module declares."""
+
+
+def callable_name(fn: Callable[..., Any]) -> str:
+    """``module.qualname`` of a function (what ``to_dict`` shows for ``synchronize``)."""
+    module = getattr(fn, "__module__", None)
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return f"{module}.{name}" if module else name
+
+
+def resolve_synchronize(value: Any, where: str) -> Callable[[], Any] | None:
+    """The ``synchronize`` hook: a callable as given, or a dotted path imported now; ``None`` stays ``None``."""
+    if value is None or callable(value):
+        return value
+    if not isinstance(value, str) or "." not in value:
+        raise CapabilityError(
+            f"{where}['synchronize']={value!r} must be a callable or a dotted path such as "
+            "'torch.cuda.synchronize'"
+        )
+    parts = value.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            if not hasattr(obj, attr):
+                raise CapabilityError(
+                    f"{where}['synchronize']={value!r} cannot be resolved: {getattr(obj, '__name__', obj)!s} "
+                    f"has no attribute {attr!r}"
+                )
+            obj = getattr(obj, attr)
+        if not callable(obj):
+            raise CapabilityError(
+                f"{where}['synchronize']={value!r} names a {type(obj).__name__}, not a function to call"
+            )
+        return obj
+    raise CapabilityError(
+        f"{where}['synchronize']={value!r} cannot be resolved: no module {parts[0]!r} can be imported; "
+        "give a callable or a dotted path such as 'torch.cuda.synchronize'"
+    )
 
 
 def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
@@ -116,4 +171,5 @@ def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
         algorithm=algorithm,
         features={k: v for k, v in features.items() if v},
         declared=True,
+        synchronize=resolve_synchronize(raw.get("synchronize"), where),
     )

@@ -35,15 +35,33 @@ bias, ``|sum e| <= 2 sqrt(K T)``, and bounded variance, ``sum e**2 <= 0.4 K T``
 over the ``T`` elements with ``S > 0``. A consistent tiny error (a scale of
 ``1 + 1e-6``, an off-by-one divisor on one window) hides under every
 per-element bound and fails these.
+
+Mistrusted examples (after benchdnn's MISTRUSTED). An expected output that is
+more than ``MISTRUST_ZERO_FRACTION`` zeros could hardly have failed: the
+comparison is measured and kept, but reports count such examples apart.
+
+Overrides. A user may loosen or tighten the policy per operation and dtype
+(``ToleranceOverrides``, from ``--tolerance OP:DTYPE=VALUE`` or a TOML/JSON
+file): a ``factor`` multiplies every bound of the policy (element-wise,
+norm-wise and aggregate; exact mode stays exact), while ``rtol``/``atol``
+replace it by the classic ``atol + rtol * |expected|`` (mode ``"override"``,
+no aggregate checks, not even exact mode). Every comparison made under an
+override carries its description, and reports say so.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .errors import UsageError
 
 SAFETY = 2.0
 """Multiplier on the textbook bound; see the module docstring for why 2."""
@@ -101,7 +119,10 @@ class Comparison:
 
     ``error_ratio`` is ``max |got - expected| / bound`` (0 when equal, ``inf``
     for any difference where exactness is required); ``passed`` is true when it
-    is at most 1 and the aggregate tests hold.
+    is at most 1 and the aggregate tests hold. ``mode`` says which bound was
+    applied: ``"exact"``, ``"elementwise"``, ``"normwise"`` (a declared FFT or
+    Winograd algorithm) or ``"override"`` (a user's rtol/atol); ``override``
+    describes a user's override when one applied.
     """
 
     name: str
@@ -122,6 +143,9 @@ class Comparison:
     variance: float = 0.0
     variance_limit: float = math.inf
     zero_fraction: float = 0.0
+    dtype: str = ""
+    k: int = 0
+    override: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -156,13 +180,15 @@ def compare(
     exact: bool = False,
     algorithm: str = "direct",
     scale: float = 1.0,
+    override: Override | None = None,
 ) -> Comparison:
     """Compare ``got`` (in the implementation's dtype) with a float64 ``expected``.
 
     ``abs_sum`` is the oracle run on absolute values, ``k`` the reduction length,
     ``exact`` demands bitwise equality with the (exactly representable)
-    expected values, ``scale`` multiplies the bound (a user's override).
-    Shapes must already agree.
+    expected values, ``scale`` multiplies the bound (a property comparing two
+    computed sides), ``override`` is a user's override for this operation and
+    dtype (see ``ToleranceOverrides``). Shapes must already agree.
     """
     g = np.asarray(got, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
@@ -173,22 +199,25 @@ def compare(
     both_nan = np.isnan(g) & np.isnan(e)
     err = np.where(both_nan, 0.0, err)
     err = np.where(np.isnan(err), np.inf, err)
-    mode = "exact" if exact else ("elementwise" if algorithm == "direct" else "normwise")
-
-    bound = np.zeros_like(e) if exact else elementwise_bound(s, e, k, dtype) * scale
-    if mode == "normwise":
-        k_eff = k + max(1, math.ceil(math.log2(max(2, size))))
-        nb = SAFETY * scale * (gamma(k_eff, unit_roundoff(dtype)) + gamma(k_eff, 2.0**-53))
-        denom = nb * float(np.linalg.norm(s)) + TINY[dtype] * math.sqrt(max(size, 1))
-        ratios = np.full_like(e, float(np.linalg.norm(err)) / denom)
+    label = override.describe() if override is not None else None
+    if override is not None and override.replaces_bound:
+        mode, exact = "override", False
+        bound = (override.atol_or_zero + override.rtol_or_zero * np.abs(e)) * scale
     else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios = np.where(err == 0, 0.0, err / bound)
+        if override is not None:
+            scale *= override.factor_or_one
+        mode = "exact" if exact else ("elementwise" if algorithm == "direct" else "normwise")
+        bound = np.zeros_like(e) if exact else elementwise_bound(s, e, k, dtype) * scale
     if size == 0:
-        return Comparison(name, 0, exact, mode, 0.0, 0.0, 0.0, 0, 0, (), 0.0, 0.0, 0.0)
+        return Comparison(name, 0, exact, mode, 0.0, 0.0, 0.0, 0, 0, (), 0.0, 0.0, 0.0, dtype=dtype, k=k)
+    if mode == "normwise":
+        ratios = np.full_like(e, _normwise_ratio(err, s, k, dtype, scale))
+    else:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ratios = np.where(err == 0, 0.0, err / bound)
     flat = int(np.argmax(ratios)) if mode != "normwise" else int(np.argmax(err))
     idx = tuple(int(i) for i in np.unravel_index(flat, e.shape))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rel = np.where(err == 0, 0.0, err / np.abs(e))
     ulps = ulp_distance(np.nan_to_num(g), np.nan_to_num(e), dtype)
     comp = Comparison(
@@ -206,10 +235,26 @@ def compare(
         worst_expected=float(e[idx]),
         worst_bound=float(bound[idx]) if mode != "normwise" else float(ratios.flat[0]),
         zero_fraction=zero_fraction,
+        dtype=str(np.dtype(dtype)),
+        k=k,
+        override=label,
     )
-    if not exact and mode == "elementwise" and k > 0:
+    if mode == "elementwise" and k > 0:
         _aggregate(comp, g - e, s, k, dtype, scale)
     return comp
+
+
+def _normwise_ratio(err: np.ndarray, s: np.ndarray, k: int, dtype: str, scale: float) -> float:
+    """``||got - expected||_F / (SAFETY * gamma_K' * ||S||_F)`` with ``K' = K + log2(size)``.
+
+    A transform-based algorithm (FFT, Winograd) spreads its rounding over the
+    whole output, so the bound holds for the error's norm, not per element.
+    """
+    size = err.size
+    k_eff = k + max(1, math.ceil(math.log2(max(2, size))))
+    nb = SAFETY * scale * (gamma(k_eff, unit_roundoff(dtype)) + gamma(k_eff, 2.0**-53))
+    denom = nb * float(np.linalg.norm(s)) + TINY[str(np.dtype(dtype))] * math.sqrt(max(size, 1))
+    return float(np.linalg.norm(err)) / denom
 
 
 def _aggregate(comp: Comparison, diff: np.ndarray, s: np.ndarray, k: int, dtype: str, scale: float) -> None:
@@ -238,3 +283,239 @@ def inner_product_bound(k: int, dtype: str, abs_terms: float, dot_terms: float, 
     return (
         SAFETY * ((gamma(k, u) + gamma(k, u64)) * abs_terms + gamma(n_terms, u64) * dot_terms) + TINY[dtype]
     )
+
+
+# --------------------------------------------------------------------------- user overrides
+
+WILDCARD = "*"
+"""Matches every operation (or every dtype) in an override."""
+
+
+@dataclass(frozen=True)
+class Override:
+    """A user's tolerance for one operation and dtype (either may be ``"*"``).
+
+    Either ``factor`` (multiplies the policy's bounds) or ``rtol``/``atol``
+    (replace them by ``atol + rtol * |expected|``); ``source`` says where it
+    came from (``"cli"`` or a file name), for the report.
+    """
+
+    op: str
+    dtype: str
+    factor: float | None = None
+    rtol: float | None = None
+    atol: float | None = None
+    source: str = "cli"
+
+    def __post_init__(self) -> None:
+        from .ops import DTYPES, OPERATIONS
+
+        where = f"tolerance override {self.op}:{self.dtype} (from {self.source})"
+        if self.op != WILDCARD and self.op not in OPERATIONS:
+            raise UsageError(
+                f"{where}: unknown operation {self.op!r}; expected one of {', '.join(OPERATIONS)} or *"
+            )
+        if self.dtype != WILDCARD and self.dtype not in DTYPES:
+            raise UsageError(
+                f"{where}: unknown dtype {self.dtype!r}; expected one of {', '.join(DTYPES)} or *"
+            )
+        if self.factor is None and self.rtol is None and self.atol is None:
+            raise UsageError(f"{where}: give a factor, or rtol and/or atol")
+        if self.factor is not None and (self.rtol is not None or self.atol is not None):
+            raise UsageError(f"{where}: give either a factor or rtol/atol, not both")
+        for key in ("factor", "rtol", "atol"):
+            value = getattr(self, key)
+            if value is not None and not (
+                isinstance(value, int | float) and math.isfinite(value) and value >= 0
+            ):
+                raise UsageError(f"{where}: {key}={value!r} must be a finite number >= 0")
+        if self.factor is not None and self.factor <= 0:
+            raise UsageError(f"{where}: factor={self.factor!r} must be positive (1 keeps the policy)")
+
+    @property
+    def replaces_bound(self) -> bool:
+        """True for an rtol/atol override (the policy's bound is not used at all)."""
+        return self.factor is None
+
+    @property
+    def factor_or_one(self) -> float:
+        return 1.0 if self.factor is None else float(self.factor)
+
+    @property
+    def rtol_or_zero(self) -> float:
+        return 0.0 if self.rtol is None else float(self.rtol)
+
+    @property
+    def atol_or_zero(self) -> float:
+        return 0.0 if self.atol is None else float(self.atol)
+
+    def specificity(self) -> int:
+        """2 for an exact operation (plus 1 for an exact dtype): the most specific override wins."""
+        return 2 * (self.op != WILDCARD) + (self.dtype != WILDCARD)
+
+    def describe(self) -> str:
+        """E.g. ``conv2d:float32 x4 (cli)`` or ``*:float32 rtol=1e-05 atol=0 (tol.toml)``."""
+        if self.factor is not None:
+            rule = f"x{self.factor:g}"
+        else:
+            rule = f"rtol={self.rtol_or_zero:g} atol={self.atol_or_zero:g}"
+        return f"{self.op}:{self.dtype} {rule} ({self.source})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "op": self.op,
+            "dtype": self.dtype,
+            "factor": self.factor,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "source": self.source,
+            "description": self.describe(),
+        }
+
+
+@dataclass(frozen=True)
+class ToleranceOverrides:
+    """Every override of a run; ``lookup`` finds the one for an operation and dtype.
+
+    The most specific entry wins (an exact operation beats ``*``, then an exact
+    dtype beats ``*``); among equally specific ones the later wins, so command
+    line entries (given after the file's) take precedence.
+    """
+
+    entries: tuple[Override, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def lookup(self, op: str, dtype: str) -> Override | None:
+        """The override applying to ``op`` in ``dtype``, or ``None``."""
+        best: Override | None = None
+        for o in self.entries:
+            if o.op in (op, WILDCARD) and o.dtype in (str(dtype), WILDCARD):
+                if best is None or o.specificity() >= best.specificity():
+                    best = o
+        return best
+
+    def __add__(self, other: ToleranceOverrides) -> ToleranceOverrides:
+        return ToleranceOverrides(self.entries + other.entries)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [o.to_dict() for o in self.entries]
+
+    @classmethod
+    def from_cli(cls, items: Iterable[str]) -> ToleranceOverrides:
+        """Parse ``--tolerance`` values (see ``parse_cli_override``)."""
+        return cls(tuple(parse_cli_override(item) for item in items))
+
+    @classmethod
+    def from_mapping(cls, raw: Any, source: str) -> ToleranceOverrides:
+        """Parse ``{op: {dtype: {"factor": F} | {"rtol": R, "atol": A}}}`` (``*`` allowed for either).
+
+        An optional top-level ``"tolerance"`` table holding that mapping is unwrapped.
+        """
+        if isinstance(raw, Mapping) and set(raw) == {"tolerance"}:
+            raw = raw["tolerance"]
+        if not isinstance(raw, Mapping):
+            raise UsageError(
+                f"{source}: expected a table of operation -> dtype -> settings, got {type(raw).__name__}"
+            )
+        entries = []
+        for op, per_dtype in raw.items():
+            if not isinstance(per_dtype, Mapping):
+                raise UsageError(
+                    f"{source}: [{op}] must be a table of dtype -> settings, e.g. [{op}.float32]"
+                )
+            for dtype, settings in per_dtype.items():
+                if not isinstance(settings, Mapping):
+                    raise UsageError(
+                        f"{source}: [{op}.{dtype}] must be a table with factor, or rtol and/or atol"
+                    )
+                unknown = set(settings) - {"factor", "rtol", "atol"}
+                if unknown:
+                    raise UsageError(
+                        f"{source}: [{op}.{dtype}] has unknown key(s) {', '.join(sorted(unknown))}; "
+                        "expected factor, rtol, atol"
+                    )
+                entries.append(Override(str(op), str(dtype), source=source, **settings))
+        return cls(tuple(entries))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ToleranceOverrides:
+        """Read overrides from a ``.toml`` or ``.json`` file (format of ``from_mapping``)."""
+        p = Path(path)
+        if not p.is_file():
+            raise UsageError(f"tolerance file {str(p)!r} does not exist")
+        text = p.read_text(encoding="utf-8")
+        try:
+            raw = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
+            kind = "JSON" if p.suffix.lower() == ".json" else "TOML"
+            raise UsageError(f"tolerance file {str(p)!r} is not valid {kind}: {e}") from None
+        return cls.from_mapping(raw, p.name)
+
+
+def parse_cli_override(item: str) -> Override:
+    """Parse ``OP[:DTYPE]=VALUE``: VALUE is a factor (``4``) or ``rtol=R[,atol=A]``.
+
+    ``OP`` and ``DTYPE`` may be ``*``; a missing ``DTYPE`` means every dtype.
+    Examples: ``conv2d:float32=4``, ``*:float64=0.5``, ``avg_pool2d=rtol=1e-6,atol=1e-9``.
+    """
+    usage = "expected OP[:DTYPE]=FACTOR or OP[:DTYPE]=rtol=R[,atol=A], e.g. conv2d:float32=4"
+    target, sep, value = item.partition("=")
+    if not sep or not target or not value:
+        raise UsageError(f"--tolerance {item!r}: {usage}")
+    op, _, dtype = target.partition(":")
+    op, dtype = op.strip(), (dtype.strip() or WILDCARD)
+    value = value.strip()
+    if "=" not in value:
+        try:
+            return Override(op, dtype, factor=float(value))
+        except ValueError:
+            raise UsageError(f"--tolerance {item!r}: {value!r} is not a number; {usage}") from None
+    settings: dict[str, float] = {}
+    for part in value.split(","):
+        key, _, number = part.partition("=")
+        key = key.strip()
+        if key not in ("rtol", "atol"):
+            raise UsageError(f"--tolerance {item!r}: unknown setting {key!r}; {usage}")
+        try:
+            settings[key] = float(number)
+        except ValueError:
+            raise UsageError(f"--tolerance {item!r}: {key}={number!r} is not a number") from None
+    return Override(op, dtype, **settings)
+
+
+_ACTIVE = ToleranceOverrides()
+
+
+def use_overrides(overrides: ToleranceOverrides) -> None:
+    """Install the overrides of this run (the pytest plug-in does, in every process)."""
+    global _ACTIVE
+    _ACTIVE = overrides
+
+
+def active_overrides() -> ToleranceOverrides:
+    """The overrides installed for this run (none by default)."""
+    return _ACTIVE
+
+
+def override_for(op: str, dtype: str) -> Override | None:
+    """The active override for ``op`` in ``dtype``, or ``None``."""
+    return _ACTIVE.lookup(op, dtype)
+
+
+def policy_summary() -> dict[str, Any]:
+    """The policy's constants and rules, for reports."""
+    return {
+        "safety": SAFETY,
+        "safety_reason": (
+            "the textbook gamma_K bound leaves out a bias added after the sum, intermediates stored in "
+            "the output dtype (im2col columns, scattered partials of dx) and divisors applied as a "
+            "reciprocal multiply; each adds at most one rounding, at most doubling K"
+        ),
+        "elementwise": "SAFETY*(gamma_K(u)+gamma_K(u64))*S + u*|expected| + tiny, S = oracle on |inputs|",
+        "exact": "integer data and a direct algorithm: bitwise equality",
+        "normwise": "FFT/Winograd: ||error||_F <= SAFETY*gamma_(K+log2 n)*||S||_F",
+        "aggregate": "e = error/(u*S): |sum e| <= 2*SAFETY*sqrt(K*T), sum e^2 <= 0.4*K*T*SAFETY^2",
+        "mistrust_zero_fraction": MISTRUST_ZERO_FRACTION,
+    }

@@ -2,7 +2,11 @@
 
 Every assertion message is self-explanatory (what was compared, what came,
 what was expected, where they differ most) and ends with a copy-pasteable
-reproduction that needs neither hypothesis nor pytest.
+reproduction that needs neither hypothesis nor pytest. Every failure goes
+through ``fail``: on hypothesis's final (shrunk) example it asks
+``convcheck.diagnosis`` which known mistake explains the failure, adds a
+``likely cause:`` line to the message and notes the failure (case and
+diagnosis) in the running test's recorder, from which reports are built.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from convcheck.impls.registry import Implementation
 from convcheck.spec import OPERATIONS, Capabilities, tolerance
 from convcheck.spec.case import SMALL, Case, with_inputs
 
-from convcheck import oracles
+from convcheck import oracles, recording
 
 from .values import fresh
 
@@ -35,18 +39,93 @@ def _fresh_args(case: Case, arrays: list[np.ndarray | None]) -> list[np.ndarray 
     return [fresh(a, case.layout) for a in arrays]
 
 
-def _check_array(value: Any, what: str, shape: tuple[int, ...], dtype: str, case: Case) -> np.ndarray:
+def _final_example() -> bool:
+    """True on hypothesis's final run of a failing example (the shrunk one it reports), and
+    outside hypothesis; false while it is still searching and shrinking."""
+    from hypothesis.control import current_build_context, currently_in_test_context
+
+    return not currently_in_test_context() or current_build_context().is_final
+
+
+def with_cause(message: str, cause: str) -> str:
+    """``message`` with ``cause`` as an indented line before its reproduction (or at the end)."""
+    marker = "\n  reproduce:"
+    line = f"\n  {cause}"
+    if marker in message:
+        head, tail = message.split(marker, 1)
+        return f"{head}{line}{marker}{tail}"
+    return message + line
+
+
+def fail(
+    case: Case,
+    impl: Implementation,
+    message: str,
+    *,
+    output: str | None = None,
+    caps: Capabilities | None = None,
+    exc: type[AssertionError] = AssertionError,
+) -> None:
+    """Raise ``exc(message)``; on the final example, diagnosed and noted in the test's recorder.
+
+    ``output`` names the failing output (``y``, ``dx``, ...) when one was compared.
+    """
     __tracebackhide__ = True
+    from convcheck.diagnosis import diagnose
+
+    rec = recording.current()
+    final = _final_example()
+    diagnosis = None
+    if final:
+        caps = caps or (rec.caps if rec is not None and rec.caps is not None else impl.capabilities)
+        diagnosis = diagnose(impl, case, caps, output)
+        message = with_cause(message, diagnosis.line())
+    if rec is not None:
+        rec.failure(case, output=output, diagnosis=diagnosis, final=final, message=message)
+    raise exc(message)
+
+
+def _check_array(
+    value: Any, what: str, shape: tuple[int, ...], dtype: str, case: Case, impl: Implementation
+) -> np.ndarray:
+    __tracebackhide__ = True
+    output = what.rsplit("-> ", 1)[-1]
     if not isinstance(value, np.ndarray):
-        raise ContractViolation(
-            f"{what} is a {type(value).__module__}.{type(value).__name__}, but should be a numpy.ndarray "
-            f"of shape {shape} and dtype {dtype} [{case.describe()}]"
+        fail(
+            case,
+            impl,
+            f"{what} is a {type_name(value)}, but should be a numpy.ndarray "
+            f"of shape {shape} and dtype {dtype} [{case.describe()}]",
+            output=output,
+            exc=ContractViolation,
         )
     if value.shape != shape:
-        raise ContractViolation(
-            f"{what}.shape={value.shape}, but should be {shape} [{case.describe()}]{shape_hint(case, what)}"
+        fail(
+            case,
+            impl,
+            f"{what}.shape={value.shape}, but should be {shape} [{case.describe()}]{shape_hint(case, what)}",
+            output=output,
+            exc=ContractViolation,
+        )
+    if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+        bad = np.argwhere(~np.isfinite(value))
+        first = tuple(int(i) for i in bad[0])
+        fail(
+            case,
+            impl,
+            f"{what} contains {value[first]!r} at index {first} ({len(bad)} of {value.size} elements are "
+            f"NaN or inf) for finite inputs [{case.describe()}]",
+            output=output,
+            exc=ContractViolation,
         )
     return value
+
+
+def type_name(value: Any) -> str:
+    """``module.Type`` of a returned object (a sandbox ``Foreign`` marker carries its own)."""
+    if hasattr(value, "type_name"):
+        return str(value.type_name)
+    return f"{type(value).__module__}.{type(value).__name__}"
 
 
 def shape_hint(case: Case, what: str) -> str:
@@ -66,7 +145,7 @@ def call_forward(impl: Implementation, case: Case) -> np.ndarray:
     __tracebackhide__ = True
     fname = case.op.forward
     y = impl.functions[fname](*_fresh_args(case, case.forward_args()), **case.kwargs())
-    return _check_array(y, f"{fname}(...) -> y", case.output_shape(), case.dtype, case)
+    return _check_array(y, f"{fname}(...) -> y", case.output_shape(), case.dtype, case, impl)
 
 
 def call_backward(impl: Implementation, case: Case) -> Outputs:
@@ -80,9 +159,12 @@ def call_backward(impl: Implementation, case: Case) -> Outputs:
     else:
         if not isinstance(out, tuple | list) or len(out) != len(names):
             got = f"{type(out).__name__} of length {len(out)}" if isinstance(out, tuple | list) else type(out)
-            raise ContractViolation(
+            fail(
+                case,
+                impl,
                 f"{op.backward} returned {got}, but should return a tuple ({', '.join(names)}) "
-                f"[{case.describe()}]"
+                f"[{case.describe()}]",
+                exc=ContractViolation,
             )
         values = tuple(out)
     result: Outputs = {}
@@ -90,14 +172,20 @@ def call_backward(impl: Implementation, case: Case) -> Outputs:
         source = case.inputs.get(name[1:]) if name != "dx" else case.inputs["x"]
         if name == "db" and case.inputs.get("b") is None:
             if value is not None:
-                raise ContractViolation(
+                fail(
+                    case,
+                    impl,
                     f"{op.backward} returned db={type(value).__name__} for b=None; "
-                    f"db must be None when there is no bias [{case.describe()}]"
+                    f"db must be None when there is no bias [{case.describe()}]",
+                    output="db",
+                    exc=ContractViolation,
                 )
             result[name] = None
             continue
         assert source is not None
-        result[name] = _check_array(value, f"{op.backward}(...) -> {name}", source.shape, case.dtype, case)
+        result[name] = _check_array(
+            value, f"{op.backward}(...) -> {name}", source.shape, case.dtype, case, impl
+        )
     return result
 
 
@@ -145,7 +233,18 @@ def compare(
         case.dtype,
         exact=exact_required(case, caps),
         algorithm=caps.algorithm,
+        override=tolerance.override_for(case.op_name, case.dtype),
     )
+
+
+def override_factor(case: Case) -> float:
+    """The factor of the user's tolerance override for this case (1 without one).
+
+    Oracle-free identities (adjoint, finite differences) have their own bounds;
+    a factor scales them too, an rtol/atol override does not apply to them.
+    """
+    o = tolerance.override_for(case.op_name, case.dtype)
+    return 1.0 if o is None else o.factor_or_one
 
 
 def assert_matches(
@@ -160,7 +259,7 @@ def assert_matches(
     __tracebackhide__ = True
     if comp.passed:
         return
-    raise AssertionError(mismatch_report(case, what, comp, got, expected, impl))
+    fail(case, impl, mismatch_report(case, what, comp, got, expected, impl), output=comp.name)
 
 
 def mismatch_report(
@@ -172,11 +271,16 @@ def mismatch_report(
     impl: Implementation,
 ) -> str:
     """NumPy-style mismatch report plus the case, small arrays and a reproduction."""
-    rule = (
-        "exact equality (integer data, direct algorithm)"
-        if comp.exact
-        else f"{comp.mode} bound (tolerance policy, spec/tolerance.py)"
-    )
+    if comp.mode == "override":
+        rule = f"the user's tolerance override {comp.override} (the policy's bound replaced)"
+    elif comp.exact:
+        rule = "exact equality (integer data, direct algorithm)"
+    else:
+        rule = f"{comp.mode} bound (tolerance policy, spec/tolerance.py)"
+        if comp.mode == "normwise":
+            rule += " for the declared non-direct algorithm"
+        if comp.override:
+            rule += f", scaled by the user's override {comp.override}"
     lines = [
         f"{what} does not match: error ratio {comp.error_ratio:.3g} > 1 under {rule}",
         f"  case: {case.describe()}",
@@ -229,11 +333,24 @@ def reproduction(case: Case, impl: Implementation, extra: str = "") -> str:
     )
 
 
-def ensure(condition: bool, message: str) -> None:
-    """Fail with exactly ``message`` (no assertion introspection noise) unless ``condition``."""
+def ensure(
+    condition: bool,
+    message: str,
+    *,
+    case: Case | None = None,
+    impl: Implementation | None = None,
+    output: str | None = None,
+) -> None:
+    """Fail with ``message`` (no assertion introspection noise) unless ``condition``.
+
+    Given the failing ``case`` and ``impl``, the failure is diagnosed and recorded (``fail``).
+    """
     __tracebackhide__ = True
-    if not condition:
-        raise AssertionError(message)
+    if condition:
+        return
+    if case is not None and impl is not None:
+        fail(case, impl, message, output=output)
+    raise AssertionError(message)
 
 
 def require(impl: Implementation, *functions: str) -> None:
@@ -304,4 +421,5 @@ def within(
         exact=exact_required(case, caps),
         algorithm=caps.algorithm,
         scale=factor,
+        override=tolerance.override_for(case.op_name, case.dtype),
     )

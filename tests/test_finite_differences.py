@@ -57,12 +57,16 @@ def test_finite_differences(impl, caps, op_name, record):
                 * tolerance.gamma(k[name] + v.size, 2.0**-53)
                 * float(np.sum(s[name] * np.abs(v)))
             )
+            bound *= checks.override_factor(case)
             checks.ensure(
                 abs(fd - analytic) <= bound,
                 f"finite differences disagree with {op.backward} {name}: along a random direction v, "
                 f"(L({name[1:]}+eps v) - L({name[1:]}-eps v)) / 2eps = {fd!r} but <{name}, v> = {analytic!r} "
                 f"(difference {abs(fd - analytic):.3g}, bound {bound:.3g}, eps={EPS}, seed={seed}) "
                 f"[{case.describe()}]\n" + checks.reproduction(case, impl),
+                case=case,
+                impl=impl,
+                output=name,
             )
 
     check()

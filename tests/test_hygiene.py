@@ -24,6 +24,11 @@ def _outputs(op, fname, out):
     return dict(zip(op.grads, out, strict=False)) if isinstance(out, tuple | list) else {"out": out}
 
 
+def _aliases(value, arg, name):
+    """Whether an output aliases input ``name``: in this process, or as the sandbox worker saw it."""
+    return np.shares_memory(value, arg) or getattr(value, "aliased_input", None) == name
+
+
 def _first_change(before, after):
     diff = ~((before == after) | (np.isnan(before) & np.isnan(after)))
     idx = tuple(int(i) for i in np.argwhere(diff)[0])
@@ -50,18 +55,22 @@ def test_hygiene(impl, caps, op_name, record):
             for name, original, arg in zip(names, originals, args, strict=True):
                 if original is not None and not np.array_equal(arg, original, equal_nan=True):
                     idx, was, now = _first_change(original, arg)
-                    raise AssertionError(
+                    checks.fail(
+                        case,
+                        impl,
                         f"{fname} modified its input {name} in place: at index {idx} it was {was!r}, "
                         f"afterwards {now!r}; inputs must never be modified [{case.describe()}]\n"
-                        + checks.reproduction(case, impl)
+                        + checks.reproduction(case, impl),
                     )
             outs = _outputs(op, fname, out)
             for oname, value in outs.items():
                 for name, arg in zip(names, args, strict=True):
-                    if isinstance(value, np.ndarray) and arg is not None and np.shares_memory(value, arg):
-                        raise AssertionError(
+                    if isinstance(value, np.ndarray) and arg is not None and _aliases(value, arg, name):
+                        checks.fail(
+                            case,
+                            impl,
                             f"{fname}'s output {oname} shares memory with its input {name} (a view or the "
-                            f"same array was returned); outputs must be fresh arrays [{case.describe()}]"
+                            f"same array was returned); outputs must be fresh arrays [{case.describe()}]",
                         )
             # Determinism and layout independence are measured on validated outputs.
             call = checks.call_forward if is_fwd else checks.call_backward
@@ -71,9 +80,12 @@ def test_hygiene(impl, caps, op_name, record):
             for oname, (a, b) in pairs.items():
                 if a is not None and not np.array_equal(a, b, equal_nan=True):
                     idx, was, now = _first_change(a, b)
-                    raise AssertionError(
+                    checks.fail(
+                        case,
+                        impl,
                         f"{fname} is not deterministic: two calls on the same input differ in {oname} at "
-                        f"{idx}: {was!r} then {now!r} [{case.describe()}]\n" + checks.reproduction(case, impl)
+                        f"{idx}: {was!r} then {now!r} [{case.describe()}]\n" + checks.reproduction(case, impl),
+                        output=oname,
                     )
             if case.layout != "contiguous":
                 plain = call(impl, _contiguous(case))

@@ -92,6 +92,9 @@ def test_max_pool_routing(impl, caps, record):
                 f"{got} (cell: value){' and to other channels' if others else ''}; the window's maximum "
                 f"{float(values.max())!r} is at cells {tied}, so under the {rule!r} tie rule it should go to {expected} "
                 f"[{case.describe()}]\n" + _probe_repro(case, impl, (n, c, i, j)),
+                case=probe,
+                impl=impl,
+                output="dx",
             )
         _assert_conserved(impl, case, caps, np.ones(case.dy.shape))
 
@@ -156,6 +159,9 @@ def test_avg_pool_spreading(impl, caps, record):
                 f"{share:.6g} on each of the window's {len(cells)} real cells {cells} (divisor rule: "
                 f"count_include_pad={case.params.count_include_pad}, ceil_mode={case.params.ceil_mode}) "
                 f"[{case.describe()}]\n" + _probe_repro(case, impl, (n, c, i, j)),
+                case=probe,
+                impl=impl,
+                output="dx",
             )
         _assert_conserved(impl, case, caps, np.broadcast_to(real / divisors, case.dy.shape))
 

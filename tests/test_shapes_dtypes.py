@@ -29,6 +29,8 @@ def test_shapes_dtypes(impl, caps, op_name, record):
                 value.dtype == case.dtype,
                 f"{name}.dtype={value.dtype}, but should be {case.dtype} (output dtype equals input dtype) "
                 f"[{case.describe()}]",
+                case=case,
+                impl=impl,
             )
 
     check()

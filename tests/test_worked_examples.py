@@ -21,7 +21,14 @@ KERNEL = np.array([[1, 3, 1], [0, 5, 0], [2, 1, 2]], dtype=np.float64)
 
 
 def _call(impl, fname, *arrays, **kwargs):
-    return impl.functions[fname](*[fresh(a) for a in arrays], **kwargs)
+    """Call with fresh copies; the outputs must be arrays (``db`` may be ``None``)."""
+    out = impl.functions[fname](*[fresh(a) for a in arrays], **kwargs)
+    for value in out if isinstance(out, tuple) else (out,):
+        checks.ensure(
+            value is None or isinstance(value, np.ndarray),
+            f"{fname} returned a {checks.type_name(value)}, but should return numpy arrays",
+        )
+    return out
 
 
 @pytest.mark.conformance("worked_examples", ops=("max_pool2d",))

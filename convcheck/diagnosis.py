@@ -1,0 +1,462 @@
+"""Naming the likely mistake behind a failing check, by testing known mistakes on the failing case.
+
+When a check fails, its (shrunk) case is handed to ``diagnose``. It runs the
+implementation on that case once more, observing what it returns and what it
+does, and tests two kinds of hypotheses:
+
+* *behaviours*, observed directly: inputs modified in place, outputs aliasing
+  inputs, float32 returned as float64, an answer that depends on the memory
+  layout, or one that changes from call to call;
+* *value mistakes* from the catalogue (``convcheck.oracles.mistakes``): each
+  computes what an implementation making that mistake would return. A mistake
+  explains the failure when its prediction differs from the right answer on
+  this case *and* reproduces the implementation's output within the tolerance
+  policy (``MATCH_SCALE`` times the bound, as two computed sides are compared),
+  for every output it changes.
+
+When several value mistakes reproduce the case, sibling cases (the same case
+with a boolean hyper-parameter toggled, or the padding mirrored) decide
+between them; the first consistent one is named and the others listed. A
+diagnosis is only ever stated when a hypothesis reproduces the
+implementation's output; otherwise the answer is "no known mistake matches".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .oracles import mistakes
+from .spec import InvalidConfiguration, tolerance
+from .spec.case import Case, with_inputs
+
+MATCH_SCALE = 2.0
+"""Bound multiplier when matching an implementation against a mistake's prediction."""
+
+REPEATS = 2
+"""Extra calls on identical inputs, to see whether the answer changes from call to call."""
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The outcome: the named mistake (``slug``) or ``None`` when no known mistake matches."""
+
+    slug: str | None
+    explanation: str
+    alternatives: tuple[str, ...] = ()
+    tested: int = 0
+
+    def line(self) -> str:
+        """``likely cause: <slug>: <explanation>`` or ``likely cause: no known mistake matches (...)``."""
+        if self.slug is None:
+            return f"likely cause: no known mistake matches ({self.explanation})"
+        also = f" (also consistent with: {', '.join(self.alternatives)})" if self.alternatives else ""
+        return f"likely cause: {self.slug}: {self.explanation}{also}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slug": self.slug,
+            "explanation": self.explanation,
+            "alternatives": list(self.alternatives),
+            "tested": self.tested,
+        }
+
+
+# --------------------------------------------------------------------------- observing the implementation
+
+
+@dataclass
+class Observation:
+    """What the implementation did on a case: outputs (per output name) and behaviours."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)
+    repeats: list[dict[str, Any]] = field(default_factory=list)
+    contiguous: dict[str, Any] | None = None
+    modified: list[str] = field(default_factory=list)
+    aliased: list[str] = field(default_factory=list)
+    raised: dict[str, str] = field(default_factory=dict)
+
+
+def _named(case: Case, function: str, out: Any) -> dict[str, Any]:
+    """A function's return value as ``{output name: value}``."""
+    op = case.op
+    if function == op.forward:
+        return {"y": out}
+    if len(op.grads) == 1:
+        return {op.grads[0]: out}
+    if isinstance(out, tuple | list) and len(out) == len(op.grads):
+        return {k: v for k, v in zip(op.grads, out, strict=True) if v is not None}
+    return {}
+
+
+def _call(impl: Any, case: Case, function: str, layout: str) -> tuple[dict[str, Any], list[Any], list[Any]]:
+    """Call ``function`` on fresh copies in ``layout``: ``(outputs, originals, arguments after the call)``."""
+    from .tests.values import fresh
+
+    originals = case.forward_args() if function == case.op.forward else case.backward_args()
+    args = [fresh(a, layout) for a in originals]
+    out = impl.functions[function](*args, **case.kwargs())
+    return _named(case, function, out), originals, args
+
+
+def _aliases(value: np.ndarray, arg: np.ndarray, name: str) -> bool:
+    """An output shares memory with input ``name``: here, or in the sandbox worker that ran the
+    implementation (``convcheck.sandbox`` marks such outputs with ``aliased_input``)."""
+    return bool(np.shares_memory(value, arg)) or getattr(value, "aliased_input", None) == name
+
+
+def observe(impl: Any, case: Case) -> Observation:
+    """Run every function the implementation provides for ``case``'s operation, watching it."""
+    obs = Observation()
+    op = case.op
+    for function in op.functions:
+        if not impl.provides(function):
+            continue
+        arg_names = list(op.inputs) if function == op.forward else ["dy", *op.inputs]
+        try:
+            outputs, originals, args = _call(impl, case, function, case.layout)
+        except Exception as e:
+            obs.raised[function] = f"{type(e).__name__}: {e}"
+            continue
+        obs.outputs.update(outputs)
+        for name, before, after in zip(arg_names, originals, args, strict=True):
+            if before is not None and not np.array_equal(before, after, equal_nan=True):
+                obs.modified.append(f"{function} modified its input {name}")
+            for oname, value in outputs.items():
+                if isinstance(value, np.ndarray) and after is not None and _aliases(value, after, name):
+                    obs.aliased.append(f"{function}'s output {oname} shares memory with its input {name}")
+        for i in range(REPEATS):
+            try:
+                again = _call(impl, case, function, case.layout)[0]
+            except Exception:
+                continue
+            while len(obs.repeats) <= i:
+                obs.repeats.append({})
+            obs.repeats[i].update(again)
+        if case.layout != "contiguous":
+            try:
+                plain = _call(impl, case, function, "contiguous")[0]
+            except Exception:
+                continue
+            obs.contiguous = {**(obs.contiguous or {}), **plain}
+    return obs
+
+
+# --------------------------------------------------------------------------- the right answer
+
+
+def absolute(case: Case) -> Case:
+    """``case`` on absolute values: the error scale ``S`` of the tolerance policy.
+
+    Max pooling keeps the real ``x`` so that the same cells win; its ``dy`` is made absolute.
+    """
+    arrays = {k: (None if v is None else np.abs(v)) for k, v in case.inputs.items()}
+    if case.op_name == "max_pool2d":
+        arrays["x"] = case.x
+    return with_inputs(case, dy=np.abs(case.dy), **arrays)
+
+
+@dataclass
+class Reference:
+    """The right outputs of a case, their error scales and reduction lengths."""
+
+    case: Case
+    expected: dict[str, np.ndarray]
+    abs_sum: dict[str, np.ndarray]
+
+    def k(self, name: str) -> int:
+        return self.case.op.reduction_lengths(self.case.shapes(), self.case.params)[name]
+
+    def agree(self, name: str, got: Any, want: np.ndarray, scale_s: np.ndarray, factor: float = 1.0) -> bool:
+        """``got`` equals ``want`` within the policy's bound at the case's dtype (shapes must agree)."""
+        try:
+            g = np.asarray(got, dtype=np.float64)
+        except (TypeError, ValueError):
+            return False
+        if g.shape != want.shape:
+            return False
+        if not np.issubdtype(np.asarray(got).dtype, np.number):
+            return False
+        comp = tolerance.compare(name, g, want, scale_s, self.k(name), self.case.dtype, scale=factor)
+        return comp.passed
+
+
+def reference(case: Case, semantics: Mapping[str, Any]) -> Reference:
+    """The oracle's outputs on ``case`` and on its absolute values."""
+    expected: dict[str, np.ndarray] = {"y": mistakes.forward(case, semantics)}
+    abs_case = absolute(case)
+    abs_sum: dict[str, np.ndarray] = {"y": mistakes.forward(abs_case, semantics)}
+    expected.update(mistakes.grads_only(mistakes.backward(case, semantics)))
+    abs_sum.update(mistakes.grads_only(mistakes.backward(abs_case, semantics)))
+    return Reference(case, expected, abs_sum)
+
+
+# --------------------------------------------------------------------------- behaviours
+
+
+@dataclass(frozen=True)
+class Symptom:
+    """A behavioural mistake: ``detect`` returns what was seen, or ``None``."""
+
+    slug: str
+    explanation: str
+    detect: Callable[[Observation, Reference], str | None]
+
+
+def _modified(obs: Observation, ref: Reference) -> str | None:
+    return "; ".join(obs.modified) or None
+
+
+def _aliased(obs: Observation, ref: Reference) -> str | None:
+    return "; ".join(obs.aliased) or None
+
+
+def _promoted(obs: Observation, ref: Reference) -> str | None:
+    if ref.case.dtype != "float32":
+        return None
+    wide = [k for k, v in obs.outputs.items() if isinstance(v, np.ndarray) and v.dtype == np.float64]
+    return f"{', '.join(wide)} came back float64 for float32 inputs" if wide else None
+
+
+def _layout_dependent(obs: Observation, ref: Reference) -> str | None:
+    if obs.contiguous is None:
+        return None
+    for name, plain in obs.contiguous.items():
+        got = obs.outputs.get(name)
+        want = ref.expected.get(name)
+        if got is None or want is None:
+            continue
+        s = ref.abs_sum[name]
+        if ref.agree(name, plain, want, s) and not ref.agree(name, got, want, s):
+            return f"{name} is right for contiguous inputs and wrong for {ref.case.layout} ones"
+    return None
+
+
+def _varies(obs: Observation) -> list[str]:
+    """Outputs that differ between repeated calls on identical inputs."""
+    names = []
+    for name, first in obs.outputs.items():
+        for again in obs.repeats:
+            other = again.get(name)
+            if other is None or not isinstance(first, np.ndarray) or not isinstance(other, np.ndarray):
+                continue
+            if first.shape != other.shape or not np.array_equal(first, other, equal_nan=True):
+                names.append(name)
+                break
+    return names
+
+
+def _uninitialised(obs: Observation, ref: Reference) -> str | None:
+    for name in _varies(obs):
+        want = ref.expected.get(name)
+        calls = [obs.outputs[name], *(r[name] for r in obs.repeats if name in r)]
+        if want is not None and any(not ref.agree(name, c, want, ref.abs_sum[name]) for c in calls):
+            return f"{name} differs from call to call on identical inputs, beyond rounding"
+    return None
+
+
+def _reordered(obs: Observation, ref: Reference) -> str | None:
+    varying = _varies(obs)
+    return f"{', '.join(varying)} differ(s) bitwise from call to call, within rounding" if varying else None
+
+
+SYMPTOMS: tuple[Symptom, ...] = (
+    Symptom(
+        "input_modified_in_place",
+        "an input array is changed by the call (the contract forbids modifying inputs)",
+        _modified,
+    ),
+    Symptom(
+        "output_aliases_input",
+        "an output is a view of (or the same array as) an input; outputs must be fresh arrays",
+        _aliased,
+    ),
+    Symptom(
+        "float32_promoted_to_float64",
+        "float32 inputs come back as float64 outputs (computed in float64, never cast back)",
+        _promoted,
+    ),
+    Symptom(
+        "noncontiguous_input_misread",
+        "the answer depends on the memory layout: strides assumed C-contiguous",
+        _layout_dependent,
+    ),
+    Symptom(
+        "uninitialised_accumulator",
+        "results change from call to call and are wrong: an accumulator from np.empty, or other leftover state",
+        _uninitialised,
+    ),
+    Symptom(
+        "nondeterministic_summation_order",
+        "results change bitwise from call to call, though each is within tolerance (threads, atomics)",
+        _reordered,
+    ),
+)
+
+
+# --------------------------------------------------------------------------- value mistakes
+
+
+def _prediction_matches(
+    obs: Observation,
+    ref: Reference,
+    predicted: Mapping[str, np.ndarray],
+    scale: Mapping[str, np.ndarray],
+    output: str | None,
+) -> bool:
+    """Whether a variant is visible on the case and reproduces the implementation's outputs."""
+    keys = [k for k in predicted if k in obs.outputs]
+    if not keys or (output is not None and output not in keys):
+        return False
+    visible = [k for k in keys if not _same(ref, k, predicted[k], scale.get(k))]
+    if (output is not None and output not in visible) or not visible:
+        return False
+    for k in keys:
+        s = scale.get(k)
+        if s is None or s.shape != predicted[k].shape:
+            s = np.abs(predicted[k])
+        if not ref.agree(k, obs.outputs[k], predicted[k], s, MATCH_SCALE):
+            return False
+    return True
+
+
+def _same(ref: Reference, name: str, predicted: np.ndarray, s: np.ndarray | None) -> bool:
+    """The prediction cannot be told from the right answer at the case's precision."""
+    want = ref.expected.get(name)
+    if want is None or predicted.shape != want.shape:
+        return False
+    scale_s = ref.abs_sum[name] if s is None or s.shape != want.shape else np.maximum(s, ref.abs_sum[name])
+    return ref.agree(name, predicted, want, scale_s)
+
+
+def _match(
+    mistake: mistakes.Mistake, obs: Observation, ref: Reference, sem: Mapping[str, Any], output: str | None
+) -> set[str] | None:
+    """The outputs of the first variant of ``mistake`` that reproduces the implementation on
+    ``ref.case``, or ``None`` when no variant does."""
+    variants = mistake.variants(ref.case, sem)
+    if not variants:
+        return None
+    scales = mistake.variants(absolute(ref.case), sem)
+    if len(scales) != len(variants):
+        scales = [{k: np.abs(v) for k, v in var.items()} for var in variants]
+    for variant, scale in zip(variants, scales, strict=True):
+        if _prediction_matches(obs, ref, variant, scale, output):
+            return {k for k in variant if k in obs.outputs}
+    return None
+
+
+def _wrong_outputs(obs: Observation, ref: Reference) -> set[str]:
+    """The outputs the implementation gets wrong on the case (shape or values)."""
+    return {
+        k
+        for k, v in obs.outputs.items()
+        if k in ref.expected and not ref.agree(k, v, ref.expected[k], ref.abs_sum[k])
+    }
+
+
+def _consistent(mistake: mistakes.Mistake, obs: Observation, ref: Reference, sem: Mapping[str, Any]) -> bool:
+    """On a sibling case: the mistake reproduces the implementation, or it cannot show and the
+    implementation is right there."""
+    if _match(mistake, obs, ref, sem, None) is not None:
+        return True
+    shown = any(
+        not _same(ref, k, v, None) for var in mistake.variants(ref.case, sem) for k, v in var.items() if k in obs.outputs
+    )
+    if shown:
+        return False
+    return all(
+        ref.agree(k, obs.outputs[k], ref.expected[k], ref.abs_sum[k]) for k in obs.outputs if k in ref.expected
+    )
+
+
+def siblings(case: Case) -> list[Case]:
+    """Cases next to ``case`` that tell similar mistakes apart: each boolean hyper-parameter
+    toggled, and the padding mirrored (same shapes, values family and seed)."""
+    from .tests.values import make_case
+
+    p = case.params
+    changes: list[dict[str, Any]] = [{k: not v} for k, v in p.kwargs().items() if isinstance(v, bool)]
+    t, b, l, r = p.padding
+    if (b, t, r, l) != p.padding:
+        changes.append({"padding": (b, t, r, l)})
+    out = []
+    for change in changes:
+        try:
+            params = dataclasses.replace(p, **change)
+            out.append(make_case(case.op_name, params, case.shapes(), case.dtype, case.family, case.seed, case.layout))
+        except InvalidConfiguration:
+            continue
+    return out
+
+
+def _disambiguate(
+    candidates: list[mistakes.Mistake], impl: Any, case: Case, sem: Mapping[str, Any]
+) -> list[mistakes.Mistake]:
+    """Keep the candidates that stay consistent with the implementation on every sibling case."""
+    keep = list(candidates)
+    for sibling in siblings(case):
+        if len(keep) < 2:
+            break
+        try:
+            obs = observe(impl, sibling)
+            ref = reference(sibling, sem)
+        except Exception:
+            continue
+        consistent = [m for m in keep if _consistent(m, obs, ref, sem)]
+        keep = consistent or keep
+    return keep
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def semantics_of(case: Case, caps: Any) -> dict[str, Any]:
+    """The declared semantic choices (convention, tie rule) the right answer follows."""
+    return {f.name: caps.value(case.op, f.name) for f in case.op.features if f.kind == "semantics"}
+
+
+def diagnose(impl: Any, case: Case, caps: Any, output: str | None = None) -> Diagnosis:
+    """Name the known mistake that explains ``impl``'s failure on ``case``, if one does.
+
+    ``output`` is the failing output (``y``, ``dx``, ...) when the failing
+    check compared one; a value mistake must then change and reproduce it.
+    Never raises: a problem while diagnosing is reported as the explanation.
+    """
+    try:
+        return _diagnose(impl, case, caps, output)
+    except Exception as e:  # a diagnosis must never hide the failure it explains
+        return Diagnosis(None, f"the diagnosis itself failed: {type(e).__name__}: {e}")
+
+
+def _diagnose(impl: Any, case: Case, caps: Any, output: str | None) -> Diagnosis:
+    sem = semantics_of(case, caps)
+    obs = observe(impl, case)
+    ref = reference(case, sem)
+    tested = 0
+    for symptom in SYMPTOMS:
+        tested += 1
+        seen = symptom.detect(obs, ref)
+        if seen:
+            return Diagnosis(symptom.slug, f"{symptom.explanation} ({seen})", tested=tested)
+    wrong = _wrong_outputs(obs, ref)
+    candidates: list[tuple[mistakes.Mistake, set[str]]] = []
+    for mistake in mistakes.for_operation(case.op_name):
+        tested += 1
+        keys = _match(mistake, obs, ref, sem, output)
+        if keys is not None:
+            candidates.append((mistake, keys))
+    if not candidates:
+        raised = "; ".join(f"{f} raised {e}" for f, e in obs.raised.items())
+        why = f"{tested} hypotheses tested on this case" + (f"; {raised}" if raised else "")
+        return Diagnosis(None, why, tested=tested)
+    # A mistake accounting for every wrong output beats one explaining only some of them.
+    candidates.sort(key=lambda mk: len(wrong - mk[1]))
+    ranked = _disambiguate([m for m, _ in candidates], impl, case, sem)
+    best = ranked[0]
+    others = tuple(m.slug for m in ranked[1:])
+    return Diagnosis(best.slug, best.explanation, others, tested)

@@ -1,0 +1,27 @@
+"""Batch grading: ``convcheck grade SUBMISSIONS_DIR --report OUT``.
+
+Every submission (a ``.py`` file or a folder) is checked in its own
+``convcheck run`` subprocess, in parallel, and scored with a rubric. The
+pieces, one idea per module:
+
+``discover``
+    which entries of the submissions folder are students, and each one's entry module;
+``properties``
+    which (operation, property) groups the suite checks, read from its test modules;
+``rubric``
+    the rubric file: its format, defaults and validation (``default_rubric.toml``);
+``scoring``
+    a run's results turned into group verdicts and a 0-100 score;
+``outcome``
+    one student's verdict from the child's exit status, results and output;
+``runner``
+    the child command and running it under a wall-clock limit, killing its process group;
+``summary``
+    the class summary, ``summary.csv`` and ``summary.html``;
+``atomic``
+    writing a file so that readers see the old or the new version, never half of one;
+``progress``
+    progress on the terminal and the final table;
+``cli``
+    the ``grade`` subcommand tying them together.
+"""

@@ -1,0 +1,240 @@
+"""``convcheck grade SUBMISSIONS_DIR --report OUT``: check and score every submission in a folder.
+
+Each submission (``alice.py``, or a folder ``bob/`` with ``submission.py`` or a
+single top-level ``.py``; see ``convcheck.grading.discover``) is checked by
+its own ``python -m convcheck run`` child, ``-j`` at a time, under the
+derandomised ``ci`` profile by default, so the same submissions get the same
+scores on every rerun. Each student gets ``OUT/<student>/`` (``results.jsonl``,
+the run's ``stdout.txt`` with every counterexample, ``stderr.txt``,
+``grade.json``); the class gets ``OUT/summary.csv`` and ``OUT/summary.html``,
+rewritten after each student. Scores follow the rubric (``--rubric``; format in
+``convcheck.grading.rubric``, default ``default_rubric.toml``).
+
+Exit status: 0 when every submission was graded (whatever the scores), 2 for
+a usage error (no such folder, an invalid rubric, a bad option), 3 when
+``convcheck run`` itself does not start (nothing is graded), 130 when
+interrupted (Ctrl-C or SIGTERM): the children are killed and the summary keeps
+the students who finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..pytest_plugin import PROFILES
+from ..spec import OPERATIONS
+from .batch import GradeSettings, grade_all
+from .discover import Submission, discover
+from .outcome import Outcome
+from .progress import GradeProgress, final_table
+from .rubric import RubricError, load_rubric
+from .runner import RunOptions, RunUnavailable, supported_run_flags
+from .summary import write_summary
+
+EXIT_OK, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 2, 3, 130
+PASS_THROUGH = {"timeout": "--timeout", "memory": "--memory", "cpu_time": "--cpu-time", "seed": "--seed"}
+"""Options of ``convcheck run`` that ``grade`` passes through when the child supports them."""
+
+
+class UsageProblem(Exception):
+    """A mistake in the command line or its files, reported in one line with exit status 2."""
+
+
+def default_jobs() -> int:
+    """The number of cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``grade`` subcommand's options."""
+    parser.add_argument("submissions", type=Path, help="folder with one .py file or one folder per student")
+    parser.add_argument(
+        "--report",
+        metavar="OUT",
+        type=Path,
+        required=True,
+        help="output folder: OUT/<student>/, OUT/summary.*",
+    )
+    parser.add_argument(
+        "--rubric",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="TOML or JSON rubric (default: convcheck/grading/default_rubric.toml)",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        metavar="N",
+        type=int,
+        default=None,
+        help="submissions checked at once (default: cores)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="ci",
+        help="hypothesis profile (default ci: derandomised)",
+    )
+    parser.add_argument(
+        "--max-examples",
+        metavar="N",
+        type=int,
+        default=None,
+        help="examples per property (overrides the profile)",
+    )
+    parser.add_argument(
+        "--ops",
+        metavar="OPS",
+        default=None,
+        help="grade only these operations, comma-separated (default all)",
+    )
+    parser.add_argument(
+        "--submission-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=600.0,
+        help="wall-clock limit for one whole submission; past it, it is killed and scored 0 (default 600)",
+    )
+    passed = parser.add_argument_group(
+        "passed through to `convcheck run` (when its --help lists them; otherwise a note says they are ignored)"
+    )
+    passed.add_argument("--timeout", metavar="SECONDS", default=None, help="wall-clock limit per call")
+    passed.add_argument("--memory", metavar="MB", default=None, help="memory cap of the isolated worker")
+    passed.add_argument("--cpu-time", metavar="SECONDS", default=None, help="CPU-time limit per call")
+    passed.add_argument("--seed", type=int, default=None, help="hypothesis seed")
+
+
+def _ops(value: str | None) -> tuple[str, ...]:
+    ops = tuple(o.strip() for o in (value or "").split(",") if o.strip())
+    unknown = [o for o in ops if o not in OPERATIONS]
+    if unknown:
+        raise UsageProblem(
+            f"--ops: unknown operation(s) {', '.join(unknown)}; choose from {', '.join(OPERATIONS)}"
+        )
+    return ops
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageProblem(f"-j/--jobs={args.jobs} must be at least 1")
+    if args.max_examples is not None and args.max_examples < 1:
+        raise UsageProblem(f"--max-examples={args.max_examples} must be at least 1")
+    if not args.submission_timeout > 0:
+        raise UsageProblem(
+            f"--submission-timeout={args.submission_timeout:g} must be a positive number of seconds"
+        )
+
+
+def _passthrough(args: argparse.Namespace, supported: set[str]) -> dict[str, str]:
+    """The pass-through options asked for that the child supports; a note on stderr for the others."""
+    chosen = {}
+    for attr, flag in PASS_THROUGH.items():
+        value = getattr(args, attr)
+        if value is None:
+            continue
+        if flag in supported:
+            chosen[flag] = str(value)
+        else:
+            print(
+                f"convcheck grade: note: this `convcheck run` has no {flag}; not passing it "
+                f"(--submission-timeout still limits each submission as a whole)",
+                file=sys.stderr,
+            )
+    return chosen
+
+
+def _settings(args: argparse.Namespace) -> GradeSettings:
+    """Everything a grading run needs, validated; ``UsageProblem`` on the first mistake."""
+    if not args.submissions.is_dir():
+        raise UsageProblem(f"{args.submissions} is not a folder; give the folder that holds the submissions")
+    _check_numbers(args)
+    ops = _ops(args.ops)
+    try:
+        rubric = load_rubric(args.rubric)
+    except RubricError as e:
+        raise UsageProblem(str(e)) from None
+    if rubric.total(list(ops) or None) <= 0:
+        raise UsageProblem(
+            f"rubric {rubric.source} gives no weight to the operations asked for ({', '.join(ops)})"
+        )
+    supported = supported_run_flags()
+    options = RunOptions(
+        profile=args.profile,
+        max_examples=args.max_examples,
+        ops=ops,
+        strict=rubric.strict,
+        submission_timeout=args.submission_timeout,
+        report="--report" in supported,
+        passthrough=_passthrough(args, supported),
+    )
+    return GradeSettings(args.report.resolve(), rubric, options, args.submissions.resolve())
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM handler: stop the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def _grade(settings: GradeSettings, submissions: list[Submission], jobs: int) -> tuple[list[Outcome], bool]:
+    """Grade with progress, rewriting the summary after each student; SIGTERM acts as Ctrl-C."""
+    ops = list(settings.options.ops) or None
+    write_summary(settings.out, [], settings.rubric, ops)
+    finished: list[Outcome] = []
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if on_main else None
+    try:
+        with GradeProgress(len(submissions)) as progress:
+
+            def on_done(outcome: Outcome) -> None:
+                finished.append(outcome)
+                write_summary(settings.out, finished, settings.rubric, ops)
+                progress.finished(outcome)
+
+            outcomes, interrupted = grade_all(submissions, settings, jobs, on_done)
+        if on_main:  # the last writes are quick: let no second Ctrl-C cut them short
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        write_summary(settings.out, outcomes, settings.rubric, ops)
+        progress.console.print(final_table(outcomes))
+        progress.console.print(
+            f"summary: {settings.out / 'summary.csv'}, {settings.out / 'summary.html'}", markup=False
+        )
+    finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    return outcomes, interrupted
+
+
+def run(args: argparse.Namespace) -> int:
+    """Grade every submission in ``args.submissions``; the exit status (see the module docstring)."""
+    try:
+        settings = _settings(args)
+        submissions = discover(args.submissions)
+        if not submissions:
+            raise UsageProblem(f"{args.submissions} holds no submission (a .py file or a folder per student)")
+        settings.out.mkdir(parents=True, exist_ok=True)
+    except (UsageProblem, OSError) as e:
+        print(f"convcheck: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except RunUnavailable as e:
+        print(f"convcheck: error: {e}; fix the installation, then grade again", file=sys.stderr)
+        return EXIT_INTERNAL
+    outcomes, interrupted = _grade(settings, submissions, args.jobs or default_jobs())
+    if interrupted:
+        print(
+            f"convcheck grade: interrupted; {len(outcomes)} of {len(submissions)} submission(s) finished "
+            "and are in the summary",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    return EXIT_OK

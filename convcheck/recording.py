@@ -1,0 +1,270 @@
+"""What one conformance test records while it runs: examples, values, errors and its failure.
+
+A ``Recorder`` lives for one test (the ``record`` fixture of the pytest
+plug-in). The test notes every example (``case``) and every comparison with
+the tolerance policy (``comparison``); the failure sites of ``tests/checks.py``
+note the failing example and its diagnosis (``failure``), reaching the
+recorder of the running test through ``current()``. At teardown the recorder
+becomes one JSON document (``to_dict``) that travels in the test report's
+``user_properties``, so it crosses from pytest-xdist workers to the controller,
+where reports are written.
+
+Errors are kept per ``(output, dtype)``: the tests draw both dtypes inside one
+hypothesis test, and a float32 error ratio says nothing about float64.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+RATIO_EDGES: tuple[float, ...] = tuple(x / 2 for x in range(-20, 7))
+"""``log10`` edges of the error-ratio histogram: ``1e-10`` to ``1e3`` in half decades.
+
+Bin ``0`` counts ratios below the first edge (but above zero), bin ``i`` those
+in ``[edge[i-1], edge[i])``, the last bin those at or above the last edge;
+ratios of exactly zero (bitwise-equal outputs) are counted apart as ``zeros``.
+"""
+
+EMBED_LIMIT = 4096
+"""Largest array (in elements) whose values a counterexample carries verbatim."""
+
+
+def ratio_bin(ratio: float) -> int:
+    """The histogram bin of a positive error ratio (see ``RATIO_EDGES``)."""
+    if math.isnan(ratio) or math.isinf(ratio):
+        return len(RATIO_EDGES)
+    lg = math.log10(ratio)
+    for i, edge in enumerate(RATIO_EDGES):
+        if lg < edge:
+            return i
+    return len(RATIO_EDGES)
+
+
+class OutputStats:
+    """Worst errors of one output (``y``, ``dx``, ...) in one dtype over a test's comparisons."""
+
+    def __init__(self) -> None:
+        self.comparisons = 0
+        self.mistrusted = 0
+        self.failed = 0
+        self.error_ratio = 0.0
+        self.max_abs = 0.0
+        self.max_rel = 0.0
+        self.max_ulp = 0
+        self.k_max = 0
+        self.modes: set[str] = set()
+        self.overrides: set[str] = set()
+        self.zeros = 0
+        self.histogram = [0] * (len(RATIO_EDGES) + 1)
+
+    def add(self, comp: Any) -> None:
+        """Fold one ``spec.tolerance.Comparison`` in."""
+        self.comparisons += 1
+        self.mistrusted += int(comp.mistrusted)
+        self.failed += int(not comp.passed)
+        self.error_ratio = max(self.error_ratio, comp.error_ratio)
+        self.max_abs = max(self.max_abs, comp.max_abs)
+        self.max_rel = max(self.max_rel, comp.max_rel)
+        self.max_ulp = max(self.max_ulp, comp.max_ulp)
+        self.k_max = max(self.k_max, comp.k)
+        self.modes.add(comp.mode)
+        if comp.override:
+            self.overrides.add(comp.override)
+        if comp.error_ratio == 0:
+            self.zeros += 1
+        else:
+            self.histogram[ratio_bin(comp.error_ratio)] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "comparisons": self.comparisons,
+            "mistrusted": self.mistrusted,
+            "failed": self.failed,
+            "error_ratio": self.error_ratio,
+            "max_abs": self.max_abs,
+            "max_rel": self.max_rel,
+            "max_ulp": self.max_ulp,
+            "k_max": self.k_max,
+            "modes": sorted(self.modes),
+            "overrides": sorted(self.overrides),
+            "zeros": self.zeros,
+            "histogram": self.histogram,
+        }
+
+
+class Recorder:
+    """Per-test record of what was exercised: examples, hyper-parameter values, errors, failure."""
+
+    def __init__(self, caps: Any = None) -> None:
+        self.caps = caps  # the capabilities the run honours (diagnosis follows their semantics)
+        self.examples = 0
+        self.values: dict[str, set[str]] = defaultdict(set)
+        self.worst: dict[str, float] = {}
+        self.mistrusted = 0
+        self.dtype_examples: dict[str, int] = defaultdict(int)
+        self.outputs: dict[tuple[str, str], OutputStats] = {}
+        self.failed_dtypes: set[str] = set()
+        self.failing_cases: dict[str, dict[str, Any]] = {}
+        self.last_case: dict[str, Any] | None = None
+        self.final_failure: dict[str, Any] | None = None
+        self._last: Any = None
+
+    def case(self, case: Any) -> None:
+        """Note one example's configuration (called once per hypothesis example)."""
+        self.examples += 1
+        self.dtype_examples[case.dtype] += 1
+        self._last = case
+        for k, v in case.kwargs().items():
+            self.values[k].add(repr(v))
+        p = case.params
+        self.values["padding_kind"].add(p.padding_kind)
+        self.values["dtype"].add(case.dtype)
+        self.values["values"].add(case.family)
+        self.values["layout"].add(case.layout)
+        if "ties" in case.notes:
+            self.values["ties"].add("tied" if case.notes["ties"] else "no ties")
+        if case.inputs.get("b", 0) is None:
+            self.values["bias"].add("None")
+        elif "b" in case.inputs:
+            self.values["bias"].add("array")
+
+    def comparison(self, comp: Any) -> None:
+        """Note one comparison under the tolerance policy (``spec.tolerance.Comparison``)."""
+        self.worst[comp.name] = max(self.worst.get(comp.name, 0.0), comp.error_ratio)
+        self.mistrusted += int(comp.mistrusted)
+        key = (comp.name, comp.dtype or "unknown")
+        self.outputs.setdefault(key, OutputStats()).add(comp)
+
+    def failure(self, case: Any, *, output: str | None, diagnosis: Any, final: bool, message: str) -> None:
+        """Note a failing example; ``final`` marks hypothesis's last (shrunk) one."""
+        self.failed_dtypes.add(case.dtype)
+        self.failing_cases[case.dtype] = case_spec(case)  # the latest, so the most shrunk, per dtype
+        if final:
+            self.final_failure = {
+                "dtype": case.dtype,
+                "output": output,
+                "counterexample": case_spec(case),
+                "diagnosis": None if diagnosis is None else diagnosis.to_dict(),
+                "message": message,
+            }
+
+    def to_dict(self) -> dict[str, Any]:
+        by_dtype: dict[str, dict[str, Any]] = {}
+        for dtype, n in self.dtype_examples.items():
+            by_dtype[dtype] = {"examples": n, "outputs": {}}
+        for (name, dtype), stats in sorted(self.outputs.items()):
+            entry = by_dtype.setdefault(dtype, {"examples": 0, "outputs": {}})
+            entry["outputs"][name] = stats.to_dict()
+        return {
+            "examples": self.examples,
+            "values": {k: sorted(v) for k, v in self.values.items()},
+            "worst_error_ratio": self.worst,
+            "mistrusted": self.mistrusted,
+            "by_dtype": by_dtype,
+            "failed_dtypes": sorted(self.failed_dtypes),
+            "failing_cases": self.failing_cases,
+            "last_case": None if self._last is None else case_spec(self._last, embed=False),
+            "failure": self.final_failure,
+        }
+
+
+_CURRENT: list[Recorder] = []
+
+
+@contextlib.contextmanager
+def active(recorder: Recorder) -> Iterator[Recorder]:
+    """Make ``recorder`` the one ``current()`` returns while the test runs."""
+    _CURRENT.append(recorder)
+    try:
+        yield recorder
+    finally:
+        _CURRENT.remove(recorder)
+
+
+def current() -> Recorder | None:
+    """The recorder of the running test, or ``None`` outside a recorded test."""
+    return _CURRENT[-1] if _CURRENT else None
+
+
+# --------------------------------------------------------------------------- counterexamples
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, recursively (JSON has no tuples)."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def case_spec(case: Any, embed: bool = True) -> dict[str, Any]:
+    """A JSON description of ``case`` from which ``case_from_spec`` rebuilds it exactly.
+
+    The description is what ``make_case`` needs (operation, hyper-parameters,
+    shapes, dtype, value family, seed, layout). Arrays that differ from what
+    ``make_case`` draws (a property's own ``dy``, a probe, a moved input) are
+    carried verbatim under ``arrays`` when ``embed`` and small enough.
+    """
+    spec: dict[str, Any] = {
+        "op": case.op_name,
+        "params_type": type(case.params).__name__,
+        "params": {k: _plain(v) for k, v in case.kwargs().items()},
+        "shapes": {k: (None if v is None else list(v)) for k, v in case.shapes().items()},
+        "dtype": case.dtype,
+        "family": case.family,
+        "seed": int(case.seed),
+        "layout": case.layout,
+        "ties": case.notes.get("ties"),
+        "description": case.describe(),
+        "arrays": {},
+    }
+    if embed:
+        spec["arrays"], spec["arrays_omitted"] = _differing_arrays(case)
+    return spec
+
+
+def _differing_arrays(case: Any) -> tuple[dict[str, Any], list[str]]:
+    """Arrays of ``case`` that ``make_case`` would not rebuild, as nested lists (small ones only)."""
+    from convcheck.tests.values import make_case
+
+    try:
+        rebuilt = make_case(
+            case.op_name, case.params, case.shapes(), case.dtype, case.family, case.seed, case.layout
+        )
+        theirs = {**rebuilt.inputs, "dy": rebuilt.dy}
+    except Exception:  # a case no longer valid on its own: carry everything
+        theirs = {}
+    arrays: dict[str, Any] = {}
+    omitted: list[str] = []
+    for name, a in {**case.inputs, "dy": case.dy}.items():
+        if a is None:
+            continue
+        other = theirs.get(name)
+        if other is not None and other.shape == a.shape and np.array_equal(other, a, equal_nan=True):
+            continue
+        if a.size > EMBED_LIMIT:
+            omitted.append(name)
+        else:
+            arrays[name] = np.asarray(a, dtype=np.float64).tolist()
+    return arrays, omitted
+
+
+def case_from_spec(spec: dict[str, Any]) -> Any:
+    """Rebuild the case that ``case_spec`` described (arrays carried verbatim included)."""
+    from convcheck.spec import params as params_mod
+    from convcheck.spec.case import with_inputs
+    from convcheck.tests.values import make_case
+
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec["params"].items()}
+    params = getattr(params_mod, spec["params_type"])(**kwargs)
+    shapes = {k: (None if v is None else tuple(v)) for k, v in spec["shapes"].items()}
+    case = make_case(
+        spec["op"], params, shapes, spec["dtype"], spec["family"], seed=spec["seed"], layout=spec["layout"]
+    )
+    arrays = {k: np.asarray(v, dtype=spec["dtype"]) for k, v in (spec.get("arrays") or {}).items()}
+    return with_inputs(case, **arrays) if arrays else case

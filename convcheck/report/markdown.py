@@ -1,0 +1,179 @@
+"""report.md: the report as Markdown, for pull requests and terminals.
+
+Verdict first, then the conformance matrix, the properties, the tolerance
+table with error ratios, every failure with its diagnosis and reproduction,
+and what the run exercised. Built from report.json alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from . import bench, matrix, model
+from .model import fmt_ratio
+
+MARK = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "unsupported": "unsupported", "untested": "untested",
+        "skipped": "skipped", "n/a": "", "incomplete": "incomplete"}
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A GitHub Markdown table (pipes in cells escaped)."""
+
+    def cell(v: Any) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    out = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return out
+
+
+def header(doc: dict[str, Any]) -> list[str]:
+    impl, env, run, s = doc["implementation"], doc["environment"], doc["run"], doc["summary"]
+    pkg = impl.get("package") or {}
+    th = env.get("threads") or {}
+    status = doc.get("status")
+    partial = "" if status == "complete" else f" (run {status}: partial report)"
+    lines = [
+        f"# convcheck report: {impl['name']}",
+        "",
+        f"**Verdict: {s['verdict'].upper()}**{partial}. {s['records']} records from {s['checks']} checks: "
+        f"{s['passed']} passed, {s['failed']} failed, {s['error']} errors, {s['unsupported']} unsupported, "
+        f"{s['skipped']} not applicable. {s['examples']} examples, {s['comparisons']} comparisons with the "
+        f"oracles, worst error ratio {fmt_ratio(s.get('worst_error_ratio')) or '-'}.",
+        "",
+        f"- implementation: `{impl['source']}` (package {pkg.get('name') or '-'} {pkg.get('version') or ''}), "
+        f"functions: {', '.join(impl['functions'])}",
+        f"- declared capabilities: {'yes' if impl['declared'] else 'none (full contract)'}"
+        + (" - ignored (--strict)" if impl.get("strict") else "")
+        + "; unsupported: "
+        + (", ".join(f"{u['op']}.{u['feature']}={u['value']!r}" for u in impl["unsupported"]) or "nothing"),
+        f"- environment: Python {env['python']}, NumPy {env['numpy']}, SciPy {env['scipy']}, torch {env['torch']}, "
+        f"hypothesis {env['hypothesis']}; {env['cpu']}; threads: torch {th.get('torch')}, "
+        f"NumPy BLAS {th.get('numpy_blas')}, CPUs {th.get('cpu_count')}",
+        f"- run: profile {run['profile']}, {run['max_examples']} examples per property, seed "
+        f"{run['seed'] if run['seed'] is not None else ('derandomized' if run['derandomize'] else 'random')}, "
+        f"operations {', '.join(run['ops'] or ['all'])}, workers {run.get('workers') or 0}; `{run['command']}`",
+        f"- started {doc['started']}, finished {doc.get('finished') or '-'}",
+    ]
+    return lines
+
+
+def tolerance_section(doc: dict[str, Any]) -> list[str]:
+    tol = doc["tolerance"]
+    policy = tol["policy"]
+    lines = [
+        "## Tolerances and error ratios",
+        "",
+        f"Error ratio = max |got - expected| / bound; a correct implementation stays below 1. Bound: "
+        f"{policy['elementwise']}, SAFETY = {policy['safety']:g} ({policy['safety_reason']}). "
+        f"Aggregate checks (TOSA): {policy['aggregate']}. A comparison whose expected output is more than "
+        f"{100 * policy['mistrust_zero_fraction']:.0f}% zeros is counted as *mistrusted* (it could hardly fail).",
+        "",
+    ]
+    if tol.get("overridden"):
+        lines += ["**Tolerance overrides were used in this run:**", ""]
+        lines += [f"- {o['description']}" for o in tol["overrides"]]
+        lines.append("")
+    rows = [
+        (
+            r["op"],
+            r["output"],
+            r["dtype"],
+            ", ".join(r["modes"]),
+            r["k_max"],
+            fmt_ratio(r["error_ratio"]),
+            f"{r['max_abs']:.3g}",
+            f"{r['max_rel']:.3g}",
+            r["max_ulp"],
+            r["comparisons"],
+            r["mistrusted"],
+            ", ".join(r["overrides"]) or "-",
+        )
+        for r in model.tolerance_rows(doc)
+    ]
+    head = ("operation", "output", "dtype", "bound", "K max", "worst ratio", "max abs", "max rel", "max ULP",
+            "comparisons", "mistrusted", "override")
+    return lines + table(head, rows) + [""]
+
+
+def matrix_section(doc: dict[str, Any]) -> list[str]:
+    m = matrix.matrix(doc)
+    head = ["operation", "overall", *(c["label"] for c in m["columns"])]
+    rows = []
+    for row in m["rows"]:
+        cells = []
+        for c in row["cells"]:
+            text = MARK.get(c["status"], c["status"])
+            if c["note"] and c["status"] != "n/a":
+                text = f"{text} ({c['note']})" if c["status"] != "unsupported" else text
+            cells.append(text)
+        rows.append([row["op"], MARK.get(row["overall"], row["overall"]), *cells])
+    return ["## Conformance matrix", "", *table(head, rows), ""]
+
+
+def properties_section(doc: dict[str, Any]) -> list[str]:
+    rows = []
+    for op, props in model.property_table(doc["records"]).items():
+        for prop, p in props.items():
+            rows.append((op, prop, MARK.get(p["status"], p["status"]), ", ".join(p["dtypes"]) or "-",
+                         p["records"], p["examples"], fmt_ratio(p["worst_error_ratio"]) or "-"))
+    return ["## Properties", "", *table(("operation", "property", "status", "dtypes", "records", "examples",
+                                          "worst ratio"), rows), ""]
+
+
+def failure_lines(rec: dict[str, Any]) -> list[str]:
+    """One failure: what, likely cause, counterexample, how to reproduce, the message."""
+    diag = rec.get("diagnosis") or {}
+    if diag.get("slug"):
+        cause = f"**likely cause: `{diag['slug']}`**: {diag['explanation']}"
+        if diag.get("alternatives"):
+            cause += f" (also consistent with: {', '.join(diag['alternatives'])})"
+    elif diag:
+        cause = f"likely cause: no known mistake matches ({diag['explanation']})"
+    else:
+        cause = "likely cause: not diagnosed (the failure was not a comparison on a generated case)"
+    lines = [f"### {rec['op']} / {rec['property']} / `{rec['check']}` ({rec.get('dtype') or '-'}): "
+             f"{rec['status'].upper()}", "", f"- {cause}"]
+    spec = rec.get("counterexample")
+    if spec:
+        lines.append(f"- counterexample: `{spec['description']}`")
+    rep = rec.get("reproduction") or {}
+    if rep.get("command"):
+        lines.append(f"- reproduce: `{rep['command']}`")
+    if rep.get("rerun"):
+        lines.append(f"- rerun the check: `{rep['rerun']}`")
+    if rec.get("message"):
+        lines += ["", "```", *rec["message"].splitlines()[:40], "```"]
+    return [*lines, ""]
+
+
+def coverage_section(doc: dict[str, Any], limit: int = 12) -> list[str]:
+    lines = ["## What the run exercised", "",
+             "Distinct values each hyper-parameter took over every example (a pass covers these, no more).", ""]
+    for op in model.operations_in(doc):
+        params = doc.get("coverage", {}).get(op, {})
+        if not params:
+            continue
+        rows = []
+        for key in sorted(params):
+            values = params[key]
+            shown = ", ".join(values[:limit]) + (", ..." if len(values) > limit else "")
+            rows.append((key, len(values), shown))
+        lines += [f"### {op}", "", *table(("hyper-parameter", "distinct", "values"), rows), ""]
+    return lines
+
+
+def render(doc: dict[str, Any]) -> str:
+    """report.md for ``doc``."""
+    lines = header(doc) + [""] + matrix_section(doc) + properties_section(doc) + tolerance_section(doc)
+    bad = model.failures(doc)
+    lines += ["## Failures", ""]
+    if not bad:
+        lines += ["None.", ""]
+    for rec in bad:
+        lines += failure_lines(rec)
+    lines += coverage_section(doc)
+    if doc.get("benchmark"):
+        lines += ["## Benchmark", "", bench.markdown(doc["benchmark"]), ""]
+    return "\n".join(lines).rstrip() + "\n"

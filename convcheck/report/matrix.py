@@ -1,0 +1,225 @@
+"""The conformance matrix: operations x features, each cell passed / failed / unsupported.
+
+A feature column is a part of the contract a reader wants to know about
+(strides above 1, each padding kind, dilation, groups, ceil_mode,
+count_include_pad=False, tied max-pool windows, each dtype, the conv
+convention). A cell is
+
+* ``n/a`` when the operation has no such feature;
+* ``unsupported`` when the implementation declared it does not do it;
+* ``failed`` when a failing check's shrunk counterexample uses the feature
+  (shrinking removes whatever a failure does not need, so a feature left in
+  the minimal example is implicated) or, for a dtype, a check failed in it;
+* ``passed`` when the run exercised the feature and no failure implicates it;
+* ``untested`` when the feature is supported but no example exercised it.
+
+The tables are derived from report.json (records, coverage, capabilities),
+so they can be rebuilt from any saved report.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..spec import OPERATIONS
+from ..summary import group_status
+
+CELL_STATUSES = ("passed", "failed", "unsupported", "untested", "n/a")
+
+
+def _pairs(value: Any) -> tuple[int, ...]:
+    """A hyper-parameter value from a counterexample (list) or from coverage (its repr)."""
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return ()
+    if isinstance(value, list | tuple):
+        return tuple(int(v) for v in value)
+    return (value,)
+
+
+def padding_kind(padding: Any) -> str:
+    """``none``, ``uniform``, ``symmetric`` or ``asymmetric`` (as ``spec.params``)."""
+    p = _pairs(padding)
+    if len(p) != 4 or not any(p):
+        return "none"
+    t, b, l, r = p
+    if t == b == l == r:
+        return "uniform"
+    return "symmetric" if (t == b and l == r) else "asymmetric"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One feature column: where it applies, what uses it, how the capabilities declare it."""
+
+    key: str
+    label: str
+    ops: tuple[str, ...]
+    uses: Callable[[dict[str, Any]], bool]
+    """Whether a counterexample's hyper-parameters (``params`` dict, plus ``ties``) use the feature."""
+    covered: Callable[[dict[str, list[str]]], bool]
+    """Whether an operation's coverage (hyper-parameter -> values seen) shows the feature exercised."""
+    supported: Callable[[dict[str, Any], str], bool]
+    """Whether the declared capabilities (``to_dict`` form) allow the feature for the operation."""
+
+
+def _level(caps: dict[str, Any], op: str, feature: str) -> Any:
+    return (caps.get(op) or {}).get(feature, OPERATIONS[op].feature(feature).full)
+
+
+def _at_least(feature: str, level: Any) -> Callable[[dict[str, Any], str], bool]:
+    def supported(caps: dict[str, Any], op: str) -> bool:
+        choices = OPERATIONS[op].feature(feature).choices
+        return choices.index(_level(caps, op, feature)) >= choices.index(level)
+
+    return supported
+
+
+def _always(caps: dict[str, Any], op: str) -> bool:
+    return True
+
+
+def _padding_column(kind: str) -> Column:
+    return Column(
+        f"padding_{kind}",
+        f"padding: {kind}",
+        tuple(OPERATIONS),
+        lambda p, kind=kind: padding_kind(p.get("padding")) == kind,
+        lambda cov, kind=kind: kind in cov.get("padding_kind", []),
+        _at_least("padding", kind),
+    )
+
+
+def _dtype_column(dtype: str) -> Column:
+    return Column(
+        dtype,
+        dtype,
+        tuple(OPERATIONS),
+        lambda p, dtype=dtype: p.get("dtype") == dtype,
+        lambda cov, dtype=dtype: dtype in cov.get("dtype", []),
+        lambda caps, op, dtype=dtype: dtype in caps.get("dtypes", [dtype]),
+    )
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column(
+        "stride",
+        "stride > 1",
+        tuple(OPERATIONS),
+        lambda p: any(s != 1 for s in _pairs(p.get("stride", (1, 1)))),
+        lambda cov: any(any(s != 1 for s in _pairs(v)) for v in cov.get("stride", [])),
+        _at_least("stride", "uniform"),
+    ),
+    _padding_column("uniform"),
+    _padding_column("symmetric"),
+    _padding_column("asymmetric"),
+    Column(
+        "dilation",
+        "dilation > 1",
+        ("conv2d", "max_pool2d"),
+        lambda p: any(d != 1 for d in _pairs(p.get("dilation", (1, 1)))),
+        lambda cov: any(any(d != 1 for d in _pairs(v)) for v in cov.get("dilation", [])),
+        _at_least("dilation", True),
+    ),
+    Column(
+        "groups",
+        "groups > 1",
+        ("conv2d",),
+        lambda p: int(p.get("groups", 1)) > 1,
+        lambda cov: any(v not in ("1",) for v in cov.get("groups", [])),
+        _at_least("groups", True),
+    ),
+    Column(
+        "ceil_mode",
+        "ceil_mode",
+        ("max_pool2d", "avg_pool2d"),
+        lambda p: bool(p.get("ceil_mode")),
+        lambda cov: "True" in cov.get("ceil_mode", []),
+        _at_least("ceil_mode", True),
+    ),
+    Column(
+        "count_include_pad",
+        "count_include_pad=False",
+        ("avg_pool2d",),
+        lambda p: p.get("count_include_pad") is False,
+        lambda cov: "False" in cov.get("count_include_pad", []),
+        _at_least("exclude_pad", True),
+    ),
+    Column(
+        "ties",
+        "tied windows",
+        ("max_pool2d",),
+        lambda p: bool(p.get("ties")),
+        lambda cov: "tied" in cov.get("ties", []),
+        _always,
+    ),
+    _dtype_column("float32"),
+    _dtype_column("float64"),
+    Column("convention", "convention", ("conv2d",), lambda p: False, lambda cov: True, _always),
+)
+
+
+def _semantic_note(column: Column, caps: dict[str, Any], op: str) -> str:
+    if column.key == "ties":
+        return f"rule: {_level(caps, op, 'ties')}"
+    if column.key == "convention":
+        return str(_level(caps, op, "convention"))
+    return ""
+
+
+def _uses(record: dict[str, Any], column: Column) -> bool:
+    spec = record.get("counterexample") or {}
+    if not spec or not spec.get("shrunk", True):
+        return False  # only a shrunk example implicates what it uses
+    return column.uses({**spec.get("params", {}), "ties": spec.get("ties"), "dtype": record.get("dtype")})
+
+
+def cell(document: dict[str, Any], op: str, column: Column) -> dict[str, Any]:
+    """One cell: ``status``, how many failing checks implicate the feature, a note."""
+    caps = document.get("implementation", {}).get("capabilities", {})
+    if op not in column.ops:
+        return {"status": "n/a", "failures": 0, "note": ""}
+    note = _semantic_note(column, caps, op)
+    if not column.supported(caps, op):
+        return {"status": "unsupported", "failures": 0, "note": "declared unsupported"}
+    records = [r for r in document.get("records", []) if r["op"] == op]
+    failing = [r for r in records if r["status"] in ("failed", "error")]
+    if column.key == "convention":
+        forward = [r for r in records if r["property"] in ("forward", "backward")]
+        status = group_status(r["status"] for r in forward) if forward else "untested"
+        bad = [r for r in forward if r["status"] in ("failed", "error")]
+        return {"status": _cell_status(status), "failures": len(bad), "note": note}
+    if column.key in ("float32", "float64"):
+        failing_here = [r for r in failing if r.get("dtype") == column.key]
+    else:
+        failing_here = [r for r in failing if _uses(r, column)]
+    if failing_here:
+        return {"status": "failed", "failures": len(failing_here), "note": note}
+    covered = column.covered(document.get("coverage", {}).get(op, {}))
+    return {"status": "passed" if covered else "untested", "failures": 0, "note": note}
+
+
+def _cell_status(status: str) -> str:
+    return {"error": "failed", "skipped": "untested"}.get(status, status)
+
+
+def matrix(document: dict[str, Any]) -> dict[str, Any]:
+    """The whole matrix: column labels and, per operation, its overall status and cells."""
+    from .model import operations_in
+
+    rows = []
+    for op in operations_in(document):
+        statuses = [r["status"] for r in document["records"] if r["op"] == op]
+        rows.append(
+            {
+                "op": op,
+                "overall": _cell_status(group_status(statuses)),
+                "cells": [cell(document, op, c) | {"column": c.key} for c in COLUMNS],
+            }
+        )
+    return {"columns": [{"key": c.key, "label": c.label} for c in COLUMNS], "rows": rows}

@@ -1,0 +1,199 @@
+"""Keeping a report folder up to date while the run goes, and rendering it at the end.
+
+``ReportWriter`` owns one folder and one document. Every finished check adds
+its records and is followed by an *atomic* rewrite of report.json (written
+to a temporary file in the same folder, then ``os.replace``d over the old
+one), so whatever happens to the run (Ctrl-C, a crash, a killed worker) the
+folder holds a valid report of the checks that finished, with
+``"status": "running"`` (or ``"interrupted"``) telling that it is partial.
+Reproduction scripts are written as failures arrive. At the end the document
+is marked ``complete``, a benchmark found in the folder (bench.json) is
+embedded, and report.md and report.html are rendered.
+
+``ReportPlugin`` is the pytest side: registered by the convcheck plug-in on
+the controller only (never on pytest-xdist workers), it feeds each finished
+result to the writer of its implementation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import REPORT_HTML, REPORT_JSON, REPORT_MD, model, repro
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step: a reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def dump(document: dict[str, Any]) -> str:
+    """report.json's text: strict JSON (non-finite numbers as strings), stable key order."""
+    return json.dumps(model.finite(document), indent=1, allow_nan=False) + "\n"
+
+
+class ReportWriter:
+    """One report folder: the document in memory, written out after every change."""
+
+    def __init__(self, folder: str | Path, document: dict[str, Any], impl: Any, caps: Any) -> None:
+        self.folder = Path(folder)
+        self.document = document
+        self.impl = impl
+        self.caps = caps
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.save()
+
+    @property
+    def path(self) -> Path:
+        return self.folder / REPORT_JSON
+
+    def save(self) -> None:
+        atomic_write(self.path, dump(self.document))
+
+    def add(self, entry: dict[str, Any]) -> None:
+        """Fold in one finished test result and rewrite report.json."""
+        records = model.records_of(entry)
+        for rec in records:
+            if rec["status"] in ("failed", "error"):
+                self._reproduction(rec)
+        doc = self.document
+        doc["records"].extend(records)
+        model.merge_coverage(doc["coverage"], entry)
+        doc["summary"] = model.summary(doc["records"], doc["status"])
+        self.save()
+
+    def _reproduction(self, rec: dict[str, Any]) -> None:
+        script = repro.write(self.folder, rec, self.impl, self.caps)
+        run = self.document.get("run", {})
+        rerun = ["convcheck", "run", "--impl", self.impl.source, "--ops", rec["op"], "-k", rec["test"].split("::")[-1]]
+        if run.get("profile"):
+            rerun += ["--profile", run["profile"]]
+        if run.get("seed") is not None:
+            rerun += ["--seed", str(run["seed"])]
+        rec["reproduction"] = {
+            "script": script,
+            "command": f"python {shlex.quote(str(self.folder / script))}" if script else None,
+            "rerun": shlex.join(rerun),
+        }
+
+    def finish(self, status: str) -> None:
+        """Mark the run ``complete`` or ``interrupted``, embed a benchmark, render md and html."""
+        from . import bench
+
+        doc = self.document
+        doc["status"] = status
+        doc["finished"] = model.now()
+        doc["summary"] = model.summary(doc["records"], status)
+        section = bench.read(self.folder)
+        if section is not None:
+            doc["benchmark"] = section
+        self.save()
+        render(self.folder, doc)
+
+
+def render(folder: Path, document: dict[str, Any]) -> None:
+    """Write report.md and report.html for ``document`` into ``folder``."""
+    from . import html, markdown
+
+    atomic_write(folder / REPORT_MD, markdown.render(document))
+    atomic_write(folder / REPORT_HTML, html.render(document, folder))
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """A report.json (or the report.json of a folder), as a document."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / REPORT_JSON
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ValueError(f"{p}: cannot be read: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON: {e.msg} at line {e.lineno}") from None
+    if not isinstance(doc, dict) or doc.get("format") != model.FORMAT:
+        raise ValueError(f"{p}: not a convcheck report (no \"format\": {model.FORMAT!r})")
+    return doc
+
+
+# --------------------------------------------------------------------------- pytest side
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+
+
+class ReportPlugin:
+    """Registered on the controller: one ``ReportWriter`` per implementation checked."""
+
+    def __init__(self, config: Any, folder: str, impls: list[Any], profile: str) -> None:
+        from ..spec import FULL
+
+        strict = bool(config.getoption("strict_contract"))
+        run = run_info(config, profile)
+        root = Path(folder)
+        self.writers: dict[str, ReportWriter] = {}
+        for impl in impls:
+            where = root if len(impls) == 1 else root / _safe(impl.name)
+            caps = FULL if strict else impl.capabilities
+            self.writers[impl.name] = ReportWriter(where, model.new_document(impl, run, strict), impl, caps)
+
+    def add(self, entry: dict[str, Any]) -> None:
+        writer = self.writers.get(entry.get("impl", ""))
+        if writer is None and len(self.writers) == 1:
+            writer = next(iter(self.writers.values()))
+        if writer is not None:
+            writer.add(entry)
+
+    def pytest_sessionfinish(self, session: Any, exitstatus: int) -> None:
+        import pytest
+
+        status = "interrupted" if exitstatus == pytest.ExitCode.INTERRUPTED else "complete"
+        for writer in self.writers.values():
+            writer.finish(status)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for writer in self.writers.values():
+            terminalreporter.write_line(f"convcheck: report written to {writer.folder}/ ({REPORT_HTML}, {REPORT_MD}, {REPORT_JSON})")
+
+
+def run_info(config: Any, profile: str) -> dict[str, Any]:
+    """How the run was made: profile, examples, seed, operations, workers, command line."""
+    from hypothesis import settings
+
+    active = settings()
+    seed = config.getoption("hypothesis_seed", default=None)
+    return {
+        "profile": profile,
+        "max_examples": active.max_examples,
+        "derandomize": bool(active.derandomize),
+        "seed": None if seed is None else int(seed),
+        "ops": list(config.getoption("ops").split(",")) if config.getoption("ops") else None,
+        "workers": config.getoption("numprocesses", default=None),
+        "select": config.getoption("keyword", default="") or None,
+        "strict": bool(config.getoption("strict_contract")),
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "pytest_args": [str(a) for a in config.invocation_params.args],
+    }

@@ -1,0 +1,611 @@
+"""A catalogue of known mistakes, each one computed: what an implementation making it would output.
+
+Every entry is a *hypothesis about a wrong implementation*, written with the
+oracle's own building blocks (the scipy/NumPy oracle with changed arguments,
+its window helpers, the spec's divisor rule), so that it can be tested against
+a failing case: if an implementation's output on that case equals what the
+mistake computes (within the tolerance policy) and differs from the right
+answer, the mistake explains the failure. ``convcheck.diagnosis`` does the
+matching; this module only computes.
+
+``Mistake.predict(case, semantics)`` yields *variants*: dicts from output name
+(``y``, ``dx``, ``dw``, ``db``) to the float64 array the mistaken
+implementation would return, for the outputs the mistake changes. A mistake
+with several plausible forms (which side the symmetric padding copies; a
+forward-only or a backward-only slip) yields one variant per form; one that
+cannot show on the case (a stride mistake with stride 1) yields none.
+``semantics`` holds the declared ``convention`` and ``ties`` the right answer
+follows. Mistakes that are about *behaviour* rather than values (inputs
+modified in place, dtypes, aliasing, non-determinism, memory layout) are
+observed on the implementation itself, in ``convcheck.diagnosis``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from convcheck.spec import pool
+from convcheck.spec.case import Case
+from convcheck.spec.errors import InvalidConfiguration
+from convcheck.spec.shapes import avg_divisor, effective_kernel
+from scipy.signal import convolve2d, correlate2d
+
+from . import call
+from .numpy_pool import _windows, _winners
+from .scipy_oracle import _channel_pairs, _upsample
+
+ORACLE = "scipy"
+"""The oracle the predictions are built on: it follows every declared semantics."""
+
+Outputs = dict[str, np.ndarray]
+Predict = Callable[[Case, Mapping[str, Any]], Iterator[Outputs]]
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One known mistake: a slug, the operations it concerns, a one-line explanation, its computation."""
+
+    slug: str
+    ops: tuple[str, ...]
+    explanation: str
+    predict: Predict
+
+    def variants(self, case: Case, semantics: Mapping[str, Any]) -> list[Outputs]:
+        """The outputs the mistake would give on ``case`` (empty when it cannot apply)."""
+        if case.op_name not in self.ops:
+            return []
+        try:
+            return list(self.predict(case, semantics))
+        except (InvalidConfiguration, ValueError):
+            return []  # the mistaken configuration is outside the spec, or cannot be computed
+
+
+# --------------------------------------------------------------------------- oracle building blocks
+
+
+def forward(case: Case, semantics: Mapping[str, Any], params: Any = None, **arrays: Any) -> np.ndarray:
+    """The oracle's ``y`` on ``case``, with hyper-parameters and arrays optionally replaced."""
+    p = params or case.params
+    inputs = {**case.inputs, **arrays}
+    args = [inputs[name] for name in case.op.inputs]
+    return call(ORACLE, case.op.forward, *args, semantics=semantics, **p.kwargs())
+
+
+def backward(
+    case: Case, semantics: Mapping[str, Any], params: Any = None, dy: Any = None, **arrays: Any
+) -> dict[str, np.ndarray | None]:
+    """The oracle's gradients on ``case``, with hyper-parameters, ``dy`` and arrays optionally replaced."""
+    p = params or case.params
+    inputs = {**case.inputs, **arrays}
+    args = [case.dy if dy is None else dy, *(inputs[name] for name in case.op.inputs)]
+    out = call(ORACLE, case.op.backward, *args, semantics=semantics, **p.kwargs())
+    values = out if len(case.op.grads) > 1 else (out,)
+    return dict(zip(case.op.grads, values, strict=True))
+
+
+def replaced(case: Case, **changes: Any) -> Any:
+    """``case.params`` with some hyper-parameters changed (validated against the spec)."""
+    params = dataclasses.replace(case.params, **changes)
+    case.op.check(case.shapes(), params)
+    return params
+
+
+def output_shape(case: Case, params: Any) -> tuple[int, ...]:
+    return case.op.output_shape(case.shapes(), params)
+
+
+def fit(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``a`` placed at the top-left of a zero array of ``shape`` (cropped where ``shape`` is smaller)."""
+    out = np.zeros(shape, dtype=np.float64)
+    region = tuple(slice(0, min(s, t)) for s, t in zip(a.shape, shape, strict=True))
+    out[region] = a[region]
+    return out
+
+
+def grads_only(grads: Mapping[str, np.ndarray | None], *names: str) -> Outputs:
+    """The named gradients that exist (``db`` is ``None`` without a bias)."""
+    return {k: v for k, v in grads.items() if v is not None and (not names or k in names)}
+
+
+def with_split_variants(full: Outputs) -> Iterator[Outputs]:
+    """A mistake made in both passes, then in the forward pass only, then in the backward only."""
+    yield full
+    if "y" in full and len(full) > 1:
+        yield {"y": full["y"]}
+        yield {k: v for k, v in full.items() if k != "y"}
+
+
+def mistaken_everywhere(case: Case, semantics: Mapping[str, Any], params: Any) -> Outputs:
+    """Forward and backward computed with the wrong ``params``; ``dy`` fitted to the wrong output shape."""
+    out: Outputs = {"y": forward(case, semantics, params)}
+    dy = fit(np.asarray(case.dy, dtype=np.float64), output_shape(case, params))
+    out.update(grads_only(backward(case, semantics, params, dy=dy)))
+    return out
+
+
+# --------------------------------------------------------------------------- conv2d
+
+
+def _dx_kernel_not_flipped(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """``dx`` with the kernel as it is: the right formula applied to the 180-degree rotated kernel."""
+    w = case.inputs["w"]
+    yield {"dx": backward(case, sem, w=w[:, :, ::-1, ::-1])["dx"]}
+
+
+def _dx_valid_not_full(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """``dx`` as the *valid* (not full) convolution of the stride-dilated ``dy`` with the dilated kernel."""
+    p = case.params
+    x, w = case.x, case.inputs["w"]
+    dy = np.asarray(case.dy, dtype=np.float64)
+    conv = convolve2d if sem.get("convention", "cross-correlation") == "cross-correlation" else correlate2d
+    parts: dict[tuple[int, int], np.ndarray] = {}
+    for n in range(x.shape[0]):
+        for co, c, ci in _channel_pairs(w.shape, p.groups):
+            part = conv(
+                _upsample(dy[n, co], p.stride), _upsample(np.asarray(w[co, c], float), p.dilation), "valid"
+            )
+            parts[(n, ci)] = parts[(n, ci)] + part if (n, ci) in parts else part
+    hv, wv = next(iter(parts.values())).shape
+    dx = np.zeros((x.shape[0], x.shape[1], hv, wv))
+    for (n, ci), part in parts.items():
+        dx[n, ci] = part
+    yield {"dx": dx}
+
+
+def _dw_batch_averaged(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """``dw`` divided by the batch size ``N``."""
+    if case.x.shape[0] > 1:
+        yield {"dw": backward(case, sem)["dw"] / case.x.shape[0]}
+
+
+def _db_batch_averaged(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """``db`` divided by the batch size ``N`` (summed over positions, averaged over the batch)."""
+    if case.inputs.get("b") is not None and case.x.shape[0] > 1:
+        yield {"db": backward(case, sem)["db"] / case.x.shape[0]}
+
+
+def _dw_kernel_axes_swapped(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """``dw``'s kernel taps gathered column by column and read back row by row (a transpose if square)."""
+    dw = backward(case, sem)["dw"]
+    yield {"dw": np.swapaxes(dw, -1, -2).reshape(dw.shape)}
+
+
+def _dw_channel_axes_swapped(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """``dw`` laid out (C_in/G, C_out) and reshaped to (C_out, C_in/G): channel axes swapped."""
+    dw = backward(case, sem)["dw"]
+    yield {"dw": np.swapaxes(dw, 0, 1).reshape(dw.shape)}
+
+
+def _dx_crop_ignores_padding(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """The padded input's gradient cut at ``[:H, :W]`` instead of ``[top:top+H, left:left+W]``."""
+    t, b, l, r = case.params.padding
+    if not (t or l):
+        return
+    xp = np.pad(case.x, ((0, 0), (0, 0), (t, b), (l, r)))
+    dxp = backward(case, sem, dataclasses.replace(case.params, padding=(0, 0, 0, 0)), x=xp)["dx"]
+    yield {"dx": dxp[:, :, : case.x.shape[2], : case.x.shape[3]]}
+
+
+def _ignored(case: Case, sem: Mapping[str, Any], name: str) -> Iterator[Outputs]:
+    """The backward pass run as if hyper-parameter ``name`` were ``(1, 1)``, on ``dy`` as it came."""
+    if tuple(getattr(case.params, name)) == (1, 1):
+        return
+    params = replaced(case, **{name: (1, 1)})
+    dy = fit(np.asarray(case.dy, dtype=np.float64), output_shape(case, params))
+    yield grads_only(backward(case, sem, params, dy=dy), "dx", "dw")
+
+
+def _backward_ignores_stride(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Backward taps read consecutive cells: stride treated as 1."""
+    yield from _ignored(case, sem, "stride")
+
+
+def _backward_ignores_dilation(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Backward taps at ``(a, e)`` instead of ``(a*dh, e*dw)``: dilation treated as 1."""
+    yield from _ignored(case, sem, "dilation")
+
+
+def _dw_groups_ignored(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """``dw`` computed as if ``groups`` were 1, then its first ``C_in/G`` input channels kept."""
+    p = case.params
+    if p.groups == 1:
+        return
+    c_out, cg, kh, kw = case.inputs["w"].shape
+    w_all = np.zeros((c_out, case.x.shape[1], kh, kw))
+    params = dataclasses.replace(p, groups=1)
+    yield {"dw": backward(case, sem, params, w=w_all)["dw"][:, :cg]}
+
+
+def _convention_flipped(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """The other convention throughout: the kernel rotated by 180 degrees in both passes."""
+    choices = case.op.feature("convention").choices
+    other = {**sem, "convention": next(c for c in choices if c != sem.get("convention", choices[0]))}
+    yield {"y": forward(case, other), **grads_only(backward(case, other), "dx", "dw")}
+
+
+# --------------------------------------------------------------------------- every operation
+
+
+def _hw_swapped(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Every ``(h, w)`` hyper-parameter read the other way round (and padding as left/right/top/bottom)."""
+    p = case.params
+    changes: dict[str, Any] = {}
+    for name in ("stride", "dilation", "kernel_size"):
+        if name in p.kwargs():
+            changes[name] = tuple(reversed(getattr(p, name)))
+    t, b, l, r = p.padding
+    changes["padding"] = (l, r, t, b)
+    params = replaced(case, **changes)
+    if params == p:
+        return
+    yield from with_split_variants(mistaken_everywhere(case, sem, params))
+
+
+def _symmetric_paddings(padding: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
+    """Symmetric readings of an asymmetric padding: the larger side, the smaller, top/left, bottom/right."""
+    t, b, l, r = padding
+    if t == b and l == r:
+        return []
+    options = [
+        (max(t, b), max(t, b), max(l, r), max(l, r)),
+        (min(t, b), min(t, b), min(l, r), min(l, r)),
+        (t, t, l, l),
+        (b, b, r, r),
+    ]
+    return list(dict.fromkeys(options))
+
+
+def _padding_as_symmetric(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """An asymmetric padding applied as a symmetric one, in both passes or in one of them."""
+    for padding in _symmetric_paddings(case.params.padding):
+        try:
+            params = replaced(case, padding=padding)
+        except InvalidConfiguration:
+            continue
+        yield from with_split_variants(mistaken_everywhere(case, sem, params))
+
+
+def _output_ceil(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Output size rounded up (pooling's ``ceil_mode``) where the contract floors; forward pass."""
+    p = case.params
+    if case.op_name == "conv2d":
+        _, _, h, w = case.x.shape
+        _, _, kh, kw = case.inputs["w"].shape
+        t, b, l, r = p.padding
+        extra = []
+        for n, k, s, lo, hi, d in (
+            (h, kh, p.stride[0], t, b, p.dilation[0]),
+            (w, kw, p.stride[1], l, r, p.dilation[1]),
+        ):
+            span = n + lo + hi - effective_kernel(k, d)
+            out_ceil = -(-span // s) + 1
+            extra.append(max(0, (out_ceil - 1) * s + effective_kernel(k, d) - (n + lo + hi)))
+        if not any(extra):
+            return
+        params = replaced(case, padding=(t, b + extra[0], l, r + extra[1]))
+    else:
+        if p.ceil_mode:
+            return
+        params = replaced(case, ceil_mode=True)
+        if output_shape(case, params) == output_shape(case, p):
+            return
+    yield {"y": forward(case, sem, params)}
+
+
+# --------------------------------------------------------------------------- max_pool2d
+
+
+def _route(case: Case, weights: Callable[[np.ndarray], np.ndarray], accumulate: bool = True) -> np.ndarray:
+    """``dx`` of max pooling with each window's gradient shared by ``weights(window values)``.
+
+    ``weights`` maps a ``(N, C, L)`` array of a window's real cells to the
+    share of ``dy`` each cell receives. Without ``accumulate``, a cell keeps
+    the last window's share written to it (assignment, not addition).
+    """
+    x = np.asarray(case.x, dtype=np.float64)
+    dy = np.asarray(case.dy, dtype=np.float64)
+    n, c = x.shape[:2]
+    dx = np.zeros(x.shape)
+    for i, j, rows, cols in _windows(x.shape, case.params):
+        window = x[:, :, rows[:, None], cols[None, :]]
+        weight = weights(window.reshape(n, c, -1)).reshape(window.shape)
+        share = weight * dy[:, :, i, j, None, None]
+        if accumulate:
+            dx[:, :, rows[:, None], cols[None, :]] += share
+        else:
+            region = dx[:, :, rows[:, None], cols[None, :]]
+            dx[:, :, rows[:, None], cols[None, :]] = np.where(weight != 0, share, region)
+    return dx
+
+
+def _first(winners: np.ndarray) -> np.ndarray:
+    return (np.arange(winners.shape[-1]) == np.argmax(winners, axis=-1)[..., None]).astype(float)
+
+
+def _last(winners: np.ndarray) -> np.ndarray:
+    m = winners.shape[-1]
+    return (np.arange(m) == (m - 1 - np.argmax(winners[..., ::-1], axis=-1))[..., None]).astype(float)
+
+
+def _ties_to_every_max(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Every tied maximum of a window receives the window's whole gradient."""
+    yield {"dx": _route(case, lambda v: _winners(v).astype(float))}
+
+
+def _ties_to_last(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """A tied window's gradient goes to the last maximum in row-major window order."""
+    if sem.get("ties", "first") != "last":
+        yield {"dx": _route(case, lambda v: _last(_winners(v)))}
+
+
+def _overlap_overwritten(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Scattered with assignment: a cell winning in several windows keeps one ``dy``, not their sum.
+
+    Two variants: the last write wins (NumPy fancy-index assignment, windows in
+    row-major order) or the first one does.
+    """
+    rule = sem.get("ties", "first")
+    if rule == "split":
+        return
+    pick = _first if rule == "first" else _last
+    yield {"dx": _route(case, lambda v: pick(_winners(v)), accumulate=False)}
+    reversed_case = _reverse_windows(case)
+    if reversed_case is not None:
+        yield {"dx": reversed_case}
+
+
+def _reverse_windows(case: Case) -> np.ndarray | None:
+    """Overwrite-scatter where the *first* window written to a cell keeps it."""
+    x = np.asarray(case.x, dtype=np.float64)
+    dy = np.asarray(case.dy, dtype=np.float64)
+    n, c = x.shape[:2]
+    dx = np.zeros(x.shape)
+    written = np.zeros(x.shape, dtype=bool)
+    for i, j, rows, cols in _windows(x.shape, case.params):
+        window = x[:, :, rows[:, None], cols[None, :]]
+        share = _first(_winners(window.reshape(n, c, -1))).reshape(window.shape)
+        hit = (share != 0) & ~written[:, :, rows[:, None], cols[None, :]]
+        region = dx[:, :, rows[:, None], cols[None, :]]
+        dx[:, :, rows[:, None], cols[None, :]] = np.where(hit, dy[:, :, i, j, None, None], region)
+        written[:, :, rows[:, None], cols[None, :]] |= share != 0
+    return dx
+
+
+def _zero_padding(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Padding (and the ``ceil_mode`` overhang) filled with zeros, which can win, instead of ``-inf``."""
+    p = case.params
+    x = np.asarray(case.x, dtype=np.float64)
+    h, w = x.shape[2:]
+    oh, ow = pool.output_hw(x.shape, p)
+    t, b, l, r = p.padding
+    need_h = (oh - 1) * p.stride[0] + effective_kernel(p.kernel_size[0], p.dilation[0])
+    need_w = (ow - 1) * p.stride[1] + effective_kernel(p.kernel_size[1], p.dilation[1])
+    full = (t, max(b, need_h - h - t), l, max(r, need_w - w - l))
+    if not any(full):
+        return
+    xz = np.pad(x, ((0, 0), (0, 0), full[:2], full[2:]))
+    params = dataclasses.replace(p, padding=(0, 0, 0, 0), ceil_mode=False)
+    y = forward(case, sem, params, x=xz)
+    if y.shape[2:] != (oh, ow):
+        return
+    dxz = backward(case, sem, params, x=xz)["dx"]
+    assert dxz is not None
+    yield from with_split_variants({"y": y, "dx": dxz[:, :, t : t + h, l : l + w]})
+
+
+# --------------------------------------------------------------------------- avg_pool2d
+
+
+def _divisors(case: Case, count_include_pad: bool) -> np.ndarray:
+    """The spec's ``(OH, OW)`` divisor grid of ``case`` under the given ``count_include_pad``."""
+    p = case.params
+    _, _, h, w = case.x.shape
+    oh, ow = pool.output_hw(case.x.shape, p)
+    (kh, kw), (sh, sw) = p.kernel_size, p.stride
+    t, b, l, r = p.padding
+    dh = [avg_divisor(o, h, kh, sh, t, b, count_include_pad) for o in range(oh)]
+    dw = [avg_divisor(o, w, kw, sw, l, r, count_include_pad) for o in range(ow)]
+    return np.outer(dh, dw).astype(np.float64)
+
+
+def _kernel_area(case: Case, sem: Mapping[str, Any]) -> Outputs:
+    """Average pooling divided by ``KH * KW`` for every window (forward and backward)."""
+    p = case.params
+    area = float(p.kernel_size[0] * p.kernel_size[1])
+    counted = dataclasses.replace(p, count_include_pad=True)
+    ratio = _divisors(case, True) / area  # the padded-extent divisor the oracle uses, over the area
+    y = forward(case, sem, counted) * ratio
+    dx = backward(case, sem, counted, dy=np.asarray(case.dy, dtype=np.float64) * ratio)["dx"]
+    assert dx is not None
+    return {"y": y, "dx": dx}
+
+
+def _always_kernel_area(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Every window divided by ``KH * KW``, whatever ``count_include_pad`` and the overhang say."""
+    yield from with_split_variants(_kernel_area(case, sem))
+
+
+def _ceil_overhang_counted(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """With ``count_include_pad``, the ``ceil_mode`` overhang past the padding counted in the divisor."""
+    if case.params.count_include_pad and case.params.ceil_mode:
+        yield from with_split_variants(_kernel_area(case, sem))
+
+
+def _count_include_pad_ignored(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """The divisor computed with the opposite ``count_include_pad`` (the flag ignored)."""
+    params = replaced(case, count_include_pad=not case.params.count_include_pad)
+    yield from with_split_variants(
+        {"y": forward(case, sem, params), **grads_only(backward(case, sem, params))}
+    )
+
+
+def _avg_backward_ignores_padding(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Backward windows placed at ``(i*sh, j*sw)`` in ``x``, forgetting the top/left padding."""
+    p = case.params
+    if not (p.padding[0] or p.padding[2]):
+        return
+    dy = np.asarray(case.dy, dtype=np.float64)
+    share = dy / _divisors(case, p.count_include_pad)
+    dx = np.zeros(case.x.shape)
+    (kh, kw), (sh, sw) = p.kernel_size, p.stride
+    for i in range(dy.shape[2]):
+        for j in range(dy.shape[3]):
+            dx[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw] += share[:, :, i : i + 1, j : j + 1]
+    yield {"dx": dx}
+
+
+# --------------------------------------------------------------------------- the catalogue
+
+CONV = ("conv2d",)
+MAX = ("max_pool2d",)
+AVG = ("avg_pool2d",)
+ALL = ("conv2d", "max_pool2d", "avg_pool2d")
+
+CATALOGUE: tuple[Mistake, ...] = (
+    Mistake(
+        "dx_kernel_not_flipped",
+        CONV,
+        "dx matches the kernel not rotated by 180 degrees (or rotated twice) in the full correlation",
+        _dx_kernel_not_flipped,
+    ),
+    Mistake(
+        "dx_valid_not_full",
+        CONV,
+        "dx matches a 'valid' instead of a 'full' convolution of the stride-dilated dy with the kernel",
+        _dx_valid_not_full,
+    ),
+    Mistake(
+        "dx_crop_ignores_padding",
+        CONV,
+        "dx matches the padded input's gradient cut at [:H, :W] instead of [top:top+H, left:left+W]",
+        _dx_crop_ignores_padding,
+    ),
+    Mistake(
+        "dw_batch_averaged",
+        CONV,
+        "dw equals the right dw divided by N (averaged over the batch)",
+        _dw_batch_averaged,
+    ),
+    Mistake(
+        "db_batch_averaged",
+        CONV,
+        "db equals the right db divided by N (the batch averaged, not summed)",
+        _db_batch_averaged,
+    ),
+    Mistake(
+        "dw_kernel_axes_swapped",
+        CONV,
+        "dw matches the right dw with its kernel-height and kernel-width axes swapped",
+        _dw_kernel_axes_swapped,
+    ),
+    Mistake(
+        "dw_channel_axes_swapped",
+        CONV,
+        "dw matches the right dw with its output- and input-channel axes swapped",
+        _dw_channel_axes_swapped,
+    ),
+    Mistake(
+        "backward_ignores_stride",
+        CONV,
+        "the gradients match a backward pass that treats the stride as 1 (taps read consecutive cells)",
+        _backward_ignores_stride,
+    ),
+    Mistake(
+        "backward_ignores_dilation",
+        CONV,
+        "the gradients match a backward pass that treats the dilation as 1",
+        _backward_ignores_dilation,
+    ),
+    Mistake(
+        "dw_groups_ignored",
+        CONV,
+        "dw matches a groups=1 weight gradient cut to C_in/groups channels (every group reads group 0)",
+        _dw_groups_ignored,
+    ),
+    Mistake(
+        "convolution_convention_undeclared",
+        CONV,
+        "the outputs match the other convention (kernel rotated by 180 degrees: convolution vs "
+        "cross-correlation); declare it in CONVCHECK_CAPABILITIES or flip the kernel",
+        _convention_flipped,
+    ),
+    Mistake(
+        "maxpool_ties_to_every_max",
+        MAX,
+        "every tied maximum of a window receives the window's whole gradient (a mask, not one winner)",
+        _ties_to_every_max,
+    ),
+    Mistake(
+        "maxpool_ties_to_last",
+        MAX,
+        "a tied window's gradient goes to the last maximum in row-major order, not the first",
+        _ties_to_last,
+    ),
+    Mistake(
+        "maxpool_overlap_overwritten",
+        MAX,
+        "a cell that wins in overlapping windows keeps one window's gradient: assigned, not accumulated",
+        _overlap_overwritten,
+    ),
+    Mistake(
+        "maxpool_zero_padding",
+        MAX,
+        "the outputs match padding filled with zeros (which can win) instead of -inf",
+        _zero_padding,
+    ),
+    Mistake(
+        "avgpool_divisor_counts_ceil_overhang",
+        AVG,
+        "with count_include_pad, the divisor counts the ceil_mode overhang past the padding (KH*KW)",
+        _ceil_overhang_counted,
+    ),
+    Mistake(
+        "avgpool_divisor_always_kernel_area",
+        AVG,
+        "every window is divided by KH*KW, ignoring count_include_pad and the ceil_mode overhang",
+        _always_kernel_area,
+    ),
+    Mistake(
+        "avgpool_count_include_pad_ignored",
+        AVG,
+        "the divisor follows the opposite count_include_pad setting (the flag is ignored)",
+        _count_include_pad_ignored,
+    ),
+    Mistake(
+        "avgpool_backward_ignores_padding",
+        AVG,
+        "dx matches backward windows placed at (i*stride, j*stride), forgetting the top/left padding",
+        _avg_backward_ignores_padding,
+    ),
+    Mistake(
+        "output_size_ceil_not_floor",
+        ALL,
+        "the output size is rounded up (ceil) where the contract rounds down (floor)",
+        _output_ceil,
+    ),
+    Mistake(
+        "asymmetric_padding_treated_as_symmetric",
+        ALL,
+        "the outputs match a symmetric padding (one value per axis) where an asymmetric one was asked",
+        _padding_as_symmetric,
+    ),
+    Mistake(
+        "h_w_swapped",
+        ALL,
+        "the outputs match the (h, w) hyper-parameters read as (w, h): height and width swapped",
+        _hw_swapped,
+    ),
+)
+"""Every value mistake, most specific first (the first match is named)."""
+
+
+def for_operation(op_name: str) -> list[Mistake]:
+    """The catalogue entries that concern ``op_name``."""
+    return [m for m in CATALOGUE if op_name in m.ops]
+
+
+__all__ = ["CATALOGUE", "Mistake", "for_operation"]
