@@ -87,8 +87,8 @@ EXTERNAL_COMMANDS: list[tuple[str, str, str]] = [
     ("bench", "convcheck.bench.cli", "time an implementation against torch on real network layers"),
     ("bench-diff", "convcheck.bench.diff", "compare two bench.json files by ratio to torch"),
     ("grade", "convcheck.grading.cli", "grade a folder of submissions"),
-    ("report", "convcheck.report.cli", "rebuild a report folder, or diff two reports (exit 1 on regressions)"),
-    ("scoreboard", "convcheck.report.scoreboard", "merge several reports into one side-by-side page and table"),
+    ("report", "convcheck.report.cli", "rebuild a report folder, or diff two reports (exit 1 if regressed)"),
+    ("scoreboard", "convcheck.report.scoreboard", "several reports side by side: one page and table"),
 ]
 """Subcommands that live in their own modules: ``(name, module, help)``. Each module
 defines ``add_arguments(parser)`` and ``run(args) -> int`` (an exit status)."""
@@ -137,7 +137,11 @@ def pytest_args(args: argparse.Namespace, results_path: str) -> list[str]:
         argv += ["--max-examples", str(args.max_examples)]
     if args.no_isolation:
         argv.append("--no-isolation")
-    for flag, value in (("--timeout", args.timeout), ("--memory", args.memory), ("--cpu-time", args.cpu_time)):
+    for flag, value in (
+        ("--timeout", args.timeout),
+        ("--memory", args.memory),
+        ("--cpu-time", args.cpu_time),
+    ):
         if value is not None:
             argv += [flag, str(value)]
     if args.ops:
@@ -179,8 +183,13 @@ def _load_for_summary(args: argparse.Namespace) -> Any:
         return registry.load(args.impl)
     from .sandbox import Limits, load
 
-    limits = Limits(**{k: v for k, v in (("timeout_s", args.timeout), ("memory_mb", args.memory),
-                                         ("cpu_s", args.cpu_time)) if v is not None})
+    limits = Limits(
+        **{
+            k: v
+            for k, v in (("timeout_s", args.timeout), ("memory_mb", args.memory), ("cpu_s", args.cpu_time))
+            if v is not None
+        }
+    )
     try:
         limits.check()
     except ValueError as e:
@@ -218,11 +227,9 @@ def _write_lines(path: str, records: list[dict[str, Any]]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import json
 
     import pytest
 
-    from .impls import registry
     from .spec import ConvcheckError
     from .summary import coverage_lines, rows, status_table
 
@@ -264,7 +271,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(failure_text(failure.get("message", "")))
     failed = [r for r in summary if r["status"] in ("failed", "error")]
     if args.report:
-        print(f"\nconvcheck: report in {args.report}/ (report.html, report.md, report.json, junit.xml, repro/)")
+        files = "report.html, report.md, report.json, junit.xml, repro/"
+        print(f"\nconvcheck: report in {args.report}/ ({files})")
     if code == pytest.ExitCode.INTERRUPTED:
         print("convcheck: interrupted; the summary above covers the checks that finished", file=sys.stderr)
         return EXIT_FAILED

@@ -365,12 +365,17 @@ def _consistent(mistake: mistakes.Mistake, obs: Observation, ref: Reference, sem
     if _match(mistake, obs, ref, sem, None) is not None:
         return True
     shown = any(
-        not _same(ref, k, v, None) for var in mistake.variants(ref.case, sem) for k, v in var.items() if k in obs.outputs
+        not _same(ref, k, v, None)
+        for var in mistake.variants(ref.case, sem)
+        for k, v in var.items()
+        if k in obs.outputs
     )
     if shown:
         return False
     return all(
-        ref.agree(k, obs.outputs[k], ref.expected[k], ref.abs_sum[k]) for k in obs.outputs if k in ref.expected
+        ref.agree(k, obs.outputs[k], ref.expected[k], ref.abs_sum[k])
+        for k in obs.outputs
+        if k in ref.expected
     )
 
 
@@ -388,7 +393,11 @@ def siblings(case: Case) -> list[Case]:
     for change in changes:
         try:
             params = dataclasses.replace(p, **change)
-            out.append(make_case(case.op_name, params, case.shapes(), case.dtype, case.family, case.seed, case.layout))
+            out.append(
+                make_case(
+                    case.op_name, params, case.shapes(), case.dtype, case.family, case.seed, case.layout
+                )
+            )
         except InvalidConfiguration:
             continue
     return out

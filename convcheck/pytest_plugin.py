@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import defaultdict
 from typing import Any
 
 import pytest

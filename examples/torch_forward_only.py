@@ -8,6 +8,7 @@ the full contract is checked (pass capabilities=... to from_torch otherwise).
 
 import torch
 import torch.nn.functional as F
+
 from convcheck.impls.adapters import exports, from_torch
 from convcheck.spec.shapes import pool_out_size
 

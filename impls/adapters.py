@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from convcheck.spec import DTYPES, OPERATIONS, Capabilities, ContractError, parse_capabilities
 
 Array = np.ndarray

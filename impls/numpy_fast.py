@@ -13,8 +13,9 @@ conv2d
 
     ``dx`` of a stride-1 convolution is itself a convolution: the full correlation
     of ``dy`` with the kernel rotated by 180 degrees (channel axes swapped per
-    group), run through the same im2col + matmul path. A strided convolution uses
-    col2im: ``dcols_g = W_g^T @ dy_g`` per tile, accumulated back into the padded
+    group), run through the same im2col + matmul path. A strided convolution (or
+    one with far more output than input channels, where that im2col would be the
+    larger) uses col2im: ``dcols_g = W_g^T @ dy_g`` per tile, accumulated back into the padded
     gradient with one strided slice addition per kernel tap (``KH*KW`` Python
     iterations per tile, never one per pixel). A 1x1, stride-1, unpadded
     convolution skips im2col: it is one batched matmul on the input as it lies.
@@ -50,7 +51,8 @@ Pair = tuple[int, int]
 Padding = tuple[int, int, int, int]
 
 _TILE_ELEMENTS = 1 << 21
-"""Budget (in values) of one im2col tile: a few MiB, so a tile stays in cache for its matmul."""
+"""Budget (in values) of one im2col tile: a few MiB, enough for efficient matmuls while bounding
+the scratch memory (large items are cut into bands of output rows)."""
 
 
 # --------------------------------------------------------------------------- conv2d helpers
@@ -265,8 +267,8 @@ def conv2d_backward(
     dilation: Pair,
     groups: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``dW_g = dy_g @ im2col(xp)_g^T`` over tiles; ``dx`` by the rotated-kernel convolution (stride 1)
-    or col2im (strided); ``db = sum_{n, i, j} dy``."""
+    """``dW_g = dy_g @ im2col(xp)_g^T`` over tiles; ``dx`` by the rotated-kernel convolution (stride 1,
+    unless C_out is much larger than C_in) or by col2im; ``db = sum_{n, i, j} dy``."""
     dtype = x.dtype
     dy = np.ascontiguousarray(dy, dtype=dtype)
     w = np.asarray(w, dtype=dtype)
@@ -281,7 +283,9 @@ def conv2d_backward(
         dw = np.matmul(dyr, xr.transpose(0, 1, 3, 2)).sum(axis=0).reshape(w.shape)
         return dx, dw, db
     dw = _weight_grad(dy, x, (kh, kw), stride, padding, dilation, groups).reshape(w.shape)
-    if stride == (1, 1):
+    # the rotated-kernel convolution copies an im2col of dy (C_out channels); col2im adds
+    # into C_in channels at about 1.5x the cost per value: take whichever moves less
+    if stride == (1, 1) and 2 * c_out <= 3 * x.shape[1]:
         dx = _input_grad_stride1(dy, w, padding, dilation, groups)
     else:
         dx = _input_grad_col2im(dy, w, x.shape, stride, padding, dilation, groups)

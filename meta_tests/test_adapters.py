@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from convcheck.impls import adapters
 from convcheck.spec import OPERATIONS, ContractError, parse_capabilities
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+
 from convcheck.impls.buggy import BUGGY
 from convcheck.impls.registry import SHIPPED
 

@@ -21,13 +21,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy.signal import convolve2d
+
 from convcheck.diagnosis import diagnose
 from convcheck.impls.buggy import BUGGY
 from convcheck.impls.registry import from_namespace, load
 from convcheck.oracles import numpy_pool, scipy_oracle
 from convcheck.spec.params import AvgPool2dParams, Conv2dParams, MaxPool2dParams
 from convcheck.tests.values import make_case
-from scipy.signal import convolve2d
 
 SUITE = Path(__file__).resolve().parents[1] / "tests"
 TEST_OF_PROPERTY = {
@@ -116,21 +117,30 @@ def _dx_valid_backward(dy, x, w, b, *, stride, padding, dilation, groups):
     rows = [[sum(convolve2d(dy[i, co], w[co, ci], mode="valid") for co in range(w.shape[0])) for ci in range(c_in)]
             for i in range(n)]  # fmt: skip
     dx = np.array(rows, dtype=x.dtype)
-    _, dw, db = scipy_oracle.conv2d_backward(dy, x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    _, dw, db = scipy_oracle.conv2d_backward(
+        dy, x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups
+    )
     return dx, dw.astype(x.dtype), None if db is None else db.astype(x.dtype)
 
 
 def _hw_swapped_forward(x, w, b, *, stride, padding, dilation, groups):
     """The (h, w) hyper-parameters read the wrong way round."""
     t, bottom, l, r = padding
-    y = scipy_oracle.conv2d_forward(x, w, b, stride=stride[::-1], padding=(l, r, t, bottom), dilation=dilation[::-1], groups=groups)
+    y = scipy_oracle.conv2d_forward(
+        x, w, b, stride=stride[::-1], padding=(l, r, t, bottom), dilation=dilation[::-1], groups=groups
+    )
     return y.astype(x.dtype)
 
 
 def _always_counting_pad(x, *, kernel_size, stride, padding, ceil_mode, count_include_pad):
     """count_include_pad ignored: padding always counted."""
     y = numpy_pool.avg_pool2d_forward(
-        x, kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=True
+        x,
+        kernel_size=kernel_size,
+        stride=stride,
+        padding=padding,
+        ceil_mode=ceil_mode,
+        count_include_pad=True,
     )
     return y.astype(x.dtype)
 
@@ -159,7 +169,11 @@ STUDENT_CASES = [
     (
         "h_w_swapped",
         {"conv2d_forward": _hw_swapped_forward},
-        ("conv2d", Conv2dParams(stride=(2, 1), padding=(1, 1, 0, 0)), {"x": (1, 1, 7, 7), "w": (1, 1, 3, 3), "b": None}),
+        (
+            "conv2d",
+            Conv2dParams(stride=(2, 1), padding=(1, 1, 0, 0)),
+            {"x": (1, 1, 7, 7), "w": (1, 1, 3, 3), "b": None},
+        ),
         "y",
     ),
     (
@@ -177,7 +191,9 @@ STUDENT_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("slug", "functions", "config", "output"), STUDENT_CASES, ids=[c[0] for c in STUDENT_CASES])
+@pytest.mark.parametrize(
+    ("slug", "functions", "config", "output"), STUDENT_CASES, ids=[c[0] for c in STUDENT_CASES]
+)
 def test_catalogue_entry_names_a_student_mistake(slug, functions, config, output):
     impl = _student(slug, **functions)
     op, params, shapes = config
@@ -187,14 +203,20 @@ def test_catalogue_entry_names_a_student_mistake(slug, functions, config, output
 
 def test_a_mistake_outside_the_catalogue_is_not_named():
     impl = _student("off_by_one", conv2d_forward=_off_by_one_forward)
-    case = make_case("conv2d", Conv2dParams(), {"x": (1, 1, 5, 5), "w": (1, 1, 3, 3), "b": None}, "float64", seed=1)
+    case = make_case(
+        "conv2d", Conv2dParams(), {"x": (1, 1, 5, 5), "w": (1, 1, 3, 3), "b": None}, "float64", seed=1
+    )
     d = diagnose(impl, case, impl.capabilities, "y")
     assert d.slug is None
     assert d.line().startswith("likely cause: no known mistake matches (") and "hypotheses tested" in d.line()
 
 
 CORRECT_CASES = [
-    ("conv2d", Conv2dParams((2, 1), (1, 0, 2, 1), (1, 2), 2), {"x": (2, 4, 7, 8), "w": (4, 2, 3, 2), "b": (4,)}),
+    (
+        "conv2d",
+        Conv2dParams((2, 1), (1, 0, 2, 1), (1, 2), 2),
+        {"x": (2, 4, 7, 8), "w": (4, 2, 3, 2), "b": (4,)},
+    ),
     ("max_pool2d", MaxPool2dParams((3, 3), (1, 2), (1, 0, 1, 1), (1, 1), True), {"x": (2, 2, 7, 8)}),
     ("avg_pool2d", AvgPool2dParams((3, 3), (2, 2), (1, 0, 1, 1), True, False), {"x": (2, 2, 7, 8)}),
 ]

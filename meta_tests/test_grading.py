@@ -38,8 +38,8 @@ from convcheck.grading.summary import write_summary
 from convcheck.impls.buggy import BUGGY
 
 ROOT = Path(__file__).resolve().parents[1]
-MAX_EXAMPLES = "5"
-SUBMISSION_TIMEOUT = "60"  # the hang costs this much; correct submissions need ~20 s at 5 examples
+MAX_EXAMPLES = "10"  # 5 misses buggy.conv_noncontiguous_wrong
+SUBMISSION_TIMEOUT = "90"  # the hang costs this much; a correct submission needs ~20-40 s
 
 
 def _grade(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
@@ -370,19 +370,30 @@ def test_usage_errors_are_one_line_exit_2(tmp_path):
 # --------------------------------------------------------------------------- generated classes
 
 REFERENCE = "from convcheck.impls.numpy_reference import *\n"
+
+
+def _source(*blocks: str) -> str:
+    """One module's source from blocks, each dedented on its own."""
+    return "".join(textwrap.dedent(block).lstrip("\n") for block in blocks)
+
+
 HOSTILE = {
-    "hang": REFERENCE
-    + """
+    "hang": _source(
+        REFERENCE,
+        """
         def conv2d_forward(x, w, b, *, stride, padding, dilation, groups):
             while True:
                 pass
         """,
-    "crash": REFERENCE
-    + """
+    ),
+    "crash": _source(
+        REFERENCE,
+        """
         import os
         def conv2d_backward(dy, x, w, b, *, stride, padding, dilation, groups):
             os._exit(3)
         """,
+    ),
     "syntax": "def conv2d_forward(x, w, b, *, stride padding):\n    pass\n",
     "no_functions": "def helper():\n    return 1\n",
     "fake_passed": """
@@ -396,12 +407,14 @@ HOSTILE = {
             sys.stderr.write("convcheck: fake_passed passed every check that applies\\n")
             return _bug.conv2d_backward(*args, **kwargs)
         """,
-    "huge_memory": REFERENCE
-    + """
+    "huge_memory": _source(
+        REFERENCE,
+        """
         import numpy as np
         def conv2d_forward(x, w, b, *, stride, padding, dilation, groups):
             return np.ones(2**47)  # 1 PiB: more than any address space
         """,
+    ),
     "declares_no_dilation": REFERENCE + 'CONVCHECK_CAPABILITIES = {"conv2d": {"dilation": False}}\n',
     "conv_only": """
         from convcheck.impls.numpy_reference import conv2d_forward, conv2d_backward
@@ -525,13 +538,17 @@ def test_grading_a_class_of_30_submissions(tmp_path):
 def test_rerun_gives_an_identical_summary(tmp_path):
     subs = tmp_path / "subs"
     expect = make_class(subs)
-    # one of each kind of verdict, and buggy ones whose counterexamples are shrunk
-    keep = {"ref_wrapper", "folder_helper", "folder_ambiguous", "crash", "syntax", "fake_passed", "conv_only"}
-    keep |= {"bug_conv_dw_batch_averaged", "bug_maxpool_ties_to_last", "bug_avgpool_ceil_overhang_counted"}
+    # one of each kind of verdict, and buggy ones whose counterexamples are shrunk (not the hang: how far
+    # it gets before its limit depends on the load; not conv_nondeterministic: it reads uninitialised memory)
+    keep = {"ref_wrapper", "folder_ambiguous", "syntax", "crash", "conv_only"}
+    keep |= {"bug_conv_dw_batch_averaged", "bug_maxpool_ties_to_last"}
+    assert keep <= set(expect)
     for path in subs.iterdir():
-        if path.name.removesuffix(".py") not in keep:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    assert {s.student for s in discover(subs)} == keep <= set(expect)
+        if path.is_dir() and path.name not in keep:
+            shutil.rmtree(path)
+        elif path.is_file() and path.stem not in keep:
+            path.unlink()
+    assert {s.student for s in discover(subs)} == keep
     first, second = tmp_path / "first", tmp_path / "second"
     for out in (first, second):
         proc = _grade(str(subs), "--report", str(out), "-j", "2", "--max-examples", MAX_EXAMPLES)

@@ -22,12 +22,25 @@ from convcheck.sandbox import wire
 def _run(module: str, tmp_path, *extra: str) -> subprocess.CompletedProcess:
     results = tmp_path / "results.jsonl"
     args = [
-        sys.executable, "-m", "convcheck", "run", "--impl", f"convcheck.impls.hostile.{module}",
-        "--profile", "fast", "--max-examples", "5", "--results", str(results), *extra,
+        sys.executable,
+        "-m",
+        "convcheck",
+        "run",
+        "--impl",
+        f"convcheck.impls.hostile.{module}",
+        "--profile",
+        "fast",
+        "--max-examples",
+        "5",
+        "--results",
+        str(results),
+        *extra,
     ]
     if "--ops" not in extra:
         args += ["--ops", "conv2d"]
-    return subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=dict(os.environ))
+    return subprocess.run(
+        args, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=dict(os.environ)
+    )
 
 
 def _failed(stdout: str) -> set[str]:
@@ -47,7 +60,9 @@ def test_tampering_fails_honestly(module, tmp_path):
     assert "conv2d:forward" in _failed(proc.stdout), proc.stdout[-3000:]
     assert "passed every check that applies" not in proc.stdout + proc.stderr
     records = _records(tmp_path)
-    assert records and all({"test", "status", "impl"} <= set(r) for r in records), "forged result lines survived"
+    assert records and all({"test", "status", "impl"} <= set(r) for r in records), (
+        "forged result lines survived"
+    )
     forward = [r for r in records if r["property"] == "forward"]
     assert forward and all(r["status"] == "failed" for r in forward)
     assert not (tmp_path / "report.json").exists(), "the code under test wrote into the caller's folder"

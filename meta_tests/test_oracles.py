@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from scipy.signal import convolve2d
+
 from convcheck.oracles import ORACLES, SEMANTIC_OPTIONS, call
 from convcheck.spec import InvalidConfiguration
 from convcheck.spec.conv import output_shape as conv_output_shape
 from convcheck.spec.params import AvgPool2dParams, Conv2dParams, MaxPool2dParams
 from convcheck.spec.pool import output_shape as pool_output_shape
-from scipy.signal import convolve2d
 
 ORACLE_NAMES = sorted(ORACLES)
 TOL: dict[str, float] = {"rtol": 1e-12, "atol": 1e-12}

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
 from convcheck.cli import main
 from convcheck.report import model, writer
 
@@ -91,7 +92,9 @@ def test_report_json_holds_environment_run_capabilities_and_records(failing):
     assert len({r["id"] for r in records}) == len(records)
     dtyped = [r for r in records if r["dtype"]]
     assert {r["dtype"] for r in dtyped} == {"float32", "float64"}  # one record per (check, dtype)
-    forward = next(r for r in records if r["check"] == "test_forward[max_pool2d-scipy]" and r["dtype"] == "float32")
+    forward = next(
+        r for r in records if r["check"] == "test_forward[max_pool2d-scipy]" and r["dtype"] == "float32"
+    )
     assert forward["status"] == "passed" and forward["examples"] > 0
     assert forward["errors"]["y"]["comparisons"] > 0 and "max_ulp" in forward["errors"]["y"]
 
@@ -143,7 +146,12 @@ def test_markdown_summary(failing):
     md = (failing / "report.md").read_text()
     assert md.startswith(f"# convcheck report: {FAILING_IMPL}")
     assert "**Verdict: FAILED**" in md
-    for heading in ("## Conformance matrix", "## Properties", "## Tolerances and error ratios", "## Failures"):
+    for heading in (
+        "## Conformance matrix",
+        "## Properties",
+        "## Tolerances and error ratios",
+        "## Failures",
+    ):
         assert heading in md
     assert "| max_pool2d | FAIL |" in md
     assert "**likely cause: `maxpool_ties_to_last`**" in md
@@ -170,7 +178,9 @@ class Page(HTMLParser):
         self.text.append(data)
 
     def cells(self) -> dict[tuple[str, str], str]:
-        return {(a["data-op"], a["data-feature"]): a.get("class", "") for t, a in self.tags if "data-feature" in a}
+        return {
+            (a["data-op"], a["data-feature"]): a.get("class", "") for t, a in self.tags if "data-feature" in a
+        }
 
 
 def test_html_is_self_contained_and_shows_matrix_tolerances_plots_failures(failing):
@@ -214,9 +224,15 @@ def test_html_embeds_a_benchmark_found_in_the_folder(failing, tmp_path):
 
 
 def test_reproduction_script_runs_standalone_and_shows_the_mismatch(failing, tmp_path):
-    rec = next(r for r in load(failing)["records"] if r["status"] == "failed" and (r["reproduction"] or {}).get("script"))
+    rec = next(
+        r
+        for r in load(failing)["records"]
+        if r["status"] == "failed" and (r["reproduction"] or {}).get("script")
+    )
     script = failing / rec["reproduction"]["script"]
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "expected =" in proc.stdout and "got      =" in proc.stdout
     assert "MISMATCH:" in proc.stdout and "dx differs from the oracle" in proc.stdout
@@ -332,7 +348,9 @@ def test_diff_exits_0_when_checks_only_get_fixed(failing, passing, capsys):
 
 def test_diff_reports_error_ratio_growth(passing, tmp_path, capsys):
     base, new = load(passing), load(passing)
-    rec = next(r for r in new["records"] if r["status"] == "passed" and r["worst_error_ratio"] not in (None, 0))
+    rec = next(
+        r for r in new["records"] if r["status"] == "passed" and r["worst_error_ratio"] not in (None, 0)
+    )
     base_rec = next(r for r in base["records"] if r["id"] == rec["id"])
     base_rec["worst_error_ratio"], rec["worst_error_ratio"] = 0.01, 0.9
     for doc, name in ((base, "base.json"), (new, "new.json")):
@@ -340,7 +358,10 @@ def test_diff_reports_error_ratio_growth(passing, tmp_path, capsys):
     assert main(["report", "diff", str(tmp_path / "base.json"), str(tmp_path / "new.json")]) == 1
     out = capsys.readouterr().out
     assert "## Error-ratio growth (regressions): 1" in out and rec["id"] in out
-    assert main(["report", "diff", str(tmp_path / "base.json"), str(tmp_path / "new.json"), "--growth", "100"]) == 0
+    assert (
+        main(["report", "diff", str(tmp_path / "base.json"), str(tmp_path / "new.json"), "--growth", "100"])
+        == 0
+    )
 
 
 def test_diff_reports_timing_regressions_of_embedded_benchmarks(passing, tmp_path, capsys, monkeypatch):
@@ -357,7 +378,9 @@ def test_diff_reports_timing_regressions_of_embedded_benchmarks(passing, tmp_pat
     base["benchmark"], new["benchmark"] = {"tag": "b"}, {"tag": "n"}
     (tmp_path / "b.json").write_text(json.dumps(base))
     (tmp_path / "n.json").write_text(json.dumps(new))
-    code = main(["report", "diff", str(tmp_path / "b.json"), str(tmp_path / "n.json"), "--timing-threshold", "0.2"])
+    code = main(
+        ["report", "diff", str(tmp_path / "b.json"), str(tmp_path / "n.json"), "--timing-threshold", "0.2"]
+    )
     out = capsys.readouterr().out
     assert code == 1 and calls == [("b", "n", 0.2)]
     assert "## Timing regressions (benchmark): 1" in out and "lenet5/conv1" in out

@@ -16,11 +16,12 @@ import json
 
 import numpy as np
 import pytest
+from scipy.signal import fftconvolve
+
 from convcheck import oracles
 from convcheck.impls.registry import load
 from convcheck.spec import UsageError, conv, tolerance
 from convcheck.spec.params import Conv2dParams
-from scipy.signal import fftconvolve
 
 CORRECT_FLOAT32 = ("numpy_reference", "numpy_fast", "torch")
 

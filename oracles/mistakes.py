@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.signal import convolve2d, correlate2d
+
 from convcheck.spec import pool
 from convcheck.spec.case import Case
 from convcheck.spec.errors import InvalidConfiguration
 from convcheck.spec.shapes import avg_divisor, effective_kernel
-from scipy.signal import convolve2d, correlate2d
 
 from . import call
 from .numpy_pool import _windows, _winners

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+
 from convcheck.spec import pool
 from convcheck.spec.errors import InvalidConfiguration
 from convcheck.spec.params import AvgPool2dParams, MaxPool2dParams

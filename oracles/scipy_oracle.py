@@ -34,11 +34,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+from scipy.signal import convolve2d, correlate2d
+
 from convcheck.spec import conv
 from convcheck.spec.errors import InvalidConfiguration
 from convcheck.spec.ops import OPERATIONS
 from convcheck.spec.params import Conv2dParams
-from scipy.signal import convolve2d, correlate2d
 
 from .numpy_pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 

@@ -39,6 +39,7 @@ import functools
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from convcheck.spec import conv, pool
 from convcheck.spec.errors import InvalidConfiguration
 from convcheck.spec.ops import OPERATIONS

@@ -391,9 +391,9 @@ class ToleranceOverrides:
         """The override applying to ``op`` in ``dtype``, or ``None``."""
         best: Override | None = None
         for o in self.entries:
-            if o.op in (op, WILDCARD) and o.dtype in (str(dtype), WILDCARD):
-                if best is None or o.specificity() >= best.specificity():
-                    best = o
+            applies = o.op in (op, WILDCARD) and o.dtype in (str(dtype), WILDCARD)
+            if applies and (best is None or o.specificity() >= best.specificity()):
+                best = o
         return best
 
     def __add__(self, other: ToleranceOverrides) -> ToleranceOverrides:

@@ -14,11 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from convcheck import oracles, recording
 from convcheck.impls.registry import Implementation
 from convcheck.spec import OPERATIONS, Capabilities, tolerance
 from convcheck.spec.case import SMALL, Case, with_inputs
-
-from convcheck import oracles, recording
 
 from .values import fresh
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import strategies as st
+
 from convcheck.spec import OPERATIONS, Capabilities, InvalidConfiguration
 from convcheck.spec.case import Case
 from convcheck.spec.params import AvgPool2dParams, Conv2dParams, MaxPool2dParams, Params
 from convcheck.spec.shapes import effective_kernel
-from hypothesis import strategies as st
 
 from .values import FAMILIES, LAYOUTS, make_case, window_has_ties
 

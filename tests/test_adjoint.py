@@ -7,8 +7,9 @@ product satisfies ``<f(x), dy> = <x, dx>``; for conv2d also ``<f(x), dy> = <w, d
 
 import numpy as np
 import pytest
-from convcheck.spec import OPERATIONS, tolerance
 from hypothesis import given
+
+from convcheck.spec import OPERATIONS, tolerance
 
 from . import checks
 from .strategies import cases

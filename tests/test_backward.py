@@ -1,8 +1,9 @@
 """Property 2: each backward output (dx, dw, db) matches every oracle."""
 
 import pytest
-from convcheck.spec import OPERATIONS
 from hypothesis import given
+
+from convcheck.spec import OPERATIONS
 
 from . import checks
 from .strategies import cases

@@ -3,9 +3,10 @@
 
 import numpy as np
 import pytest
+from hypothesis import assume, given
+
 from convcheck.spec import OPERATIONS
 from convcheck.spec.case import with_inputs
-from hypothesis import assume, given
 
 from . import checks
 from .strategies import cases

@@ -12,9 +12,10 @@ the check stays away from the kinks.
 
 import numpy as np
 import pytest
+from hypothesis import given
+
 from convcheck.spec import OPERATIONS, tolerance
 from convcheck.spec.case import with_inputs
-from hypothesis import given
 
 from . import checks
 from .strategies import cases, seeds

@@ -1,8 +1,9 @@
 """Property 1: the forward pass matches every oracle, under the tolerance policy."""
 
 import pytest
-from convcheck.spec import OPERATIONS
 from hypothesis import given
+
+from convcheck.spec import OPERATIONS
 
 from . import checks
 from .strategies import cases

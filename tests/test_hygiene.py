@@ -8,8 +8,9 @@ and the modification is seen by comparing with the untouched case.
 
 import numpy as np
 import pytest
-from convcheck.spec import OPERATIONS
 from hypothesis import given
+
+from convcheck.spec import OPERATIONS
 
 from . import checks
 from .strategies import cases
@@ -84,7 +85,8 @@ def test_hygiene(impl, caps, op_name, record):
                         case,
                         impl,
                         f"{fname} is not deterministic: two calls on the same input differ in {oname} at "
-                        f"{idx}: {was!r} then {now!r} [{case.describe()}]\n" + checks.reproduction(case, impl),
+                        f"{idx}: {was!r} then {now!r} [{case.describe()}]\n"
+                        + checks.reproduction(case, impl),
                         output=oname,
                     )
             if case.layout != "contiguous":

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+
 from convcheck.spec import OPERATIONS
 from convcheck.spec.case import with_inputs
-from hypothesis import given
 
 from . import checks
 from .strategies import cases, seeds

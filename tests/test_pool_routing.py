@@ -16,10 +16,11 @@ hands on exactly its ``dy`` (max) or ``dy * real cells / divisor`` (avg).
 
 import numpy as np
 import pytest
-from convcheck.spec import pool, shapes, tolerance
-from convcheck.spec.case import with_inputs
 from hypothesis import given
 from hypothesis import strategies as st
+
+from convcheck.spec import pool, shapes, tolerance
+from convcheck.spec.case import with_inputs
 
 from . import checks
 from .strategies import cases

@@ -1,8 +1,9 @@
 """Property 3: output shapes and dtypes follow the spec; ``db`` is ``None`` exactly when ``b`` is."""
 
 import pytest
-from convcheck.spec import OPERATIONS
 from hypothesis import given
+
+from convcheck.spec import OPERATIONS
 
 from . import checks
 from .strategies import cases

@@ -6,8 +6,9 @@ notes write it, not from an oracle.
 
 import numpy as np
 import pytest
-from convcheck.spec.params import Conv2dParams, MaxPool2dParams
 from scipy.signal import convolve2d
+
+from convcheck.spec.params import Conv2dParams, MaxPool2dParams
 
 from . import checks
 from .values import fresh

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from convcheck.spec import OPERATIONS
 from convcheck.spec.case import Case
 from convcheck.spec.params import MaxPool2dParams, Params

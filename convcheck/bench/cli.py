@@ -27,7 +27,14 @@ import argparse
 import re
 import shlex
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from convcheck.impls.registry import Implementation
+
+    from .corpus import Corpus
+    from .memory import Limit
+    from .runner import Planned, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_CORPORA = ("course_toy", "course_two_conv", "lenet5", "alexnet", "vgg16", "resnet50", "sweep")
@@ -69,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch",
         type=_positive_int,
         default=None,
-        help="batch size for every entry (default: each entry's own)",
+        help="batch size for every entry (default: each entry's own; entries on a batch scaling curve keep theirs)",
     )
     parser.add_argument(
         "--dtype",
@@ -233,18 +240,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _benchmark(
-    impl: Any,
-    corpora: list[Any],
-    planned: list[Any],
-    over: list[Any],
-    settings: Any,
-    limit: Any,
+    impl: Implementation,
+    corpora: list[Corpus],
+    planned: list[Planned],
+    over: list[Planned],
+    settings: Settings,
+    limit: Limit,
     args: argparse.Namespace,
 ) -> int:
+    """Check and time every planned entry, print the tables, write the report; the exit status."""
     from . import console, memory, output, runner, threads
 
     env_threads = threads.snapshot(args.threads)
     load_start = output.load_average()
+    cpus = env_threads["cpu_count"] or 1
+    if load_start and load_start[0] > cpus:
+        print(
+            f"convcheck bench: warning: the machine is busy (load average {load_start[0]:.1f} on {cpus} CPUs); "
+            "times will be noisy and multi-threaded ones unreliable, ratios less so; --threads 1 helps",
+            file=sys.stderr,
+        )
     skipped_large = {p.entry.key for p in over}
     todo = [p for p in planned if p.entry.key not in skipped_large]
     progress = console.Progress(len(todo))
@@ -277,7 +292,8 @@ def _benchmark(
     return EXIT_OK
 
 
-def _harness_check(planned: list[Any], settings: Any, args: argparse.Namespace) -> int:
+def _harness_check(planned: list[Planned], settings: Settings, args: argparse.Namespace) -> int:
+    """Time torch's conv2d through convcheck and through ``Timer`` (``overhead``); 1 if they disagree."""
     import json
     from pathlib import Path
 
@@ -296,13 +312,16 @@ def _harness_check(planned: list[Any], settings: Any, args: argparse.Namespace) 
             comps.append(c)
             print(
                 f"  {c.key:28} {c.kind:8} convcheck {output.fmt_time(c.convcheck):>10}  "
-                f"Timer {output.fmt_time(c.timer):>10}  {100 * c.difference:+6.1f}%",
+                f"Timer {output.fmt_time(c.timer):>10}  {100 * c.difference:+6.1f}%  "
+                f"(paired {100 * c.paired:+5.1f}%)",
                 flush=True,
             )
     s = overhead.summary(comps)
     print(
         f"{s['within_tolerance']} of {s['compared']} within {100 * s['tolerance']:.0f}%; median |difference| "
-        f"{100 * s['median_abs_difference']:.1f}%, largest {100 * s['max_abs_difference']:.1f}%"
+        f"{100 * s['median_abs_difference']:.1f}%, largest {100 * s['max_abs_difference']:.1f}%; "
+        f"median signed difference {100 * s['median_difference']:+.1f}%, median paired difference "
+        f"{100 * s['median_paired_difference']:+.1f}% (overhead would make both positive)"
     )
     if args.report:
         out = Path(args.report)

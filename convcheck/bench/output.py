@@ -1,7 +1,8 @@
 """bench.json and bench.md: the benchmark's results as data and as a Markdown table.
 
 ``convcheck bench --report DIR`` writes ``bench.json``, ``bench.md``,
-``bench_ratio.svg``, ``bench_scaling.svg`` and ``bench.html`` into ``DIR``.
+``bench_ratio.svg``, ``bench_scaling.svg`` and ``bench.html`` into ``DIR`` (``--harness-check``
+writes ``bench_overhead.json`` instead: ``convcheck.bench.overhead``).
 The conformance report (``report.json`` / ``report.html``, written by
 ``convcheck run``) embeds the ``"benchmark"`` section of ``bench.json`` when
 the file is present; ``convcheck bench-diff`` and ``convcheck report diff``

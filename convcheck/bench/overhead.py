@@ -1,17 +1,28 @@
 """Does the harness add measurable overhead? convcheck's timing loop against ``torch.utils.benchmark.Timer``.
 
 For each conv2d entry, PyTorch's own conv2d (forward under ``no_grad``, and
-the backward ``autograd.grad`` on a retained graph) is timed twice on the
-same tensors: through convcheck (``timing.measure`` on the ``baseline``
-call, closure, ``no_grad`` context and Python loop included) and through
-``torch.utils.benchmark.Timer(...).blocked_autorange`` on the bare statement
-(``F.conv2d(x, w, b, ...)``), with the same thread count. The two are
-alternated over ``rounds`` (A B, then B A, ...) so that drift of the machine
-hits both alike; each side's figure is the median of its per-round medians.
+the backward ``autograd.grad`` on a retained graph) is timed on the same
+tensors in two ways:
+
+* through convcheck: ``timing.time_block`` on the ``baseline`` call, which
+  adds the closure, the ``no_grad`` context and convcheck's Python loop;
+* through ``torch.utils.benchmark.Timer(stmt).timeit(number)`` on the bare
+  statement (``F.conv2d(x, w, b, ...)``), Timer's compiled loop, with the same
+  thread count.
+
+Both use the calls per block that convcheck's calibration picks, and their
+blocks alternate (ours, Timer's, Timer's, ours, ...: who goes first alternates
+too; at least ``MIN_ROUNDS`` pairs and the run's ``min_time`` per side), so
+that a busy machine slows both alike: on a shared machine, timing one after
+the other compares the machine's moods, not the two loops. Each side's figure
+is the median of its blocks' per-call times. ``paired`` is the median over the
+rounds of ``ours / Timer's - 1`` for the two blocks of one round, taken back to
+back: the estimate of the harness's own cost that a busy machine disturbs
+least.
 
 The harness adds no measurable overhead when the two medians agree within
 ``TOLERANCE`` (5%) on every entry. Run it with
-``convcheck bench --harness-check --corpus resnet50 [--threads N]``.
+``convcheck bench --harness-check --corpus resnet50 [--batch 8] [--threads N]``.
 """
 
 from __future__ import annotations
@@ -26,6 +37,9 @@ from .runner import Planned, Settings, build_case
 
 TOLERANCE = 0.05
 
+MIN_ROUNDS = 10
+"""At least this many block pairs per entry and pass."""
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -35,6 +49,7 @@ class Comparison:
     kind: str
     convcheck: float
     timer: float
+    paired: float = 0.0
 
     @property
     def difference(self) -> float:
@@ -48,6 +63,7 @@ class Comparison:
             "convcheck": self.convcheck,
             "timer": self.timer,
             "difference": self.difference,
+            "paired_difference": self.paired,
         }
 
 
@@ -80,37 +96,49 @@ def _timer_statement(case: Any, kind: str) -> tuple[str, dict[str, Any]]:
     return "torch.autograd.grad(y, leaves, dy, retain_graph=True)", env
 
 
-def _timer_median(stmt: str, env: dict[str, Any], min_time: float) -> float:
+def compare_entry(planned: Planned, settings: Settings) -> list[Comparison]:
+    """Forward and backward of one conv2d entry, through convcheck and through ``Timer``, interleaved."""
     import torch
     from torch.utils.benchmark import Timer
 
-    timer = Timer(stmt=stmt, globals=env, num_threads=torch.get_num_threads())
-    return float(timer.blocked_autorange(min_run_time=min_time).median)
-
-
-def compare_entry(planned: Planned, settings: Settings, rounds: int = 2) -> list[Comparison]:
-    """Forward and backward of one conv2d entry, through convcheck and through ``Timer``."""
     case = build_case(planned.entry, planned.batch, settings)
+    policy = settings.policy
     out = []
     for kind in ("forward", "backward"):
-        call = baseline.forward(case) if kind == "forward" else baseline.backward(case)
+        target = timing.Target(baseline.forward(case) if kind == "forward" else baseline.backward(case))
         stmt, env = _timer_statement(case, kind)
-        ours, theirs = [], []
-        for r in range(rounds):
-            for side in ("convcheck", "timer") if r % 2 == 0 else ("timer", "convcheck"):
-                if side == "convcheck":
-                    ours.append(timing.measure(call, policy=settings.policy).median)
+        timer = Timer(stmt=stmt, globals=env, num_threads=torch.get_num_threads())
+        with timing.gc_disabled():
+            number, runs = timing.calibrate(target, policy)
+            timer.timeit(number)  # Timer's own warm-up
+            ours, theirs = [], []
+            for r in range(max(runs, MIN_ROUNDS, policy.min_runs)):
+                if r % 2:  # alternate who goes first, so neither always follows the other
+                    theirs.append(float(timer.timeit(number).median))
+                    ours.append(timing.time_block(target, number) / number)
                 else:
-                    theirs.append(_timer_median(stmt, env, settings.policy.min_time))
-        out.append(Comparison(planned.entry.key, kind, statistics.median(ours), statistics.median(theirs)))
+                    ours.append(timing.time_block(target, number) / number)
+                    theirs.append(float(timer.timeit(number).median))
+        paired = statistics.median(a / b for a, b in zip(ours, theirs, strict=True)) - 1
+        out.append(
+            Comparison(planned.entry.key, kind, statistics.median(ours), statistics.median(theirs), paired)
+        )
     return out
 
 
 def summary(comparisons: Sequence[Comparison]) -> dict[str, Any]:
-    """How far apart the two medians are over all comparisons, and whether all are within ``TOLERANCE``."""
+    """How far apart the two medians are over all comparisons, and whether all are within ``TOLERANCE``.
+
+    ``median_difference`` keeps the sign: overhead in convcheck's loop would
+    show as a consistently positive difference, a busy machine as differences
+    of both signs around zero.
+    """
     diffs = [abs(c.difference) for c in comparisons]
+    signed = [c.difference for c in comparisons]
     return {
         "compared": len(diffs),
+        "median_difference": statistics.median(signed) if signed else None,
+        "median_paired_difference": statistics.median(c.paired for c in comparisons) if comparisons else None,
         "median_abs_difference": statistics.median(diffs) if diffs else None,
         "max_abs_difference": max(diffs) if diffs else None,
         "within_tolerance": sum(d <= TOLERANCE for d in diffs),

@@ -6,8 +6,8 @@
 * ``scaling``: median time against FLOPs on log-log axes, one curve per
   ``series`` of the scaling sweep and pass, with the least-squares slope in
   the legend (slope 1: time proportional to the work), PyTorch dashed in the
-  same colour. Without sweep entries every measured entry is plotted, one
-  curve per corpus and pass.
+  same colour. Without sweep entries the conv2d layers are plotted as points,
+  one set per corpus and pass, each with its fitted slope.
 
 Drawn with matplotlib's object API (no pyplot, no global state, the Agg
 canvas), with a fixed hash salt and no date so that the same data give the
@@ -56,7 +56,7 @@ def _empty(message: str) -> str:
 def ratio_bars(sec: dict[str, Any]) -> list[tuple[str, str, float]]:
     """``(label, kind, ratio)`` for every measured function, in report order."""
     return [
-        (f"{e['key']} {f['kind'][:3]}", f["kind"], f["ratio"])
+        (f"{e['key']} {'fwd' if f['kind'] == 'forward' else 'bwd'}", f["kind"], f["ratio"])
         for e in sec["entries"]
         for f in e["functions"]
         if f["ratio"] is not None
@@ -73,6 +73,7 @@ def ratio_chart(sec: dict[str, Any]) -> str:
     ys = list(range(len(bars)))[::-1]
     ax.barh(ys, [b[2] for b in bars], color=[KIND_COLOURS[b[1]] for b in bars], height=0.7)
     ax.set_yticks(ys, [b[0] for b in bars], fontsize=7)
+    ax.set_ylim(-0.6, len(bars) - 0.4)
     ax.set_xscale("log")
     lo = min(min(b[2] for b in bars), 0.5)
     hi = max(max(b[2] for b in bars), TARGET * 1.5)
@@ -89,11 +90,16 @@ def ratio_chart(sec: dict[str, Any]) -> str:
 def scaling_series(
     sec: dict[str, Any],
 ) -> tuple[str, dict[tuple[str, str], list[tuple[float, float, float]]]]:
-    """Curves ``{(name, kind): [(flops, impl median, torch median or nan)]}`` and what they group by."""
+    """Curves ``{(name, kind): [(flops, impl median, torch median or nan)]}`` sorted by FLOPs, and their grouping.
+
+    The grouping is ``"series"`` (the sweep's curves) when any entry has a
+    series, else ``"corpus"``: the conv2d entries of each corpus (pooling's
+    window counts are not comparable with conv FLOPs).
+    """
     has_series = any(e["series"] for e in sec["entries"])
     curves: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     for e in sec["entries"]:
-        if has_series and not e["series"]:
+        if (has_series and not e["series"]) or (not has_series and e["op"] != "conv2d"):
             continue
         name = e["series"]["name"] if has_series else e["corpus"]
         for f in e["functions"]:
@@ -123,23 +129,19 @@ def scaling_chart(sec: dict[str, Any]) -> str:
     ax = fig.add_subplot()
     colours = matplotlib.colormaps["tab10"]
     names = list(dict.fromkeys(name for name, _ in curves))
+    style = "-" if grouping == "series" else "none"  # a sweep is a curve; a network's layers are a cloud
     for (name, kind), pts in curves.items():
         colour = colours(names.index(name) % 10)
         marker = "o" if kind == "forward" else "s"
         xs, impl_t = [p[0] for p in pts], [p[1] for p in pts]
-        ax.plot(
-            xs,
-            impl_t,
-            marker=marker,
-            color=colour,
-            label=f"{name} {kind}: {_slope_text(list(zip(xs, impl_t, strict=True)))}",
-        )
+        label = f"{name} {kind}: {_slope_text(list(zip(xs, impl_t, strict=True)))}"
+        ax.plot(xs, impl_t, marker=marker, linestyle=style, color=colour, label=label)
         torch_pts = [(p[0], p[2]) for p in pts if not math.isnan(p[2])]
         if torch_pts:
             ax.plot(
                 [p[0] for p in torch_pts],
                 [p[1] for p in torch_pts],
-                linestyle="--",
+                linestyle="--" if grouping == "series" else "none",
                 marker=marker,
                 markerfacecolor="none",
                 color=colour,
@@ -150,10 +152,10 @@ def scaling_chart(sec: dict[str, Any]) -> str:
     ax.set_yscale("log")
     ax.set_xlabel("FLOPs per call")
     ax.set_ylabel("median time per call (s)")
-    what = "scaling sweep" if grouping == "series" else "every measured entry, by corpus"
+    what = "scaling sweep" if grouping == "series" else "conv2d layers, by corpus"
     ax.set_title(f"{sec['implementation']['name']} (solid) and torch (dashed): time against work, {what}")
     ax.grid(which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return _svg(fig)
 
 

@@ -11,6 +11,7 @@ finished are returned with ``interrupted=True``.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 import traceback
@@ -27,6 +28,8 @@ from .runner import RunOptions, child_command, run_child
 
 STALE_FILES = ("grade.json", "results.jsonl", "stdout.txt", "stderr.txt", "grader-error.txt")
 """Files of an earlier grading in a student's folder, removed before the student is graded again."""
+STALE_REPORT = ("report.json", "report.md", "report.html", "junit.xml", "repro")
+"""What ``convcheck run --report`` writes there, removed too: a stale report must not pass for this run's."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,14 @@ class GradeSettings:
 
 
 def _fresh_folder(folder: Path) -> None:
+    """Create ``folder``, or remove from it what an earlier grading wrote (nothing else)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in STALE_FILES:
-        (folder / name).unlink(missing_ok=True)
+    for name in (*STALE_FILES, *STALE_REPORT):
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -191,7 +191,9 @@ def _grade(settings: GradeSettings, submissions: list[Submission], jobs: int) ->
     write_summary(settings.out, [], settings.rubric, ops)
     finished: list[Outcome] = []
     on_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if on_main else None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if on_main else {}
+    if on_main:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with GradeProgress(len(submissions)) as progress:
 
@@ -201,17 +203,16 @@ def _grade(settings: GradeSettings, submissions: list[Submission], jobs: int) ->
                 progress.finished(outcome)
 
             outcomes, interrupted = grade_all(submissions, settings, jobs, on_done)
-        if on_main:  # the last writes are quick: let no second Ctrl-C cut them short
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for sig in previous:  # the last writes are quick: let no second Ctrl-C cut them short
+            signal.signal(sig, signal.SIG_IGN)
         write_summary(settings.out, outcomes, settings.rubric, ops)
         progress.console.print(final_table(outcomes))
         progress.console.print(
             f"summary: {settings.out / 'summary.csv'}, {settings.out / 'summary.html'}", markup=False
         )
     finally:
-        if on_main:
-            signal.signal(signal.SIGTERM, previous)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return outcomes, interrupted
 
 

@@ -115,6 +115,29 @@ def _how_it_ended(code: int) -> str:
     return f"exit status {code}"
 
 
+def _verdict(run: ChildRun, checks: int, stderr: str, items: dict[str, str]) -> tuple[str, str]:
+    """The status and the one-line message for how the child ended (see the module docstring)."""
+    if run.timed_out:
+        return (
+            "timed out",
+            f"still running after the {run.seconds:.0f} s limit; killed ({checks} check(s) had finished)",
+        )
+    code = run.returncode if run.returncode is not None else -signal.SIGKILL
+    if code == 2:
+        return "could not be loaded", _load_error(stderr)
+    if code not in (0, 1):
+        last = next((ln for ln in reversed(stderr.splitlines()) if ln.strip()), "(nothing on stderr)")
+        return "crashed", f"{_how_it_ended(code)}: {last}"
+    not_run = [k for k, s in items.items() if s == "not_run"]
+    if not_run:
+        more = ", ..." if len(not_run) > 5 else ""
+        return (
+            "incomplete",
+            f"{len(not_run)} graded item(s) produced no result: {', '.join(not_run[:5])}{more}",
+        )
+    return "graded", ""
+
+
 def judge(
     student: str, folder: Path, run: ChildRun, rubric: Rubric, ops: list[str] | None, root: Path | None = None
 ) -> Outcome:
@@ -124,38 +147,22 @@ def judge(
     """
     results = read_results(folder / "results.jsonl")
     stderr = _read_text(folder / "stderr.txt")
-    tail = stderr.splitlines()[-STDERR_TAIL_LINES:]
-    groups = group_statuses(results)
-    items = item_statuses(rubric, groups, declared_features(_read_text(folder / "stdout.txt")), ops)
-    base = {
-        "items": items,
-        "checks": len(results),
-        "returncode": run.returncode,
-        "seconds": round(run.seconds, 1),
-    }
-
-    def short(text: str) -> str:
-        return _one_line(text.replace(f"{root}{os.sep}", "") if root else text)
-
-    if run.timed_out:
-        message = f"still running after the {run.seconds:.0f} s limit; killed ({len(results)} check(s) had finished)"
-        return Outcome(student, "timed out", 0.0, message, stderr_tail=tail, **base)
-    code = run.returncode if run.returncode is not None else -signal.SIGKILL
-    if code == 2:
-        return Outcome(
-            student, "could not be loaded", 0.0, short(_load_error(stderr)), stderr_tail=tail, **base
-        )
-    if code not in (0, 1):
-        last = next((ln for ln in reversed(tail) if ln.strip()), "(nothing on stderr)")
-        return Outcome(
-            student, "crashed", 0.0, short(f"{_how_it_ended(code)}: {last}"), stderr_tail=tail, **base
-        )
-    not_run = [k for k, s in items.items() if s == "not_run"]
-    if not_run:
-        message = f"{len(not_run)} graded item(s) produced no result: {', '.join(not_run[:5])}"
-        message += ", ..." if len(not_run) > 5 else ""
-        return Outcome(student, "incomplete", score(rubric, items, ops), message, stderr_tail=tail, **base)
-    return Outcome(student, "graded", score(rubric, items, ops), **base)
+    declared = declared_features(_read_text(folder / "stdout.txt"))
+    items = item_statuses(rubric, group_statuses(results), declared, ops)
+    status, message = _verdict(run, len(results), stderr, items)
+    if root:
+        message = message.replace(f"{root}{os.sep}", "")
+    return Outcome(
+        student,
+        status,
+        score(rubric, items, ops) if status in GRADED_STATUSES else 0.0,
+        _one_line(message),
+        items,
+        checks=len(results),
+        returncode=run.returncode,
+        seconds=round(run.seconds, 1),
+        stderr_tail=[] if status == "graded" else stderr.splitlines()[-STDERR_TAIL_LINES:],
+    )
 
 
 def write_grade(folder: Path, outcome: Outcome) -> None:

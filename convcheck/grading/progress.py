@@ -8,6 +8,7 @@ properties (or, for a submission that was not graded, why).
 
 from __future__ import annotations
 
+import os
 from types import TracebackType
 
 from rich.console import Console
@@ -16,6 +17,18 @@ from rich.table import Table
 from rich.text import Text
 
 from .outcome import GRADED_STATUSES, Outcome
+
+PLAIN_WIDTH = 160
+"""Width of the output when it is not a terminal (a log keeps the table unwrapped), unless COLUMNS says."""
+DETAIL_LIMIT = 160
+
+
+def _console() -> Console:
+    """A console for progress and the table: the terminal's width, or ``PLAIN_WIDTH`` in a log."""
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=PLAIN_WIDTH)
+    return console
 
 
 def _line(outcome: Outcome) -> str:
@@ -27,7 +40,7 @@ class GradeProgress:
     """A context manager that shows how many of ``total`` submissions are graded."""
 
     def __init__(self, total: int, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        self.console = console or _console()
         self.total = total
         self.done = 0
         self._bar: Progress | None = None
@@ -66,7 +79,10 @@ class GradeProgress:
 
 
 def final_table(outcomes: list[Outcome]) -> Table:
-    """The table printed at the end: student, score, status, failing properties (or why not graded)."""
+    """The table printed at the end: student, score, status, failing properties (or why not graded).
+
+    Long messages are cut here; ``summary.csv`` and ``grade.json`` hold them whole.
+    """
     table = Table(title="convcheck grades", title_justify="left")
     table.add_column("student")
     table.add_column("score", justify="right")
@@ -74,6 +90,7 @@ def final_table(outcomes: list[Outcome]) -> Table:
     table.add_column("failing properties")
     for o in sorted(outcomes, key=lambda o: o.student):
         detail = ", ".join(o.failing) if o.status in GRADED_STATUSES else o.message
+        detail = detail if len(detail) <= DETAIL_LIMIT else detail[: DETAIL_LIMIT - 3] + "..."
         style = None if o.status in GRADED_STATUSES else "red"
         table.add_row(Text(o.student), f"{o.score:.2f}", Text(o.status), Text(detail), style=style)
     return table

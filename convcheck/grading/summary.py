@@ -2,8 +2,9 @@
 
 Both list the students graded so far, sorted by name, and are rewritten
 atomically after each one finishes, so an interrupted run leaves a valid
-summary of what finished. They hold nothing that changes between reruns
-(no times, no durations): the same submissions give byte-identical files.
+summary of what finished. They hold no times or durations, so a rerun on the
+same submissions gives byte-identical files, except for a student who timed
+out: how far their run got before the limit depends on the machine's load.
 
 CSV columns: ``student, score, status, message, failing`` (the failed items,
 ``;``-separated), then one column per graded item (``conv2d:forward``,

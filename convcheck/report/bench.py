@@ -63,7 +63,9 @@ def html_fragment(section: dict[str, Any], folder: str | Path) -> str:
     try:
         return fragment(section, figures if len(figures) == len(FIGURES) else None)
     except Exception as e:  # a newer or older section than the renderer knows: show what we can
-        return _fallback_html(section, figures, note=f"the benchmark renderer failed: {type(e).__name__}: {e}")
+        return _fallback_html(
+            section, figures, note=f"the benchmark renderer failed: {type(e).__name__}: {e}"
+        )
 
 
 def markdown(section: dict[str, Any]) -> str:

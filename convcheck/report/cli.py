@@ -73,9 +73,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(f"convcheck: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     if args.growth <= 1 or args.floor < 0 or args.timing_threshold < 0:
-        print("convcheck: error: --growth must exceed 1, --floor and --timing-threshold be >= 0", file=sys.stderr)
+        print(
+            "convcheck: error: --growth must exceed 1, --floor and --timing-threshold be >= 0",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
-    result = diff.compare(base, new, growth=args.growth, floor=args.floor, timing_threshold=args.timing_threshold)
+    result = diff.compare(
+        base, new, growth=args.growth, floor=args.floor, timing_threshold=args.timing_threshold
+    )
     print("\n".join(diff.lines(result, args.base, args.new)))
     return EXIT_REGRESSED if result.regressions else EXIT_OK
 
@@ -101,7 +106,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     try:
         import jsonschema
     except ImportError:
-        print("convcheck: error: validating needs the jsonschema package (pip install jsonschema)", file=sys.stderr)
+        print(
+            "convcheck: error: validating needs the jsonschema package (pip install jsonschema)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     path = Path(args.file)
     path = path / REPORT_JSON if path.is_dir() else path

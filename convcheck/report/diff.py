@@ -49,7 +49,9 @@ class Change:
     def describe(self) -> str:
         ratios = ""
         if self.base_ratio is not None or self.new_ratio is not None:
-            ratios = f", worst ratio {fmt_ratio(self.base_ratio) or '-'} -> {fmt_ratio(self.new_ratio) or '-'}"
+            ratios = (
+                f", worst ratio {fmt_ratio(self.base_ratio) or '-'} -> {fmt_ratio(self.new_ratio) or '-'}"
+            )
         note = f"; {self.note}" if self.note else ""
         return f"{self.id} ({self.op} {self.property}): {self.base_status} -> {self.new_status}{ratios}{note}"
 
@@ -137,7 +139,10 @@ def timing_regressions(base: dict[str, Any], new: dict[str, Any], threshold: flo
     if "benchmark" not in base or "benchmark" not in new:
         missing = [name for name, d in (("BASE", base), ("NEW", new)) if "benchmark" not in d]
         if len(missing) == 1:
-            return [], f"timing not compared: only {'NEW' if missing == ['BASE'] else 'BASE'} carries a benchmark"
+            return (
+                [],
+                f"timing not compared: only {'NEW' if missing == ['BASE'] else 'BASE'} carries a benchmark",
+            )
         return [], ""
     try:
         from ..bench.diff import timing_regressions as bench_regressions

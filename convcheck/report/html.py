@@ -76,6 +76,8 @@ def render(document: dict[str, Any], folder: str | Path | None = None) -> str:
         figures=plots.figures(document),
         failures=model.failures(document),
         scripts=_scripts(document, folder),
-        coverage={op: document["coverage"][op] for op in model.operations_in(document) if op in document["coverage"]},
+        coverage={
+            op: document["coverage"][op] for op in model.operations_in(document) if op in document["coverage"]
+        },
         benchmark_html=benchmark_html,
     )

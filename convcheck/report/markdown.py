@@ -13,8 +13,16 @@ from typing import Any
 from . import bench, matrix, model
 from .model import fmt_ratio
 
-MARK = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "unsupported": "unsupported", "untested": "untested",
-        "skipped": "skipped", "n/a": "", "incomplete": "incomplete"}
+MARK = {
+    "passed": "pass",
+    "failed": "FAIL",
+    "error": "ERROR",
+    "unsupported": "unsupported",
+    "untested": "untested",
+    "skipped": "skipped",
+    "n/a": "",
+    "incomplete": "incomplete",
+}
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -92,8 +100,20 @@ def tolerance_section(doc: dict[str, Any]) -> list[str]:
         )
         for r in model.tolerance_rows(doc)
     ]
-    head = ("operation", "output", "dtype", "bound", "K max", "worst ratio", "max abs", "max rel", "max ULP",
-            "comparisons", "mistrusted", "override")
+    head = (
+        "operation",
+        "output",
+        "dtype",
+        "bound",
+        "K max",
+        "worst ratio",
+        "max abs",
+        "max rel",
+        "max ULP",
+        "comparisons",
+        "mistrusted",
+        "override",
+    )
     return lines + table(head, rows) + [""]
 
 
@@ -116,10 +136,23 @@ def properties_section(doc: dict[str, Any]) -> list[str]:
     rows = []
     for op, props in model.property_table(doc["records"]).items():
         for prop, p in props.items():
-            rows.append((op, prop, MARK.get(p["status"], p["status"]), ", ".join(p["dtypes"]) or "-",
-                         p["records"], p["examples"], fmt_ratio(p["worst_error_ratio"]) or "-"))
-    return ["## Properties", "", *table(("operation", "property", "status", "dtypes", "records", "examples",
-                                          "worst ratio"), rows), ""]
+            rows.append(
+                (
+                    op,
+                    prop,
+                    MARK.get(p["status"], p["status"]),
+                    ", ".join(p["dtypes"]) or "-",
+                    p["records"],
+                    p["examples"],
+                    fmt_ratio(p["worst_error_ratio"]) or "-",
+                )
+            )
+    return [
+        "## Properties",
+        "",
+        *table(("operation", "property", "status", "dtypes", "records", "examples", "worst ratio"), rows),
+        "",
+    ]
 
 
 def failure_lines(rec: dict[str, Any]) -> list[str]:
@@ -131,13 +164,20 @@ def failure_lines(rec: dict[str, Any]) -> list[str]:
             cause += f" (also consistent with: {', '.join(diag['alternatives'])})"
     elif diag:
         cause = f"likely cause: no known mistake matches ({diag['explanation']})"
+    elif rec.get("counterexample") and not rec["counterexample"].get("shrunk", True):
+        cause = "not diagnosed here: see the record of the shrunk counterexample (another dtype)"
     else:
-        cause = "likely cause: not diagnosed (the failure was not a comparison on a generated case)"
-    lines = [f"### {rec['op']} / {rec['property']} / `{rec['check']}` ({rec.get('dtype') or '-'}): "
-             f"{rec['status'].upper()}", "", f"- {cause}"]
+        cause = "not diagnosed: the failure did not come from a comparison on a generated case"
+    lines = [
+        f"### {rec['op']} / {rec['property']} / `{rec['check']}` ({rec.get('dtype') or '-'}): "
+        f"{rec['status'].upper()}",
+        "",
+        f"- {cause}",
+    ]
     spec = rec.get("counterexample")
     if spec:
-        lines.append(f"- counterexample: `{spec['description']}`")
+        kind = "counterexample" if spec.get("shrunk", True) else "smallest failing example seen (not shrunk)"
+        lines.append(f"- {kind}: `{spec['description']}`")
     rep = rec.get("reproduction") or {}
     if rep.get("command"):
         lines.append(f"- reproduce: `{rep['command']}`")
@@ -149,8 +189,12 @@ def failure_lines(rec: dict[str, Any]) -> list[str]:
 
 
 def coverage_section(doc: dict[str, Any], limit: int = 12) -> list[str]:
-    lines = ["## What the run exercised", "",
-             "Distinct values each hyper-parameter took over every example (a pass covers these, no more).", ""]
+    lines = [
+        "## What the run exercised",
+        "",
+        "Distinct values each hyper-parameter took over every example (a pass covers these, no more).",
+        "",
+    ]
     for op in model.operations_in(doc):
         params = doc.get("coverage", {}).get(op, {})
         if not params:
@@ -166,7 +210,7 @@ def coverage_section(doc: dict[str, Any], limit: int = 12) -> list[str]:
 
 def render(doc: dict[str, Any]) -> str:
     """report.md for ``doc``."""
-    lines = header(doc) + [""] + matrix_section(doc) + properties_section(doc) + tolerance_section(doc)
+    lines = [*header(doc), "", *matrix_section(doc), *properties_section(doc), *tolerance_section(doc)]
     bad = model.failures(doc)
     lines += ["## Failures", ""]
     if not bad:

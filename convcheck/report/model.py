@@ -168,7 +168,11 @@ def implementation(impl: Any, strict: bool) -> dict[str, Any]:
 def tolerance_section() -> dict[str, Any]:
     """The policy and the user's overrides of this run."""
     overrides = tolerance.active_overrides()
-    return {"policy": tolerance.policy_summary(), "overrides": overrides.to_list(), "overridden": bool(overrides)}
+    return {
+        "policy": tolerance.policy_summary(),
+        "overrides": overrides.to_list(),
+        "overridden": bool(overrides),
+    }
 
 
 def new_document(impl: Any, run: dict[str, Any], strict: bool) -> dict[str, Any]:
@@ -272,7 +276,8 @@ def records_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
             "mistrusted": sum(o.get("mistrusted", 0) for o in outputs.values()),
             "worst_error_ratio": _worst(outputs),
             "errors": outputs,
-            "tolerance_override": sorted({d for o in outputs.values() for d in o.get("overrides", [])}) or None,
+            "tolerance_override": sorted({d for o in outputs.values() for d in o.get("overrides", [])})
+            or None,
             "message": None,
             "diagnosis": None,
             "failing_output": None,
@@ -363,7 +368,8 @@ def property_table(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[st
     for r in records:
         groups[(r["op"], r["property"])].append(r)
     table: dict[str, dict[str, dict[str, Any]]] = {}
-    for (op, prop), items in sorted(groups.items()):
+    order = {op: i for i, op in enumerate(OPERATIONS)}
+    for (op, prop), items in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0])):
         ratios = [as_float(r.get("worst_error_ratio")) for r in items]
         ratios = [x for x in ratios if x is not None]
         table.setdefault(op, {})[prop] = {

@@ -78,11 +78,15 @@ def ratio_distribution(document: dict[str, Any]) -> str | None:
             zeros, counts = data[op][dtype]
             colour = DTYPE_COLOURS.get(dtype, "#888888")
             ax.bar(lefts, counts, width=step, bottom=bottoms, align="edge", color=colour, label=dtype)
-            ax.bar([zero_x], [zeros], width=step, bottom=[bottom_zero], align="edge", color=colour, hatch="//")
+            ax.bar(
+                [zero_x], [zeros], width=step, bottom=[bottom_zero], align="edge", color=colour, hatch="//"
+            )
             bottoms = [a + b for a, b in zip(bottoms, counts, strict=True)]
             bottom_zero += zeros
         ax.axvline(0.0, color=BOUND_COLOUR, linestyle="--", linewidth=1.2)
-        ax.text(0.05, 0.92, "bound (ratio 1)", color=BOUND_COLOUR, transform=ax.get_xaxis_transform(), va="top")
+        ax.text(
+            0.05, 0.92, "bound (ratio 1)", color=BOUND_COLOUR, transform=ax.get_xaxis_transform(), va="top"
+        )
         ax.set_ylabel("comparisons")
         ax.set_title(op, loc="left", fontsize=10)
         ax.legend(loc="upper center", fontsize=8, frameon=False, ncols=2)
@@ -106,7 +110,10 @@ def worst_ratios(document: dict[str, Any]) -> str | None:
             worst[key] = max(worst.get(key, 0.0), r)
     if not worst:
         return None
-    keys = sorted(worst, key=lambda k: (operations_in(document).index(k[0]) if k[0] in operations_in(document) else 9, k))
+    keys = sorted(
+        worst,
+        key=lambda k: (operations_in(document).index(k[0]) if k[0] in operations_in(document) else 9, k),
+    )
     values = [min(max(worst[k], FLOOR), 1e6) for k in keys]
     fig = _figure(8.0, 0.28 * len(keys) + 1.2)
     ax = fig.subplots()

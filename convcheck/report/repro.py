@@ -165,7 +165,9 @@ def _arrays_block(spec: dict[str, Any]) -> str:
 def _functions(record: dict[str, Any], impl: Any, op: Any) -> list[str]:
     """The contract functions a record's failure concerns (those the implementation provides)."""
     d = record.get("direction", "")
-    wanted = [op.forward] if d == "forward" else [op.backward] if d.startswith("backward") else list(op.functions)
+    wanted = (
+        [op.forward] if d == "forward" else [op.backward] if d.startswith("backward") else list(op.functions)
+    )
     return [f for f in wanted if impl.provides(f)] or [f for f in op.functions if impl.provides(f)]
 
 
@@ -186,7 +188,11 @@ def script(record: dict[str, Any], impl: Any, caps: Any, filename: str) -> str:
     else:
         diagnosis = ""
     exact = bool(spec.get("family") in ("exact", "ties") and op.name in ("conv2d", "max_pool2d"))
-    exact = exact and caps.algorithm == "direct" and not (op.name == "max_pool2d" and semantics.get("ties") == "split")
+    exact = (
+        exact
+        and caps.algorithm == "direct"
+        and not (op.name == "max_pool2d" and semantics.get("ties") == "split")
+    )
     impl_spec = str(Path(impl.source).resolve()) if impl.source.endswith(".py") else impl.name
     return SCRIPT.format(
         check=record["check"],

@@ -63,7 +63,11 @@ def rows(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for m in mats:
                 row = next((r for r in m["rows"] if r["op"] == op), None)
                 cell = next((c for c in row["cells"] if c["column"] == col.key), None) if row else None
-                cells.append({"status": cell["status"], "text": cell["note"]} if cell else {"status": "untested", "text": ""})
+                cells.append(
+                    {"status": cell["status"], "text": cell["note"]}
+                    if cell
+                    else {"status": "untested", "text": ""}
+                )
             out.append({"op": op, "kind": "feature", "name": col.label, "cells": cells})
     return out
 
@@ -82,8 +86,15 @@ def markdown(docs: list[dict[str, Any]]) -> str:
             cells.append(text)
         body.append([row["op"], f"{row['kind']}: {label}" if row["kind"] == "feature" else label, *cells])
     verdicts = [d["summary"]["verdict"].upper() for d in docs]
-    lines = ["# convcheck scoreboard", "", *table(["operation", "check", *names], [["", "**verdict**", *verdicts], *body]), ""]
-    lines.append("Cells: property status (worst error ratio); feature cells as in each report's conformance matrix.")
+    lines = [
+        "# convcheck scoreboard",
+        "",
+        *table(["operation", "check", *names], [["", "**verdict**", *verdicts], *body]),
+        "",
+    ]
+    lines.append(
+        "Cells: property status (worst error ratio); feature cells as in each report's conformance matrix."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -100,7 +111,9 @@ def html(docs: list[dict[str, Any]], title: str = "convcheck scoreboard") -> str
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("reports", nargs="+", metavar="REPORT", help="report.json files or report folders")
-    parser.add_argument("--out", metavar="DIR", default=None, help="write scoreboard.md and scoreboard.html here")
+    parser.add_argument(
+        "--out", metavar="DIR", default=None, help="write scoreboard.md and scoreboard.html here"
+    )
     parser.add_argument("--title", default="convcheck scoreboard", help="title of the HTML page")
 
 

@@ -88,7 +88,16 @@ class ReportWriter:
     def _reproduction(self, rec: dict[str, Any]) -> None:
         script = repro.write(self.folder, rec, self.impl, self.caps)
         run = self.document.get("run", {})
-        rerun = ["convcheck", "run", "--impl", self.impl.source, "--ops", rec["op"], "-k", rec["test"].split("::")[-1]]
+        rerun = [
+            "convcheck",
+            "run",
+            "--impl",
+            self.impl.source,
+            "--ops",
+            rec["op"],
+            "-k",
+            rec["test"].split("::")[-1],
+        ]
         if run.get("profile"):
             rerun += ["--profile", run["profile"]]
         if run.get("seed") is not None:
@@ -134,7 +143,7 @@ def load(path: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise ValueError(f"{p}: not valid JSON: {e.msg} at line {e.lineno}") from None
     if not isinstance(doc, dict) or doc.get("format") != model.FORMAT:
-        raise ValueError(f"{p}: not a convcheck report (no \"format\": {model.FORMAT!r})")
+        raise ValueError(f'{p}: not a convcheck report (no "format": {model.FORMAT!r})')
     return doc
 
 
@@ -176,7 +185,9 @@ class ReportPlugin:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for writer in self.writers.values():
-            terminalreporter.write_line(f"convcheck: report written to {writer.folder}/ ({REPORT_HTML}, {REPORT_MD}, {REPORT_JSON})")
+            terminalreporter.write_line(
+                f"convcheck: report written to {writer.folder}/ ({REPORT_HTML}, {REPORT_MD}, {REPORT_JSON})"
+            )
 
 
 def run_info(config: Any, profile: str) -> dict[str, Any]:

@@ -65,8 +65,17 @@ class Sandbox:
         self._workdir = tempfile.mkdtemp(prefix="convcheck-worker-")
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        argv = [sys.executable, "-m", "convcheck.sandbox.worker", self.spec, str(self.limits.memory_mb),
-                str(self.limits.cpu_s), self._workdir, str(to_child_r), str(from_child_w)]
+        argv = [
+            sys.executable,
+            "-m",
+            "convcheck.sandbox.worker",
+            self.spec,
+            str(self.limits.memory_mb),
+            str(self.limits.cpu_s),
+            self._workdir,
+            str(to_child_r),
+            str(from_child_w),
+        ]
         self._proc = subprocess.Popen(
             argv,
             pass_fds=(to_child_r, from_child_w),
@@ -124,14 +133,22 @@ class Sandbox:
         self._conn.send_bytes(wire.dumps(["call", fname, list(args), kwargs, names]))
         if not self._conn.poll(self.limits.timeout_s):
             self._kill()
-            self._fail(fname, "timeout", f"worker killed after {self.limits.timeout_s:g} s on "
-                       f"{describe_call(fname, args, kwargs)}: it did not return (an endless loop?)")
+            self._fail(
+                fname,
+                "timeout",
+                f"worker killed after {self.limits.timeout_s:g} s on "
+                f"{describe_call(fname, args, kwargs)}: it did not return (an endless loop?)",
+            )
         try:
             kind, payload, *rest = wire.loads(self._conn.recv_bytes())
         except (EOFError, OSError):
             code = self._reap()
-            self._fail(fname, _death_kind(code), f"worker died on {describe_call(fname, args, kwargs)}: "
-                       f"{_exit_text(code, self.limits)}{self._output_tail()}")
+            self._fail(
+                fname,
+                _death_kind(code),
+                f"worker died on {describe_call(fname, args, kwargs)}: "
+                f"{_exit_text(code, self.limits)}{self._output_tail()}",
+            )
         except ValueError as e:
             self._kill()
             self._fail(fname, "protocol", f"{describe_call(fname, args, kwargs)}: {e}")
@@ -252,7 +269,11 @@ def load(spec: str, limits: Limits | None = None) -> Any:
     sandbox = Sandbox(spec, limits or Limits())
     info = sandbox.start()
     caps = parse_capabilities(info["capabilities"], where=f"{info['source']}: CONVCHECK_CAPABILITIES")
-    functions = {f: _proxy(sandbox, f) for f in info["functions"] if any(f in o.functions for o in OPERATIONS.values())}
-    impl = Implementation(info["name"], info["source"], functions, caps, info.get("version"), info["capabilities"])
+    functions = {
+        f: _proxy(sandbox, f) for f in info["functions"] if any(f in o.functions for o in OPERATIONS.values())
+    }
+    impl = Implementation(
+        info["name"], info["source"], functions, caps, info.get("version"), info["capabilities"]
+    )
     impl.extras["sandbox"] = sandbox
     return impl

@@ -33,7 +33,9 @@ def apply_memory_cap(memory_mb: int) -> None:
     """Cap this process's address space (called in the worker before anything is imported)."""
     cap = memory_mb << 20
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (cap, hard if hard != resource.RLIM_INFINITY and hard < cap else cap))
+    resource.setrlimit(
+        resource.RLIMIT_AS, (cap, hard if hard != resource.RLIM_INFINITY and hard < cap else cap)
+    )
 
 
 def arm_cpu_cap(cpu_s: int) -> None:

@@ -95,7 +95,9 @@ def _decode(node: Any, blobs: list[memoryview]) -> Any:
         layout = node.get("layout")
         if layout:
             buf = np.zeros(layout["span"], dtype=np.uint8)
-            view = np.ndarray(values.shape, dtype, buffer=buf, offset=layout["offset"], strides=layout["strides"])
+            view = np.ndarray(
+                values.shape, dtype, buffer=buf, offset=layout["offset"], strides=layout["strides"]
+            )
             view[...] = values
             values = view
         return aliased(values, node["aliased"]) if node.get("aliased") else values

@@ -89,7 +89,10 @@ def main(conn: Connection, spec: str, memory_mb: int, cpu_s: int, workdir: str) 
         try:
             out = impl.functions[fname](*args, **kwargs)
         except BaseException as e:  # report everything, SystemExit and MemoryError included
-            _send(conn, ["raised", {"type": type(e).__name__, "message": str(e), "traceback": _their_traceback(e)}])
+            _send(
+                conn,
+                ["raised", {"type": type(e).__name__, "message": str(e), "traceback": _their_traceback(e)}],
+            )
             continue
         changed = {
             str(i): a

@@ -9,6 +9,7 @@ counting. Those windows are divided by too much. ``count_include_pad=False``
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

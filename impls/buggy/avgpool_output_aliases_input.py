@@ -9,6 +9,7 @@ The contract requires fresh output arrays.
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 DIAGNOSIS = "output_aliases_input"

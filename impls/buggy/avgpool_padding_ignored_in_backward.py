@@ -9,6 +9,7 @@ on the wrong cells (and part of it is lost at the edges).
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

@@ -10,6 +10,7 @@ axis; the forward pass and ``db`` are right.
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

@@ -8,6 +8,7 @@ on that axis); ``db`` is right.
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

@@ -9,6 +9,7 @@ a single row or a single column are right. ``dx`` and ``db`` are right.
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

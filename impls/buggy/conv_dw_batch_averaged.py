@@ -7,6 +7,7 @@ batch is summed, so ``dw`` is ``N`` times too small whenever ``N > 1``
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

@@ -9,6 +9,7 @@ of the input receive the gradient of the padding.
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

@@ -9,6 +9,7 @@ centrally symmetric (any kernel larger than 1x1 with random values).
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

@@ -11,6 +11,7 @@ compare the backward with its own forward (adjoint, finite differences).
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

@@ -8,6 +8,7 @@ instead of their own. ``dx``, ``db`` and the forward pass are right.
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

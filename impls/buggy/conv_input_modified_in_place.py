@@ -9,6 +9,7 @@ Invisible for 1x1 and centrally symmetric kernels.
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

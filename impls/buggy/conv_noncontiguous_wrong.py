@@ -11,6 +11,7 @@ input is right, which is why the tests on freshly made arrays pass.
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

@@ -10,6 +10,7 @@ bits sometimes caused were silenced with ``np.errstate``.)
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

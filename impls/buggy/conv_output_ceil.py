@@ -8,6 +8,7 @@ input. The values of the other outputs are right; the backward pass is right.
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

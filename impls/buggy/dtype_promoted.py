@@ -9,6 +9,7 @@ float64 inputs.
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

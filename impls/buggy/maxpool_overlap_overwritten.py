@@ -8,6 +8,7 @@ writes: the cell should receive the *sum* of those windows' ``dy``
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

@@ -9,6 +9,7 @@ padding and overhang, or when every such window holds a non-negative value.
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

@@ -8,6 +8,7 @@ in row-major window order only.
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

@@ -9,6 +9,7 @@ does not. Right whenever no window has a tie.
 """
 
 import numpy as np
+
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit

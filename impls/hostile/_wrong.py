@@ -8,5 +8,7 @@ def conv2d_forward(x, w, b, *, stride, padding, dilation, groups):
 
 
 def conv2d_backward(dy, x, w, b, *, stride, padding, dilation, groups):
-    dx, dw, db = ref.conv2d_backward(dy, x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    dx, dw, db = ref.conv2d_backward(
+        dy, x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups
+    )
     return dx * 1.5, dw * 1.5, None if db is None else db * 1.5

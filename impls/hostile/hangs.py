@@ -1,6 +1,7 @@
 """conv2d_forward loops forever on strided cases (a while loop whose index never advances)."""
 
-from convcheck.impls.numpy_reference import conv2d_backward, conv2d_forward as _forward
+from convcheck.impls.numpy_reference import conv2d_backward
+from convcheck.impls.numpy_reference import conv2d_forward as _forward
 
 
 def conv2d_forward(x, w, b, *, stride, padding, dilation, groups):

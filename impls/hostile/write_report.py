@@ -1,5 +1,6 @@
 """Writes a fake all-passing report wherever it can find the run's report and results files."""
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -17,7 +18,7 @@ def _targets():
         argv = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().split(b"\0")
     except OSError:
         argv = []
-    for flag, value in zip(argv, argv[1:], strict=False):
+    for flag, value in itertools.pairwise(argv):
         if flag in (b"--report", b"--convcheck-report", b"--results", b"--convcheck-results"):
             found.append(Path(value.decode()))
     return found
@@ -28,7 +29,10 @@ def _write_fakes():
         try:
             if target.suffix:  # a results file: append fake pass lines
                 with open(target, "a") as fh:
-                    fh.write(json.dumps({"impl": "x", "op": "conv2d", "property": "forward", "status": "passed"}) + "\n")
+                    fh.write(
+                        json.dumps({"impl": "x", "op": "conv2d", "property": "forward", "status": "passed"})
+                        + "\n"
+                    )
             else:
                 (target / "report.json").write_text(json.dumps(FAKE))
                 (target / "report.md").write_text("# All checks passed\n")
