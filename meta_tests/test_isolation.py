@@ -11,12 +11,16 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
 from convcheck.impls.hostile import BROKEN, TAMPERING
 from convcheck.sandbox import wire
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "spec" / "report.schema.json").read_text())
 
 
 def _run(module: str, tmp_path, *extra: str) -> subprocess.CompletedProcess:
@@ -34,6 +38,8 @@ def _run(module: str, tmp_path, *extra: str) -> subprocess.CompletedProcess:
         "5",
         "--results",
         str(results),
+        "--report",
+        str(tmp_path / "report"),
         *extra,
     ]
     if "--ops" not in extra:
@@ -52,6 +58,18 @@ def _records(tmp_path) -> list[dict]:
     return [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
 
 
+def _assert_report_intact(tmp_path, stdout: str) -> dict:
+    """report.json is complete, schema-valid, and says what the run printed."""
+    doc = json.loads((tmp_path / "report" / "report.json").read_text())
+    errors = [e.message for e in jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc)]
+    assert not errors, errors[:3]
+    assert doc["status"] == "complete"
+    failed = {f"{r['op']}:{r['property']}" for r in doc["records"] if r["status"] in ("failed", "error")}
+    assert failed == _failed(stdout), (failed, _failed(stdout))
+    assert "<html" in (tmp_path / "report" / "report.html").read_text()[:500].lower()
+    return doc
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("module", TAMPERING)
 def test_tampering_fails_honestly(module, tmp_path):
@@ -66,6 +84,7 @@ def test_tampering_fails_honestly(module, tmp_path):
     forward = [r for r in records if r["property"] == "forward"]
     assert forward and all(r["status"] == "failed" for r in forward)
     assert not (tmp_path / "report.json").exists(), "the code under test wrote into the caller's folder"
+    _assert_report_intact(tmp_path, proc.stdout)
 
 
 BROKEN_EXPECTED = {
@@ -97,6 +116,7 @@ def test_broken_implementation_is_a_classified_failure(module, tmp_path):
     assert expected in proc.stdout, proc.stdout[-4000:]
     assert "Traceback (most recent call last)" not in proc.stdout.split("FAILED")[0]
     assert _records(tmp_path), "the run lost its results"
+    _assert_report_intact(tmp_path, proc.stdout)
 
 
 def test_raised_exception_shows_the_implementations_own_frames(tmp_path):

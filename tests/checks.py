@@ -223,18 +223,7 @@ def compare(
     case: Case, name: str, got: np.ndarray, expected: np.ndarray, abs_sum: np.ndarray, caps: Capabilities
 ) -> tolerance.Comparison:
     """Measure ``got`` against ``expected`` under the tolerance policy for this case."""
-    k = case.op.reduction_lengths(case.shapes(), case.params)["y" if name == "y" else name]
-    return tolerance.compare(
-        name,
-        got,
-        expected,
-        abs_sum,
-        k,
-        case.dtype,
-        exact=exact_required(case, caps),
-        algorithm=caps.algorithm,
-        override=tolerance.override_for(case.op_name, case.dtype),
-    )
+    return within(case, name, got, expected, abs_sum, caps)
 
 
 def override_factor(case: Case) -> float:

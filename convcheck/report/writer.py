@@ -64,6 +64,9 @@ class ReportWriter:
         self.impl = impl
         self.caps = caps
         self.folder.mkdir(parents=True, exist_ok=True)
+        # A benchmark is embedded only if bench.json was already there, unchanged, before the run:
+        # the code under test must not be able to slip one in while it runs.
+        self._bench_before = _fingerprint(self.folder / "bench.json")
         self.save()
 
     @property
@@ -117,10 +120,22 @@ class ReportWriter:
         doc["finished"] = model.now()
         doc["summary"] = model.summary(doc["records"], status)
         section = bench.read(self.folder)
+        if section is not None and _fingerprint(self.folder / "bench.json") != self._bench_before:
+            section = None
         if section is not None:
             doc["benchmark"] = section
         self.save()
         render(self.folder, doc)
+
+
+def _fingerprint(path: Path) -> str | None:
+    """SHA-256 of a file's bytes, or ``None`` when it does not exist."""
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def render(folder: Path, document: dict[str, Any]) -> None:
