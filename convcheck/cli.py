@@ -226,6 +226,21 @@ def _write_lines(path: str, records: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
+def writable_folder(path: str, what: str) -> None:
+    """Raise ``UsageError`` (one line) unless ``path`` is, or can be made, a writable folder."""
+    from .spec import UsageError
+
+    probe = Path(path) / f".convcheck-probe-{os.getpid()}"
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(
+            f"cannot write the {what} {path}: {e.strerror or e}; choose a folder you can write to"
+        ) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
 
     import pytest
@@ -234,6 +249,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .summary import coverage_lines, rows, status_table
 
     try:
+        if args.report:
+            writable_folder(args.report, "report folder")
+        if args.results:
+            writable_folder(str(Path(args.results).resolve().parent), "folder of --results")
         impl = _load_for_summary(args)
     except ConvcheckError as e:
         print(f"convcheck: error: {e}", file=sys.stderr)

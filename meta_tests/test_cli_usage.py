@@ -90,6 +90,15 @@ def test_bad_arguments_exit_2(args):
     assert "Traceback" not in proc.stderr
 
 
+def test_unwritable_report_folder_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    proc = _convcheck("run", "--impl", "numpy_fast", "--report", str(blocker / "report"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot write the report folder" in lines[0], proc.stderr
+
+
 def test_declared_unsupported_features_are_reported_and_strict_fails_them():
     plugin = str(ROOT / "examples" / "cs231n_plugin.py")
     lenient = _convcheck("run", "--impl", plugin, "--profile", "fast", "--ops", "conv2d,max_pool2d")
