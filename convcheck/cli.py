@@ -95,7 +95,11 @@ defines ``add_arguments(parser)`` and ``run(args) -> int`` (an exit status)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="convcheck", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(
+        prog="convcheck",
+        description="Conformance checks and benchmarks for conv2d, max-pool and avg-pool, forward and backward.",
+        epilog="Exit status: 0 all checks that apply pass, 1 a check failed, 2 usage error.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_run(sub)
     sub.add_parser("list", help="list shipped, buggy and installed implementations")
