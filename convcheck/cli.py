@@ -224,10 +224,9 @@ def _write_lines(path: str, records: list[dict[str, Any]]) -> None:
     """Atomically replace ``path`` with one JSON line per record."""
     import json
 
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in records)
-    os.replace(tmp, path)
+    from .atomic import write_text_atomic
+
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def writable_folder(path: str, what: str) -> None:

@@ -426,7 +426,7 @@ def _disambiguate(
 
 def semantics_of(case: Case, caps: Any) -> dict[str, Any]:
     """The declared semantic choices (convention, tie rule) the right answer follows."""
-    return {f.name: caps.value(case.op, f.name) for f in case.op.features if f.kind == "semantics"}
+    return caps.semantics(case.op)
 
 
 def diagnose(impl: Any, case: Case, caps: Any, output: str | None = None) -> Diagnosis:

@@ -68,6 +68,11 @@ class Capabilities:
         f = op.feature(feature)
         return f.choices.index(level) <= f.choices.index(self.value(op, feature))
 
+    def semantics(self, op: Operation | str) -> dict[str, Any]:
+        """The semantic choices (convention, tie rule) an oracle must follow for ``op``."""
+        op = OPERATIONS[op] if isinstance(op, str) else op
+        return {f.name: self.value(op, f.name) for f in op.features if f.kind == "semantics"}
+
     def unsupported(self) -> list[tuple[str, str, Any]]:
         """``(op, feature, declared value)`` for everything short of the full contract."""
         out = []

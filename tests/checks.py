@@ -17,7 +17,7 @@ import numpy as np
 
 from convcheck import oracles, recording
 from convcheck.impls.registry import Implementation
-from convcheck.spec import OPERATIONS, Capabilities, tolerance
+from convcheck.spec import Capabilities, tolerance
 from convcheck.spec.case import SMALL, Case, with_inputs
 
 from .values import fresh
@@ -31,8 +31,7 @@ class ContractViolation(AssertionError):
 
 def semantics(case: Case, caps: Capabilities) -> dict[str, Any]:
     """The semantic choices (convention, tie rule) the oracles must follow for this case."""
-    op = case.op
-    return {f.name: caps.value(op, f.name) for f in op.features if f.kind == "semantics"}
+    return caps.semantics(case.op)
 
 
 def _fresh_args(case: Case, arrays: list[np.ndarray | None]) -> list[np.ndarray | None]:
@@ -355,7 +354,7 @@ def require_oracle(oracle: str, op_name: str, caps: Capabilities) -> None:
     """Skip when the oracle cannot follow the declared semantics (e.g. torch and ties='split')."""
     import pytest
 
-    sem = {f.name: caps.value(op_name, f.name) for f in OPERATIONS[op_name].features if f.kind == "semantics"}
+    sem = caps.semantics(op_name)
     if not oracles.ORACLES[oracle].covers(op_name, sem):
         pytest.skip(f"not covered: the {oracle} oracle cannot follow {sem}")
 

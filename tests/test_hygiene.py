@@ -6,6 +6,8 @@ implementation that writes into its input cannot corrupt the suite's own data,
 and the modification is seen by comparing with the untouched case.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -110,8 +112,4 @@ def test_hygiene(impl, caps, op_name, record):
 
 
 def _contiguous(case):
-    from convcheck.spec.case import Case
-
-    return Case(
-        case.op_name, case.params, case.inputs, case.dy, case.dtype, case.family, case.seed, "contiguous"
-    )
+    return dataclasses.replace(case, layout="contiguous")

@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import write_text_atomic
+from ..atomic import write_text_atomic
 from .discover import Submission
 from .outcome import Outcome, judge, write_grade
 from .rubric import Rubric

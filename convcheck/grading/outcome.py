@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
+from ..atomic import write_text_atomic
 from .rubric import Rubric
 from .runner import ChildRun
 from .scoring import declared_features, group_statuses, item_statuses, score

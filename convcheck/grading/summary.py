@@ -21,7 +21,7 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
-from .atomic import write_text_atomic
+from ..atomic import write_text_atomic
 from .outcome import Outcome
 from .rubric import Rubric
 

@@ -179,7 +179,7 @@ def script(record: dict[str, Any], impl: Any, caps: Any, filename: str) -> str:
     op = OPERATIONS[spec["op"]]
     params = ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in spec["params"].items())
     shapes = {k: (None if v is None else tuple(v)) for k, v in spec["shapes"].items()}
-    semantics = {f.name: caps.value(op, f.name) for f in op.features if f.kind == "semantics"}
+    semantics = caps.semantics(op)
     diag = record.get("diagnosis") or {}
     if diag.get("slug"):
         diagnosis = f"Likely cause: {diag['slug']}: {diag.get('explanation', '')}"

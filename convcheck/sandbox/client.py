@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -55,7 +54,7 @@ class Sandbox:
         self.info: dict[str, Any] = {}
         self.deaths = 0
         self._proc: Any = None
-        self._conn: _Pipes | None = None
+        self._conn: wire.Pipes | None = None
         self._workdir: str | None = None
         self._tripped: dict[str, SandboxFailure] = {}
 
@@ -86,7 +85,7 @@ class Sandbox:
         )
         os.close(to_child_r)
         os.close(from_child_w)
-        self._conn = _Pipes(from_child_r, to_child_w)
+        self._conn = wire.Pipes(from_child_r, to_child_w)
         parent = self._conn
         if not parent.poll(self.limits.startup_s):
             self._kill()
@@ -201,27 +200,6 @@ class Sandbox:
         except OSError:
             return ""
         return ("\n  its last output:\n" + _indent("\n".join(tail), "    ")) if tail else ""
-
-
-class _Pipes:
-    """Replies on one pipe, requests on the other, behind ``Connection``-like methods."""
-
-    def __init__(self, read_fd: int, write_fd: int) -> None:
-        self._in = Connection(read_fd, writable=False)
-        self._out = Connection(write_fd, readable=False)
-
-    def poll(self, timeout: float) -> bool:
-        return self._in.poll(timeout)
-
-    def recv_bytes(self) -> bytes:
-        return self._in.recv_bytes()
-
-    def send_bytes(self, data: bytes) -> None:
-        self._out.send_bytes(data)
-
-    def close(self) -> None:
-        self._in.close()
-        self._out.close()
 
 
 def _indent(text: str, prefix: str) -> str:

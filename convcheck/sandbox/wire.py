@@ -15,6 +15,7 @@ import json
 import math
 import struct
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -138,3 +139,24 @@ def loads(data: bytes) -> Any:
         return _decode(header, blobs)
     except (struct.error, json.JSONDecodeError, KeyError, TypeError, IndexError) as e:
         raise ValueError(f"malformed message from the worker: {e}") from None
+
+
+class Pipes:
+    """Messages in on one pipe and out on another (each end of the sandbox holds one)."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self._in = Connection(read_fd, writable=False)
+        self._out = Connection(write_fd, readable=False)
+
+    def poll(self, timeout: float) -> bool:
+        return self._in.poll(timeout)
+
+    def recv_bytes(self) -> bytes:
+        return self._in.recv_bytes()
+
+    def send_bytes(self, data: bytes) -> None:
+        self._out.send_bytes(data)
+
+    def close(self) -> None:
+        self._in.close()
+        self._out.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from multiprocessing.connection import Connection
 from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -35,13 +34,13 @@ def _their_traceback(exc: BaseException) -> str:
     return "".join(lines).rstrip()
 
 
-def _send(conn: Connection, message: Any) -> None:
+def _send(conn: Any, message: Any) -> None:
     from .wire import dumps
 
     conn.send_bytes(dumps(message))
 
 
-def main(conn: Connection, spec: str, memory_mb: int, cpu_s: int, workdir: str) -> None:
+def main(conn: Any, spec: str, memory_mb: int, cpu_s: int, workdir: str) -> None:
     """Serve calls until the parent closes the pipe (``conn`` reads requests and sends replies)."""
     from .limits import apply_memory_cap
 
@@ -114,20 +113,8 @@ def _mark_aliases(out: Any, args: list[Any], names: list[str], aliased: Any, np:
     return out
 
 
-class _Duplex:
-    """Requests on one pipe, replies on another, behind the ``Connection`` methods main uses."""
-
-    def __init__(self, read_fd: int, write_fd: int) -> None:
-        self._in = Connection(read_fd, writable=False)
-        self._out = Connection(write_fd, readable=False)
-
-    def recv_bytes(self) -> bytes:
-        return self._in.recv_bytes()
-
-    def send_bytes(self, data: bytes) -> None:
-        self._out.send_bytes(data)
-
-
 if __name__ == "__main__":
     _spec, _memory, _cpu, _workdir, _rfd, _wfd = sys.argv[1:7]
-    main(_Duplex(int(_rfd), int(_wfd)), _spec, int(_memory), int(_cpu), _workdir)  # type: ignore[arg-type]
+    from convcheck.sandbox.wire import Pipes
+
+    main(Pipes(int(_rfd), int(_wfd)), _spec, int(_memory), int(_cpu), _workdir)  # type: ignore[arg-type]
