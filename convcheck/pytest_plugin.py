@@ -253,7 +253,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         impls = metafunc.config.stash[_IMPLS]
         metafunc.parametrize("impl", impls, ids=[i.name for i in impls], scope="session")
     marker = metafunc.definition.get_closest_marker("conformance")
-    ops = (marker.kwargs.get("ops") if marker else None) or tuple(OPERATIONS)
+    ops = (marker.kwargs.get("ops") if marker else None) or _checked_by(marker.args[0] if marker else "")
     if "grad" in metafunc.fixturenames:
         pairs = [(o, g) for o in ops for g in OPERATIONS[o].grads]
         metafunc.parametrize(("op_name", "grad"), pairs, ids=[f"{o}-{g}" for o, g in pairs])
@@ -263,6 +263,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         from .oracles import ORACLES
 
         metafunc.parametrize("oracle_name", list(ORACLES))
+
+
+def _checked_by(prop: str) -> tuple[str, ...]:
+    """The operations whose spec lists property ``prop`` (``Operation.properties``)."""
+    return tuple(name for name, op in OPERATIONS.items() if prop in op.properties)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 
 Strategies, oracles, properties, the plug-in loader and the CLI all iterate over
 ``OPERATIONS``; adding an operation means adding an entry here (and its oracle),
-not editing the tests.
+not editing the tests. Which properties check an operation is spec too
+(``Operation.properties``): the pytest plug-in parametrizes each property over
+the operations that list it.
 """
 
 from __future__ import annotations
@@ -11,10 +13,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import conv, pool
-from .params import AvgPool2dParams, Conv2dParams, MaxPool2dParams, Params
+from . import activation, conv, dense, loss, pool
+from .params import (
+    AvgPool1dParams,
+    AvgPool2dParams,
+    AvgPool3dParams,
+    Conv1dParams,
+    Conv2dParams,
+    Conv3dParams,
+    MaxPool1dParams,
+    MaxPool2dParams,
+    MaxPool3dParams,
+    NoParams,
+    Params,
+)
 
 Shape = tuple[int, ...]
+Shapes = dict[str, Shape | None]
+
+LAYER_PROPERTIES = frozenset(
+    {"forward", "backward", "shapes_dtypes", "linearity", "batch_independence", "finite_differences", "hygiene"}
+)
+"""Generic properties every layer (an operation with a forward and a backward) is checked by."""
+
+LOSS_PROPERTIES = frozenset({"loss_value", "loss_gradient", "loss_stability", "loss_batch_mean", "loss_hygiene"})
+"""Properties of the losses (one function returning the loss and its gradient)."""
 
 
 @dataclass(frozen=True)
@@ -42,22 +65,70 @@ class Feature:
 
 
 @dataclass(frozen=True)
+class Rules:
+    """An operation's shape rules as three functions of ``(shapes, params)``."""
+
+    check: Callable[[Shapes, Any], None]
+    output_shape: Callable[[Shapes, Any], Shape]
+    reduction_lengths: Callable[[Shapes, Any], dict[str, int]]
+
+
+@dataclass(frozen=True)
 class Operation:
-    """One contract operation: its functions, arrays, hyper-parameters and rules."""
+    """One contract operation: its functions, arrays, hyper-parameters, rules and properties.
+
+    ``family`` groups the operations that share definitions across dimensions
+    (``conv``, ``max_pool``, ``avg_pool``) or names a standalone one (``relu``,
+    ``linear``, ...); ``ndim`` is the number of spatial axes (0 for the rest).
+    A *layer* has ``forward(*inputs) -> y`` and ``backward(dy, *inputs) -> grads``;
+    a *loss* (``backward is None``) has one function ``forward(*inputs) -> (loss, dz)``.
+
+    ``rules`` gives, from the input shapes and hyper-parameters, validity
+    (``check`` raises ``InvalidConfiguration``), the output shape and the
+    reduction length ``K`` per output. ``magnitude(output, inputs, dy)`` gives
+    the tolerance policy's ``S`` from the float64 inputs where the oracle on
+    absolute inputs would not (element-wise functions, losses); ``None`` means
+    the oracle on absolute inputs. ``exact`` says when a direct implementation
+    must match bit for bit: ``"always"`` (data movement and selection),
+    ``"integer"`` (on exact-integer data) or ``"never"``. ``homogeneous`` marks
+    a forward map positively homogeneous of degree one in each input (linear
+    maps, max-pool, relu), for which the adjoint identity holds; ``kinked`` a
+    piecewise-linear one whose finite differences must stay off the kinks;
+    ``third_derivative`` bounds the third derivative, for the finite-difference
+    truncation error.
+    """
 
     name: str
     forward: str
-    backward: str
+    backward: str | None
     inputs: tuple[str, ...]
     grads: tuple[str, ...]
     params_type: type
     hyperparameters: tuple[str, ...]
     features: tuple[Feature, ...]
     doc: str
+    family: str
+    rules: Rules
+    ndim: int = 0
+    magnitude: Callable[[str, dict[str, Any], Any], Any] | None = None
+    exact: str = "integer"
+    homogeneous: bool = False
+    kinked: bool = False
+    third_derivative: float = 0.0
+    properties: frozenset[str] = LAYER_PROPERTIES
 
     @property
-    def functions(self) -> tuple[str, str]:
-        return (self.forward, self.backward)
+    def functions(self) -> tuple[str, ...]:
+        return (self.forward,) if self.backward is None else (self.forward, self.backward)
+
+    @property
+    def is_loss(self) -> bool:
+        return self.backward is None
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """What the forward function returns: ``("y",)`` for a layer, ``("loss", "dz")`` for a loss."""
+        return ("loss", *self.grads) if self.is_loss else ("y",)
 
     def feature(self, name: str) -> Feature:
         for f in self.features:
@@ -65,40 +136,33 @@ class Operation:
                 return f
         raise KeyError(name)
 
-    def check(self, shapes: dict[str, Shape | None], params: Params) -> None:
+    def check(self, shapes: Shapes, params: Params) -> None:
         """Raise ``InvalidConfiguration`` unless the configuration is valid."""
-        if self.name == "conv2d":
-            conv.check(shapes["x"], shapes["w"], shapes.get("b"), params)  # type: ignore[arg-type]
-        else:
-            pool.check(shapes["x"], params)  # type: ignore[arg-type]
+        self.rules.check(shapes, params)
 
-    def output_shape(self, shapes: dict[str, Shape | None], params: Params) -> Shape:
-        """Shape of ``y`` (and so of ``dy``)."""
-        if self.name == "conv2d":
-            return conv.output_shape(shapes["x"], shapes["w"], params)  # type: ignore[arg-type]
-        return pool.output_shape(shapes["x"], params)  # type: ignore[arg-type]
+    def output_shape(self, shapes: Shapes, params: Params) -> Shape:
+        """Shape of ``y`` (and so of ``dy``); ``()`` for a loss."""
+        return self.rules.output_shape(shapes, params)
 
-    def reduction_lengths(self, shapes: dict[str, Shape | None], params: Params) -> dict[str, int]:
-        """``K`` per output (``y`` and each gradient) for the tolerance policy."""
-        if self.name == "conv2d":
-            return conv.reduction_lengths(shapes["x"], shapes["w"], params)  # type: ignore[arg-type]
-        return pool.reduction_lengths(shapes["x"], params)  # type: ignore[arg-type]
+    def reduction_lengths(self, shapes: Shapes, params: Params) -> dict[str, int]:
+        """``K`` per output (``y`` or ``loss``, and each gradient) for the tolerance policy."""
+        return self.rules.reduction_lengths(shapes, params)
 
 
-def _any_above_one(pair: tuple[int, int]) -> bool:
-    return max(pair) > 1
+def _any_above_one(values: tuple[int, ...]) -> bool:
+    return max(values) > 1
 
 
 PADDING = Feature(
     "padding",
-    "padding supported, each level including the ones before: 'none', 'uniform' (one int for all "
-    "four sides), 'symmetric' (top == bottom, left == right) or 'asymmetric' (the contract)",
+    "padding supported, each level including the ones before: 'none', 'uniform' (one int for every "
+    "side), 'symmetric' (low == high on each axis) or 'asymmetric' (the contract)",
     ("none", "uniform", "symmetric", "asymmetric"),
     required=lambda p: p.padding_kind,
 )
 STRIDE = Feature(
     "stride",
-    "strides supported: 'unit' (1, 1) only, 'uniform' (h == w) or 'any' (the contract)",
+    "strides supported: 'unit' (all 1) only, 'uniform' (every axis equal) or 'any' (the contract)",
     ("unit", "uniform", "any"),
     required=lambda p: p.stride_kind,
 )
@@ -107,75 +171,224 @@ DILATION = Feature(
 )
 CEIL_MODE = Feature("ceil_mode", "ceil_mode=True", (False, True), required=lambda p: bool(p.ceil_mode))
 
-CONV2D = Operation(
-    name="conv2d",
-    forward="conv2d_forward",
-    backward="conv2d_backward",
+GROUPS = Feature("groups", "groups other than 1", (False, True), required=lambda p: p.groups > 1)
+CONVENTION = Feature(
+    "convention",
+    "'cross-correlation' (PyTorch, the contract) or 'convolution' (kernel flipped on every spatial axis)",
+    ("cross-correlation", "convolution"),
+    kind="semantics",
+)
+TIES = Feature(
+    "ties",
+    "where a tied window's gradient goes: 'first' maximum (the contract), 'last', or 'split' evenly",
+    pool.TIE_RULES,
+    kind="semantics",
+)
+EXCLUDE_PAD = Feature(
+    "exclude_pad",
+    "count_include_pad=False (divide by the real cells only)",
+    (False, True),
+    required=lambda p: not p.count_include_pad,
+)
+SOFT_TARGETS = Feature("soft_targets", "targets anywhere in [0, 1], not only 0 or 1", (False, True))
+
+CONV_RULES = Rules(
+    lambda s, p: conv.check(s["x"], s["w"], s.get("b"), p),  # type: ignore[arg-type]
+    lambda s, p: conv.output_shape(s["x"], s["w"], p),  # type: ignore[arg-type]
+    lambda s, p: conv.reduction_lengths(s["x"], s["w"], p),  # type: ignore[arg-type]
+)
+POOL_RULES = Rules(
+    lambda s, p: pool.check(s["x"], p),  # type: ignore[arg-type]
+    lambda s, p: pool.output_shape(s["x"], p),  # type: ignore[arg-type]
+    lambda s, p: pool.reduction_lengths(s["x"], p),  # type: ignore[arg-type]
+)
+
+
+def _shape_only(
+    check: Callable[[Shapes], None], shape: Callable[[Shapes], Shape], k: Callable[[Shapes], dict[str, int]]
+) -> Rules:
+    """Rules of an operation without hyper-parameters."""
+    return Rules(lambda s, p: check(s), lambda s, p: shape(s), lambda s, p: k(s))
+
+
+PARAMS_TYPES = {
+    "conv": {1: Conv1dParams, 2: Conv2dParams, 3: Conv3dParams},
+    "max_pool": {1: MaxPool1dParams, 2: MaxPool2dParams, 3: MaxPool3dParams},
+    "avg_pool": {1: AvgPool1dParams, 2: AvgPool2dParams, 3: AvgPool3dParams},
+}
+
+
+def _conv(ndim: int) -> Operation:
+    name = f"conv{ndim}d"
+    return Operation(
+        name=name,
+        forward=f"{name}_forward",
+        backward=f"{name}_backward",
+        inputs=("x", "w", "b"),
+        grads=("dx", "dw", "db"),
+        params_type=PARAMS_TYPES["conv"][ndim],
+        hyperparameters=("stride", "padding", "dilation", "groups"),
+        features=(STRIDE, PADDING, DILATION, GROUPS, CONVENTION),
+        doc=conv.__doc__ or "",
+        family="conv",
+        rules=CONV_RULES,
+        ndim=ndim,
+        homogeneous=True,
+        properties=LAYER_PROPERTIES | {"adjoint", "bias_gradient"},
+    )
+
+
+def _max_pool(ndim: int) -> Operation:
+    name = f"max_pool{ndim}d"
+    return Operation(
+        name=name,
+        forward=f"{name}_forward",
+        backward=f"{name}_backward",
+        inputs=("x",),
+        grads=("dx",),
+        params_type=PARAMS_TYPES["max_pool"][ndim],
+        hyperparameters=("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+        features=(STRIDE, PADDING, DILATION, CEIL_MODE, TIES),
+        doc=pool.__doc__ or "",
+        family="max_pool",
+        rules=POOL_RULES,
+        ndim=ndim,
+        homogeneous=True,
+        kinked=True,
+        properties=LAYER_PROPERTIES | {"adjoint", "max_routing"},
+    )
+
+
+def _avg_pool(ndim: int) -> Operation:
+    name = f"avg_pool{ndim}d"
+    return Operation(
+        name=name,
+        forward=f"{name}_forward",
+        backward=f"{name}_backward",
+        inputs=("x",),
+        grads=("dx",),
+        params_type=PARAMS_TYPES["avg_pool"][ndim],
+        hyperparameters=("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
+        features=(STRIDE, PADDING, CEIL_MODE, EXCLUDE_PAD),
+        doc=pool.__doc__ or "",
+        family="avg_pool",
+        rules=POOL_RULES,
+        ndim=ndim,
+        exact="never",
+        homogeneous=True,
+        properties=LAYER_PROPERTIES | {"adjoint", "avg_spreading"},
+    )
+
+
+def _activation(name: str) -> Operation:
+    roundings = activation.ROUNDINGS[name]
+    relu = name == "relu"
+    return Operation(
+        name=name,
+        forward=f"{name}_forward",
+        backward=f"{name}_backward",
+        inputs=("x",),
+        grads=("dx",),
+        params_type=NoParams,
+        hyperparameters=(),
+        features=(),
+        doc=activation.__doc__ or "",
+        family=name,
+        rules=_shape_only(activation.check, activation.output_shape, lambda s: dict(roundings)),
+        magnitude=lambda output, inputs, dy: activation.magnitude(name, output, inputs["x"], dy),
+        exact="always" if relu else "never",
+        homogeneous=relu,
+        kinked=relu,
+        third_derivative=activation.THIRD_DERIVATIVE[name],
+        properties=LAYER_PROPERTIES | ({"adjoint", "relu_kink"} if relu else set()),
+    )
+
+
+LINEAR = Operation(
+    name="linear",
+    forward="linear_forward",
+    backward="linear_backward",
     inputs=("x", "w", "b"),
     grads=("dx", "dw", "db"),
-    params_type=Conv2dParams,
-    hyperparameters=("stride", "padding", "dilation", "groups"),
-    features=(
-        STRIDE,
-        PADDING,
-        DILATION,
-        Feature("groups", "groups other than 1", (False, True), required=lambda p: p.groups > 1),
-        Feature(
-            "convention",
-            "'cross-correlation' (PyTorch, the contract) or 'convolution' (kernel flipped 180 degrees)",
-            ("cross-correlation", "convolution"),
-            kind="semantics",
-        ),
-    ),
-    doc=conv.__doc__ or "",
+    params_type=NoParams,
+    hyperparameters=(),
+    features=(),
+    doc=dense.__doc__ or "",
+    family="linear",
+    rules=_shape_only(dense.linear_check, dense.linear_output_shape, dense.linear_reduction_lengths),
+    homogeneous=True,
+    properties=LAYER_PROPERTIES | {"adjoint", "bias_gradient"},
 )
 
-MAX_POOL2D = Operation(
-    name="max_pool2d",
-    forward="max_pool2d_forward",
-    backward="max_pool2d_backward",
+FLATTEN = Operation(
+    name="flatten",
+    forward="flatten_forward",
+    backward="flatten_backward",
     inputs=("x",),
     grads=("dx",),
-    params_type=MaxPool2dParams,
-    hyperparameters=("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-    features=(
-        STRIDE,
-        PADDING,
-        DILATION,
-        CEIL_MODE,
-        Feature(
-            "ties",
-            "where a tied window's gradient goes: 'first' maximum (the contract), 'last', or 'split' evenly",
-            pool.TIE_RULES,
-            kind="semantics",
-        ),
-    ),
-    doc=pool.__doc__ or "",
+    params_type=NoParams,
+    hyperparameters=(),
+    features=(),
+    doc=dense.__doc__ or "",
+    family="flatten",
+    rules=_shape_only(dense.flatten_check, dense.flatten_output_shape, lambda s: {"y": 0, "dx": 0}),
+    exact="always",
+    homogeneous=True,
+    properties=LAYER_PROPERTIES | {"adjoint", "flatten_order"},
 )
 
-AVG_POOL2D = Operation(
-    name="avg_pool2d",
-    forward="avg_pool2d_forward",
-    backward="avg_pool2d_backward",
-    inputs=("x",),
-    grads=("dx",),
-    params_type=AvgPool2dParams,
-    hyperparameters=("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
-    features=(
-        STRIDE,
-        PADDING,
-        CEIL_MODE,
-        Feature(
-            "exclude_pad",
-            "count_include_pad=False (divide by the real cells only)",
-            (False, True),
-            required=lambda p: not p.count_include_pad,
-        ),
-    ),
-    doc=pool.__doc__ or "",
+SOFTMAX_CROSS_ENTROPY = Operation(
+    name="softmax_cross_entropy",
+    forward="softmax_cross_entropy",
+    backward=None,
+    inputs=("z", "labels"),
+    grads=("dz",),
+    params_type=NoParams,
+    hyperparameters=(),
+    features=(),
+    doc=loss.__doc__ or "",
+    family="softmax_cross_entropy",
+    rules=_shape_only(loss.softmax_check, lambda s: (), loss.softmax_reduction_lengths),
+    magnitude=lambda output, inputs, dy: loss.softmax_magnitude(output, inputs["z"], inputs["labels"]),
+    exact="never",
+    properties=LOSS_PROPERTIES,
 )
 
-OPERATIONS: dict[str, Operation] = {op.name: op for op in (CONV2D, MAX_POOL2D, AVG_POOL2D)}
+SIGMOID_BINARY_CROSS_ENTROPY = Operation(
+    name="sigmoid_binary_cross_entropy",
+    forward="sigmoid_binary_cross_entropy",
+    backward=None,
+    inputs=("z", "y"),
+    grads=("dz",),
+    params_type=NoParams,
+    hyperparameters=(),
+    features=(SOFT_TARGETS,),
+    doc=loss.__doc__ or "",
+    family="sigmoid_binary_cross_entropy",
+    rules=_shape_only(loss.bce_check, lambda s: (), loss.bce_reduction_lengths),
+    magnitude=lambda output, inputs, dy: loss.bce_magnitude(output, inputs["z"], inputs["y"]),
+    exact="never",
+    properties=LOSS_PROPERTIES,
+)
+
+OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in (
+        _conv(2),
+        _max_pool(2),
+        _avg_pool(2),
+        *(_activation(name) for name in activation.ACTIVATIONS),
+        LINEAR,
+        FLATTEN,
+        SOFTMAX_CROSS_ENTROPY,
+        SIGMOID_BINARY_CROSS_ENTROPY,
+        *(make(ndim) for ndim in (1, 3) for make in (_conv, _max_pool, _avg_pool)),
+    )
+}
+"""Every operation of the contract: the 2-D core first, then the layers around it, then 1-D and 3-D."""
+
+CORE = ("conv2d", "max_pool2d", "avg_pool2d")
+"""The 2-D core the benchmark corpus, the diagnosis catalogue and the worked examples are about."""
 
 DTYPES = ("float32", "float64")
 """Dtypes of the contract; a declaration may narrow them."""

@@ -1,124 +1,187 @@
 """Hyper-parameter records for each operation, as the contract passes them.
 
 Every field is a tuple (or an int for ``groups``, a bool for the flags), exactly
-the keyword arguments an implementation receives: ``stride``, ``dilation`` and
-``kernel_size`` are ``(h, w)``; ``padding`` is ``(top, bottom, left, right)``.
+the keyword arguments an implementation receives. ``stride``, ``dilation`` and
+``kernel_size`` hold one entry per spatial axis in axis order (``(l,)`` in 1-D,
+``(h, w)`` in 2-D, ``(d, h, w)`` in 3-D); ``padding`` holds a ``(low, high)``
+pair per spatial axis, flattened in axis order: ``(top, bottom, left, right)``
+in 2-D, ``(front, back, top, bottom, left, right)`` in 3-D.
+
+The records of one family (``ConvParams``, ``MaxPoolParams``, ``AvgPoolParams``)
+differ across dimensions only in ``NDIM`` and their defaults; the layers with no
+hyper-parameters (activations, ``linear``, ``flatten``, losses) take ``NoParams``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field, make_dataclass
+from typing import Any, ClassVar
 
 from .errors import InvalidConfiguration
 
+AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+"""Names of the spatial axes, for messages."""
 
-def _check_pair(name: str, value: Any, minimum: int) -> None:
-    if not (isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value)):
-        raise InvalidConfiguration(f"{name}={value!r} must be a tuple of two ints (h, w)")
-    if min(value) < minimum:
+
+def _check_tuple(name: str, value: Any, length: int, minimum: int, what: str) -> None:
+    if not (isinstance(value, tuple) and len(value) == length and all(isinstance(v, int) for v in value)):
+        raise InvalidConfiguration(f"{name}={value!r} must be a tuple of {length} ints ({what})")
+    if value and min(value) < minimum:
         raise InvalidConfiguration(f"{name}={value!r} must have entries >= {minimum}")
 
 
-def _check_padding(value: Any) -> None:
-    if not (isinstance(value, tuple) and len(value) == 4 and all(isinstance(v, int) for v in value)):
-        raise InvalidConfiguration(
-            f"padding={value!r} must be a tuple of four ints (top, bottom, left, right)"
-        )
-    if min(value) < 0:
-        raise InvalidConfiguration(f"padding={value!r} must be non-negative")
+@dataclass(frozen=True)
+class Params:
+    """Shared behaviour: keyword arguments for the contract, and the kinds of padding and stride."""
 
-
-class _Params:
-    """Shared behaviour: keyword arguments for the contract, and padding kinds."""
-
-    padding: tuple[int, int, int, int]
+    NDIM: ClassVar[int] = 0
 
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments an implementation receives, by contract name."""
-        return asdict(self)  # type: ignore[call-overload]
-
-    @property
-    def padding_kind(self) -> str:
-        """``"none"``, ``"uniform"`` (all four equal, a single int ``pad``),
-        ``"symmetric"`` (top == bottom and left == right) or ``"asymmetric"``."""
-        t, b, l, r = self.padding
-        if not any(self.padding):
-            return "none"
-        if t == b == l == r:
-            return "uniform"
-        return "symmetric" if (t == b and l == r) else "asymmetric"
-
-    @property
-    def stride_kind(self) -> str:
-        """``"unit"`` (1, 1), ``"uniform"`` (h == w, a single int) or ``"any"``."""
-        sh, sw = self.stride  # type: ignore[attr-defined]
-        if sh == sw == 1:
-            return "unit"
-        return "uniform" if sh == sw else "any"
-
-    @property
-    def pads_h(self) -> tuple[int, int]:
-        return self.padding[0], self.padding[1]
-
-    @property
-    def pads_w(self) -> tuple[int, int]:
-        return self.padding[2], self.padding[3]
+        return asdict(self)
 
 
 @dataclass(frozen=True)
-class Conv2dParams(_Params):
-    """``conv2d`` hyper-parameters: stride, padding, dilation, groups."""
+class NoParams(Params):
+    """The layers without hyper-parameters: activations, ``linear``, ``flatten`` and the losses."""
 
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
-    dilation: tuple[int, int] = (1, 1)
+
+class WindowParams(Params):
+    """Behaviour shared by the sliding-window records (convolution and pooling over ``NDIM`` axes)."""
+
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+
+    def _check_windows(self) -> None:
+        axes = ", ".join(a.lower() for a in AXIS_NAMES[self.NDIM])
+        _check_tuple("stride", self.stride, self.NDIM, 1, axes)
+        pads = ", ".join(f"{a.lower()}_low, {a.lower()}_high" for a in AXIS_NAMES[self.NDIM])
+        _check_tuple("padding", self.padding, 2 * self.NDIM, 0, pads)
+        _check_tuple("dilation", self.dilation, self.NDIM, 1, axes)
+
+    def pads(self, axis: int) -> tuple[int, int]:
+        """``(low, high)`` padding of spatial axis ``axis``."""
+        return self.padding[2 * axis], self.padding[2 * axis + 1]
+
+    @property
+    def padding_kind(self) -> str:
+        """``"none"``, ``"uniform"`` (every side equal, a single int ``pad``),
+        ``"symmetric"`` (low == high on every axis) or ``"asymmetric"``."""
+        if not any(self.padding):
+            return "none"
+        if len(set(self.padding)) == 1:
+            return "uniform"
+        pairs = [self.pads(a) for a in range(self.NDIM)]
+        return "symmetric" if all(lo == hi for lo, hi in pairs) else "asymmetric"
+
+    @property
+    def stride_kind(self) -> str:
+        """``"unit"`` (all 1), ``"uniform"`` (all axes equal, a single int) or ``"any"``."""
+        if all(s == 1 for s in self.stride):
+            return "unit"
+        return "uniform" if len(set(self.stride)) == 1 else "any"
+
+    @property
+    def pads_h(self) -> tuple[int, int]:
+        """``(top, bottom)``: the second-to-last spatial axis (2-D and 3-D)."""
+        return self.pads(self.NDIM - 2)
+
+    @property
+    def pads_w(self) -> tuple[int, int]:
+        """``(left, right)``: the last spatial axis."""
+        return self.pads(self.NDIM - 1)
+
+
+@dataclass(frozen=True)
+class ConvParams(WindowParams):
+    """Convolution hyper-parameters: stride, padding, dilation, groups."""
+
+    stride: tuple[int, ...] = ()
+    padding: tuple[int, ...] = ()
+    dilation: tuple[int, ...] = ()
     groups: int = 1
 
     def __post_init__(self) -> None:
-        _check_pair("stride", self.stride, 1)
-        _check_padding(self.padding)
-        _check_pair("dilation", self.dilation, 1)
+        self._check_windows()
         if not isinstance(self.groups, int) or self.groups < 1:
             raise InvalidConfiguration(f"groups={self.groups!r} must be a positive int")
 
 
 @dataclass(frozen=True)
-class MaxPool2dParams(_Params):
-    """``max_pool2d`` hyper-parameters."""
+class MaxPoolParams(WindowParams):
+    """Max-pooling hyper-parameters."""
 
-    kernel_size: tuple[int, int] = (2, 2)
-    stride: tuple[int, int] = (2, 2)
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
-    dilation: tuple[int, int] = (1, 1)
+    kernel_size: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+    padding: tuple[int, ...] = ()
+    dilation: tuple[int, ...] = ()
     ceil_mode: bool = False
 
     def __post_init__(self) -> None:
-        _check_pair("kernel_size", self.kernel_size, 1)
-        _check_pair("stride", self.stride, 1)
-        _check_padding(self.padding)
-        _check_pair("dilation", self.dilation, 1)
+        _check_tuple("kernel_size", self.kernel_size, self.NDIM, 1, "one per spatial axis")
+        self._check_windows()
 
 
 @dataclass(frozen=True)
-class AvgPool2dParams(_Params):
-    """``avg_pool2d`` hyper-parameters (no dilation, as in PyTorch)."""
+class AvgPoolParams(WindowParams):
+    """Average-pooling hyper-parameters (no dilation, as in PyTorch)."""
 
-    kernel_size: tuple[int, int] = (2, 2)
-    stride: tuple[int, int] = (2, 2)
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    kernel_size: tuple[int, ...] = ()
+    stride: tuple[int, ...] = ()
+    padding: tuple[int, ...] = ()
     ceil_mode: bool = False
     count_include_pad: bool = True
 
     def __post_init__(self) -> None:
-        _check_pair("kernel_size", self.kernel_size, 1)
-        _check_pair("stride", self.stride, 1)
-        _check_padding(self.padding)
+        _check_tuple("kernel_size", self.kernel_size, self.NDIM, 1, "one per spatial axis")
+        self._check_windows()
 
-    @property
-    def dilation(self) -> tuple[int, int]:
-        """Average pooling has no dilation; shared window code reads ``(1, 1)``."""
-        return (1, 1)
+    @property  # type: ignore[override]
+    def dilation(self) -> tuple[int, ...]:
+        """Average pooling has no dilation; shared window code reads all ones."""
+        return (1,) * self.NDIM
 
 
-Params = Conv2dParams | MaxPool2dParams | AvgPool2dParams
+def _dimensioned(base: type, ndim: int, name: str, **defaults: Any) -> type:
+    """``base`` for ``ndim`` spatial axes, with that dimension's defaults (a module-level class)."""
+    fields = [(k, tuple[int, ...], field(default=v)) for k, v in defaults.items()]
+    doc = f"{base.__doc__.split(chr(10))[0].rstrip('.')} over {ndim} spatial {'axes' if ndim > 1 else 'axis'}."
+    return make_dataclass(
+        name, fields, bases=(base,), frozen=True, namespace={"NDIM": ndim, "__module__": __name__, "__doc__": doc}
+    )
+
+
+def _defaults(ndim: int, kernel: bool) -> dict[str, tuple[int, ...]]:
+    out = {"kernel_size": (2,) * ndim} if kernel else {}
+    out["stride"] = (2 if kernel else 1,) * ndim
+    out["padding"] = (0,) * (2 * ndim)
+    return out
+
+
+Conv1dParams = _dimensioned(ConvParams, 1, "Conv1dParams", **_defaults(1, False), dilation=(1,))
+Conv2dParams = _dimensioned(ConvParams, 2, "Conv2dParams", **_defaults(2, False), dilation=(1, 1))
+Conv3dParams = _dimensioned(ConvParams, 3, "Conv3dParams", **_defaults(3, False), dilation=(1, 1, 1))
+MaxPool1dParams = _dimensioned(MaxPoolParams, 1, "MaxPool1dParams", **_defaults(1, True), dilation=(1,))
+MaxPool2dParams = _dimensioned(MaxPoolParams, 2, "MaxPool2dParams", **_defaults(2, True), dilation=(1, 1))
+MaxPool3dParams = _dimensioned(MaxPoolParams, 3, "MaxPool3dParams", **_defaults(3, True), dilation=(1, 1, 1))
+AvgPool1dParams = _dimensioned(AvgPoolParams, 1, "AvgPool1dParams", **_defaults(1, True))
+AvgPool2dParams = _dimensioned(AvgPoolParams, 2, "AvgPool2dParams", **_defaults(2, True))
+AvgPool3dParams = _dimensioned(AvgPoolParams, 3, "AvgPool3dParams", **_defaults(3, True))
+
+PARAMS_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        NoParams,
+        Conv1dParams,
+        Conv2dParams,
+        Conv3dParams,
+        MaxPool1dParams,
+        MaxPool2dParams,
+        MaxPool3dParams,
+        AvgPool1dParams,
+        AvgPool2dParams,
+        AvgPool3dParams,
+    )
+}
+"""Every concrete record by class name (reproduction scripts and reports name them)."""

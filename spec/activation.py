@@ -1,0 +1,84 @@
+"""Element-wise activations: relu, sigmoid, tanh. Definitions, derivatives and error scales.
+
+Forward, for an array ``x`` of any shape (``y`` has the same shape)::
+
+    relu(x)    = max(x, 0)
+    sigmoid(x) = 1 / (1 + exp(-x))
+    tanh(x)    = (exp(x) - exp(-x)) / (exp(x) + exp(-x))
+
+Backward, ``dx = dy * f'(x)``::
+
+    relu'(x)    = 1 if x > 0 else 0      (at exactly x = 0 the derivative is 0: PyTorch's choice)
+    sigmoid'(x) = s (1 - s),  s = sigmoid(x)
+    tanh'(x)    = 1 - t**2,   t = tanh(x)
+
+The ReLU derivative at the kink is a spec decision. ``max(x, 0)`` has no
+derivative at 0; the contract follows PyTorch (``threshold_backward`` passes the
+gradient only where ``x > 0``), so ``relu_backward(dy, 0) == 0``. The suite
+generates exact zeros on purpose (the ``exact`` and ``zeros`` value families).
+
+Error scales. These are not sums of products, so the tolerance policy's ``S``
+is not the oracle on absolute inputs but the magnitude of the terms each
+formula rounds (``magnitude``): ``|y|`` for the forward values (each a few
+correctly rounded operations, so a relative error of a few ``u``), and for
+the derivatives the sum of the absolute values of the terms that cancel, e.g.
+``|dy| * s * (|1| * ... )``: ``1 - s`` computed from a rounded ``s`` has an
+absolute error of ``u * s``, which for ``s`` near 1 is much larger than
+``u * (1 - s)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InvalidConfiguration
+
+Shape = tuple[int, ...]
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh")
+
+ROUNDINGS = {"relu": {"y": 0, "dx": 0}, "sigmoid": {"y": 4, "dx": 8}, "tanh": {"y": 4, "dx": 8}}
+"""``K`` per output: the roundings a straightforward evaluation performs (an
+``exp`` counted as two: its own error of about one ulp, and the rounding of its
+result). ReLU selects and multiplies by 0 or 1: exact."""
+
+THIRD_DERIVATIVE = {"relu": 0.0, "sigmoid": 1.0 / 8.0, "tanh": 2.0}
+"""``max |f'''|`` over the reals: the truncation error of a central finite
+difference with step ``h`` is at most ``h**2 / 6`` times it (per unit of ``|dy|``)."""
+
+
+def check(shapes: dict[str, Shape | None]) -> None:
+    """Any ``x`` with at least one axis and no empty axis is valid."""
+    x = shapes["x"]
+    if x is None or len(x) < 1 or min(x) < 1:
+        raise InvalidConfiguration(f"x.shape={x} must have at least one axis, all of positive size")
+
+
+def output_shape(shapes: dict[str, Shape | None]) -> Shape:
+    """``y`` has ``x``'s shape."""
+    return tuple(shapes["x"] or ())
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-x))`` evaluated without overflow (``exp`` of a non-positive argument only)."""
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def magnitude(name: str, output: str, x: np.ndarray, dy: np.ndarray | None) -> np.ndarray:
+    """``S`` of the tolerance policy for activation ``name``'s ``output`` (``y`` or ``dx``).
+
+    ``y``: ``|f(x)|``. ``dx``: ``|dy| * |f'|`` with every subtraction's terms
+    counted in absolute value: ``|dy| s (1 + s)`` for sigmoid, ``|dy| (1 + t**2)``
+    for tanh, ``|dy| [x > 0]`` for relu.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if name == "relu":
+        f = np.maximum(x, 0.0)
+        return np.abs(f) if output == "y" else np.abs(dy) * (x > 0)
+    if name == "sigmoid":
+        s = sigmoid(x)
+        return s if output == "y" else np.abs(dy) * s * (1.0 + s)
+    t = np.tanh(x)
+    return np.abs(t) if output == "y" else np.abs(dy) * (1.0 + t * t)
