@@ -12,13 +12,28 @@ does, and tests two kinds of hypotheses:
   explains the failure when its prediction differs from the right answer on
   this case *and* reproduces the implementation's output within the tolerance
   policy (``MATCH_SCALE`` times the bound, as two computed sides are compared),
-  for every output it changes.
+  for every output it changes. A prediction may hold NaN or inf (an unstable
+  formula evaluated in the case's dtype): the implementation must then be
+  non-finite exactly there, and within the bound everywhere else;
+* a *fallback behaviour*, when no catalogue entry matches: NaN or inf for
+  finite inputs where the right answer is finite (an overflow of some kind).
+
+The outputs are a layer's ``y`` and gradients, or a loss's ``loss`` and
+``dz``; the error scale ``S`` is the oracle on absolute values, or the spec's
+magnitude (``Case.magnitude``) for the operations that define one (activations,
+losses). The diagnosis (the implementation's calls included) runs with NumPy's
+floating-point warnings silenced, so that an overflow shows as the inf or NaN
+it gives, whatever the warnings filter says.
 
 When several value mistakes reproduce the case, sibling cases (the same case
 with a boolean hyper-parameter toggled, or the padding mirrored) decide
-between them; the first consistent one is named and the others listed. A
-diagnosis is only ever stated when a hypothesis reproduces the
-implementation's output; otherwise the answer is "no known mistake matches".
+between them; the first consistent one is named and the others listed. When
+the implementation is right on the case itself (the check failed on a case
+derived from it, such as ``loss_batch_mean``'s batch repeated twice, and a
+batch of one hides a missing ``1/N``), the case with its batch repeated twice
+is diagnosed instead. A diagnosis is only ever stated when a hypothesis
+reproduces the implementation's output; otherwise the answer is "no known
+mistake matches".
 """
 
 from __future__ import annotations
@@ -84,6 +99,10 @@ class Observation:
 def _named(case: Case, function: str, out: Any) -> dict[str, Any]:
     """A function's return value as ``{output name: value}``."""
     op = case.op
+    if op.is_loss:
+        if isinstance(out, tuple | list) and len(out) == len(op.outputs):
+            return {k: v for k, v in zip(op.outputs, out, strict=True) if v is not None}
+        return {}
     if function == op.forward:
         return {"y": out}
     if len(op.grads) == 1:
@@ -155,9 +174,9 @@ def absolute(case: Case) -> Case:
     Max pooling keeps the real ``x`` so that the same cells win; its ``dy`` is made absolute.
     """
     arrays = {k: (None if v is None else np.abs(v)) for k, v in case.inputs.items()}
-    if case.op_name == "max_pool2d":
+    if case.op.family == "max_pool":
         arrays["x"] = case.x
-    return with_inputs(case, dy=np.abs(case.dy), **arrays)
+    return with_inputs(case, dy=None if case.dy is None else np.abs(case.dy), **arrays)
 
 
 @dataclass
@@ -173,25 +192,32 @@ class Reference:
 
     def agree(self, name: str, got: Any, want: np.ndarray, scale_s: np.ndarray, factor: float = 1.0) -> bool:
         """``got`` equals ``want`` within the policy's bound at the case's dtype (shapes must agree)."""
-        try:
-            g = np.asarray(got, dtype=np.float64)
-        except (TypeError, ValueError):
-            return False
-        if g.shape != want.shape:
-            return False
-        if not np.issubdtype(np.asarray(got).dtype, np.number):
+        g = _numeric(got, want.shape)
+        if g is None:
             return False
         comp = tolerance.compare(name, g, want, scale_s, self.k(name), self.case.dtype, scale=factor)
         return comp.passed
 
 
+def _numeric(got: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``got`` as a float64 array if it is a numeric array (or scalar) of ``shape``, else ``None``."""
+    try:
+        g = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if g.shape != shape or not np.issubdtype(np.asarray(got).dtype, np.number):
+        return None
+    return g
+
+
 def reference(case: Case, semantics: Mapping[str, Any]) -> Reference:
-    """The oracle's outputs on ``case`` and on its absolute values."""
-    expected: dict[str, np.ndarray] = {"y": mistakes.forward(case, semantics)}
-    abs_case = absolute(case)
-    abs_sum: dict[str, np.ndarray] = {"y": mistakes.forward(abs_case, semantics)}
-    expected.update(mistakes.grads_only(mistakes.backward(case, semantics)))
-    abs_sum.update(mistakes.grads_only(mistakes.backward(abs_case, semantics)))
+    """The oracle's outputs on ``case``, and their error scales: the oracle on the absolute values,
+    or the spec's magnitudes where the operation defines them."""
+    expected = mistakes.outputs(case, semantics)
+    if case.op.magnitude is not None:
+        abs_sum = {name: case.magnitude(name) for name in expected}
+    else:
+        abs_sum = mistakes.outputs(absolute(case), semantics)
     return Reference(case, expected, abs_sum)
 
 
@@ -218,7 +244,12 @@ def _aliased(obs: Observation, ref: Reference) -> str | None:
 def _promoted(obs: Observation, ref: Reference) -> str | None:
     if ref.case.dtype != "float32":
         return None
-    wide = [k for k, v in obs.outputs.items() if isinstance(v, np.ndarray) and v.dtype == np.float64]
+    # A loss's scalar may be any real type (the contract fixes the dtype of arrays only).
+    wide = [
+        k
+        for k, v in obs.outputs.items()
+        if k != "loss" and isinstance(v, np.ndarray) and v.dtype == np.float64
+    ]
     return f"{', '.join(wide)} came back float64 for float32 inputs" if wide else None
 
 
@@ -298,6 +329,34 @@ SYMPTOMS: tuple[Symptom, ...] = (
 )
 
 
+def _non_finite(obs: Observation, ref: Reference) -> str | None:
+    """Outputs holding NaN or inf where the right answer is finite, for finite inputs."""
+    arrays = [*ref.case.inputs.values(), ref.case.dy]
+    if any(a is not None and a.dtype.kind == "f" and not np.isfinite(a).all() for a in arrays):
+        return None
+    seen = []
+    for name, got in obs.outputs.items():
+        want = ref.expected.get(name)
+        g = None if want is None else _numeric(got, want.shape)
+        if g is None:
+            continue
+        bad = ~np.isfinite(g) & np.isfinite(want)
+        if bad.any():
+            seen.append(f"{name} has {int(bad.sum())} NaN or inf of {bad.size}")
+    return "; ".join(seen) or None
+
+
+FALLBACKS: tuple[Symptom, ...] = (
+    Symptom(
+        "non_finite_output",
+        "NaN or inf for finite inputs where the right answer is finite: an intermediate overflows (exp of "
+        "a large argument, log of 0, inf - inf); evaluate a stable form",
+        _non_finite,
+    ),
+)
+"""Behaviours named only when no catalogue entry explains the failure more precisely."""
+
+
 # --------------------------------------------------------------------------- value mistakes
 
 
@@ -319,9 +378,22 @@ def _prediction_matches(
         s = scale.get(k)
         if s is None or s.shape != predicted[k].shape:
             s = np.abs(predicted[k])
-        if not ref.agree(k, obs.outputs[k], predicted[k], s, MATCH_SCALE):
+        if not _reproduces(ref, k, obs.outputs[k], predicted[k], s):
             return False
     return True
+
+
+def _reproduces(ref: Reference, name: str, got: Any, predicted: np.ndarray, s: np.ndarray) -> bool:
+    """``got`` is what the prediction says: non-finite exactly where the prediction is (NaN and inf
+    alike, as which one comes out depends on the order of the mistaken operations), and within
+    ``MATCH_SCALE`` times the bound everywhere else."""
+    finite = np.isfinite(predicted)
+    if finite.all():
+        return ref.agree(name, got, predicted, s, MATCH_SCALE)
+    g = _numeric(got, predicted.shape)
+    if g is None or np.isfinite(g[~finite]).any():
+        return False
+    return not finite.any() or ref.agree(name, g[finite], predicted[finite], s[finite], MATCH_SCALE)
 
 
 def _same(ref: Reference, name: str, predicted: np.ndarray, s: np.ndarray | None) -> bool:
@@ -329,8 +401,10 @@ def _same(ref: Reference, name: str, predicted: np.ndarray, s: np.ndarray | None
     want = ref.expected.get(name)
     if want is None or predicted.shape != want.shape:
         return False
+    if not np.array_equal(np.isfinite(predicted), np.isfinite(want)):
+        return False  # NaN or inf where the right answer has none (or the other way round)
     scale_s = ref.abs_sum[name] if s is None or s.shape != want.shape else np.maximum(s, ref.abs_sum[name])
-    return ref.agree(name, predicted, want, scale_s)
+    return ref.agree(name, predicted, want, np.where(np.isfinite(scale_s), scale_s, 0.0))
 
 
 def _match(
@@ -341,13 +415,32 @@ def _match(
     variants = mistake.variants(ref.case, sem)
     if not variants:
         return None
-    scales = mistake.variants(absolute(ref.case), sem)
-    if len(scales) != len(variants):
-        scales = [{k: np.abs(v) for k, v in var.items()} for var in variants]
+    scales = _scales(mistake, ref, sem, variants)
     for variant, scale in zip(variants, scales, strict=True):
         if _prediction_matches(obs, ref, variant, scale, output):
             return {k for k in variant if k in obs.outputs}
     return None
+
+
+def _scales(
+    mistake: mistakes.Mistake, ref: Reference, sem: Mapping[str, Any], variants: list[mistakes.Outputs]
+) -> list[mistakes.Outputs]:
+    """``S`` for each variant's outputs: the mistake on the case's absolute values, or, for an operation
+    whose ``S`` the spec defines (and where absolute values would change the answer), the larger of the
+    right answer's ``S`` and the prediction's own size."""
+    if ref.case.op.magnitude is None:
+        scales = mistake.variants(absolute(ref.case), sem)
+        if len(scales) == len(variants):
+            return scales
+    out = []
+    for var in variants:
+        scale = {}
+        for k, v in var.items():
+            size = np.where(np.isfinite(v), np.abs(v), 0.0)
+            right = ref.abs_sum.get(k)
+            scale[k] = np.maximum(size, right) if right is not None and right.shape == v.shape else size
+        out.append(scale)
+    return out
 
 
 def _wrong_outputs(obs: Observation, ref: Reference) -> set[str]:
@@ -381,14 +474,15 @@ def _consistent(mistake: mistakes.Mistake, obs: Observation, ref: Reference, sem
 
 def siblings(case: Case) -> list[Case]:
     """Cases next to ``case`` that tell similar mistakes apart: each boolean hyper-parameter
-    toggled, and the padding mirrored (same shapes, values family and seed)."""
+    toggled, and the padding mirrored on every axis (same shapes, values family and seed)."""
     from .tests.values import make_case
 
     p = case.params
     changes: list[dict[str, Any]] = [{k: not v} for k, v in p.kwargs().items() if isinstance(v, bool)]
-    t, b, l, r = p.padding
-    if (b, t, r, l) != p.padding:
-        changes.append({"padding": (b, t, r, l)})
+    padding = p.kwargs().get("padding", ())
+    mirrored = tuple(side for lo, hi in zip(padding[::2], padding[1::2], strict=True) for side in (hi, lo))
+    if mirrored != padding:
+        changes.append({"padding": mirrored})
     out = []
     for change in changes:
         try:
@@ -401,6 +495,18 @@ def siblings(case: Case) -> list[Case]:
         except InvalidConfiguration:
             continue
     return out
+
+
+def repeated_batch(case: Case) -> Case:
+    """``case`` with its batch repeated twice: every input of a loss, a layer's ``x`` and ``dy`` (the
+    weights are shared by the samples)."""
+    batched = case.op.inputs if case.op.is_loss else ("x", "dy")
+    arrays = {
+        k: np.concatenate([v, v])
+        for k, v in (*case.inputs.items(), ("dy", case.dy))
+        if k in batched and v is not None
+    }
+    return with_inputs(case, **arrays)
 
 
 def _disambiguate(
@@ -437,12 +543,15 @@ def diagnose(impl: Any, case: Case, caps: Any, output: str | None = None) -> Dia
     Never raises: a problem while diagnosing is reported as the explanation.
     """
     try:
-        return _diagnose(impl, case, caps, output)
+        # An overflow shows as the inf or NaN it gives (in the implementation, or in comparing with it),
+        # never as a floating-point warning that a strict warnings filter turns into an error.
+        with np.errstate(all="ignore"):
+            return _diagnose(impl, case, caps, output)
     except Exception as e:  # a diagnosis must never hide the failure it explains
         return Diagnosis(None, f"the diagnosis itself failed: {type(e).__name__}: {e}")
 
 
-def _diagnose(impl: Any, case: Case, caps: Any, output: str | None) -> Diagnosis:
+def _diagnose(impl: Any, case: Case, caps: Any, output: str | None, repeat: bool = True) -> Diagnosis:
     sem = semantics_of(case, caps)
     obs = observe(impl, case)
     ref = reference(case, sem)
@@ -460,8 +569,21 @@ def _diagnose(impl: Any, case: Case, caps: Any, output: str | None) -> Diagnosis
         if keys is not None:
             candidates.append((mistake, keys))
     if not candidates:
+        for symptom in FALLBACKS:
+            tested += 1
+            seen = symptom.detect(obs, ref)
+            if seen:
+                return Diagnosis(symptom.slug, f"{symptom.explanation} ({seen})", tested=tested)
+        where = "on this case"
+        if repeat and not wrong and not obs.raised:
+            again = _diagnose(impl, repeated_batch(case), caps, output, repeat=False)
+            tested += again.tested
+            if again.slug is not None:
+                seen = "seen on this case with its batch repeated twice; the case itself comes out right"
+                return Diagnosis(again.slug, f"{again.explanation} ({seen})", again.alternatives, tested)
+            where += " and on it with its batch repeated twice"
         raised = "; ".join(f"{f} raised {e}" for f, e in obs.raised.items())
-        why = f"{tested} hypotheses tested on this case" + (f"; {raised}" if raised else "")
+        why = f"{tested} hypotheses tested {where}" + (f"; {raised}" if raised else "")
         return Diagnosis(None, why, tested=tested)
     # A mistake accounting for every wrong output beats one explaining only some of them.
     candidates.sort(key=lambda mk: len(wrong - mk[1]))

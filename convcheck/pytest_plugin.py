@@ -19,9 +19,11 @@ from . import recording
 from .impls import registry
 from .recording import Recorder
 from .spec import FULL, OPERATIONS, Capabilities, ConvcheckError, tolerance
+from .spec.networks import ALL_NETWORKS, NETWORKS, selection
 
 DEFAULT_IMPL = "numpy_fast"
 PROFILE_ENV = "CONVCHECK_PROFILE"
+"""``--ops networks`` selects every whole-network check (tests/test_networks.py)."""
 
 _COMMON = {
     "deadline": None,
@@ -89,7 +91,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--ops",
         default=None,
-        help=f"only these operations, comma-separated ({', '.join(OPERATIONS)}); default all",
+        help=f"only these operations, comma-separated ({', '.join(OPERATIONS)}), or '{ALL_NETWORKS}' for the "
+        f"whole-network checks ({', '.join(NETWORKS)}, each also by name); default all",
     )
     group.addoption("--max-examples", type=int, default=None, help="override the profile's examples per test")
     group.addoption(
@@ -137,12 +140,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConvcheckError as e:
         raise pytest.UsageError(str(e)) from None
     ops = [o.strip() for o in (config.getoption("ops") or "").split(",") if o.strip()]
-    unknown = [o for o in ops if o not in OPERATIONS]
-    if unknown:
-        raise pytest.UsageError(
-            f"unknown operation(s) {', '.join(unknown)}; choose from {', '.join(OPERATIONS)}"
-        )
-    config.stash[_OPS] = ops or list(OPERATIONS)
+    try:
+        config.stash[_OPS] = selection(ops)
+    except ConvcheckError as e:
+        raise pytest.UsageError(str(e)) from None
     config.stash[_IMPLS] = impls
     config.stash[_PROFILE] = profile
     tolerance.use_overrides(_tolerance_overrides(config))  # in every process, workers included
@@ -298,9 +299,12 @@ def _identity(item: pytest.Item) -> dict[str, str]:
     p = params.params if params else {}
     impl = p.get("impl")
     others = [str(v) for k, v in p.items() if k != "impl"]
+    op = p.get("op_name", (marker.kwargs.get("ops") or ("",))[0] if marker else "")
+    if "network_name" in p:  # a whole-network check is keyed, selected and reported by its network
+        op = p["network_name"]
     return {
         "impl": getattr(impl, "name", "") if impl is not None else "",
-        "op": p.get("op_name", (marker.kwargs.get("ops") or ("",))[0] if marker else ""),
+        "op": op,
         "direction": p.get("grad", ""),
         "oracle": p.get("oracle_name", ""),
         "property": marker.args[0] if marker and marker.args else item.originalname,

@@ -123,7 +123,8 @@ class Recorder:
         for k, v in case.kwargs().items():
             self.values[k].add(repr(v))
         p = case.params
-        self.values["padding_kind"].add(p.padding_kind)
+        if hasattr(p, "padding_kind"):
+            self.values["padding_kind"].add(p.padding_kind)
         self.values["dtype"].add(case.dtype)
         self.values["values"].add(case.family)
         self.values["layout"].add(case.layout)

@@ -1,54 +1,60 @@
-"""Window geometry shared by the NumPy implementations (``numpy_reference``, ``numpy_fast``).
+"""Window geometry shared by the NumPy implementations (``numpy_reference``, ``numpy_fast``), in N-d.
 
 Everything here works one spatial axis at a time, in the notation of
 ``convcheck.spec.shapes``: input length ``n``, kernel length ``k``, stride ``s``,
 padding ``lo`` before and ``hi`` after, dilation ``d``. Output position ``o``
 reads the input cells ``o*s - lo + j*d`` for the kernel taps ``j < k``; cells
-outside ``[0, n)`` are padding.
+outside ``[0, n)`` are padding. The N-d helpers apply that rule to every
+spatial axis; ``padding`` is the contract's flattened ``(lo, hi)`` pair per axis
+(``(top, bottom, left, right)`` in 2-D).
 
 The helpers only compute sizes, slices and divisors; they never touch the
-values of an array except in :func:`pad_nchw`, which returns a fresh array.
+values of an array except in :func:`pad_spatial`, which returns a fresh array.
 """
 
 from __future__ import annotations
+
+from functools import reduce
 
 import numpy as np
 
 from convcheck.spec.shapes import avg_divisor, ceil_div, conv_out_size, pool_out_size
 
-Pair = tuple[int, int]
-Padding = tuple[int, int, int, int]
+Sizes = tuple[int, ...]
 
 
-def conv_output_hw(hw: Pair, kernel: Pair, stride: Pair, padding: Padding, dilation: Pair) -> Pair:
-    """``(OH, OW)`` of a convolution: ``floor((n + lo + hi - d*(k-1) - 1) / s) + 1`` per axis."""
-    oh = conv_out_size(hw[0], kernel[0], stride[0], padding[0], padding[1], dilation[0])
-    ow = conv_out_size(hw[1], kernel[1], stride[1], padding[2], padding[3], dilation[1])
-    return oh, ow
+def pad_pairs(padding: Sizes) -> list[tuple[int, int]]:
+    """``[(lo, hi), ...]``, one pair per spatial axis, from the flattened ``padding``."""
+    return [(padding[2 * a], padding[2 * a + 1]) for a in range(len(padding) // 2)]
 
 
-def pool_output_hw(
-    hw: Pair, kernel: Pair, stride: Pair, padding: Padding, dilation: Pair, ceil_mode: bool
-) -> Pair:
-    """``(OH, OW)`` of a pooling, by ``spec.shapes.pool_out_size`` (``ceil_mode`` drop rule included)."""
-    oh = pool_out_size(hw[0], kernel[0], stride[0], padding[0], padding[1], dilation[0], ceil_mode)
-    ow = pool_out_size(hw[1], kernel[1], stride[1], padding[2], padding[3], dilation[1], ceil_mode)
-    return oh, ow
+def conv_output_shape(spatial: Sizes, kernel: Sizes, stride: Sizes, padding: Sizes, dilation: Sizes) -> Sizes:
+    """Output lengths of a convolution: ``floor((n + lo + hi - d*(k-1) - 1) / s) + 1`` per axis."""
+    return tuple(
+        conv_out_size(n, k, s, lo, hi, d)
+        for n, k, s, (lo, hi), d in zip(spatial, kernel, stride, pad_pairs(padding), dilation, strict=True)
+    )
 
 
-def pad_nchw(x: np.ndarray, padding: Padding, value: float) -> np.ndarray:
-    """A fresh copy of ``x`` (N, C, H, W) padded by ``padding = (top, bottom, left, right)``.
+def pool_output_shape(
+    spatial: Sizes, kernel: Sizes, stride: Sizes, padding: Sizes, dilation: Sizes, ceil_mode: bool
+) -> Sizes:
+    """Output lengths of a pooling, by ``spec.shapes.pool_out_size`` (``ceil_mode`` drop rule included)."""
+    return tuple(
+        pool_out_size(n, k, s, lo, hi, d, ceil_mode)
+        for n, k, s, (lo, hi), d in zip(spatial, kernel, stride, pad_pairs(padding), dilation, strict=True)
+    )
+
+
+def pad_spatial(x: np.ndarray, padding: Sizes, value: float) -> np.ndarray:
+    """A fresh copy of ``x`` (N, C, *spatial) padded by the ``(lo, hi)`` pairs of ``padding``.
 
     The border is filled with ``value``; the result keeps ``x.dtype``.
     """
-    top, bottom, left, right = padding
-    n, c, h, w = x.shape
-    out = np.empty((n, c, top + h + bottom, left + w + right), dtype=x.dtype)
-    out[:, :, :top] = value
-    out[:, :, top + h :] = value
-    out[:, :, top : top + h, :left] = value
-    out[:, :, top : top + h, left + w :] = value
-    out[:, :, top : top + h, left : left + w] = x
+    pairs = pad_pairs(padding)
+    shape = (*x.shape[:2], *(lo + n + hi for n, (lo, hi) in zip(x.shape[2:], pairs, strict=True)))
+    out = np.full(shape, value, dtype=x.dtype)
+    out[(..., *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pairs, strict=True)))] = x
     return out
 
 
@@ -68,25 +74,25 @@ def tap_span(n: int, out: int, s: int, lo: int, offset: int) -> tuple[int, int, 
 
 
 def tap_slices(
-    hw: Pair, out_hw: Pair, stride: Pair, padding: Padding, offsets: Pair
-) -> tuple[slice, slice, slice, slice] | None:
+    spatial: Sizes, out: Sizes, stride: Sizes, padding: Sizes, offsets: Sizes
+) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
     """Slices pairing a kernel tap's real input cells with the outputs that read them.
 
-    For the tap at spatial ``offsets = (a*dh, e*dw)`` returns
-    ``(out_rows, out_cols, in_rows, in_cols)`` such that
-    ``x[..., in_rows, in_cols]`` and ``y[..., out_rows, out_cols]`` are aligned
-    element by element (``y[i, j]`` reads ``x[i*sh - top + a*dh, j*sw - left + e*dw]``),
-    or ``None`` when the tap reads padding only.
+    For the tap at spatial ``offsets = (j_0*d_0, j_1*d_1, ...)`` returns
+    ``(out_slices, in_slices)``, one slice per spatial axis, such that
+    ``x[..., *in_slices]`` and ``y[..., *out_slices]`` are aligned element by
+    element (output ``o`` reads input ``o*s - lo + offset`` on each axis), or
+    ``None`` when the tap reads padding only.
     """
-    spans = []
-    for axis in (0, 1):
-        o0, o1, first = tap_span(hw[axis], out_hw[axis], stride[axis], padding[2 * axis], offsets[axis])
+    out_slices, in_slices = [], []
+    for n, o, s, (lo, _), offset in zip(spatial, out, stride, pad_pairs(padding), offsets, strict=True):
+        o0, o1, first = tap_span(n, o, s, lo, offset)
         if o1 == o0:
             return None
-        last = first + (o1 - o0 - 1) * stride[axis]
-        spans.append((slice(o0, o1), slice(first, last + 1, stride[axis])))
-    (orow, irow), (ocol, icol) = spans
-    return orow, ocol, irow, icol
+        last = first + (o1 - o0 - 1) * s
+        out_slices.append(slice(o0, o1))
+        in_slices.append(slice(first, last + 1, s))
+    return tuple(out_slices), tuple(in_slices)
 
 
 def real_taps(o: int, n: int, k: int, s: int, lo: int, d: int) -> range:
@@ -103,33 +109,33 @@ def real_taps(o: int, n: int, k: int, s: int, lo: int, d: int) -> range:
 
 
 def avg_divisors(
-    hw: Pair,
-    out_hw: Pair,
-    kernel: Pair,
-    stride: Pair,
-    padding: Padding,
+    spatial: Sizes,
+    out: Sizes,
+    kernel: Sizes,
+    stride: Sizes,
+    padding: Sizes,
     count_include_pad: bool,
     dtype: np.dtype,
 ) -> np.ndarray:
-    """The (OH, OW) array of average-pool divisors, ``div_h[i] * div_w[j]``, in ``dtype``.
+    """The array (shape ``out``) of average-pool divisors, the outer product of the axes' divisors, in ``dtype``.
 
     Each axis' divisor is ``spec.shapes.avg_divisor`` (PyTorch's rule: the window
     clipped to the padded extent, and further to the input unless
     ``count_include_pad``).
     """
-    per_axis = []
-    for axis in (0, 1):
-        n, k, s = hw[axis], kernel[axis], stride[axis]
-        lo, hi = padding[2 * axis], padding[2 * axis + 1]
-        per_axis.append([avg_divisor(o, n, k, s, lo, hi, count_include_pad) for o in range(out_hw[axis])])
-    return np.multiply.outer(np.asarray(per_axis[0], dtype=dtype), np.asarray(per_axis[1], dtype=dtype))
+    per_axis = [
+        np.asarray([avg_divisor(o, n, k, s, lo, hi, count_include_pad) for o in range(m)], dtype=dtype)
+        for n, m, k, s, (lo, hi) in zip(spatial, out, kernel, stride, pad_pairs(padding), strict=True)
+    ]
+    return reduce(np.multiply.outer, per_axis)
 
 
 __all__ = [
     "avg_divisors",
-    "conv_output_hw",
-    "pad_nchw",
-    "pool_output_hw",
+    "conv_output_shape",
+    "pad_pairs",
+    "pad_spatial",
+    "pool_output_shape",
     "real_taps",
     "tap_slices",
     "tap_span",

@@ -3,12 +3,17 @@
 Two families:
 
 * **CS231n-style cache functions** (``conv_forward_naive(x, w, b, conv_param)
-  -> (out, cache)`` and friends). ``cs231n_conv`` and ``cs231n_max_pool`` wrap
-  one pair each; ``from_cs231n`` wraps a whole student module at once and adds
+  -> (out, cache)``, ``relu_forward(x) -> (out, cache)``, ``affine_forward``,
+  ``softmax_loss(x, y) -> (loss, dx)`` and friends). ``cs231n_conv``,
+  ``cs231n_max_pool`` (both for 1, 2 or 3 spatial axes), ``cs231n_activation``,
+  ``cs231n_affine`` and ``cs231n_loss`` wrap one operation each;
+  ``from_cs231n`` wraps a whole student module at once and adds
   ``CS231N_CAPABILITIES``, the declaration of what that API cannot express.
 * **Forward-only autodiff code**: ``from_torch`` (and ``from_jax``) take forward
-  functions written with framework ops and derive the backward functions from
-  the framework's vector-Jacobian product.
+  functions written with framework ops, one per operation (``conv2d=...``,
+  ``relu=...``, ``softmax_cross_entropy=...``), and derive the backward
+  functions from the framework's vector-Jacobian product; a loss written as a
+  function returning the scalar loss gets its ``dz`` the same way.
 
 Every adapter returns the contract's functions (NumPy in and out, keyword-only
 hyper-parameters), copies inputs before user code sees them, returns fresh
@@ -28,31 +33,48 @@ import os
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from convcheck.spec import DTYPES, OPERATIONS, Capabilities, ContractError, parse_capabilities
+from convcheck.spec.params import AXIS_NAMES
 
 Array = np.ndarray
-Pair = tuple[Callable[..., Any], Callable[..., Any]]
+Pair = tuple[Callable[..., Any], Callable[..., Any] | None]
+
+_CONV = {"stride": "uniform", "padding": "uniform", "dilation": False, "groups": False}
+_POOL = {"stride": "uniform", "padding": "none", "dilation": False, "ceil_mode": False}
 
 CS231N_CAPABILITIES: dict[str, Any] = {
-    # conv_param = {'stride': int, 'pad': int}: one stride, one padding for all
-    # four sides, no dilation, no groups.
-    "conv2d": {"stride": "uniform", "padding": "uniform", "dilation": False, "groups": False},
-    # pool_param = {'pool_height', 'pool_width', 'stride'}: no padding at all,
-    # one stride, no dilation, floor-mode output size.
-    "max_pool2d": {"stride": "uniform", "padding": "none", "dilation": False, "ceil_mode": False},
+    # conv_param = {'stride': int, 'pad': int}: one stride, one padding for every
+    # side, no dilation, no groups.
+    "conv1d": {"padding": "uniform", "dilation": False, "groups": False},
+    "conv2d": dict(_CONV),
+    "conv3d": dict(_CONV),
+    # pool_param = {'pool_height', 'pool_width', 'stride'} ('pool_length' in 1-D,
+    # 'pool_depth' too in 3-D): no padding at all, one stride, no dilation,
+    # floor-mode output size.
+    "max_pool1d": {"padding": "none", "dilation": False, "ceil_mode": False},
+    "max_pool2d": dict(_POOL),
+    "max_pool3d": dict(_POOL),
 }
-"""What the CS231n layer API can express. It has no average pooling, so a
-CS231n plug-in simply has no ``avg_pool2d_*`` functions."""
+"""What the CS231n layer API can express. With one spatial axis a single stride is no
+restriction, so the 1-D operations declare none. The API has no average pooling, no
+``flatten`` layer (``affine_forward`` flattens its input itself) and no binary
+cross-entropy, so a CS231n plug-in simply has none of those functions (wrap a
+binary cross-entropy with ``cs231n_loss`` yourself). The activations, ``affine``
+and ``softmax_loss`` have no hyper-parameters, hence nothing to declare."""
 
 _CS231N = parse_capabilities(CS231N_CAPABILITIES, "CS231N_CAPABILITIES")
 
 _HYPERPARAMETER = {"exclude_pad": "count_include_pad"}
 """Features whose contract hyper-parameter has another name."""
+
+_POOL_KEYS = {"L": "pool_length", "D": "pool_depth", "H": "pool_height", "W": "pool_width"}
+"""The ``pool_param`` key of each spatial axis (``spec.params.AXIS_NAMES``)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -104,6 +126,33 @@ def _namespace(
     return ns
 
 
+def _named(op_name: str, forward: Callable[..., Any], backward: Callable[..., Any] | None = None) -> Pair:
+    """``(forward, backward)`` renamed to the contract's function names (for tracebacks and reprs)."""
+    op = OPERATIONS[op_name]
+    for fn, name in ((forward, op.forward), (backward, op.backward)):
+        if fn is not None:
+            fn.__name__ = fn.__qualname__ = name  # type: ignore[assignment]
+    return forward, backward
+
+
+def _as_loss(op_name: str, call: Callable[[Array, Array], tuple[Array, Array]]) -> Callable[..., Any]:
+    """``call(z, target)`` under the contract's signature of loss ``op_name``:
+    ``softmax_cross_entropy(z, labels)`` or ``sigmoid_binary_cross_entropy(z, y)``."""
+    if op_name == "softmax_cross_entropy":
+
+        def softmax_cross_entropy(z, labels):
+            return call(z, labels)
+
+        return softmax_cross_entropy
+    if op_name == "sigmoid_binary_cross_entropy":
+
+        def sigmoid_binary_cross_entropy(z, y):
+            return call(z, y)
+
+        return sigmoid_binary_cross_entropy
+    raise KeyError(f"{op_name} is not a loss")
+
+
 def exports(namespace: types.ModuleType) -> dict[str, Any]:
     """The public names of an adapter's namespace, for ``globals().update(...)`` in a plug-in file."""
     return {name: getattr(namespace, name) for name in namespace.__all__}
@@ -147,59 +196,124 @@ def _bias_or_zeros(b: Array | None, w: Array) -> Array:
     return np.zeros(w.shape[0], dtype=w.dtype) if b is None else b.copy()
 
 
-def cs231n_conv(forward: Callable[..., Any], backward: Callable[..., Any]) -> Pair:
+def cs231n_conv(forward: Callable[..., Any], backward: Callable[..., Any] | None, ndim: int = 2) -> Pair:
     """Wrap ``conv_forward_naive(x, w, b, conv_param) -> (out, cache)`` and
     ``conv_backward_naive(dout, cache) -> (dx, dw, db)`` as the contract's
-    ``(conv2d_forward, conv2d_backward)``.
+    ``(conv{ndim}d_forward, conv{ndim}d_backward)``.
 
-    ``conv_param`` is ``{'stride': s, 'pad': p}``; the backward re-runs the
-    forward for its cache. A missing bias is passed as zeros and its gradient
-    returned as ``None``.
+    ``conv_param`` is ``{'stride': s, 'pad': p}`` whatever the number of spatial
+    axes; the backward re-runs the forward for its cache. A missing bias is
+    passed as zeros and its gradient returned as ``None``.
     """
+    op_name = f"conv{ndim}d"
 
     def conv_param(x: Array, hp: dict[str, Any]) -> dict[str, int]:
-        _check_supported("conv2d", _CS231N, x.dtype, hp)
+        _check_supported(op_name, _CS231N, x.dtype, hp)
         return {"stride": hp["stride"][0], "pad": hp["padding"][0]}
 
-    def conv2d_forward(x, w, b, *, stride, padding, dilation, groups):
+    def conv_forward(x, w, b, *, stride, padding, dilation, groups):
         param = conv_param(x, dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
         out, _ = forward(x.copy(), w.copy(), _bias_or_zeros(b, w), param)
         return _fresh(out, x.dtype)
 
-    def conv2d_backward(dy, x, w, b, *, stride, padding, dilation, groups):
+    def conv_backward(dy, x, w, b, *, stride, padding, dilation, groups):
         param = conv_param(x, dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
         _, cache = forward(x.copy(), w.copy(), _bias_or_zeros(b, w), param)
-        dx, dw, db = backward(dy.copy(), cache)
+        dx, dw, db = backward(dy.copy(), cache)  # type: ignore[misc]
         return _fresh(dx, x.dtype), _fresh(dw, w.dtype), None if b is None else _fresh(db, b.dtype)
 
-    return conv2d_forward, conv2d_backward
+    return _named(op_name, conv_forward, conv_backward)
 
 
-def cs231n_max_pool(forward: Callable[..., Any], backward: Callable[..., Any]) -> Pair:
+def cs231n_max_pool(forward: Callable[..., Any], backward: Callable[..., Any] | None, ndim: int = 2) -> Pair:
     """Wrap ``max_pool_forward_naive(x, pool_param) -> (out, cache)`` and
     ``max_pool_backward_naive(dout, cache) -> dx`` as the contract's
-    ``(max_pool2d_forward, max_pool2d_backward)``.
+    ``(max_pool{ndim}d_forward, max_pool{ndim}d_backward)``.
 
-    ``pool_param`` is ``{'pool_height': kh, 'pool_width': kw, 'stride': s}``;
-    the backward re-runs the forward for its cache.
+    ``pool_param`` is ``{'pool_height': kh, 'pool_width': kw, 'stride': s}`` in
+    2-D, ``{'pool_length': k, 'stride': s}`` in 1-D and ``{'pool_depth': kd,
+    'pool_height': kh, 'pool_width': kw, 'stride': s}`` in 3-D; the backward
+    re-runs the forward for its cache.
     """
+    op_name = f"max_pool{ndim}d"
+    keys = [_POOL_KEYS[axis] for axis in AXIS_NAMES[ndim]]
 
     def pool_param(x: Array, hp: dict[str, Any]) -> dict[str, int]:
-        _check_supported("max_pool2d", _CS231N, x.dtype, hp)
-        (kh, kw), (s, _) = hp["kernel_size"], hp["stride"]
-        return {"pool_height": kh, "pool_width": kw, "stride": s}
+        _check_supported(op_name, _CS231N, x.dtype, hp)
+        return {**dict(zip(keys, hp["kernel_size"], strict=True)), "stride": hp["stride"][0]}
 
-    def max_pool2d_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
+    def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
         hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
         out, _ = forward(x.copy(), pool_param(x, {**hp, "ceil_mode": ceil_mode}))
         return _fresh(out, x.dtype)
 
-    def max_pool2d_backward(dy, x, *, kernel_size, stride, padding, dilation, ceil_mode):
+    def max_pool_backward(dy, x, *, kernel_size, stride, padding, dilation, ceil_mode):
         hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
         _, cache = forward(x.copy(), pool_param(x, {**hp, "ceil_mode": ceil_mode}))
-        return _fresh(backward(dy.copy(), cache), x.dtype)
+        return _fresh(backward(dy.copy(), cache), x.dtype)  # type: ignore[misc]
 
-    return max_pool2d_forward, max_pool2d_backward
+    return _named(op_name, max_pool_forward, max_pool_backward)
+
+
+def cs231n_activation(
+    forward: Callable[..., Any], backward: Callable[..., Any] | None, name: str = "relu"
+) -> Pair:
+    """Wrap ``relu_forward(x) -> (out, cache)`` and ``relu_backward(dout, cache) -> dx``
+    (or the ``sigmoid_``/``tanh_`` pair, with ``name``) as the contract's
+    ``({name}_forward, {name}_backward)``; the backward re-runs the forward for its cache."""
+
+    def activation_forward(x):
+        _check_supported(name, _CS231N, x.dtype, {})
+        out, _ = forward(x.copy())
+        return _fresh(out, x.dtype)
+
+    def activation_backward(dy, x):
+        _check_supported(name, _CS231N, x.dtype, {})
+        _, cache = forward(x.copy())
+        return _fresh(backward(dy.copy(), cache), x.dtype)  # type: ignore[misc]
+
+    return _named(name, activation_forward, activation_backward)
+
+
+def cs231n_affine(forward: Callable[..., Any], backward: Callable[..., Any] | None) -> Pair:
+    """Wrap ``affine_forward(x, w, b) -> (out, cache)`` and ``affine_backward(dout, cache)
+    -> (dx, dw, db)`` as the contract's ``(linear_forward, linear_backward)``.
+
+    CS231n's ``w`` is ``(in, out)`` (``out = x @ w + b``); the contract's is
+    PyTorch's ``(out, in)``: the adapter passes ``w.T`` and returns ``dw.T``. A
+    missing bias is passed as zeros and its gradient returned as ``None``.
+    """
+
+    def linear_forward(x, w, b):
+        _check_supported("linear", _CS231N, x.dtype, {})
+        out, _ = forward(x.copy(), w.T.copy(), _bias_or_zeros(b, w))
+        return _fresh(out, x.dtype)
+
+    def linear_backward(dy, x, w, b):
+        _check_supported("linear", _CS231N, x.dtype, {})
+        _, cache = forward(x.copy(), w.T.copy(), _bias_or_zeros(b, w))
+        dx, dw_in_out, db = backward(dy.copy(), cache)  # type: ignore[misc]
+        dw = np.array(np.transpose(dw_in_out), dtype=w.dtype, order="C")
+        return _fresh(dx, x.dtype), dw, None if b is None else _fresh(db, b.dtype)
+
+    return _named("linear", linear_forward, linear_backward)
+
+
+def cs231n_loss(loss: Callable[..., Any], op_name: str = "softmax_cross_entropy") -> Callable[..., Any]:
+    """Wrap ``softmax_loss(x, y) -> (loss, dx)`` as the contract's ``softmax_cross_entropy(z, labels)``
+    (or a binary cross-entropy of the same form as ``sigmoid_binary_cross_entropy(z, y)``).
+
+    CS231n's ``softmax_loss`` already is the contract's: the batch-mean loss and
+    its gradient ``(softmax - onehot) / N``. The loss comes back as a 0-d array of
+    the logits' dtype.
+    """
+
+    def call(z: Array, target: Array) -> tuple[Array, Array]:
+        _check_supported(op_name, _CS231N, z.dtype, {})
+        value, dz = loss(z.copy(), np.array(target, copy=True))
+        return _fresh(value, z.dtype), _fresh(dz, z.dtype)
+
+    return _as_loss(op_name, call)
 
 
 def _load_file(path: str | os.PathLike[str]) -> types.ModuleType:
@@ -220,21 +334,35 @@ def _lookup(source: Any, name: str) -> Any:
     return getattr(source, name, None)
 
 
-_CS231N_NAMES: dict[str, tuple[str, str, Callable[..., Pair]]] = {
+_CS231N_NAMES: dict[str, tuple[str, str | None, Callable[..., Any]]] = {
+    "conv1d": ("conv1d_forward_naive", "conv1d_backward_naive", partial(cs231n_conv, ndim=1)),
     "conv2d": ("conv_forward_naive", "conv_backward_naive", cs231n_conv),
+    "conv3d": ("conv3d_forward_naive", "conv3d_backward_naive", partial(cs231n_conv, ndim=3)),
+    "max_pool1d": ("max_pool1d_forward_naive", "max_pool1d_backward_naive", partial(cs231n_max_pool, ndim=1)),
     "max_pool2d": ("max_pool_forward_naive", "max_pool_backward_naive", cs231n_max_pool),
+    "max_pool3d": ("max_pool3d_forward_naive", "max_pool3d_backward_naive", partial(cs231n_max_pool, ndim=3)),
+    "relu": ("relu_forward", "relu_backward", partial(cs231n_activation, name="relu")),
+    "sigmoid": ("sigmoid_forward", "sigmoid_backward", partial(cs231n_activation, name="sigmoid")),
+    "tanh": ("tanh_forward", "tanh_backward", partial(cs231n_activation, name="tanh")),
+    "linear": ("affine_forward", "affine_backward", cs231n_affine),
+    "softmax_cross_entropy": ("softmax_loss", None, cs231n_loss),
 }
+"""Per operation: the CS231n forward's name, the backward's (``None`` for a loss) and the wrapper.
+CS231n names the 2-D layers without a dimension; the 1-D and 3-D names follow the same pattern."""
 
 
 def from_cs231n(source: Any, capabilities: Mapping[str, Any] | None = None) -> types.ModuleType:
     """Adapt a CS231n-style layers module into a plug-in namespace.
 
     ``source`` is a module, any object or mapping holding the functions, or a
-    path to a ``.py`` file. It is searched for ``conv_forward_naive``,
-    ``conv_backward_naive``, ``max_pool_forward_naive`` and
-    ``max_pool_backward_naive``; an operation whose forward is absent is left
-    out, one whose backward is absent gets only its forward. The declaration is
-    ``CS231N_CAPABILITIES`` narrowed by the source's own
+    path to a ``.py`` file. It is searched for the names of ``_CS231N_NAMES``:
+    ``conv_forward_naive`` / ``conv_backward_naive`` (and ``conv1d_...``,
+    ``conv3d_...``), ``max_pool_forward_naive`` / ``max_pool_backward_naive``
+    (and ``max_pool1d_...``, ``max_pool3d_...``), ``relu_forward`` /
+    ``relu_backward`` (and ``sigmoid_...``, ``tanh_...``), ``affine_forward`` /
+    ``affine_backward`` and ``softmax_loss``. An operation whose forward is
+    absent is left out, one whose backward is absent gets only its forward. The
+    declaration is ``CS231N_CAPABILITIES`` narrowed by the source's own
     ``CONVCHECK_CAPABILITIES`` and by ``capabilities`` (e.g. ``{"max_pool2d":
     {"ties": "split"}}``).
     """
@@ -242,16 +370,20 @@ def from_cs231n(source: Any, capabilities: Mapping[str, Any] | None = None) -> t
         source = _load_file(source)
     functions: dict[str, Callable[..., Any]] = {}
     for op_name, (fwd_name, bwd_name, adapt) in _CS231N_NAMES.items():
-        forward, backward = _lookup(source, fwd_name), _lookup(source, bwd_name)
+        forward = _lookup(source, fwd_name)
         if forward is None:
             continue
-        fwd, bwd = adapt(forward, backward)
         op = OPERATIONS[op_name]
+        if bwd_name is None:  # a loss: one function returning (loss, dz)
+            functions[op.forward] = adapt(forward)
+            continue
+        backward = _lookup(source, bwd_name)
+        fwd, bwd = adapt(forward, backward)
         functions[op.forward] = fwd
         if backward is not None:
-            functions[op.backward] = bwd
+            functions[op.backward] = bwd  # type: ignore[index]
     if not functions:
-        names = ", ".join(n for f, b, _ in _CS231N_NAMES.values() for n in (f, b))
+        names = ", ".join(n for f, b, _ in _CS231N_NAMES.values() for n in (f, b) if n)
         raise ContractError(f"{source!r} defines none of the CS231n functions ({names})")
     caps = narrow_capabilities(CS231N_CAPABILITIES, _lookup(source, "CONVCHECK_CAPABILITIES"))
     caps = narrow_capabilities(caps, capabilities)
@@ -265,15 +397,24 @@ def from_cs231n(source: Any, capabilities: Mapping[str, Any] | None = None) -> t
 
 @dataclass(frozen=True)
 class _Engine:
-    """How one autodiff framework evaluates ``fn(*arrays)`` and its VJP on NumPy arrays.
+    """How one autodiff framework evaluates ``fn(*arrays)``, its VJP and a loss's gradient on NumPy arrays.
 
     ``forward(fn, arrays) -> y`` and ``vjp(fn, arrays, dy) -> grads`` (one per
-    array) both return fresh NumPy arrays of the input dtypes.
+    array) return fresh NumPy arrays of the input dtypes; ``loss(fn, z, target)
+    -> (loss, dz)`` differentiates the scalar ``fn(z, target)`` in ``z`` only.
     """
 
     name: str
     forward: Callable[[Callable[..., Any], tuple[Array, ...]], Array]
     vjp: Callable[[Callable[..., Any], tuple[Array, ...], Array], tuple[Array, ...]]
+    loss: Callable[[Callable[..., Any], Array, Array], tuple[Array, Array]]
+
+
+def _target(target: Array, dtype: np.dtype) -> Array:
+    """A loss target as frameworks take it: integer labels as int64 (an index type), anything
+    else (binary targets) as a C-contiguous copy in the logits' ``dtype``."""
+    target = np.asarray(target)
+    return np.array(target, dtype=np.int64 if target.dtype.kind in "iu" else dtype, order="C", copy=True)
 
 
 def _torch_engine() -> _Engine:
@@ -302,7 +443,15 @@ def _torch_engine() -> _Engine:
             for g, a in zip(grads, arrays, strict=True)
         )
 
-    return _Engine("torch", forward, vjp)
+    def loss(fn: Callable[..., Any], z: Array, target: Array) -> tuple[Array, Array]:
+        (z_t,) = tensors((z,), grad=True)
+        with torch.enable_grad():
+            value = fn(z_t, torch.from_numpy(_target(target, z.dtype)))
+        grad = torch.autograd.grad(value, [z_t], allow_unused=True)[0] if value.requires_grad else None
+        dz = np.zeros_like(z) if grad is None else grad.detach().numpy()
+        return _fresh(value.detach().numpy(), z.dtype), _fresh(dz, z.dtype)
+
+    return _Engine("torch", forward, vjp, loss)
 
 
 def _jax_engine() -> _Engine:
@@ -329,81 +478,153 @@ def _jax_engine() -> _Engine:
         grads = pullback(jnp.asarray(dy, dtype=y.dtype))
         return tuple(_fresh(np.asarray(g), a.dtype) for g, a in zip(grads, arrays, strict=True))
 
-    return _Engine("jax", forward, vjp)
+    def loss(fn: Callable[..., Any], z: Array, target: Array) -> tuple[Array, Array]:
+        target_j = jnp.asarray(_target(target, z.dtype))
+        value, pullback = jax.vjp(lambda z_: fn(z_, target_j), *arrays_in((z,)))
+        (dz,) = pullback(jnp.asarray(1.0, dtype=value.dtype))
+        return _fresh(np.asarray(value), z.dtype), _fresh(np.asarray(dz), z.dtype)
+
+    return _Engine("jax", forward, vjp, loss)
 
 
-def _autodiff_conv(engine: _Engine, fn: Callable[..., Any], caps: Capabilities) -> Pair:
-    """Contract ``conv2d`` functions from a forward ``fn(x, w, b, *, stride, padding, dilation, groups)``."""
+def _with_bias(fn: Callable[..., Any], x: Array, w: Array, b: Array | None, hp: dict[str, Any]) -> tuple:
+    """``(f, arrays)`` with ``f(*arrays) = fn(x, w, b, **hp)``; an absent bias is no array (and no gradient)."""
+    if b is None:
+        return (lambda x_, w_: fn(x_, w_, None, **hp)), (x, w)
+    return (lambda x_, w_, b_: fn(x_, w_, b_, **hp)), (x, w, b)
 
-    def prepare(x: Array, w: Array, b: Array | None, hp: dict[str, Any]) -> tuple[Callable, tuple]:
-        _check_supported("conv2d", caps, x.dtype, hp)
-        if b is None:
-            return (lambda x_, w_: fn(x_, w_, None, **hp)), (x, w)
-        return (lambda x_, w_, b_: fn(x_, w_, b_, **hp)), (x, w, b)
 
-    def conv2d_forward(x, w, b, *, stride, padding, dilation, groups):
+def _autodiff_conv(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
+    """Contract ``conv{1,2,3}d`` functions from a forward ``fn(x, w, b, *, stride, padding, dilation, groups)``."""
+
+    def conv_forward(x, w, b, *, stride, padding, dilation, groups):
         hp = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-        return engine.forward(*prepare(x, w, b, hp))
+        _check_supported(op_name, caps, x.dtype, hp)
+        return engine.forward(*_with_bias(fn, x, w, b, hp))
 
-    def conv2d_backward(dy, x, w, b, *, stride, padding, dilation, groups):
+    def conv_backward(dy, x, w, b, *, stride, padding, dilation, groups):
         hp = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-        dx, dw, *db = engine.vjp(*prepare(x, w, b, hp), dy)
+        _check_supported(op_name, caps, x.dtype, hp)
+        dx, dw, *db = engine.vjp(*_with_bias(fn, x, w, b, hp), dy)
         return dx, dw, db[0] if db else None
 
-    return conv2d_forward, conv2d_backward
+    return _named(op_name, conv_forward, conv_backward)
 
 
-def _autodiff_max_pool(engine: _Engine, fn: Callable[..., Any], caps: Capabilities) -> Pair:
-    """Contract ``max_pool2d`` functions from a forward ``fn(x, *, kernel_size, ...)``."""
+def _autodiff_max_pool(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
+    """Contract ``max_pool{1,2,3}d`` functions from a forward ``fn(x, *, kernel_size, ...)``."""
 
     def prepare(x: Array, hp: dict[str, Any]) -> tuple[Callable, tuple]:
-        _check_supported("max_pool2d", caps, x.dtype, hp)
+        _check_supported(op_name, caps, x.dtype, hp)
         return (lambda x_: fn(x_, **hp)), (x,)
 
-    def max_pool2d_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
+    def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
         hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
         return engine.forward(*prepare(x, {**hp, "ceil_mode": ceil_mode}))
 
-    def max_pool2d_backward(dy, x, *, kernel_size, stride, padding, dilation, ceil_mode):
+    def max_pool_backward(dy, x, *, kernel_size, stride, padding, dilation, ceil_mode):
         hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
         return engine.vjp(*prepare(x, {**hp, "ceil_mode": ceil_mode}), dy)[0]
 
-    return max_pool2d_forward, max_pool2d_backward
+    return _named(op_name, max_pool_forward, max_pool_backward)
 
 
-def _autodiff_avg_pool(engine: _Engine, fn: Callable[..., Any], caps: Capabilities) -> Pair:
-    """Contract ``avg_pool2d`` functions from a forward ``fn(x, *, kernel_size, ...)``."""
+def _autodiff_avg_pool(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
+    """Contract ``avg_pool{1,2,3}d`` functions from a forward ``fn(x, *, kernel_size, ...)``."""
 
     def prepare(x: Array, hp: dict[str, Any]) -> tuple[Callable, tuple]:
-        _check_supported("avg_pool2d", caps, x.dtype, hp)
+        _check_supported(op_name, caps, x.dtype, hp)
         return (lambda x_: fn(x_, **hp)), (x,)
 
-    def avg_pool2d_forward(x, *, kernel_size, stride, padding, ceil_mode, count_include_pad):
+    def avg_pool_forward(x, *, kernel_size, stride, padding, ceil_mode, count_include_pad):
         hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode)
         return engine.forward(*prepare(x, {**hp, "count_include_pad": count_include_pad}))
 
-    def avg_pool2d_backward(dy, x, *, kernel_size, stride, padding, ceil_mode, count_include_pad):
+    def avg_pool_backward(dy, x, *, kernel_size, stride, padding, ceil_mode, count_include_pad):
         hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode)
         return engine.vjp(*prepare(x, {**hp, "count_include_pad": count_include_pad}), dy)[0]
 
-    return avg_pool2d_forward, avg_pool2d_backward
+    return _named(op_name, avg_pool_forward, avg_pool_backward)
 
 
-_AUTODIFF = {"conv2d": _autodiff_conv, "max_pool2d": _autodiff_max_pool, "avg_pool2d": _autodiff_avg_pool}
+def _autodiff_elementwise(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
+    """Contract functions of a one-input layer (``relu``, ``sigmoid``, ``tanh``, ``flatten``) from ``fn(x)``."""
+
+    def forward(x):
+        _check_supported(op_name, caps, x.dtype, {})
+        return engine.forward(fn, (x,))
+
+    def backward(dy, x):
+        _check_supported(op_name, caps, x.dtype, {})
+        return engine.vjp(fn, (x,), dy)[0]
+
+    return _named(op_name, forward, backward)
+
+
+def _autodiff_linear(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
+    """Contract ``linear`` functions from a forward ``fn(x, w, b)`` (``w`` is ``(out, in)``, ``b`` may be None)."""
+
+    def linear_forward(x, w, b):
+        _check_supported(op_name, caps, x.dtype, {})
+        return engine.forward(*_with_bias(fn, x, w, b, {}))
+
+    def linear_backward(dy, x, w, b):
+        _check_supported(op_name, caps, x.dtype, {})
+        dx, dw, *db = engine.vjp(*_with_bias(fn, x, w, b, {}), dy)
+        return dx, dw, db[0] if db else None
+
+    return _named(op_name, linear_forward, linear_backward)
+
+
+def _autodiff_loss(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
+    """The contract's loss function from ``fn(z, target) -> scalar loss``: ``(loss, dz)``, ``dz`` by autodiff."""
+
+    def call(z: Array, target: Array) -> tuple[Array, Array]:
+        _check_supported(op_name, caps, z.dtype, {})
+        return engine.loss(fn, z, target)
+
+    return _as_loss(op_name, call), None
+
+
+_AUTODIFF: dict[str, Callable[[_Engine, str, Callable[..., Any], Capabilities], Pair]] = {
+    "conv": _autodiff_conv,
+    "max_pool": _autodiff_max_pool,
+    "avg_pool": _autodiff_avg_pool,
+    "relu": _autodiff_elementwise,
+    "sigmoid": _autodiff_elementwise,
+    "tanh": _autodiff_elementwise,
+    "flatten": _autodiff_elementwise,
+    "linear": _autodiff_linear,
+    "softmax_cross_entropy": _autodiff_loss,
+    "sigmoid_binary_cross_entropy": _autodiff_loss,
+}
+"""The adapter of each operation family (``Operation.family``)."""
 
 
 def _from_autodiff(
     engine: _Engine, forwards: Mapping[str, Callable[..., Any] | None], capabilities: Any
 ) -> types.ModuleType:
     """The contract-shaping shared by ``from_torch`` and ``from_jax``."""
+    unknown = [name for name in forwards if name not in OPERATIONS]
+    if unknown:
+        raise TypeError(
+            f"from_{engine.name} got unknown operation(s) {', '.join(unknown)}; "
+            f"the operations are {', '.join(OPERATIONS)}"
+        )
     caps = parse_capabilities(capabilities)
     functions: dict[str, Callable[..., Any]] = {}
     for op_name, fn in forwards.items():
         if fn is not None:
             op = OPERATIONS[op_name]
-            functions[op.forward], functions[op.backward] = _AUTODIFF[op_name](engine, fn, caps)
+            forward, backward = _AUTODIFF[op.family](engine, op_name, fn, caps)
+            functions[op.forward] = forward
+            if backward is not None:
+                functions[op.backward] = backward  # type: ignore[index]
     if not functions:
-        raise ContractError(f"from_{engine.name} needs at least one of conv2d, max_pool2d, avg_pool2d")
+        raise ContractError(
+            f"from_{engine.name} needs at least one forward function, by operation name "
+            f"(conv2d=..., relu=..., softmax_cross_entropy=...; operations: {', '.join(OPERATIONS)})"
+        )
     return _namespace(
         f"convcheck_{engine.name}_plugin", f"{engine.name} autodiff adapter", functions, capabilities
     )
@@ -414,20 +635,26 @@ def from_torch(
     max_pool2d: Callable[..., Any] | None = None,
     avg_pool2d: Callable[..., Any] | None = None,
     capabilities: Mapping[str, Any] | None = None,
+    **forwards: Callable[..., Any] | None,
 ) -> types.ModuleType:
     """Contract forward and backward functions from forward-only torch code.
 
-    Each argument is a forward written with torch ops on torch tensors, taking
-    the contract forward's arguments (``conv2d(x, w, b, *, stride, padding,
-    dilation, groups)``, ``b`` possibly ``None``). The backward is
-    ``torch.autograd.grad`` of the output with ``grad_outputs=dy``. Tensors are
-    built from copies of the inputs at the input dtype. ``capabilities`` is the
-    declaration (``None``: the full contract); an argument left ``None`` means
-    that operation is absent.
+    Each argument, named after its operation (``conv1d``, ``conv2d``, ...,
+    ``max_pool3d``, ``avg_pool1d``, ``relu``, ``sigmoid``, ``tanh``, ``linear``,
+    ``flatten``, ``softmax_cross_entropy``, ``sigmoid_binary_cross_entropy``), is
+    a forward written with torch ops on torch tensors, taking the contract
+    forward's arguments (``conv2d(x, w, b, *, stride, padding, dilation,
+    groups)``, ``relu(x)``, ``linear(x, w, b)``; ``b`` possibly ``None``). The
+    backward is ``torch.autograd.grad`` of the output with ``grad_outputs=dy``.
+    A loss is a function ``(z, target) -> scalar loss`` (the batch mean); the
+    contract's ``(loss, dz)`` takes ``dz`` from autograd. Tensors are built from
+    copies of the inputs at the input dtype (integer labels as int64, binary
+    targets at the logits' dtype). ``capabilities`` is the declaration
+    (``None``: the full contract); an operation not given is absent.
     """
     return _from_autodiff(
         _torch_engine(),
-        {"conv2d": conv2d, "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d},
+        {"conv2d": conv2d, "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d, **forwards},
         capabilities,
     )
 
@@ -437,23 +664,27 @@ def from_jax(
     max_pool2d: Callable[..., Any] | None = None,
     avg_pool2d: Callable[..., Any] | None = None,
     capabilities: Mapping[str, Any] | None = None,
+    **forwards: Callable[..., Any] | None,
 ) -> types.ModuleType:
     """``from_torch`` for forwards written with ``jax.numpy`` / ``jax.lax`` ops.
 
-    The backward is ``jax.vjp``. JAX is imported only here (``ImportError``
-    with advice when it is missing), and ``jax_enable_x64`` is switched on so
-    float64 cases run in float64.
+    The backward (and a loss's ``dz``) is ``jax.vjp``. JAX is imported only here
+    (``ImportError`` with advice when it is missing), and ``jax_enable_x64`` is
+    switched on so float64 cases run in float64.
     """
     return _from_autodiff(
         _jax_engine(),
-        {"conv2d": conv2d, "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d},
+        {"conv2d": conv2d, "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d, **forwards},
         capabilities,
     )
 
 
 __all__ = [
     "CS231N_CAPABILITIES",
+    "cs231n_activation",
+    "cs231n_affine",
     "cs231n_conv",
+    "cs231n_loss",
     "cs231n_max_pool",
     "exports",
     "from_cs231n",

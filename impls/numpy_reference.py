@@ -1,15 +1,20 @@
 """Readable NumPy reference implementation of the convcheck contract, written from the equations.
 
-Clarity first: every function loops over the output positions ``(i, j)`` and
-lets NumPy handle the batch and channel axes; no stride tricks, no im2col. It is
-slow on large inputs and meant as a readable statement of the semantics.
+Clarity first: convolution and pooling loop over the output positions ``o`` (one
+index per spatial axis, ``(i, j)`` in 2-D) and let NumPy handle the batch and
+channel axes; no stride tricks, no im2col. One N-d function per operation and
+direction serves the 1-D, 2-D and 3-D contract functions alike (the rank of
+``x`` tells them apart). It is slow on large inputs and meant as a readable
+statement of the semantics. The layers without windows (activations,
+``linear``, ``flatten``, the losses) are the one-line formulas of
+``numpy_layers``.
 
-Notation: ``x`` is (N, C_in, H, W); ``padding = (top, bottom, left, right)``;
-window ``(i, j)`` reads the padded-input cells ``(i*sh + a*dh, j*sw + e*dw)``
-for the kernel taps ``a < KH``, ``e < KW``, i.e. the input cells
-``(i*sh - top + a*dh, j*sw - left + e*dw)``.
+Notation: ``x`` is (N, C_in, *spatial); ``padding`` holds a ``(lo, hi)`` pair per
+spatial axis (``(top, bottom, left, right)`` in 2-D); on each axis, window ``o``
+reads the padded-input cells ``o*s + a*d`` for the kernel taps ``a < k``, i.e.
+the input cells ``o*s - lo + a*d``. In 2-D, for window ``(i, j)`` and tap ``(a, e)``:
 
-conv2d (cross-correlation; ``xp`` is ``x`` zero-padded, ``G = groups``,
+conv (cross-correlation; ``xp`` is ``x`` zero-padded, ``G = groups``,
 ``Cg = C_in / G``, ``g(co)`` the group of output channel ``co``)::
 
     y[n, co, i, j] = b[co] + sum_{c < Cg, a, e} xp[n, g(co)*Cg + c, i*sh + a*dh, j*sw + e*dw] * w[co, c, a, e]
@@ -22,118 +27,128 @@ and for ``L = sum(y * dy)`` (batch summed)::
 
 with ``dx`` the interior of ``dxp`` (gradients landing on padding are dropped).
 
-max_pool2d (padding counts as ``-inf``, so only real cells compete)::
+max pool (padding counts as ``-inf``, so only real cells compete)::
 
     y[n, c, i, j] = max over the real cells of window (i, j)
     dx[n, c, winner(i, j)] += dy[n, c, i, j]
 
 where ``winner`` is the *first* maximum in row-major window order.
 
-avg_pool2d (``D(i, j)`` the divisor of ``spec.shapes.avg_divisor``, one factor per axis)::
+avg pool (``D(i, j)`` the product over the axes of ``spec.shapes.avg_divisor``)::
 
     y[n, c, i, j] = (sum over the real cells of window (i, j)) / D(i, j)
     dx[n, c, cell] += dy[n, c, i, j] / D(i, j)   for every real cell of window (i, j)
 
-Arrays keep the input's dtype throughout; outputs are fresh arrays.
+The same holds with one spatial index (1-D) or three (3-D). Arrays keep the
+input's dtype throughout; outputs are fresh arrays.
 """
 
 from __future__ import annotations
+
+from math import prod
 
 import numpy as np
 
 from convcheck.spec.shapes import avg_divisor
 
-from ._windows import conv_output_hw, pool_output_hw, real_taps
+from ._windows import conv_output_shape, pad_pairs, pool_output_shape, real_taps
+from .numpy_layers import (
+    flatten_backward,
+    flatten_forward,
+    linear_backward,
+    linear_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_binary_cross_entropy,
+    sigmoid_forward,
+    softmax_cross_entropy,
+    tanh_backward,
+    tanh_forward,
+)
 
 CONVCHECK_CAPABILITIES: dict = {}
 
-Pair = tuple[int, int]
-Padding = tuple[int, int, int, int]
+Sizes = tuple[int, ...]
 
 
-# --------------------------------------------------------------------------- conv2d
+# --------------------------------------------------------------------------- conv
 
 
-def _conv_window(i: int, j: int, kernel: Pair, stride: Pair, dilation: Pair) -> tuple[slice, slice]:
-    """Padded-input slices of window ``(i, j)``: rows ``i*sh + a*dh``, columns ``j*sw + e*dw``."""
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
-    cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
-    return rows, cols
+def _conv_window(position: Sizes, kernel: Sizes, stride: Sizes, dilation: Sizes) -> tuple[slice, ...]:
+    """Padded-input slices of the window at output ``position``: cells ``o*s + a*d`` on each axis."""
+    return tuple(
+        slice(o * s, o * s + d * (k - 1) + 1, d)
+        for o, k, s, d in zip(position, kernel, stride, dilation, strict=True)
+    )
 
 
-def _zero_pad(x: np.ndarray, padding: Padding) -> np.ndarray:
-    """``x`` padded with zeros by ``(top, bottom, left, right)`` (a fresh array, same dtype)."""
-    top, bottom, left, right = padding
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+def _zero_pad(x: np.ndarray, padding: Sizes) -> np.ndarray:
+    """``x`` padded with zeros by the ``(lo, hi)`` pairs of ``padding`` (a fresh array, same dtype)."""
+    return np.pad(x, ((0, 0), (0, 0), *pad_pairs(padding)))
 
 
-def conv2d_forward(
+def conv_forward(
     x: np.ndarray,
     w: np.ndarray,
     b: np.ndarray | None,
     *,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
+    stride: Sizes,
+    padding: Sizes,
+    dilation: Sizes,
     groups: int,
 ) -> np.ndarray:
-    """``y[n, co, i, j] = b[co] + sum_{c, a, e} xp[n, g(co)*Cg + c, i*sh + a*dh, j*sw + e*dw] * w[co, c, a, e]``."""
+    """``y[n, co, o] = b[co] + sum_{c, a} xp[n, g(co)*Cg + c, o*s + a*d] * w[co, c, a]`` (``o``, ``a`` N-d)."""
     w = np.asarray(w, dtype=x.dtype)
-    n, _, h, wd = x.shape
-    c_out, cg, kh, kw = w.shape
+    c_out, cg = w.shape[:2]
     cog = c_out // groups
-    oh, ow = conv_output_hw((h, wd), (kh, kw), stride, padding, dilation)
+    out = conv_output_shape(x.shape[2:], w.shape[2:], stride, padding, dilation)
+    reduced = tuple(range(1, w.ndim))  # (c, *kernel taps)
     xp = _zero_pad(x, padding)
-    y = np.zeros((n, c_out, oh, ow), dtype=x.dtype)
-    for i in range(oh):
-        for j in range(ow):
-            rows, cols = _conv_window(i, j, (kh, kw), stride, dilation)
-            patch = xp[:, :, rows, cols]  # (N, C_in, KH, KW)
-            for g in range(groups):
-                cin, cout = slice(g * cg, (g + 1) * cg), slice(g * cog, (g + 1) * cog)
-                # sum over (c, a, e): (N, Cg, KH, KW) x (Cog, Cg, KH, KW) -> (N, Cog)
-                y[:, cout, i, j] = np.tensordot(patch[:, cin], w[cout], axes=([1, 2, 3], [1, 2, 3]))
+    y = np.zeros((x.shape[0], c_out, *out), dtype=x.dtype)
+    for position in np.ndindex(*out):
+        patch = xp[(..., *_conv_window(position, w.shape[2:], stride, dilation))]  # (N, C_in, *K)
+        for g in range(groups):
+            cin, cout = slice(g * cg, (g + 1) * cg), slice(g * cog, (g + 1) * cog)
+            # sum over (c, *taps): (N, Cg, *K) x (Cog, Cg, *K) -> (N, Cog)
+            y[(slice(None), cout, *position)] = np.tensordot(patch[:, cin], w[cout], axes=(reduced, reduced))
     if b is not None:
-        y += np.asarray(b, dtype=x.dtype)[:, None, None]
+        y += np.asarray(b, dtype=x.dtype).reshape(-1, *(1,) * len(out))
     return y
 
 
-def conv2d_backward(
+def conv_backward(
     dy: np.ndarray,
     x: np.ndarray,
     w: np.ndarray,
     b: np.ndarray | None,
     *,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
+    stride: Sizes,
+    padding: Sizes,
+    dilation: Sizes,
     groups: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(dx, dw, db)``: each window scatters ``dy[n, co, i, j] * w`` into ``dxp`` and ``dy * xp`` into ``dw``."""
+    """``(dx, dw, db)``: each window scatters ``dy[n, co, o] * w`` into ``dxp`` and ``dy * xp`` into ``dw``."""
     w = np.asarray(w, dtype=x.dtype)
     dy = np.asarray(dy, dtype=x.dtype)
-    _, _, h, wd = x.shape
-    c_out, cg, kh, kw = w.shape
+    c_out, cg = w.shape[:2]
     cog = c_out // groups
-    top, _, left, _ = padding
-    oh, ow = dy.shape[2:]
     xp = _zero_pad(x, padding)
     dxp = np.zeros_like(xp)
     dw = np.zeros(w.shape, dtype=x.dtype)
-    for i in range(oh):
-        for j in range(ow):
-            rows, cols = _conv_window(i, j, (kh, kw), stride, dilation)
-            patch = xp[:, :, rows, cols]  # (N, C_in, KH, KW)
-            for g in range(groups):
-                cin, cout = slice(g * cg, (g + 1) * cg), slice(g * cog, (g + 1) * cog)
-                d = dy[:, cout, i, j]  # (N, Cog)
-                # dw[co, c, a, e] += sum_n d[n, co] * patch[n, c, a, e]
-                dw[cout] += np.tensordot(d, patch[:, cin], axes=([0], [0]))
-                # dxp[n, c, window] += sum_co d[n, co] * w[co, c, a, e]
-                dxp[:, cin, rows, cols] += np.tensordot(d, w[cout], axes=([1], [0]))
-    dx = np.ascontiguousarray(dxp[:, :, top : top + h, left : left + wd])
-    db = None if b is None else dy.sum(axis=(0, 2, 3))
+    for position in np.ndindex(*dy.shape[2:]):
+        window = _conv_window(position, w.shape[2:], stride, dilation)
+        patch = xp[(..., *window)]  # (N, C_in, *K)
+        for g in range(groups):
+            cin, cout = slice(g * cg, (g + 1) * cg), slice(g * cog, (g + 1) * cog)
+            d = dy[(slice(None), cout, *position)]  # (N, Cog)
+            # dw[co, c, a] += sum_n d[n, co] * patch[n, c, a]
+            dw[cout] += np.tensordot(d, patch[:, cin], axes=([0], [0]))
+            # dxp[n, c, window] += sum_co d[n, co] * w[co, c, a]
+            dxp[(slice(None), cin, *window)] += np.tensordot(d, w[cout], axes=([1], [0]))
+    interior = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pad_pairs(padding), strict=True))
+    dx = np.ascontiguousarray(dxp[(..., *interior)])
+    db = None if b is None else dy.sum(axis=(0, *range(2, dy.ndim)))
     return dx, dw, db
 
 
@@ -141,126 +156,160 @@ def conv2d_backward(
 
 
 def _real_window(
-    i: int, j: int, hw: Pair, kernel: Pair, stride: Pair, padding: Padding, dilation: Pair
-) -> tuple[range, range]:
-    """Input rows and columns (in window order) of the real cells of window ``(i, j)``."""
-    rows = real_taps(i, hw[0], kernel[0], stride[0], padding[0], dilation[0])
-    cols = real_taps(j, hw[1], kernel[1], stride[1], padding[2], dilation[1])
-    return rows, cols
+    position: Sizes, spatial: Sizes, kernel: Sizes, stride: Sizes, padding: Sizes, dilation: Sizes
+) -> tuple[range, ...]:
+    """Input coordinates (in window order) of the real cells of the window at ``position``, per axis."""
+    return tuple(
+        real_taps(o, n, k, s, lo, d)
+        for o, n, k, s, (lo, _), d in zip(
+            position, spatial, kernel, stride, pad_pairs(padding), dilation, strict=True
+        )
+    )
 
 
-def _as_slice(r: range) -> slice:
-    """The slice selecting the (non-empty) index range ``r``."""
-    return slice(r.start, r[-1] + 1, r.step)
+def _as_slices(cells: tuple[range, ...]) -> tuple[slice, ...]:
+    """The slices selecting the (non-empty) index ranges ``cells``."""
+    return tuple(slice(r.start, r[-1] + 1, r.step) for r in cells)
 
 
-def max_pool2d_forward(
+def max_pool_forward(
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
+    kernel_size: Sizes,
+    stride: Sizes,
+    padding: Sizes,
+    dilation: Sizes,
     ceil_mode: bool,
 ) -> np.ndarray:
-    """``y[n, c, i, j] = max`` of the real cells of window ``(i, j)`` (padding is ``-inf``)."""
-    n, c, h, wd = x.shape
-    oh, ow = pool_output_hw((h, wd), kernel_size, stride, padding, dilation, ceil_mode)
-    y = np.empty((n, c, oh, ow), dtype=x.dtype)
-    for i in range(oh):
-        for j in range(ow):
-            rows, cols = _real_window(i, j, (h, wd), kernel_size, stride, padding, dilation)
-            y[:, :, i, j] = x[:, :, _as_slice(rows), _as_slice(cols)].max(axis=(2, 3))
+    """``y[n, c, o] = max`` of the real cells of window ``o`` (padding is ``-inf``)."""
+    spatial = x.shape[2:]
+    out = pool_output_shape(spatial, kernel_size, stride, padding, dilation, ceil_mode)
+    y = np.empty((*x.shape[:2], *out), dtype=x.dtype)
+    for position in np.ndindex(*out):
+        cells = _real_window(position, spatial, kernel_size, stride, padding, dilation)
+        y[(..., *position)] = x[(..., *_as_slices(cells))].max(axis=tuple(range(2, x.ndim)))
     return y
 
 
-def max_pool2d_backward(
+def max_pool_backward(
     dy: np.ndarray,
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
+    kernel_size: Sizes,
+    stride: Sizes,
+    padding: Sizes,
+    dilation: Sizes,
     ceil_mode: bool,
 ) -> np.ndarray:
-    """``dx[n, c, winner(i, j)] += dy[n, c, i, j]``, ``winner`` the first maximum in row-major order."""
+    """``dx[n, c, winner(o)] += dy[n, c, o]``, ``winner`` the first maximum in row-major window order."""
     dy = np.asarray(dy, dtype=x.dtype)
-    n, c, h, wd = x.shape
-    oh, ow = dy.shape[2:]
+    n, c, *spatial = x.shape
     dx = np.zeros(x.shape, dtype=x.dtype)
     batch, chan = np.meshgrid(np.arange(n), np.arange(c), indexing="ij")
-    for i in range(oh):
-        for j in range(ow):
-            rows, cols = _real_window(i, j, (h, wd), kernel_size, stride, padding, dilation)
-            patch = x[:, :, _as_slice(rows), _as_slice(cols)]  # (N, C, r, c)
-            first = patch.reshape(n, c, -1).argmax(axis=2)  # argmax returns the first maximum
-            r, q = np.unravel_index(first, (len(rows), len(cols)))
-            # one winner per (n, c): the fancy-indexed cells are distinct, so += does not lose updates
-            dx[batch, chan, np.asarray(rows)[r], np.asarray(cols)[q]] += dy[:, :, i, j]
+    for position in np.ndindex(*dy.shape[2:]):
+        cells = _real_window(position, tuple(spatial), kernel_size, stride, padding, dilation)
+        patch = x[(..., *_as_slices(cells))]  # (N, C, *window)
+        first = patch.reshape(n, c, -1).argmax(axis=2)  # argmax returns the first maximum
+        taps = np.unravel_index(first, tuple(len(r) for r in cells))
+        winner = tuple(np.asarray(r)[t] for r, t in zip(cells, taps, strict=True))
+        # one winner per (n, c): the fancy-indexed cells are distinct, so += does not lose updates
+        dx[(batch, chan, *winner)] += dy[(..., *position)]
     return dx
 
 
 def _avg_window_divisor(
-    i: int, j: int, hw: Pair, kernel: Pair, stride: Pair, padding: Padding, count_include_pad: bool
+    position: Sizes, spatial: Sizes, kernel: Sizes, stride: Sizes, padding: Sizes, count_include_pad: bool
 ) -> int:
-    """``D(i, j)``: the product of the two axes' ``spec.shapes.avg_divisor``."""
-    top, bottom, left, right = padding
-    dh = avg_divisor(i, hw[0], kernel[0], stride[0], top, bottom, count_include_pad)
-    dw = avg_divisor(j, hw[1], kernel[1], stride[1], left, right, count_include_pad)
-    return dh * dw
+    """``D(o)``: the product over the axes of ``spec.shapes.avg_divisor``."""
+    return prod(
+        avg_divisor(o, n, k, s, lo, hi, count_include_pad)
+        for o, n, k, s, (lo, hi) in zip(position, spatial, kernel, stride, pad_pairs(padding), strict=True)
+    )
 
 
-def avg_pool2d_forward(
+def avg_pool_forward(
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
+    kernel_size: Sizes,
+    stride: Sizes,
+    padding: Sizes,
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> np.ndarray:
-    """``y[n, c, i, j] = (sum of the real cells of window (i, j)) / D(i, j)``."""
-    n, c, h, wd = x.shape
-    oh, ow = pool_output_hw((h, wd), kernel_size, stride, padding, (1, 1), ceil_mode)
-    y = np.empty((n, c, oh, ow), dtype=x.dtype)
-    for i in range(oh):
-        for j in range(ow):
-            rows, cols = _real_window(i, j, (h, wd), kernel_size, stride, padding, (1, 1))
-            div = _avg_window_divisor(i, j, (h, wd), kernel_size, stride, padding, count_include_pad)
-            y[:, :, i, j] = x[:, :, _as_slice(rows), _as_slice(cols)].sum(axis=(2, 3)) / div
+    """``y[n, c, o] = (sum of the real cells of window o) / D(o)``."""
+    spatial = x.shape[2:]
+    ones = (1,) * len(spatial)
+    out = pool_output_shape(spatial, kernel_size, stride, padding, ones, ceil_mode)
+    y = np.empty((*x.shape[:2], *out), dtype=x.dtype)
+    for position in np.ndindex(*out):
+        cells = _real_window(position, spatial, kernel_size, stride, padding, ones)
+        div = _avg_window_divisor(position, spatial, kernel_size, stride, padding, count_include_pad)
+        y[(..., *position)] = x[(..., *_as_slices(cells))].sum(axis=tuple(range(2, x.ndim))) / div
     return y
 
 
-def avg_pool2d_backward(
+def avg_pool_backward(
     dy: np.ndarray,
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
+    kernel_size: Sizes,
+    stride: Sizes,
+    padding: Sizes,
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> np.ndarray:
-    """``dx[n, c, cell] += dy[n, c, i, j] / D(i, j)`` for every real cell of window ``(i, j)``."""
+    """``dx[n, c, cell] += dy[n, c, o] / D(o)`` for every real cell of window ``o``."""
     dy = np.asarray(dy, dtype=x.dtype)
-    _, _, h, wd = x.shape
-    oh, ow = dy.shape[2:]
+    spatial = x.shape[2:]
+    ones = (1,) * len(spatial)
     dx = np.zeros(x.shape, dtype=x.dtype)
-    for i in range(oh):
-        for j in range(ow):
-            rows, cols = _real_window(i, j, (h, wd), kernel_size, stride, padding, (1, 1))
-            div = _avg_window_divisor(i, j, (h, wd), kernel_size, stride, padding, count_include_pad)
-            dx[:, :, _as_slice(rows), _as_slice(cols)] += (dy[:, :, i, j] / div)[:, :, None, None]
+    for position in np.ndindex(*dy.shape[2:]):
+        cells = _real_window(position, spatial, kernel_size, stride, padding, ones)
+        div = _avg_window_divisor(position, spatial, kernel_size, stride, padding, count_include_pad)
+        dx[(..., *_as_slices(cells))] += (dy[(..., *position)] / div)[(..., *(None,) * len(spatial))]
     return dx
 
 
+# --------------------------------------------------------------------------- the contract's names
+# One N-d function per operation and direction; the rank of ``x`` selects the dimension.
+
+conv1d_forward = conv2d_forward = conv3d_forward = conv_forward
+conv1d_backward = conv2d_backward = conv3d_backward = conv_backward
+max_pool1d_forward = max_pool2d_forward = max_pool3d_forward = max_pool_forward
+max_pool1d_backward = max_pool2d_backward = max_pool3d_backward = max_pool_backward
+avg_pool1d_forward = avg_pool2d_forward = avg_pool3d_forward = avg_pool_forward
+avg_pool1d_backward = avg_pool2d_backward = avg_pool3d_backward = avg_pool_backward
+
 __all__ = [
     "CONVCHECK_CAPABILITIES",
+    "avg_pool1d_backward",
+    "avg_pool1d_forward",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
+    "avg_pool3d_backward",
+    "avg_pool3d_forward",
+    "conv1d_backward",
+    "conv1d_forward",
     "conv2d_backward",
     "conv2d_forward",
+    "conv3d_backward",
+    "conv3d_forward",
+    "flatten_backward",
+    "flatten_forward",
+    "linear_backward",
+    "linear_forward",
+    "max_pool1d_backward",
+    "max_pool1d_forward",
     "max_pool2d_backward",
     "max_pool2d_forward",
+    "max_pool3d_backward",
+    "max_pool3d_forward",
+    "relu_backward",
+    "relu_forward",
+    "sigmoid_backward",
+    "sigmoid_binary_cross_entropy",
+    "sigmoid_forward",
+    "softmax_cross_entropy",
+    "tanh_backward",
+    "tanh_forward",
 ]

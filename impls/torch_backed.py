@@ -1,20 +1,26 @@
 """convcheck implementation backed by ``torch.nn.functional`` (CPU), with autograd for the backward pass.
 
 Each call copies its NumPy inputs into fresh contiguous tensors of the input's
-dtype (float32 stays float32), runs ``F.conv2d`` / ``F.max_pool2d`` /
-``F.avg_pool2d`` and, for the backward functions, ``torch.autograd.grad`` of
-``L = sum(y * dy)``. Results come back as NumPy arrays owned by the fresh
-result tensors, so they never alias a caller's array.
+dtype (float32 stays float32), runs the functional op (``F.conv1d/2d/3d``,
+``F.max_pool1d/2d/3d``, ``F.avg_pool1d/2d/3d``, ``F.relu``, ``torch.sigmoid``,
+``torch.tanh``, ``F.linear``, ``torch.flatten``, ``F.cross_entropy``,
+``F.binary_cross_entropy_with_logits``) and, for the backward functions,
+``torch.autograd.grad`` of ``L = sum(y * dy)`` (of the loss itself for the two
+losses). Results come back as NumPy arrays owned by the fresh result tensors,
+so they never alias a caller's array. The window functions are N-d: the rank
+of ``x`` picks the 1-D, 2-D or 3-D torch function.
 
-Padding: symmetric padding is handed to torch; asymmetric padding is applied
-explicitly with ``F.pad`` (zeros for conv, ``-inf`` for max pooling). For
-pooling with asymmetric padding the ``ceil_mode`` output size follows
-``spec.shapes.pool_out_size``: the input is padded further by the overhang of
-the last window and pooled in floor mode, then cropped to that size. Average
-pooling with asymmetric padding sums each window (``divisor_override=1`` on the
-zero-padded input) and divides by ``spec.shapes.avg_divisor`` per axis.
-(One corner that explicit ``-inf`` padding cannot express: a max-pool window
-whose real cells are all ``-inf``, next to asymmetric padding, may route its
+Padding: symmetric padding (``lo == hi`` on every axis) is handed to torch;
+asymmetric padding is applied explicitly with ``F.pad`` (zeros for conv,
+``-inf`` for max pooling). For pooling with asymmetric padding the
+``ceil_mode`` output size follows ``spec.shapes.pool_out_size``: the input is
+padded further by the overhang of the last window and pooled in floor mode,
+then cropped to that size. Average pooling with asymmetric padding sums each
+window (``divisor_override=1`` on the zero-padded input; a 1-D input is pooled
+as 2-D with a unit axis, ``F.avg_pool1d`` having no ``divisor_override``) and
+divides by the product over the axes of ``spec.shapes.avg_divisor``. (One
+corner that explicit ``-inf`` padding cannot express: a max-pool window whose
+real cells are all ``-inf``, next to asymmetric padding, may route its
 gradient to a padding cell, where it is dropped.)
 
 ``torch.set_num_threads`` is called only when the environment variable
@@ -24,6 +30,7 @@ gradient to a padding cell, where it is dropped.)
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -33,11 +40,14 @@ from convcheck.spec.shapes import avg_divisor, effective_kernel, pool_out_size
 
 CONVCHECK_CAPABILITIES: dict = {}
 
-Pair = tuple[int, int]
-Padding = tuple[int, int, int, int]
+Sizes = tuple[int, ...]
 
 if os.environ.get("CONVCHECK_TORCH_THREADS"):
     torch.set_num_threads(int(os.environ["CONVCHECK_TORCH_THREADS"]))
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+_AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 
 
 # --------------------------------------------------------------------------- conversions
@@ -54,208 +64,347 @@ def _array(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
-def _is_symmetric(padding: Padding) -> bool:
-    """True when ``top == bottom`` and ``left == right``."""
-    top, bottom, left, right = padding
-    return top == bottom and left == right
+def _pairs(padding: Sizes) -> list[tuple[int, int]]:
+    """``[(lo, hi), ...]`` per spatial axis from the flattened ``padding``."""
+    return [(padding[2 * a], padding[2 * a + 1]) for a in range(len(padding) // 2)]
 
 
-# --------------------------------------------------------------------------- conv2d
+def _symmetric(padding: Sizes) -> tuple[int, ...] | None:
+    """The per-axis padding torch takes, when ``lo == hi`` on every axis; else ``None``."""
+    pairs = _pairs(padding)
+    return tuple(lo for lo, _ in pairs) if all(lo == hi for lo, hi in pairs) else None
+
+
+def _pad_widths(pairs: list[tuple[int, int]]) -> tuple[int, ...]:
+    """``F.pad``'s widths: ``(lo, hi)`` per axis, the *last* spatial axis first."""
+    return tuple(p for pair in reversed(pairs) for p in pair)
+
+
+def _crop(t: torch.Tensor, out: Sizes) -> torch.Tensor:
+    """The leading ``out`` cells of each spatial axis of ``t``."""
+    return t[(..., *(slice(0, o) for o in out))]
+
+
+def _forward(fn: Callable[..., torch.Tensor], *arrays: np.ndarray | None) -> np.ndarray:
+    """``fn`` of fresh tensors of ``arrays`` (in the first one's dtype), without autograd."""
+    dtype = arrays[0].dtype  # type: ignore[union-attr]
+    tensors = [None if a is None else _tensor(a, dtype) for a in arrays]
+    with torch.no_grad():
+        return _array(fn(*tensors))
+
+
+def _vjp(
+    fn: Callable[..., torch.Tensor], dy: np.ndarray, *arrays: np.ndarray | None
+) -> list[np.ndarray | None]:
+    """Gradients of ``sum(fn(*arrays) * dy)`` by autograd, one per array (``None`` for an absent one)."""
+    dtype = arrays[0].dtype  # type: ignore[union-attr]
+    tensors = [None if a is None else _tensor(a, dtype, grad=True) for a in arrays]
+    leaves = [t for t in tensors if t is not None]
+    with torch.enable_grad():
+        y = fn(*tensors)
+        grads = iter(torch.autograd.grad(y, leaves, grad_outputs=_tensor(dy, dtype)))
+    return [None if t is None else _array(next(grads)) for t in tensors]
+
+
+# --------------------------------------------------------------------------- conv
 
 
 def _conv(
     x: torch.Tensor,
     w: torch.Tensor,
     b: torch.Tensor | None,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
+    stride: Sizes,
+    padding: Sizes,
+    dilation: Sizes,
     groups: int,
 ) -> torch.Tensor:
-    """``F.conv2d`` with ``padding = (top, bottom, left, right)`` applied as zeros."""
-    top, bottom, left, right = padding
-    if _is_symmetric(padding):
-        return F.conv2d(x, w, b, stride=stride, padding=(top, left), dilation=dilation, groups=groups)
-    x = F.pad(x, (left, right, top, bottom))
-    return F.conv2d(x, w, b, stride=stride, padding=0, dilation=dilation, groups=groups)
+    """``F.conv{1,2,3}d`` with the ``(lo, hi)`` pairs of ``padding`` applied as zeros."""
+    conv = _CONV[x.dim() - 2]
+    native = _symmetric(padding)
+    if native is not None:
+        return conv(x, w, b, stride=stride, padding=native, dilation=dilation, groups=groups)
+    x = F.pad(x, _pad_widths(_pairs(padding)))
+    return conv(x, w, b, stride=stride, padding=0, dilation=dilation, groups=groups)
 
 
-def conv2d_forward(
+def conv_forward(
     x: np.ndarray,
     w: np.ndarray,
     b: np.ndarray | None,
     *,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
+    stride: Sizes,
+    padding: Sizes,
+    dilation: Sizes,
     groups: int,
 ) -> np.ndarray:
-    """``y = conv2d(x, w, b)`` (cross-correlation, zero padding)."""
-    xt, wt = _tensor(x), _tensor(w, x.dtype)
-    bt = None if b is None else _tensor(b, x.dtype)
-    with torch.no_grad():
-        y = _conv(xt, wt, bt, stride, padding, dilation, groups)
-    return _array(y)
+    """``y = conv(x, w, b)`` (cross-correlation, zero padding)."""
+    return _forward(lambda x_, w_, b_: _conv(x_, w_, b_, stride, padding, dilation, groups), x, w, b)
 
 
-def conv2d_backward(
+def conv_backward(
     dy: np.ndarray,
     x: np.ndarray,
     w: np.ndarray,
     b: np.ndarray | None,
     *,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
+    stride: Sizes,
+    padding: Sizes,
+    dilation: Sizes,
     groups: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(dx, dw, db)``: gradients of ``sum(conv2d(x, w, b) * dy)`` by autograd."""
-    xt, wt = _tensor(x, grad=True), _tensor(w, x.dtype, grad=True)
-    bt = None if b is None else _tensor(b, x.dtype, grad=True)
-    dyt = _tensor(dy, x.dtype)
-    leaves = [t for t in (xt, wt, bt) if t is not None]
-    with torch.enable_grad():
-        y = _conv(xt, wt, bt, stride, padding, dilation, groups)
-        grads = torch.autograd.grad(y, leaves, grad_outputs=dyt)
-    dx, dw = _array(grads[0]), _array(grads[1])
-    db = None if b is None else _array(grads[2])
-    return dx, dw, db
+    """``(dx, dw, db)``: gradients of ``sum(conv(x, w, b) * dy)`` by autograd."""
+    dx, dw, db = _vjp(lambda x_, w_, b_: _conv(x_, w_, b_, stride, padding, dilation, groups), dy, x, w, b)
+    return dx, dw, db  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- pooling
 
 
 def _pool_geometry(
-    hw: Pair, kernel: Pair, stride: Pair, padding: Padding, dilation: Pair, ceil_mode: bool
-) -> tuple[Pair, tuple[int, int, int, int]]:
-    """``(OH, OW)`` by ``spec.shapes.pool_out_size`` and the ``F.pad`` widths that make every
-    window a plain floor-mode window: ``(left, right + overhang_w, top, bottom + overhang_h)``."""
-    out, extra = [], []
-    for axis in (0, 1):
-        n, k, s, d = hw[axis], kernel[axis], stride[axis], dilation[axis]
-        lo, hi = padding[2 * axis], padding[2 * axis + 1]
+    spatial: Sizes, kernel: Sizes, stride: Sizes, padding: Sizes, dilation: Sizes, ceil_mode: bool
+) -> tuple[Sizes, list[tuple[int, int]]]:
+    """The output lengths by ``spec.shapes.pool_out_size`` and the ``(lo, hi + overhang)`` pads per
+    axis that make every window a plain floor-mode window."""
+    out, pads = [], []
+    for n, k, s, (lo, hi), d in zip(spatial, kernel, stride, _pairs(padding), dilation, strict=True):
         o = pool_out_size(n, k, s, lo, hi, d, ceil_mode)
         out.append(o)
-        extra.append(max(0, (o - 1) * s + effective_kernel(k, d) - (n + lo + hi)))
-    top, bottom, left, right = padding
-    return (out[0], out[1]), (left, right + extra[1], top, bottom + extra[0])
+        pads.append((lo, hi + max(0, (o - 1) * s + effective_kernel(k, d) - (n + lo + hi))))
+    return tuple(out), pads
 
 
 def _max_pool(
-    x: torch.Tensor, kernel: Pair, stride: Pair, padding: Padding, dilation: Pair, ceil_mode: bool
+    x: torch.Tensor, kernel: Sizes, stride: Sizes, padding: Sizes, dilation: Sizes, ceil_mode: bool
 ) -> torch.Tensor:
-    """``F.max_pool2d`` with explicit ``(top, bottom, left, right)`` padding of ``-inf``.
+    """``F.max_pool{1,2,3}d`` with the ``(lo, hi)`` pairs of ``padding`` as ``-inf``.
 
     Torch pads natively only up to half the *undilated* kernel; larger (dilated)
     or asymmetric padding goes through ``F.pad``.
     """
-    top, _, left, _ = padding
-    if _is_symmetric(padding) and 2 * top <= kernel[0] and 2 * left <= kernel[1]:
-        return F.max_pool2d(x, kernel, stride, (top, left), dilation, ceil_mode)
-    (oh, ow), pads = _pool_geometry(tuple(x.shape[2:]), kernel, stride, padding, dilation, ceil_mode)
-    xp = F.pad(x, pads, value=float("-inf"))
-    return F.max_pool2d(xp, kernel, stride, 0, dilation, False)[:, :, :oh, :ow]
+    pool = _MAX_POOL[x.dim() - 2]
+    native = _symmetric(padding)
+    if native is not None and all(2 * p <= k for p, k in zip(native, kernel, strict=True)):
+        return pool(x, kernel, stride, native, dilation, ceil_mode)
+    out, pads = _pool_geometry(tuple(x.shape[2:]), kernel, stride, padding, dilation, ceil_mode)
+    xp = F.pad(x, _pad_widths(pads), value=float("-inf"))
+    return _crop(pool(xp, kernel, stride, 0, dilation, False), out)
 
 
-def max_pool2d_forward(
+def max_pool_forward(
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
+    kernel_size: Sizes,
+    stride: Sizes,
+    padding: Sizes,
+    dilation: Sizes,
     ceil_mode: bool,
 ) -> np.ndarray:
     """``y`` = the maximum of each window (padding is ``-inf``)."""
-    with torch.no_grad():
-        y = _max_pool(_tensor(x), kernel_size, stride, padding, dilation, ceil_mode)
-    return _array(y)
+    return _forward(lambda x_: _max_pool(x_, kernel_size, stride, padding, dilation, ceil_mode), x)
 
 
-def max_pool2d_backward(
+def max_pool_backward(
     dy: np.ndarray,
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
+    kernel_size: Sizes,
+    stride: Sizes,
+    padding: Sizes,
+    dilation: Sizes,
     ceil_mode: bool,
 ) -> np.ndarray:
     """``dx``: each window's ``dy`` routed to its (first) maximum, by autograd."""
-    xt, dyt = _tensor(x, grad=True), _tensor(dy, x.dtype)
-    with torch.enable_grad():
-        y = _max_pool(xt, kernel_size, stride, padding, dilation, ceil_mode)
-        (dx,) = torch.autograd.grad(y, [xt], grad_outputs=dyt)
-    return _array(dx)
+    (dx,) = _vjp(lambda x_: _max_pool(x_, kernel_size, stride, padding, dilation, ceil_mode), dy, x)
+    return dx  # type: ignore[return-value]
 
 
 def _avg_divisors(
-    hw: Pair, out_hw: Pair, kernel: Pair, stride: Pair, padding: Padding, count_include_pad: bool
+    spatial: Sizes, out: Sizes, kernel: Sizes, stride: Sizes, padding: Sizes, cip: bool
 ) -> np.ndarray:
-    """(OH, OW) divisors ``avg_divisor(i, axis H) * avg_divisor(j, axis W)``."""
-    top, bottom, left, right = padding
-    dh = [
-        avg_divisor(i, hw[0], kernel[0], stride[0], top, bottom, count_include_pad) for i in range(out_hw[0])
-    ]
-    dw = [
-        avg_divisor(j, hw[1], kernel[1], stride[1], left, right, count_include_pad) for j in range(out_hw[1])
-    ]
-    return np.multiply.outer(np.asarray(dh), np.asarray(dw))
+    """The divisors (shape ``out``): the outer product over the axes of ``spec.shapes.avg_divisor``."""
+    div = np.ones((), dtype=np.float64)
+    for n, m, k, s, (lo, hi) in zip(spatial, out, kernel, stride, _pairs(padding), strict=True):
+        div = np.multiply.outer(div, [avg_divisor(o, n, k, s, lo, hi, cip) for o in range(m)])
+    return div
+
+
+def _window_sums(x: torch.Tensor, kernel: Sizes, stride: Sizes) -> torch.Tensor:
+    """The sum of each floor-mode window of an unpadded ``x`` (``divisor_override=1``)."""
+    if x.dim() == 3:  # F.avg_pool1d has no divisor_override: pool (N, C, 1, L) in 2-D
+        return F.avg_pool2d(x.unsqueeze(2), (1, *kernel), (1, *stride), divisor_override=1).squeeze(2)
+    return _AVG_POOL[x.dim() - 2](x, kernel, stride, 0, False, True, divisor_override=1)
 
 
 def _avg_pool(
-    x: torch.Tensor, kernel: Pair, stride: Pair, padding: Padding, ceil_mode: bool, count_include_pad: bool
+    x: torch.Tensor, kernel: Sizes, stride: Sizes, padding: Sizes, ceil_mode: bool, count_include_pad: bool
 ) -> torch.Tensor:
-    """``F.avg_pool2d`` with explicit ``(top, bottom, left, right)`` padding and PyTorch's divisor rule."""
-    if _is_symmetric(padding):
-        return F.avg_pool2d(x, kernel, stride, (padding[0], padding[2]), ceil_mode, count_include_pad)
-    hw = tuple(x.shape[2:])
-    (oh, ow), pads = _pool_geometry(hw, kernel, stride, padding, (1, 1), ceil_mode)
-    sums = F.avg_pool2d(F.pad(x, pads), kernel, stride, 0, False, True, divisor_override=1)
-    div = _avg_divisors(hw, (oh, ow), kernel, stride, padding, count_include_pad)
-    return sums[:, :, :oh, :ow] / torch.from_numpy(div.astype(np.float64)).to(x.dtype)
+    """``F.avg_pool{1,2,3}d`` with the ``(lo, hi)`` pairs of ``padding`` and PyTorch's divisor rule.
+
+    ``F.avg_pool3d`` refuses an input shorter than the kernel on some axis even
+    when the padding makes the window fit; such inputs take the explicit route too.
+    """
+    spatial = tuple(x.shape[2:])
+    native = _symmetric(padding)
+    if native is not None and (x.dim() < 5 or all(n >= k for n, k in zip(spatial, kernel, strict=True))):
+        return _AVG_POOL[x.dim() - 2](x, kernel, stride, native, ceil_mode, count_include_pad)
+    out, pads = _pool_geometry(spatial, kernel, stride, padding, (1,) * len(spatial), ceil_mode)
+    sums = _crop(_window_sums(F.pad(x, _pad_widths(pads)), kernel, stride), out)
+    div = _avg_divisors(spatial, out, kernel, stride, padding, count_include_pad)
+    return sums / torch.from_numpy(div).to(x.dtype)
 
 
-def avg_pool2d_forward(
+def avg_pool_forward(
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
+    kernel_size: Sizes,
+    stride: Sizes,
+    padding: Sizes,
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> np.ndarray:
     """``y`` = the sum of each window's real cells over PyTorch's divisor."""
-    with torch.no_grad():
-        y = _avg_pool(_tensor(x), kernel_size, stride, padding, ceil_mode, count_include_pad)
-    return _array(y)
+    return _forward(lambda x_: _avg_pool(x_, kernel_size, stride, padding, ceil_mode, count_include_pad), x)
 
 
-def avg_pool2d_backward(
+def avg_pool_backward(
     dy: np.ndarray,
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
+    kernel_size: Sizes,
+    stride: Sizes,
+    padding: Sizes,
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> np.ndarray:
     """``dx``: each window's ``dy / divisor`` spread over its real cells, by autograd."""
-    xt, dyt = _tensor(x, grad=True), _tensor(dy, x.dtype)
-    with torch.enable_grad():
-        y = _avg_pool(xt, kernel_size, stride, padding, ceil_mode, count_include_pad)
-        (dx,) = torch.autograd.grad(y, [xt], grad_outputs=dyt)
-    return _array(dx)
+    (dx,) = _vjp(lambda x_: _avg_pool(x_, kernel_size, stride, padding, ceil_mode, count_include_pad), dy, x)
+    return dx  # type: ignore[return-value]
 
+
+# --------------------------------------------------------------------------- activations, linear, flatten
+
+
+def relu_forward(x: np.ndarray) -> np.ndarray:
+    """``y = F.relu(x)``."""
+    return _forward(F.relu, x)
+
+
+def relu_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``dx = dy * [x > 0]`` by autograd (``threshold_backward``: 0 at ``x == 0``)."""
+    return _vjp(F.relu, dy, x)[0]  # type: ignore[return-value]
+
+
+def sigmoid_forward(x: np.ndarray) -> np.ndarray:
+    """``y = torch.sigmoid(x)``."""
+    return _forward(torch.sigmoid, x)
+
+
+def sigmoid_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``dx = dy * s * (1 - s)`` by autograd."""
+    return _vjp(torch.sigmoid, dy, x)[0]  # type: ignore[return-value]
+
+
+def tanh_forward(x: np.ndarray) -> np.ndarray:
+    """``y = torch.tanh(x)``."""
+    return _forward(torch.tanh, x)
+
+
+def tanh_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``dx = dy * (1 - t**2)`` by autograd."""
+    return _vjp(torch.tanh, dy, x)[0]  # type: ignore[return-value]
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """``y = F.linear(x, w, b) = x w^T + b``."""
+    return _forward(F.linear, x, w, b)
+
+
+def linear_backward(
+    dy: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(dx, dw, db)`` of ``sum(F.linear(x, w, b) * dy)`` by autograd (``dw``, ``db`` batch sums)."""
+    dx, dw, db = _vjp(F.linear, dy, x, w, b)
+    return dx, dw, db  # type: ignore[return-value]
+
+
+def _flatten(x: torch.Tensor) -> torch.Tensor:
+    return torch.flatten(x, 1)
+
+
+def flatten_forward(x: np.ndarray) -> np.ndarray:
+    """``y = torch.flatten(x, 1)``: ``(N, prod(x.shape[1:]))`` in C order."""
+    return _forward(_flatten, x)
+
+
+def flatten_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``dx = dy`` reshaped to ``x.shape``, by autograd."""
+    return _vjp(_flatten, dy, x)[0]  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def _loss_and_grad(
+    loss_fn: Callable[..., torch.Tensor], z: np.ndarray, target: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(loss, dz)``: the scalar ``loss_fn(z, target)`` (mean reduction) and its gradient in ``z``."""
+    zt = _tensor(z, grad=True)
+    with torch.enable_grad():
+        loss = loss_fn(zt, target)
+        (dz,) = torch.autograd.grad(loss, [zt])
+    return _array(loss), _array(dz)
+
+
+def softmax_cross_entropy(z: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``F.cross_entropy(z, labels)`` (the batch mean of ``logsumexp(z[n]) - z[n, label]``) and its ``dz``."""
+    return _loss_and_grad(F.cross_entropy, z, _tensor(labels, np.int64))
+
+
+def sigmoid_binary_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``F.binary_cross_entropy_with_logits(z, y)`` (the mean over every element) and its ``dz``."""
+    return _loss_and_grad(F.binary_cross_entropy_with_logits, z, _tensor(y, z.dtype))
+
+
+# --------------------------------------------------------------------------- the contract's names
+# One N-d function per window operation and direction; the rank of ``x`` selects the torch function.
+
+conv1d_forward = conv2d_forward = conv3d_forward = conv_forward
+conv1d_backward = conv2d_backward = conv3d_backward = conv_backward
+max_pool1d_forward = max_pool2d_forward = max_pool3d_forward = max_pool_forward
+max_pool1d_backward = max_pool2d_backward = max_pool3d_backward = max_pool_backward
+avg_pool1d_forward = avg_pool2d_forward = avg_pool3d_forward = avg_pool_forward
+avg_pool1d_backward = avg_pool2d_backward = avg_pool3d_backward = avg_pool_backward
 
 __all__ = [
     "CONVCHECK_CAPABILITIES",
+    "avg_pool1d_backward",
+    "avg_pool1d_forward",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
+    "avg_pool3d_backward",
+    "avg_pool3d_forward",
+    "conv1d_backward",
+    "conv1d_forward",
     "conv2d_backward",
     "conv2d_forward",
+    "conv3d_backward",
+    "conv3d_forward",
+    "flatten_backward",
+    "flatten_forward",
+    "linear_backward",
+    "linear_forward",
+    "max_pool1d_backward",
+    "max_pool1d_forward",
     "max_pool2d_backward",
     "max_pool2d_forward",
+    "max_pool3d_backward",
+    "max_pool3d_forward",
+    "relu_backward",
+    "relu_forward",
+    "sigmoid_backward",
+    "sigmoid_binary_cross_entropy",
+    "sigmoid_forward",
+    "softmax_cross_entropy",
+    "tanh_backward",
+    "tanh_forward",
 ]

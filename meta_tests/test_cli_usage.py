@@ -80,7 +80,7 @@ def test_bad_implementation_is_a_usage_error(problem, tmp_path):
         ["run", "--impl", "numpy_fast", "--profile", "nope"],
         ["run"],
         ["frobnicate"],
-        ["run", "--impl", "torch", "--ops", "conv3d"],
+        ["run", "--impl", "torch", "--ops", "conv4d"],
     ],
     ids=["unknown profile", "no impl", "unknown command", "unknown op"],
 )

@@ -1,12 +1,15 @@
 """Diagnosis: every shipped buggy implementation gets its own mistake named, and nothing else does.
 
 End to end, one pytest session (two xdist workers, the derandomised ``ci``
-profile) runs, for each buggy implementation, the first check that its
-``EXPECTED_FAILURES`` names; the failure's diagnosis (carried to the
-controller in the results) must be the module's ``DIAGNOSIS``. Catalogue
-entries that no shipped implementation makes are tested on small
-"student" implementations written here, and correct implementations must
-never get a diagnosis.
+profile) runs, for each buggy implementation of the 2-D core, the first check
+that its ``EXPECTED_FAILURES`` names; the failure's diagnosis (carried to the
+controller in the results) must be the module's ``DIAGNOSIS``. The buggy
+implementations of the other operations are diagnosed directly on a case
+built here where they fail (``DIRECT_CASES``: large logits for the unstable
+losses, exact zeros for the ReLU kink, ...), in both dtypes. Catalogue
+entries that no shipped implementation makes are tested on small "student"
+implementations written here, and correct implementations must never get a
+diagnosis.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ import numpy as np
 import pytest
 from scipy.signal import convolve2d
 
-from convcheck.diagnosis import diagnose
+from convcheck.diagnosis import diagnose, observe, reference
 from convcheck.impls.buggy import BUGGY
 from convcheck.impls.registry import from_namespace, load
 from convcheck.oracles import numpy_pool, scipy_oracle
-from convcheck.spec.params import AvgPool2dParams, Conv2dParams, MaxPool2dParams
+from convcheck.spec.ops import CORE
+from convcheck.spec.params import AvgPool2dParams, Conv2dParams, Conv3dParams, MaxPool2dParams, NoParams
 from convcheck.tests.values import make_case
 
 SUITE = Path(__file__).resolve().parents[1] / "tests"
@@ -50,10 +54,14 @@ def _module(bug: str):
     return importlib.import_module(f"convcheck.impls.buggy.{bug}")
 
 
+END_TO_END = tuple(b for b in BUGGY if _module(b).EXPECTED_FAILURES[0].split(":")[0] in CORE)
+"""The buggy implementations of the 2-D core, diagnosed on the suite's own shrunk failures."""
+
+
 def _selection() -> str:
     """A ``-k`` expression: each buggy implementation with the first check it must fail."""
     parts = []
-    for bug in BUGGY:
+    for bug in END_TO_END:
         op, prop = _module(bug).EXPECTED_FAILURES[0].split(":")
         oracle = " and scipy" if prop in ("forward", "backward") else ""
         parts.append(f"({bug} and {TEST_OF_PROPERTY[prop]} and {op}{oracle})")
@@ -67,7 +75,7 @@ def suite_results(tmp_path_factory) -> list[dict]:
     cmd = [
         sys.executable, "-m", "pytest", str(SUITE), "-p", "convcheck.pytest_plugin", "-p", "no:cacheprovider",
         "-q", "--no-header", "--rootdir", str(SUITE), "-c", os.devnull,
-        "--impl", ",".join(f"buggy.{b}" for b in BUGGY), "-k", _selection(), "-n", "2",
+        "--impl", ",".join(f"buggy.{b}" for b in END_TO_END), "-k", _selection(), "-n", "2",
         "--convcheck-profile", "ci", "--max-examples", "40", "--convcheck-results", str(results),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -75,7 +83,7 @@ def suite_results(tmp_path_factory) -> list[dict]:
     return [json.loads(line) for line in results.read_text().splitlines() if line]
 
 
-@pytest.mark.parametrize("bug", BUGGY)
+@pytest.mark.parametrize("bug", END_TO_END)
 def test_buggy_implementation_gets_its_diagnosis(bug, suite_results):
     expected = _module(bug).DIAGNOSIS
     failed = [r for r in suite_results if r["impl"] == f"buggy.{bug}" and r["status"] in ("failed", "error")]
@@ -84,6 +92,81 @@ def test_buggy_implementation_gets_its_diagnosis(bug, suite_results):
     assert expected in slugs, f"buggy.{bug}: diagnosed {slugs}, expected {expected!r}"
     message = next(r["message"] for r, s in zip(failed, slugs, strict=True) if s == expected)
     assert f"likely cause: {expected}: " in message
+
+
+# --------------------------------------------------------------------------- the other operations
+
+DIRECT_CASES = {
+    "conv3d_dx_depth_not_flipped": (
+        "conv3d",
+        Conv3dParams(stride=(1, 2, 1), padding=(1, 0, 0, 1, 1, 1)),
+        {"x": (2, 2, 4, 5, 4), "w": (2, 2, 2, 2, 3), "b": (2,)},
+        "normal",
+        "dx",
+    ),
+    "relu_derivative_at_zero": ("relu", NoParams(), {"x": (2, 3, 4)}, "exact", "dx"),
+    "tanh_backward_from_input": ("tanh", NoParams(), {"x": (2, 3, 4)}, "normal", "dx"),
+    "linear_dw_batch_averaged": ("linear", NoParams(), {"x": (3, 4), "w": (2, 4), "b": (2,)}, "normal", "dw"),
+    "flatten_wrong_order": ("flatten", NoParams(), {"x": (2, 3, 2, 2)}, "distinct", "y"),
+    "softmax_grad_missing_batch_mean": (
+        "softmax_cross_entropy",
+        NoParams(),
+        {"z": (3, 5), "labels": (3,)},
+        "normal",
+        "dz",
+    ),
+    "softmax_unstable_logsumexp": (
+        "softmax_cross_entropy",
+        NoParams(),
+        {"z": (3, 5), "labels": (3,)},
+        "large",
+        "loss",
+    ),
+    "sigmoid_bce_unstable": (
+        "sigmoid_binary_cross_entropy",
+        NoParams(),
+        {"z": (4, 3), "y": (4, 3)},
+        "large",
+        "loss",
+    ),
+}
+"""Buggy implementations outside the 2-D core: ``(op, params, shapes, values family, failing output)``
+of a case where each fails (the ``large`` family's logits overflow a naive log-sum-exp)."""
+
+
+def test_every_buggy_implementation_is_diagnosed_somewhere():
+    assert sorted(BUGGY) == sorted((*END_TO_END, *DIRECT_CASES))
+
+
+def _direct_case(bug: str, dtype: str, layout: str = "contiguous"):
+    op, params, shapes, family, output = DIRECT_CASES[bug]
+    return make_case(op, params, shapes, dtype, family, seed=3, layout=layout), output
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("bug", list(DIRECT_CASES))
+def test_buggy_implementation_gets_its_diagnosis_on_a_failing_case(bug, dtype):
+    impl = load(f"buggy.{bug}")
+    case, output = _direct_case(bug, dtype)
+    ref = reference(case, {})
+    with np.errstate(all="ignore"):  # the unstable losses overflow on purpose
+        got = observe(impl, case).outputs[output]
+        right = ref.agree(output, got, ref.expected[output], ref.abs_sum[output])
+    assert not right, f"buggy.{bug} is right on {case}"
+    expected = _module(bug).DIAGNOSIS
+    for failing in (output, None):  # as a check comparing that output reports it, and as any other check
+        d = diagnose(impl, case, impl.capabilities, failing)
+        assert d.slug == expected, f"buggy.{bug} ({dtype}, output {failing}): {d.line()}"
+        assert d.line().startswith(f"likely cause: {expected}: ")
+
+
+def test_a_mistake_hidden_by_a_batch_of_one_is_named_on_the_batch_repeated():
+    """``loss_batch_mean`` shrinks to N = 1, where a dz missing its 1/N is right: the doubled batch shows it."""
+    impl = load("buggy.softmax_grad_missing_batch_mean")
+    case = make_case("softmax_cross_entropy", NoParams(), {"z": (1, 3), "labels": (1,)}, "float32", seed=0)
+    d = diagnose(impl, case, impl.capabilities, "dz")
+    assert d.slug == "dz_missing_batch_mean", d.line()
+    assert "batch repeated twice" in d.explanation
 
 
 # --------------------------------------------------------------------------- student implementations
@@ -153,6 +236,24 @@ def _ceil_max_pool(x, *, kernel_size, stride, padding, dilation, ceil_mode):
     return y.astype(x.dtype)
 
 
+def _sigmoid_backward_from_input(dy, x):
+    """sigmoid' written for the output, s(1 - s), evaluated at the input."""
+    return dy * x * (1 - x)
+
+
+def _bce_dz_not_averaged(z, y):
+    """The binary cross-entropy's dz without the 1/z.size of the mean."""
+    loss, dz = scipy_oracle.sigmoid_binary_cross_entropy(z, y)
+    return np.asarray(loss, dtype=z.dtype), (dz * z.size).astype(z.dtype)
+
+
+def _overflowing_loss(z, labels):
+    """A loss evaluated as log(sum(exp(z))) - z_label next to a right, stable dz: no catalogue mistake."""
+    _, dz = scipy_oracle.softmax_cross_entropy(z, labels)
+    naive = np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(z)), labels])
+    return np.asarray(naive, dtype=z.dtype), dz.astype(z.dtype)
+
+
 def _off_by_one_forward(x, w, b, *, stride, padding, dilation, groups):
     """A mistake not in the catalogue: every output one too large."""
     y = scipy_oracle.conv2d_forward(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
@@ -188,6 +289,18 @@ STUDENT_CASES = [
         ("max_pool2d", MaxPool2dParams((2, 2), (2, 2)), {"x": (1, 1, 7, 7)}),
         "y",
     ),
+    (
+        "derivative_of_output_applied_to_input",
+        {"sigmoid_backward": _sigmoid_backward_from_input},
+        ("sigmoid", NoParams(), {"x": (2, 5)}),
+        "dx",
+    ),
+    (
+        "dz_missing_batch_mean",
+        {"sigmoid_binary_cross_entropy": _bce_dz_not_averaged},
+        ("sigmoid_binary_cross_entropy", NoParams(), {"z": (4,), "y": (4,)}),
+        "dz",
+    ),
 ]
 
 
@@ -199,6 +312,16 @@ def test_catalogue_entry_names_a_student_mistake(slug, functions, config, output
     op, params, shapes = config
     case = make_case(op, params, shapes, "float32", "normal", seed=3)
     assert diagnose(impl, case, impl.capabilities, output).slug == slug
+
+
+def test_an_overflow_outside_the_catalogue_is_named_as_a_behaviour():
+    impl = _student("overflowing_loss", softmax_cross_entropy=_overflowing_loss)
+    case = make_case(
+        "softmax_cross_entropy", NoParams(), {"z": (3, 4), "labels": (3,)}, "float32", "large", seed=1
+    )
+    d = diagnose(impl, case, impl.capabilities, "loss")
+    assert d.slug == "non_finite_output", d.line()
+    assert "loss has 1 NaN or inf of 1" in d.explanation
 
 
 def test_a_mistake_outside_the_catalogue_is_not_named():
@@ -229,4 +352,12 @@ def test_correct_implementations_get_no_diagnosis(impl_name, config, family):
     impl = load(impl_name)
     op, params, shapes = config
     case = make_case(op, params, shapes, "float32", family, seed=5, layout="fortran")
+    assert diagnose(impl, case, impl.capabilities).slug is None
+
+
+@pytest.mark.parametrize("impl_name", ["numpy_reference", "numpy_fast"])
+@pytest.mark.parametrize("bug", list(DIRECT_CASES))
+def test_correct_implementations_get_no_diagnosis_where_a_buggy_one_does(impl_name, bug):
+    impl = load(impl_name)
+    case, _ = _direct_case(bug, "float32", layout="fortran")
     assert diagnose(impl, case, impl.capabilities).slug is None

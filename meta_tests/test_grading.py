@@ -36,6 +36,8 @@ from convcheck.grading.runner import ChildRun, run_child
 from convcheck.grading.scoring import group_statuses, item_statuses, score
 from convcheck.grading.summary import write_summary
 from convcheck.impls.buggy import BUGGY
+from convcheck.spec import OPERATIONS
+from convcheck.spec.networks import NETWORKS
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_EXAMPLES = "10"  # 5 misses buggy.conv_noncontiguous_wrong
@@ -110,7 +112,11 @@ def test_default_rubric_grades_every_group_of_the_suite():
 
 def test_suite_groups_are_read_from_the_test_markers():
     groups = suite_groups()
-    assert set(groups) == {"conv2d", "max_pool2d", "avg_pool2d"}
+    assert set(groups) == {*OPERATIONS, *NETWORKS}
+    worked = {"conv2d", "max_pool2d"}  # the course's worked examples are 2-D conv and max-pool
+    for name, op in OPERATIONS.items():
+        assert set(groups[name]) == set(op.properties) | ({"worked_examples"} if name in worked else set())
+    assert groups["lenet5"] == ("network",)
     assert all(list(props) == sorted(props) for props in groups.values())
     assert "bias_gradient" in groups["conv2d"] and "bias_gradient" not in groups["max_pool2d"]
     assert "max_routing" in groups["max_pool2d"] and "avg_spreading" in groups["avg_pool2d"]
@@ -119,7 +125,7 @@ def test_suite_groups_are_read_from_the_test_markers():
 
 BAD_RUBRICS = {
     "unknown table": ({"weight": {}}, "unknown table 'weight'"),
-    "unknown operation": ({"weights": {"conv3d": {"forward": 1}}}, "unknown operation 'conv3d'"),
+    "unknown operation": ({"weights": {"conv4d": {"forward": 1}}}, "unknown operation or network 'conv4d'"),
     "unknown property": ({"weights": {"conv2d": {"forwad": 1}}}, "unknown property of conv2d 'forwad'"),
     "property of another op": ({"weights": {"avg_pool2d": {"max_routing": 1}}}, "'max_routing'"),
     "negative weight": (

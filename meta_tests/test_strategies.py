@@ -18,8 +18,16 @@ from convcheck.tests.values import LAYOUTS, fresh
 def test_every_drawn_case_is_valid(operation, data):
     case = data.draw(cases(operation, FULL))
     case.op.check(case.shapes(), case.params)  # raises InvalidConfiguration otherwise
-    assert case.dy.shape == case.output_shape()
-    assert all(a is None or a.dtype == case.dtype for a in case.inputs.values())
+    if case.op.is_loss:
+        assert case.dy is None
+    else:
+        assert case.dy.shape == case.output_shape()
+    labels = case.inputs.get("labels")
+    if labels is not None:
+        assert labels.dtype.kind == "i" and labels.min() >= 0 and labels.max() < case.x.shape[1]
+    if "y" in case.inputs:
+        assert np.all((case.inputs["y"] >= 0) & (case.inputs["y"] <= 1))
+    assert all(a is None or a.dtype == case.dtype for k, a in case.inputs.items() if k != "labels")
 
 
 NARROW = parse_capabilities(
@@ -28,6 +36,9 @@ NARROW = parse_capabilities(
         "conv2d": {"stride": "uniform", "padding": "uniform", "dilation": False, "groups": False},
         "max_pool2d": {"padding": "none", "dilation": False, "ceil_mode": False},
         "avg_pool2d": {"exclude_pad": False, "ceil_mode": False, "stride": "unit"},
+        "conv3d": {"stride": "uniform", "padding": "symmetric", "dilation": False, "groups": False},
+        "max_pool1d": {"padding": "none", "dilation": False},
+        "sigmoid_binary_cross_entropy": {"soft_targets": False},
     }
 )
 
@@ -40,8 +51,10 @@ def test_declared_capabilities_narrow_the_draws(operation, data):
     p = case.params
     assert case.dtype == "float64"
     for feature in OPERATIONS[operation].features:
-        if feature.kind == "support":
+        if feature.kind == "support" and feature.required is not None:
             assert NARROW.supports(operation, feature.name, feature.required(p)), (feature.name, p)
+    if operation == "sigmoid_binary_cross_entropy":  # hard targets only: 0 or 1
+        assert case.family != "soft" and set(np.unique(case.inputs["y"])) <= {0.0, 1.0}
 
 
 @pytest.mark.parametrize("operation", ["conv2d", "max_pool2d"])

@@ -177,7 +177,7 @@ def test_most_specific_override_wins():
 @pytest.mark.parametrize(
     ("item", "words"),
     [
-        ("conv3d:float32=2", "unknown operation 'conv3d'"),
+        ("conv4d:float32=2", "unknown operation 'conv4d'"),
         ("conv2d:float16=2", "unknown dtype 'float16'"),
         ("conv2d:float32", "expected OP[:DTYPE]=FACTOR"),
         ("conv2d=fast", "'fast' is not a number"),

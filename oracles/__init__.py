@@ -1,18 +1,22 @@
 """Independent computations of the contract: the answers implementations are checked against.
 
-Two oracles expose the six contract functions with the contract's signatures
-(NumPy NCHW arrays in, float64 arrays out, hyper-parameters keyword-only):
+Two oracles expose every contract function (``spec.ops.FUNCTION_NAMES``: conv,
+max-pool and avg-pool in 1, 2 and 3-D, the activations, ``linear``, ``flatten``
+and the two losses) with the contract's signatures: NumPy arrays in, positional;
+hyper-parameters keyword-only; float64 arrays out (a loss as a 0-d array):
 
-* ``scipy``: conv2d by the textbook derivation on ``scipy.signal``, pooling by
-  explicit NumPy sliding windows (``scipy_oracle``, ``numpy_pool``). Covers every
-  semantic option: both conv conventions and every max-pool tie rule.
+* ``scipy``: convolution by the textbook derivation on ``scipy.signal``
+  (``scipy_oracle``), pooling by explicit NumPy sliding windows (``numpy_pool``),
+  the other layers and the losses by the course's formulas in NumPy
+  (``layers``). Covers every semantic option: both conv conventions and every
+  max-pool tie rule.
 * ``torch``: ``torch.nn.functional`` in float64 with autograd (``torch_oracle``).
   Covers both conventions and ``ties="first"`` only.
 
-Semantic options (``convention`` for conv2d, ``ties`` for max-pool backward) are
-extra keyword arguments with the contract's value as default; ``call`` passes
-them only to the functions that take them. Oracle modules are imported on first
-use, so importing this package does not import torch.
+Semantic options (``convention`` for convolution, ``ties`` for max-pool
+backward) are extra keyword arguments with the contract's value as default;
+``call`` passes them only to the functions that take them. Oracle modules are
+imported on first use, so importing this package does not import torch.
 """
 
 from __future__ import annotations

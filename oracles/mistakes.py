@@ -9,11 +9,14 @@ answer, the mistake explains the failure. ``convcheck.diagnosis`` does the
 matching; this module only computes.
 
 ``Mistake.predict(case, semantics)`` yields *variants*: dicts from output name
-(``y``, ``dx``, ``dw``, ``db``) to the float64 array the mistaken
-implementation would return, for the outputs the mistake changes. A mistake
-with several plausible forms (which side the symmetric padding copies; a
-forward-only or a backward-only slip) yields one variant per form; one that
-cannot show on the case (a stride mistake with stride 1) yields none.
+(``y``, ``dx``, ``dw``, ``db``; a loss's ``loss`` and ``dz``) to the float64
+array the mistaken implementation would return, for the outputs the mistake
+changes. A mistake with several plausible forms (which side the symmetric
+padding copies; a forward-only or a backward-only slip) yields one variant per
+form; one that cannot show on the case (a stride mistake with stride 1) yields
+none. A mistake about numerical stability evaluates the unstable formula in
+the case's dtype (and in float64), so that its prediction holds the NaN and
+inf the implementation would return (the matching expects them exactly there).
 ``semantics`` holds the declared ``convention`` and ``ties`` the right answer
 follows. Mistakes that are about *behaviour* rather than values (inputs
 modified in place, dtypes, aliasing, non-determinism, memory layout) are
@@ -86,6 +89,19 @@ def backward(
     out = call(ORACLE, case.op.backward, *args, semantics=semantics, **p.kwargs())
     values = out if len(case.op.grads) > 1 else (out,)
     return dict(zip(case.op.grads, values, strict=True))
+
+
+def loss_outputs(case: Case) -> Outputs:
+    """The oracle's ``loss`` (0-d) and ``dz`` on a loss case."""
+    loss, dz = call(ORACLE, case.op.forward, *case.forward_args())
+    return {"loss": np.asarray(loss, dtype=np.float64).reshape(()), "dz": np.asarray(dz, dtype=np.float64)}
+
+
+def outputs(case: Case, semantics: Mapping[str, Any]) -> Outputs:
+    """Every right output of ``case``: a layer's ``y`` and gradients, a loss's ``loss`` and ``dz``."""
+    if case.op.is_loss:
+        return loss_outputs(case)
+    return {"y": forward(case, semantics), **grads_only(backward(case, semantics))}
 
 
 def replaced(case: Case, **changes: Any) -> Any:
@@ -459,12 +475,126 @@ def _avg_backward_ignores_padding(case: Case, sem: Mapping[str, Any]) -> Iterato
     yield {"dx": dx}
 
 
+# --------------------------------------------------------------------------- conv3d
+
+
+def _dx_kernel_depth_not_flipped(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """``dx`` with the kernel reversed on its last two axes only (the 2-D rotation ``w[..., ::-1, ::-1]``
+    on a 3-D kernel): the right formula applied to the kernel reversed along depth."""
+    w = case.inputs["w"]
+    yield {"dx": backward(case, sem, w=w[:, :, ::-1])["dx"]}
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def _relu_derivative_one_at_zero(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """``dx = dy`` where ``x >= 0``: the gradient passes at the kink ``x == 0`` too."""
+    x = np.asarray(case.x, dtype=np.float64)
+    yield {"dx": np.where(x >= 0, np.asarray(case.dy, dtype=np.float64), 0.0)}
+
+
+def _derivative_of_output_applied_to_input(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """The derivative written in terms of the output, ``y (1 - y)`` for sigmoid and ``1 - y**2`` for
+    tanh, evaluated at the input ``x`` instead of ``y = f(x)``."""
+    x = np.asarray(case.x, dtype=np.float64)
+    slope = x * (1.0 - x) if case.op_name == "sigmoid" else 1.0 - x * x
+    yield {"dx": np.asarray(case.dy, dtype=np.float64) * slope}
+
+
+# --------------------------------------------------------------------------- linear, flatten
+
+
+def _linear_batch_averaged_twice(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """``dw`` and ``db`` divided by the batch size ``N`` (both, or only one of them)."""
+    n = case.x.shape[0]
+    if n < 2:
+        return
+    averaged = {k: v / n for k, v in grads_only(backward(case, sem), "dw", "db").items()}
+    yield averaged
+    if len(averaged) > 1:
+        yield from ({k: v} for k, v in averaged.items())
+
+
+def _flatten_channels_last(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Each sample flattened channels last (``x`` moved to ``(N, *spatial, C)`` before reshaping) and
+    ``dx`` the inverse of that, in both passes or in one of them."""
+    x = np.asarray(case.x, dtype=np.float64)
+    if x.ndim < 3:
+        return
+    n, c, *spatial = x.shape
+    y = np.moveaxis(x, 1, -1).reshape(n, -1)
+    dx = np.moveaxis(np.asarray(case.dy, dtype=np.float64).reshape(n, *spatial, c), -1, 1)
+    yield from with_split_variants({"y": y, "dx": dx})
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def _dz_missing_batch_mean(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """``dz`` without the mean's ``1/N`` (``1/z.size`` for the binary loss, which averages every element)."""
+    z = case.inputs["z"]
+    count = z.shape[0] if case.op_name == "softmax_cross_entropy" else z.size
+    if count > 1:
+        yield {"dz": loss_outputs(case)["dz"] * count}
+
+
+def _precisions(case: Case) -> list[str]:
+    """The dtypes an unstable formula may be evaluated in, where it overflows: the case's own, and
+    float64 (a student who casts first overflows later, at ``exp(710)`` instead of ``exp(89)``)."""
+    return list(dict.fromkeys((case.dtype, "float64")))
+
+
+def _logsumexp_not_max_shifted(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """The softmax cross-entropy as written, ``exp(z)`` without the row maximum subtracted: ``inf`` once
+    a logit passes the dtype's ``log(max)``, a row of zeros when all of them are very negative.
+
+    Two forms of the loss: ``log(sum exp z) - z_label`` and ``-log(softmax(z)_label)``.
+    """
+    n = case.inputs["z"].shape[0]
+    rows, labels = np.arange(n), np.asarray(case.inputs["labels"]).astype(np.intp)
+    variants = []
+    with np.errstate(all="ignore"):  # the overflow is the point
+        for dtype in _precisions(case):
+            z = np.asarray(case.inputs["z"], dtype=dtype)
+            e = np.exp(z)
+            total = e.sum(axis=1)
+            p = e / total[:, None]
+            dz = p.copy()
+            dz[rows, labels] -= 1
+            dz /= n
+            for loss in (np.mean(np.log(total) - z[rows, labels]), -np.mean(np.log(p[rows, labels]))):
+                variants.append({"loss": np.asarray(loss, dtype=np.float64), "dz": dz.astype(np.float64)})
+    yield from variants
+
+
+def _bce_log_of_sigmoid(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """The binary cross-entropy as written, ``-y log s - (1 - y) log(1 - s)``: ``s`` rounds to 0 or 1
+    for large ``|z|`` and a log sees 0.
+
+    ``s`` as ``1 / (1 + exp(-z))`` (its gradient ``(s - y) / z.size`` stays right), or as
+    ``exp(z) / (1 + exp(z))``, which is NaN for large ``z`` (in ``dz`` too).
+    """
+    variants = []
+    with np.errstate(all="ignore"):  # the overflow is the point
+        for dtype in _precisions(case):
+            z, y = (np.asarray(case.inputs[k], dtype=dtype) for k in ("z", "y"))
+            for s, changes_dz in ((1 / (1 + np.exp(-z)), False), (np.exp(z) / (1 + np.exp(z)), True)):
+                loss = np.mean(-y * np.log(s) - (1 - y) * np.log(1 - s))
+                out = {"loss": np.asarray(loss, dtype=np.float64)}
+                if changes_dz:
+                    out["dz"] = ((s - y) / z.size).astype(np.float64)
+                variants.append(out)
+    yield from variants
+
+
 # --------------------------------------------------------------------------- the catalogue
 
 CONV = ("conv2d",)
 MAX = ("max_pool2d",)
 AVG = ("avg_pool2d",)
 ALL = ("conv2d", "max_pool2d", "avg_pool2d")
+LOSSES = ("softmax_cross_entropy", "sigmoid_binary_cross_entropy")
 
 CATALOGUE: tuple[Mistake, ...] = (
     Mistake(
@@ -599,6 +729,62 @@ CATALOGUE: tuple[Mistake, ...] = (
         ALL,
         "the outputs match the (h, w) hyper-parameters read as (w, h): height and width swapped",
         _hw_swapped,
+    ),
+    Mistake(
+        "dx_kernel_depth_not_flipped",
+        ("conv3d",),
+        "dx matches the kernel reversed on its last two axes only (the 2-D rotation w[..., ::-1, ::-1]): "
+        "the depth axis is not flipped in the full correlation",
+        _dx_kernel_depth_not_flipped,
+    ),
+    Mistake(
+        "relu_derivative_one_at_zero",
+        ("relu",),
+        "dx passes dy where x == 0 (a mask x >= 0): the contract's derivative at the kink is 0, "
+        "pass the gradient only where x > 0 (PyTorch's choice)",
+        _relu_derivative_one_at_zero,
+    ),
+    Mistake(
+        "derivative_of_output_applied_to_input",
+        ("sigmoid", "tanh"),
+        "dx matches the derivative written in terms of the output (y(1 - y), 1 - y**2) evaluated at the "
+        "input x; backward receives x, so compute y = f(x) first",
+        _derivative_of_output_applied_to_input,
+    ),
+    Mistake(
+        "linear_batch_averaged_twice",
+        ("linear",),
+        "dw (and db) equal the right ones divided by N: the layer averages over the batch although the "
+        "loss gradient already carries the 1/N; sum over the batch",
+        _linear_batch_averaged_twice,
+    ),
+    Mistake(
+        "flatten_channels_last",
+        ("flatten",),
+        "the outputs match a channels-last flatten (x transposed to N, H, W, C before reshaping); the "
+        "contract flattens each sample in C order, y[n] = x[n].ravel()",
+        _flatten_channels_last,
+    ),
+    Mistake(
+        "dz_missing_batch_mean",
+        LOSSES,
+        "dz equals the right dz times N (times z.size for the binary loss): the loss is a mean but dz "
+        "lacks the mean's 1/N",
+        _dz_missing_batch_mean,
+    ),
+    Mistake(
+        "logsumexp_not_max_shifted",
+        ("softmax_cross_entropy",),
+        "the outputs match log(sum(exp(z))) and exp(z) / sum(exp(z)) evaluated without subtracting each "
+        "row's maximum: exp overflows for large logits (inf, NaN)",
+        _logsumexp_not_max_shifted,
+    ),
+    Mistake(
+        "bce_log_of_sigmoid",
+        ("sigmoid_binary_cross_entropy",),
+        "the loss matches -y log(s) - (1 - y) log(1 - s) evaluated as written: s = sigmoid(z) rounds to "
+        "0 or 1 for large |z| and a log sees 0; use max(z, 0) - z y + log1p(exp(-|z|))",
+        _bce_log_of_sigmoid,
     ),
 )
 """Every value mistake, most specific first (the first match is named)."""

@@ -1,13 +1,17 @@
-"""Max and average pooling in plain NumPy, one explicit sliding window at a time.
+"""Max and average pooling in 1, 2 and 3 spatial dimensions in plain NumPy, one explicit window at a time.
 
 The definitions are those of ``convcheck.spec.pool``; window positions, output
-sizes and divisors come from ``convcheck.spec.shapes``. Loops run over output
-positions only (every window is vectorised over batch and channels), so the
-code reads like the definition and is meant for small arrays.
+sizes and divisors come from ``convcheck.spec.shapes``, one spatial axis at a
+time. Loops run over output positions only (every window is vectorised over
+batch and channels), so the code reads like the definition and is meant for
+small arrays. One generic function per direction serves every dimension; the
+contract functions (``max_pool1d_forward`` ... ``avg_pool3d_backward``) only
+build the dimension's hyper-parameter record.
 
-Each window ``(i, j)`` reads the input rows ``window_cells(i, KH, SH, top, DH)``
-and columns ``window_cells(j, KW, SW, left, DW)``; only the coordinates inside
-the input are *real* cells, the others are padding.
+Window ``o = (o_0, ..., o_{D-1})`` reads, on spatial axis ``a``, the input
+coordinates ``window_cells(o_a, K_a, S_a, low_a, D_a)``; only those inside the
+input are *real* cells, the others are padding. The window is the Cartesian
+product of its axes' real coordinates, flattened in row-major (C) order.
 
 * Max pooling pads with ``-inf``. A ``-inf`` padding cell can never be a strict
   maximum and the spec guarantees every window has a real cell, so the padding is
@@ -15,31 +19,56 @@ the input are *real* cells, the others are padding.
   cells in row-major window order. On a window whose real cells are all ``-inf``
   the winner is thus a real cell, as in PyTorch. NaN counts as larger than any
   number (it propagates); tied NaNs follow the tie rule like tied numbers.
-* Average pooling divides the sum of the real cells by
-  ``avg_divisor(i, ...) * avg_divisor(j, ...)`` (zero padding adds nothing).
+* Average pooling divides the sum of the real cells by the product over the
+  axes of ``avg_divisor(o_a, ...)`` (zero padding adds nothing).
 
 Every function computes in float64, returns float64 and leaves its inputs alone.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
+from math import prod
+from typing import Any
 
 import numpy as np
 
 from convcheck.spec import pool
 from convcheck.spec.errors import InvalidConfiguration
-from convcheck.spec.params import AvgPool2dParams, MaxPool2dParams
+from convcheck.spec.params import (
+    AvgPool1dParams,
+    AvgPool2dParams,
+    AvgPool3dParams,
+    AvgPoolParams,
+    MaxPool1dParams,
+    MaxPool2dParams,
+    MaxPool3dParams,
+    MaxPoolParams,
+)
 from convcheck.spec.shapes import avg_divisor, window_cells
 
-Pair = tuple[int, int]
-Padding = tuple[int, int, int, int]
+Ints = tuple[int, ...]
+PoolParams = MaxPoolParams | AvgPoolParams
+Index = tuple[int | slice | np.ndarray, ...]
 
 __all__ = [
+    "avg_pool1d_backward",
+    "avg_pool1d_forward",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
+    "avg_pool3d_backward",
+    "avg_pool3d_forward",
+    "avg_pool_backward",
+    "avg_pool_forward",
+    "max_pool1d_backward",
+    "max_pool1d_forward",
     "max_pool2d_backward",
     "max_pool2d_forward",
+    "max_pool3d_backward",
+    "max_pool3d_forward",
+    "max_pool_backward",
+    "max_pool_forward",
 ]
 
 
@@ -51,14 +80,14 @@ def _as_f64(a: np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
-def _checked(x: np.ndarray, p: MaxPool2dParams | AvgPool2dParams) -> np.ndarray:
+def _checked(x: np.ndarray, p: PoolParams) -> np.ndarray:
     """``x`` as float64 after the spec's validity check (raises ``InvalidConfiguration``)."""
     x = _as_f64(x)
     pool.check(tuple(x.shape), p)
     return x
 
 
-def _checked_dy(dy: np.ndarray, x: np.ndarray, p: MaxPool2dParams | AvgPool2dParams) -> np.ndarray:
+def _checked_dy(dy: np.ndarray, x: np.ndarray, p: PoolParams) -> np.ndarray:
     """``dy`` as float64, after checking it has the output's shape."""
     dy = _as_f64(dy)
     expected = pool.output_shape(tuple(x.shape), p)
@@ -72,23 +101,41 @@ def _real(cells: list[int], n: int) -> np.ndarray:
     return np.array([c for c in cells if 0 <= c < n], dtype=np.intp)
 
 
-def _windows(
-    x_shape: tuple[int, ...], p: MaxPool2dParams | AvgPool2dParams
-) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
-    """Yield ``(i, j, rows, cols)``: each output position and the real rows/cols its window reads.
+def _windows_nd(x_shape: Ints, p: PoolParams) -> Iterator[tuple[Ints, Index]]:
+    """Yield ``(o, window)``: each output position (row-major) and the index of its window's real part.
 
-    ``x[:, :, rows[:, None], cols[None, :]]`` is the window's real part, shape
-    ``(N, C, len(rows), len(cols))``, in row-major window order.
+    ``x[window]`` has shape ``(N, C, r_0, ..., r_{D-1})`` (``r_a`` real cells on
+    axis ``a``), in row-major window order; ``dy[(..., *o)]`` is the window's
+    output gradient, shape ``(N, C)``.
     """
-    _, _, h, w = x_shape
-    oh, ow = pool.output_hw(x_shape, p)
-    (kh, kw), (sh, sw), (dh, dw) = p.kernel_size, p.stride, p.dilation
-    top, _, left, _ = p.padding
-    for i in range(oh):
-        rows = _real(window_cells(i, kh, sh, top, dh), h)
-        for j in range(ow):
-            cols = _real(window_cells(j, kw, sw, left, dw), w)
-            yield i, j, rows, cols
+    out = pool.output_spatial(x_shape, p)
+    # Real coordinates of every window position, axis by axis.
+    per_axis = [
+        [
+            _real(window_cells(o, p.kernel_size[a], p.stride[a], p.pads(a)[0], p.dilation[a]), n)
+            for o in range(m)
+        ]
+        for a, (n, m) in enumerate(zip(x_shape[2:], out, strict=True))
+    ]
+    for o in itertools.product(*(range(m) for m in out)):
+        cells = [per_axis[a][o_a] for a, o_a in enumerate(o)]
+        yield o, (slice(None), slice(None), *np.ix_(*cells))
+
+
+def _windows(
+    x_shape: Ints, p: MaxPool2dParams | AvgPool2dParams
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """The 2-D windows as ``(i, j, rows, cols)`` (the catalogue in ``oracles.mistakes`` reads them).
+
+    ``x[:, :, rows[:, None], cols[None, :]]`` is window ``(i, j)``'s real part.
+    """
+    for (i, j), (_, _, rows, cols) in _windows_nd(x_shape, p):
+        yield i, j, rows[:, 0], cols[0, :]
+
+
+def _spread(values: np.ndarray, ndim: int) -> np.ndarray:
+    """``values`` of shape ``(N, C)`` with ``ndim`` trailing unit axes, to broadcast over a window."""
+    return values[(..., *([None] * ndim))]
 
 
 def _winners(v: np.ndarray) -> np.ndarray:
@@ -100,6 +147,11 @@ def _winners(v: np.ndarray) -> np.ndarray:
     nan = np.isnan(v)
     top = np.max(v, axis=-1, keepdims=True)
     return np.where(nan.any(axis=-1, keepdims=True), nan, v == top)
+
+
+def _check_ties(ties: str) -> None:
+    if ties not in pool.TIE_RULES:
+        raise ValueError(f"ties={ties!r} must be one of {list(pool.TIE_RULES)}")
 
 
 def _tie_weights(winners: np.ndarray, ties: str) -> np.ndarray:
@@ -120,18 +172,26 @@ def _tie_weights(winners: np.ndarray, ties: str) -> np.ndarray:
     return (np.arange(m) == index[..., None]).astype(np.float64)
 
 
-def _max_params(
-    kernel_size: Pair, stride: Pair, padding: Padding, dilation: Pair, ceil_mode: bool
-) -> MaxPool2dParams:
-    return MaxPool2dParams(
+def _divisor(o: Ints, x_shape: Ints, p: AvgPoolParams) -> int:
+    """``prod_a avg_divisor(o_a, ...)``: the divisor of window ``o``."""
+    return prod(
+        avg_divisor(o_a, x_shape[2 + a], p.kernel_size[a], p.stride[a], *p.pads(a), p.count_include_pad)
+        for a, o_a in enumerate(o)
+    )
+
+
+def _max(cls: type, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool) -> Any:
+    """A max-pool record of class ``cls`` (``MaxPool1dParams``, ...), validated by its constructor."""
+    return cls(
         kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode
     )
 
 
-def _avg_params(
-    kernel_size: Pair, stride: Pair, padding: Padding, ceil_mode: bool, count_include_pad: bool
-) -> AvgPool2dParams:
-    return AvgPool2dParams(
+def _avg(
+    cls: type, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
+) -> Any:
+    """An average-pool record of class ``cls`` (``AvgPool1dParams``, ...), validated by its constructor."""
+    return cls(
         kernel_size=kernel_size,
         stride=stride,
         padding=padding,
@@ -140,110 +200,204 @@ def _avg_params(
     )
 
 
-def _divisor(i: int, j: int, x_shape: tuple[int, ...], p: AvgPool2dParams) -> int:
-    """``avg_divisor`` on H times ``avg_divisor`` on W for window ``(i, j)``."""
-    _, _, h, w = x_shape
-    (kh, kw), (sh, sw) = p.kernel_size, p.stride
-    top, bottom, left, right = p.padding
-    return avg_divisor(i, h, kh, sh, top, bottom, p.count_include_pad) * avg_divisor(
-        j, w, kw, sw, left, right, p.count_include_pad
-    )
+# --------------------------------------------------------------------------- generic definitions
 
 
-# --------------------------------------------------------------------------- max pooling
-
-
-def max_pool2d_forward(
-    x: np.ndarray,
-    *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
-    ceil_mode: bool,
-) -> np.ndarray:
-    """``y[n, c, i, j] = max over the -inf padded window (i, j)`` of ``x[n, c]``."""
-    p = _max_params(kernel_size, stride, padding, dilation, ceil_mode)
+def max_pool_forward(x: np.ndarray, p: MaxPoolParams) -> np.ndarray:
+    """``y[n, c, o] = max over the -inf padded window o`` of ``x[n, c]``, any dimension."""
     x = _checked(x, p)
     y = np.empty(pool.output_shape(x.shape, p), dtype=np.float64)
-    for i, j, rows, cols in _windows(x.shape, p):
-        y[:, :, i, j] = x[:, :, rows[:, None], cols[None, :]].max(axis=(2, 3))
+    reduce_axes = tuple(range(2, 2 + p.NDIM))
+    for o, window in _windows_nd(x.shape, p):
+        y[(..., *o)] = x[window].max(axis=reduce_axes)
     return y
 
 
-def max_pool2d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
-    ceil_mode: bool,
-    ties: str = "first",
-) -> np.ndarray:
-    """``dx = sum over windows of dy[n, c, i, j] * share(cell)``, share by the tie rule.
+def max_pool_backward(dy: np.ndarray, x: np.ndarray, p: MaxPoolParams, ties: str = "first") -> np.ndarray:
+    """``dx = sum over windows o of dy[n, c, o] * share(cell)``, share by the tie rule, any dimension.
 
     Each window's gradient goes to its winning cell: the first maximum in
     row-major window order (``ties="first"``, the contract), the last one
     (``"last"``), or ``1/k`` to each of ``k`` tied maxima (``"split"``).
     Overlapping windows accumulate.
     """
-    if ties not in pool.TIE_RULES:
-        raise ValueError(f"ties={ties!r} must be one of {list(pool.TIE_RULES)}")
-    p = _max_params(kernel_size, stride, padding, dilation, ceil_mode)
+    _check_ties(ties)
     x = _checked(x, p)
     dy = _checked_dy(dy, x, p)
     n, c = x.shape[:2]
     dx = np.zeros(x.shape, dtype=np.float64)
-    for i, j, rows, cols in _windows(x.shape, p):
-        window = x[:, :, rows[:, None], cols[None, :]]
-        share = _tie_weights(_winners(window.reshape(n, c, -1)), ties).reshape(window.shape)
-        dx[:, :, rows[:, None], cols[None, :]] += share * dy[:, :, i, j, None, None]
+    for o, window in _windows_nd(x.shape, p):
+        cells = x[window]
+        share = _tie_weights(_winners(cells.reshape(n, c, -1)), ties).reshape(cells.shape)
+        dx[window] += share * _spread(dy[(..., *o)], p.NDIM)
     return dx
 
 
-# --------------------------------------------------------------------------- average pooling
+def avg_pool_forward(x: np.ndarray, p: AvgPoolParams) -> np.ndarray:
+    """``y[n, c, o] = (sum of the real cells of window o) / prod_a avg_divisor(o_a)``, any dimension."""
+    x = _checked(x, p)
+    y = np.empty(pool.output_shape(x.shape, p), dtype=np.float64)
+    reduce_axes = tuple(range(2, 2 + p.NDIM))
+    for o, window in _windows_nd(x.shape, p):
+        y[(..., *o)] = x[window].sum(axis=reduce_axes) / _divisor(o, x.shape, p)
+    return y
+
+
+def avg_pool_backward(dy: np.ndarray, x: np.ndarray, p: AvgPoolParams) -> np.ndarray:
+    """``dx[n, c, r] = sum over windows o reading cell r of dy[n, c, o] / divisor(o)``, any dimension."""
+    x = _checked(x, p)
+    dy = _checked_dy(dy, x, p)
+    dx = np.zeros(x.shape, dtype=np.float64)
+    for o, window in _windows_nd(x.shape, p):
+        dx[window] += _spread(dy[(..., *o)] / _divisor(o, x.shape, p), p.NDIM)
+    return dx
+
+
+# --------------------------------------------------------------------------- contract functions
+
+
+def max_pool1d_forward(
+    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
+) -> np.ndarray:
+    """``max_pool_forward`` on ``x: (N, C, L)``."""
+    return max_pool_forward(x, _max(MaxPool1dParams, kernel_size, stride, padding, dilation, ceil_mode))
+
+
+def max_pool2d_forward(
+    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
+) -> np.ndarray:
+    """``max_pool_forward`` on ``x: (N, C, H, W)``."""
+    return max_pool_forward(x, _max(MaxPool2dParams, kernel_size, stride, padding, dilation, ceil_mode))
+
+
+def max_pool3d_forward(
+    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
+) -> np.ndarray:
+    """``max_pool_forward`` on ``x: (N, C, D, H, W)``."""
+    return max_pool_forward(x, _max(MaxPool3dParams, kernel_size, stride, padding, dilation, ceil_mode))
+
+
+def max_pool1d_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    *,
+    kernel_size: Ints,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
+    ceil_mode: bool,
+    ties: str = "first",
+) -> np.ndarray:
+    """``max_pool_backward`` on ``x: (N, C, L)``."""
+    return max_pool_backward(
+        dy, x, _max(MaxPool1dParams, kernel_size, stride, padding, dilation, ceil_mode), ties
+    )
+
+
+def max_pool2d_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    *,
+    kernel_size: Ints,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
+    ceil_mode: bool,
+    ties: str = "first",
+) -> np.ndarray:
+    """``max_pool_backward`` on ``x: (N, C, H, W)``."""
+    return max_pool_backward(
+        dy, x, _max(MaxPool2dParams, kernel_size, stride, padding, dilation, ceil_mode), ties
+    )
+
+
+def max_pool3d_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    *,
+    kernel_size: Ints,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
+    ceil_mode: bool,
+    ties: str = "first",
+) -> np.ndarray:
+    """``max_pool_backward`` on ``x: (N, C, D, H, W)``."""
+    return max_pool_backward(
+        dy, x, _max(MaxPool3dParams, kernel_size, stride, padding, dilation, ceil_mode), ties
+    )
+
+
+def avg_pool1d_forward(
+    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
+) -> np.ndarray:
+    """``avg_pool_forward`` on ``x: (N, C, L)``."""
+    return avg_pool_forward(
+        x, _avg(AvgPool1dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    )
 
 
 def avg_pool2d_forward(
+    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
+) -> np.ndarray:
+    """``avg_pool_forward`` on ``x: (N, C, H, W)``."""
+    return avg_pool_forward(
+        x, _avg(AvgPool2dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    )
+
+
+def avg_pool3d_forward(
+    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
+) -> np.ndarray:
+    """``avg_pool_forward`` on ``x: (N, C, D, H, W)``."""
+    return avg_pool_forward(
+        x, _avg(AvgPool3dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    )
+
+
+def avg_pool1d_backward(
+    dy: np.ndarray,
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
+    kernel_size: Ints,
+    stride: Ints,
+    padding: Ints,
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> np.ndarray:
-    """``y[n, c, i, j] = (sum of the real cells of window (i, j)) / divisor(i, j)``.
-
-    ``divisor(i, j) = avg_divisor(i) * avg_divisor(j)`` (``spec.shapes``).
-    """
-    p = _avg_params(kernel_size, stride, padding, ceil_mode, count_include_pad)
-    x = _checked(x, p)
-    y = np.empty(pool.output_shape(x.shape, p), dtype=np.float64)
-    for i, j, rows, cols in _windows(x.shape, p):
-        total = x[:, :, rows[:, None], cols[None, :]].sum(axis=(2, 3))
-        y[:, :, i, j] = total / _divisor(i, j, x.shape, p)
-    return y
+    """``avg_pool_backward`` on ``x: (N, C, L)``."""
+    return avg_pool_backward(
+        dy, x, _avg(AvgPool1dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    )
 
 
 def avg_pool2d_backward(
     dy: np.ndarray,
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
+    kernel_size: Ints,
+    stride: Ints,
+    padding: Ints,
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> np.ndarray:
-    """``dx[n, c, r, s] = sum over windows (i, j) reading (r, s) of dy[n, c, i, j] / divisor(i, j)``."""
-    p = _avg_params(kernel_size, stride, padding, ceil_mode, count_include_pad)
-    x = _checked(x, p)
-    dy = _checked_dy(dy, x, p)
-    dx = np.zeros(x.shape, dtype=np.float64)
-    for i, j, rows, cols in _windows(x.shape, p):
-        share = dy[:, :, i, j] / _divisor(i, j, x.shape, p)
-        dx[:, :, rows[:, None], cols[None, :]] += share[:, :, None, None]
-    return dx
+    """``avg_pool_backward`` on ``x: (N, C, H, W)``."""
+    return avg_pool_backward(
+        dy, x, _avg(AvgPool2dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    )
+
+
+def avg_pool3d_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    *,
+    kernel_size: Ints,
+    stride: Ints,
+    padding: Ints,
+    ceil_mode: bool,
+    count_include_pad: bool,
+) -> np.ndarray:
+    """``avg_pool_backward`` on ``x: (N, C, D, H, W)``."""
+    return avg_pool_backward(
+        dy, x, _avg(AvgPool3dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    )

@@ -1,24 +1,34 @@
-"""The contract computed by ``torch.nn.functional`` in float64, gradients by autograd.
+"""The contract computed by ``torch.nn.functional`` in float64, gradients by autograd, in 1, 2 and 3-D.
 
 Forward functions build the PyTorch expression; backward functions rebuild it on
 inputs that require grad and take ``torch.autograd.grad(y, inputs, grad_outputs=dy)``,
-the vector-Jacobian products of ``L = sum(y * dy)``.
+the vector-Jacobian products of ``L = sum(y * dy)``. The ``d``-dimensional
+operations call ``F.conv{d}d``, ``F.max_pool{d}d`` and ``F.avg_pool{d}d``; one
+expression per family serves every dimension.
 
-* conv2d: ``F.pad`` (zeros) applies the possibly asymmetric padding, then
-  ``F.conv2d(stride, dilation, groups)``. Convention ``"convolution"`` flips
-  ``w`` in both spatial axes inside the autograd graph, so ``dw`` comes back
+* Convolution: ``F.pad`` (zeros) applies the possibly asymmetric padding, then
+  ``F.conv{d}d(stride, dilation, groups)``. Convention ``"convolution"`` flips
+  ``w`` on every spatial axis inside the autograd graph, so ``dw`` comes back
   with respect to the declared ``w`` (i.e. the flipped ``dw`` of the flipped kernel).
 * Pooling with symmetric padding that PyTorch accepts (``pad <= kernel // 2`` on
   each axis) uses the native ``padding`` argument: the most faithful route.
   Otherwise the padding is applied explicitly (``-inf`` for max, zeros for avg),
   pooled with ``padding=0`` and cropped to ``spec.pool.output_shape``: on the
-  padded tensor PyTorch's ``ceil_mode`` rule can only add one last window
-  (starting in the trailing padding), which the crop removes.
-* avg_pool2d with explicit padding divides window sums by window counts, both
-  from ``F.avg_pool2d(..., divisor_override=1)``: sums of the zero-padded input,
-  counts of a mask that is 1 on the real cells (``count_include_pad=False``) or
-  on the real and padding cells (``True``). A ``ceil_mode`` overhang beyond the
-  padded tensor is never counted, as in ``spec.shapes.avg_divisor``.
+  padded tensor PyTorch's ``ceil_mode`` rule can only add one last window per
+  axis (starting in the trailing padding), which the crop removes.
+* Average pooling with explicit padding divides window sums by window counts:
+  sums of the zero-padded input, counts of a mask that is 1 on the real cells
+  (``count_include_pad=False``) or on the real and padding cells (``True``), both
+  pooled with ``divisor_override=1`` (2-D, 3-D). ``F.avg_pool1d`` has no
+  ``divisor_override``; its divisor depends only on the window's position,
+  so it is the same for sums and counts and cancels in the ratio. A ``ceil_mode``
+  overhang beyond the padded tensor is never counted, as in ``spec.shapes.avg_divisor``.
+* ``relu``, ``sigmoid``, ``tanh``: ``torch.relu`` (whose backward passes ``dy``
+  only where ``x > 0``: ``relu'(0) = 0``, the contract), ``torch.sigmoid``
+  (below 0 as ``exp(x) * torch.sigmoid(-x)``, see ``_sigmoid``), ``torch.tanh``;
+  ``linear``: ``F.linear``; ``flatten``: ``torch.flatten(x, 1)``.
+* Losses: ``F.cross_entropy`` and ``F.binary_cross_entropy_with_logits`` (mean
+  reduction, both stable for large logits); ``dz`` by autograd.
 
 PyTorch routes a tied max-pool window's gradient to the first maximum, so only
 ``ties="first"`` is supported. Limitations outside the tie rule: a window whose
@@ -35,31 +45,73 @@ far faster that way.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from convcheck.spec import conv, pool
+from convcheck.spec import activation, conv, dense, loss, pool
 from convcheck.spec.errors import InvalidConfiguration
 from convcheck.spec.ops import OPERATIONS
-from convcheck.spec.params import AvgPool2dParams, Conv2dParams, MaxPool2dParams
+from convcheck.spec.params import (
+    AvgPool1dParams,
+    AvgPool2dParams,
+    AvgPool3dParams,
+    AvgPoolParams,
+    Conv1dParams,
+    Conv2dParams,
+    Conv3dParams,
+    ConvParams,
+    MaxPool1dParams,
+    MaxPool2dParams,
+    MaxPool3dParams,
+    MaxPoolParams,
+    WindowParams,
+)
 
-Pair = tuple[int, int]
-Padding = tuple[int, int, int, int]
+from .layers import class_indices
+
+Ints = tuple[int, ...]
 
 CONVENTIONS: tuple[str, ...] = OPERATIONS["conv2d"].feature("convention").choices
 TIES: tuple[str, ...] = ("first",)
 """The tie rules this oracle can compute (PyTorch's own)."""
 
+
 __all__ = [
     "TIES",
+    "avg_pool1d_backward",
+    "avg_pool1d_forward",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
+    "avg_pool3d_backward",
+    "avg_pool3d_forward",
+    "conv1d_backward",
+    "conv1d_forward",
     "conv2d_backward",
     "conv2d_forward",
+    "conv3d_backward",
+    "conv3d_forward",
+    "flatten_backward",
+    "flatten_forward",
+    "linear_backward",
+    "linear_forward",
+    "max_pool1d_backward",
+    "max_pool1d_forward",
     "max_pool2d_backward",
     "max_pool2d_forward",
+    "max_pool3d_backward",
+    "max_pool3d_forward",
+    "relu_backward",
+    "relu_forward",
+    "sigmoid_backward",
+    "sigmoid_binary_cross_entropy",
+    "sigmoid_forward",
+    "softmax_cross_entropy",
+    "tanh_backward",
+    "tanh_forward",
 ]
 
 
@@ -85,54 +137,132 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 
 def _check_dy(dy: np.ndarray, expected: tuple[int, ...]) -> None:
     if tuple(np.shape(dy)) != tuple(expected):
-        raise InvalidConfiguration(f"dy.shape={tuple(np.shape(dy))}, but the output shape is {expected}")
+        raise InvalidConfiguration(
+            f"dy.shape={tuple(np.shape(dy))}, but the output shape is {tuple(expected)}"
+        )
 
 
-def _torch_pad(padding: Padding) -> tuple[int, int, int, int]:
-    """``(top, bottom, left, right)`` in ``F.pad``'s order ``(left, right, top, bottom)``."""
-    t, b, l, r = padding
-    return (l, r, t, b)
+def _forward(expr: Callable[..., torch.Tensor], *arrays: np.ndarray | None) -> np.ndarray:
+    """``expr`` of the arrays as float64 tensors, without a graph."""
+    _threads()
+    with torch.no_grad():
+        return _numpy(expr(*(_tensor(a) for a in arrays)))
 
 
-def _native_padding(p: MaxPool2dParams | AvgPool2dParams) -> tuple[int, int] | None:
-    """``(ph, pw)`` when PyTorch's own ``padding`` argument can express ``p.padding``, else ``None``.
+def _vjp(
+    expr: Callable[..., torch.Tensor], dy: np.ndarray, *arrays: np.ndarray | None
+) -> tuple[np.ndarray | None, ...]:
+    """``autograd.grad(expr(*arrays), arrays, grad_outputs=dy)``, ``None`` for an absent (``None``) array."""
+    _threads()
+    tensors = [_tensor(a, grad=True) for a in arrays]
+    present = [t for t in tensors if t is not None]
+    grads = iter(torch.autograd.grad(expr(*tensors), present, grad_outputs=_tensor(dy)))
+    return tuple(None if t is None else _numpy(next(grads)) for t in tensors)
+
+
+def _functional(family: str, ndim: int) -> Callable[..., torch.Tensor]:
+    """``F.conv{ndim}d``, ``F.max_pool{ndim}d`` or ``F.avg_pool{ndim}d``, looked up at each call."""
+    return getattr(F, f"{family}{ndim}d")
+
+
+def _torch_pad(p: WindowParams) -> Ints:
+    """The spec's padding, ``(low, high)`` per axis in axis order, in ``F.pad``'s order (last axis first)."""
+    return tuple(side for a in reversed(range(p.NDIM)) for side in p.pads(a))
+
+
+def _native_padding(p: MaxPoolParams | AvgPoolParams, x_shape: Ints) -> Ints | None:
+    """The per-axis padding when PyTorch's own ``padding`` argument can express ``p.padding``, else ``None``.
 
     That needs symmetric padding within PyTorch's limit ``pad <= kernel // 2``
-    (the spec allows up to half the *dilated* kernel for max pooling).
+    (the spec allows up to half the *dilated* kernel for max pooling), and for
+    ``F.avg_pool3d``, which alone checks it, an unpadded input at least as long
+    as the kernel on every axis.
     """
-    t, b, l, r = p.padding
-    kh, kw = p.kernel_size
-    if t == b and l == r and t <= kh // 2 and l <= kw // 2:
-        return (t, l)
-    return None
+    pairs = [p.pads(a) for a in range(p.NDIM)]
+    if not all(lo == hi and lo <= k // 2 for (lo, hi), k in zip(pairs, p.kernel_size, strict=True)):
+        return None
+    if (
+        isinstance(p, AvgPoolParams)
+        and p.NDIM == 3
+        and any(n < k for n, k in zip(x_shape[2:], p.kernel_size, strict=True))
+    ):
+        return None
+    return tuple(lo for lo, _ in pairs)
 
 
-def _crop(y: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    return y[:, :, : shape[2], : shape[3]]
+def _crop(y: torch.Tensor, shape: Ints) -> torch.Tensor:
+    """``y`` cut down to ``shape`` on the spatial axes (the leading cells kept)."""
+    return y[(slice(None), slice(None), *(slice(n) for n in shape[2:]))]
 
 
-# --------------------------------------------------------------------------- conv2d
+# --------------------------------------------------------------------------- convolution
 
 
-def _conv_params(
-    stride: Pair, padding: Padding, dilation: Pair, groups: int, convention: str
-) -> Conv2dParams:
+def _check_convention(convention: str) -> None:
     if convention not in CONVENTIONS:
         raise ValueError(f"convention={convention!r} must be one of {list(CONVENTIONS)}")
-    return Conv2dParams(stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
 def _conv_expr(
-    x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, p: Conv2dParams, convention: str
+    x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, p: ConvParams, convention: str
 ) -> torch.Tensor:
-    """``F.conv2d(F.pad(x), w or flip(w), b)`` with the spec's hyper-parameters."""
-    kernel = torch.flip(w, dims=(2, 3)) if convention == "convolution" else w
-    xp = F.pad(x, _torch_pad(p.padding))
-    return F.conv2d(xp, kernel, b, stride=p.stride, padding=0, dilation=p.dilation, groups=p.groups)
+    """``F.conv{d}d(F.pad(x), w or flip(w), b)`` with the spec's hyper-parameters."""
+    spatial = tuple(range(2, 2 + p.NDIM))
+    kernel = torch.flip(w, dims=spatial) if convention == "convolution" else w
+    xp = F.pad(x, _torch_pad(p))
+    return _functional("conv", p.NDIM)(
+        xp, kernel, b, stride=p.stride, padding=0, dilation=p.dilation, groups=p.groups
+    )
 
 
-def _conv_check(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: Conv2dParams) -> None:
+def _conv_check(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams, convention: str) -> None:
+    _check_convention(convention)
     conv.check(tuple(np.shape(x)), tuple(np.shape(w)), None if b is None else tuple(np.shape(b)), p)
+
+
+def conv_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams, convention: str = "cross-correlation"
+) -> np.ndarray:
+    """``y = F.conv{d}d(F.pad(x, padding), w, b, stride, dilation=dilation, groups=groups)``, ``d = p.NDIM``.
+
+    ``w`` is replaced by ``flip(w)`` (every spatial axis) with ``convention="convolution"``.
+    """
+    _conv_check(x, w, b, p, convention)
+    return _forward(lambda xt, wt, bt: _conv_expr(xt, wt, bt, p, convention), x, w, b)
+
+
+def conv_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    p: ConvParams,
+    convention: str = "cross-correlation",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(dx, dw, db) = autograd.grad(y, (x, w, b), grad_outputs=dy)``; ``db`` is ``None`` without ``b``."""
+    _conv_check(x, w, b, p, convention)
+    _check_dy(dy, conv.output_shape(tuple(np.shape(x)), tuple(np.shape(w)), p))
+    dx, dw, db = _vjp(lambda xt, wt, bt: _conv_expr(xt, wt, bt, p, convention), dy, x, w, b)
+    return dx, dw, db  # type: ignore[return-value]
+
+
+def _conv_params(cls: type, stride: Ints, padding: Ints, dilation: Ints, groups: int) -> Any:
+    return cls(stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def conv1d_forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    *,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
+    groups: int,
+    convention: str = "cross-correlation",
+) -> np.ndarray:
+    """``conv_forward`` with ``F.conv1d``."""
+    return conv_forward(x, w, b, _conv_params(Conv1dParams, stride, padding, dilation, groups), convention)
 
 
 def conv2d_forward(
@@ -140,22 +270,47 @@ def conv2d_forward(
     w: np.ndarray,
     b: np.ndarray | None,
     *,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
     groups: int,
     convention: str = "cross-correlation",
 ) -> np.ndarray:
-    """``y = F.conv2d(F.pad(x, padding), w, b, stride, dilation=dilation, groups=groups)``.
+    """``conv_forward`` with ``F.conv2d``."""
+    return conv_forward(x, w, b, _conv_params(Conv2dParams, stride, padding, dilation, groups), convention)
 
-    ``w`` is replaced by ``flip(w)`` (180 degrees) with ``convention="convolution"``.
-    """
-    p = _conv_params(stride, padding, dilation, groups, convention)
-    _conv_check(x, w, b, p)
-    _threads()
-    with torch.no_grad():
-        y = _conv_expr(_tensor(x), _tensor(w), _tensor(b), p, convention)
-    return _numpy(y)
+
+def conv3d_forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    *,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
+    groups: int,
+    convention: str = "cross-correlation",
+) -> np.ndarray:
+    """``conv_forward`` with ``F.conv3d``."""
+    return conv_forward(x, w, b, _conv_params(Conv3dParams, stride, padding, dilation, groups), convention)
+
+
+def conv1d_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    *,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
+    groups: int,
+    convention: str = "cross-correlation",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``conv_backward`` through ``F.conv1d``."""
+    return conv_backward(
+        dy, x, w, b, _conv_params(Conv1dParams, stride, padding, dilation, groups), convention
+    )
 
 
 def conv2d_backward(
@@ -164,109 +319,192 @@ def conv2d_backward(
     w: np.ndarray,
     b: np.ndarray | None,
     *,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
     groups: int,
     convention: str = "cross-correlation",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(dx, dw, db) = autograd.grad(y, (x, w, b), grad_outputs=dy)``; ``db`` is ``None`` without ``b``."""
-    p = _conv_params(stride, padding, dilation, groups, convention)
-    _conv_check(x, w, b, p)
-    _check_dy(dy, conv.output_shape(tuple(np.shape(x)), tuple(np.shape(w)), p))
-    _threads()
-    xt, wt, bt = _tensor(x, grad=True), _tensor(w, grad=True), _tensor(b, grad=True)
-    inputs = [xt, wt] if bt is None else [xt, wt, bt]
-    y = _conv_expr(xt, wt, bt, p, convention)
-    grads = torch.autograd.grad(y, inputs, grad_outputs=_tensor(dy))
-    db = None if bt is None else _numpy(grads[2])
-    return _numpy(grads[0]), _numpy(grads[1]), db
+    """``conv_backward`` through ``F.conv2d``."""
+    return conv_backward(
+        dy, x, w, b, _conv_params(Conv2dParams, stride, padding, dilation, groups), convention
+    )
 
 
-# --------------------------------------------------------------------------- max_pool2d
+def conv3d_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    *,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
+    groups: int,
+    convention: str = "cross-correlation",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``conv_backward`` through ``F.conv3d``."""
+    return conv_backward(
+        dy, x, w, b, _conv_params(Conv3dParams, stride, padding, dilation, groups), convention
+    )
 
 
-def _max_expr(x: torch.Tensor, p: MaxPool2dParams) -> torch.Tensor:
-    """Native ``F.max_pool2d`` when it can pad itself, else ``-inf`` padding, pooling and a crop."""
-    native = _native_padding(p)
+# --------------------------------------------------------------------------- max pooling
+
+
+def _max_expr(x: torch.Tensor, p: MaxPoolParams) -> torch.Tensor:
+    """Native ``F.max_pool{d}d`` when it can pad itself, else ``-inf`` padding, pooling and a crop."""
+    native = _native_padding(p, tuple(x.shape))
     kw = dict(kernel_size=p.kernel_size, stride=p.stride, dilation=p.dilation, ceil_mode=p.ceil_mode)
+    max_pool = _functional("max_pool", p.NDIM)
     if native is not None:
-        return F.max_pool2d(x, padding=native, **kw)
-    xp = F.pad(x, _torch_pad(p.padding), value=float("-inf"))
-    return _crop(F.max_pool2d(xp, padding=0, **kw), pool.output_shape(tuple(x.shape), p))
+        return max_pool(x, padding=native, **kw)
+    xp = F.pad(x, _torch_pad(p), value=float("-inf"))
+    return _crop(max_pool(xp, padding=0, **kw), pool.output_shape(tuple(x.shape), p))
+
+
+def max_pool_forward(x: np.ndarray, p: MaxPoolParams) -> np.ndarray:
+    """``y = F.max_pool{d}d`` of ``x`` padded with ``-inf`` (see the module docstring)."""
+    pool.check(tuple(np.shape(x)), p)
+    return _forward(lambda xt: _max_expr(xt, p), x)
+
+
+def max_pool_backward(dy: np.ndarray, x: np.ndarray, p: MaxPoolParams, ties: str = "first") -> np.ndarray:
+    """``dx = autograd.grad(max_pool(x), x, grad_outputs=dy)``: each window's ``dy`` to its first maximum.
+
+    Raises ``NotImplementedError`` for ``ties`` other than ``"first"``.
+    """
+    if ties not in TIES:
+        raise NotImplementedError(f"the torch oracle computes ties={TIES[0]!r} only, not ties={ties!r}")
+    pool.check(tuple(np.shape(x)), p)
+    _check_dy(dy, pool.output_shape(tuple(np.shape(x)), p))
+    (dx,) = _vjp(lambda xt: _max_expr(xt, p), dy, x)
+    return dx  # type: ignore[return-value]
+
+
+def _max_params(
+    cls: type, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
+) -> Any:
+    return cls(
+        kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode
+    )
+
+
+def max_pool1d_forward(
+    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
+) -> np.ndarray:
+    """``max_pool_forward`` with ``F.max_pool1d``."""
+    return max_pool_forward(
+        x, _max_params(MaxPool1dParams, kernel_size, stride, padding, dilation, ceil_mode)
+    )
 
 
 def max_pool2d_forward(
+    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
+) -> np.ndarray:
+    """``max_pool_forward`` with ``F.max_pool2d``."""
+    return max_pool_forward(
+        x, _max_params(MaxPool2dParams, kernel_size, stride, padding, dilation, ceil_mode)
+    )
+
+
+def max_pool3d_forward(
+    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
+) -> np.ndarray:
+    """``max_pool_forward`` with ``F.max_pool3d``."""
+    return max_pool_forward(
+        x, _max_params(MaxPool3dParams, kernel_size, stride, padding, dilation, ceil_mode)
+    )
+
+
+def max_pool1d_backward(
+    dy: np.ndarray,
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
+    kernel_size: Ints,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
     ceil_mode: bool,
+    ties: str = "first",
 ) -> np.ndarray:
-    """``y = F.max_pool2d`` of ``x`` padded with ``-inf`` (see the module docstring)."""
-    p = MaxPool2dParams(
-        kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode
-    )
-    pool.check(tuple(np.shape(x)), p)
-    _threads()
-    with torch.no_grad():
-        y = _max_expr(_tensor(x), p)
-    return _numpy(y)
+    """``max_pool_backward`` through ``F.max_pool1d``."""
+    p = _max_params(MaxPool1dParams, kernel_size, stride, padding, dilation, ceil_mode)
+    return max_pool_backward(dy, x, p, ties)
 
 
 def max_pool2d_backward(
     dy: np.ndarray,
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
-    dilation: Pair,
+    kernel_size: Ints,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
     ceil_mode: bool,
     ties: str = "first",
 ) -> np.ndarray:
-    """``dx = autograd.grad(max_pool2d(x), x, grad_outputs=dy)``: each window's ``dy`` to its first maximum.
-
-    Raises ``NotImplementedError`` for ``ties`` other than ``"first"``.
-    """
-    if ties not in TIES:
-        raise NotImplementedError(f"the torch oracle computes ties={TIES[0]!r} only, not ties={ties!r}")
-    p = MaxPool2dParams(
-        kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode
-    )
-    pool.check(tuple(np.shape(x)), p)
-    _check_dy(dy, pool.output_shape(tuple(np.shape(x)), p))
-    _threads()
-    xt = _tensor(x, grad=True)
-    (dx,) = torch.autograd.grad(_max_expr(xt, p), [xt], grad_outputs=_tensor(dy))
-    return _numpy(dx)
+    """``max_pool_backward`` through ``F.max_pool2d``."""
+    p = _max_params(MaxPool2dParams, kernel_size, stride, padding, dilation, ceil_mode)
+    return max_pool_backward(dy, x, p, ties)
 
 
-# --------------------------------------------------------------------------- avg_pool2d
+def max_pool3d_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    *,
+    kernel_size: Ints,
+    stride: Ints,
+    padding: Ints,
+    dilation: Ints,
+    ceil_mode: bool,
+    ties: str = "first",
+) -> np.ndarray:
+    """``max_pool_backward`` through ``F.max_pool3d``."""
+    p = _max_params(MaxPool3dParams, kernel_size, stride, padding, dilation, ceil_mode)
+    return max_pool_backward(dy, x, p, ties)
 
 
-def _avg_expr(x: torch.Tensor, p: AvgPool2dParams) -> torch.Tensor:
-    """Native ``F.avg_pool2d`` when it can pad itself, else window sums over window counts."""
-    native = _native_padding(p)
-    kw = dict(kernel_size=p.kernel_size, stride=p.stride, ceil_mode=p.ceil_mode)
+# --------------------------------------------------------------------------- average pooling
+
+
+def _avg_expr(x: torch.Tensor, p: AvgPoolParams) -> torch.Tensor:
+    """Native ``F.avg_pool{d}d`` when it can pad itself, else window sums over window counts."""
+    native = _native_padding(p, tuple(x.shape))
+    kw: dict[str, Any] = dict(kernel_size=p.kernel_size, stride=p.stride, ceil_mode=p.ceil_mode)
+    avg_pool = _functional("avg_pool", p.NDIM)
     if native is not None:
-        return F.avg_pool2d(x, padding=native, count_include_pad=p.count_include_pad, **kw)
+        return avg_pool(x, padding=native, count_include_pad=p.count_include_pad, **kw)
+    if p.NDIM > 1:  # avg_pool1d has no divisor_override (see the module docstring)
+        kw["divisor_override"] = 1
     shape = pool.output_shape(tuple(x.shape), p)
-    pad = _torch_pad(p.padding)
-    sums = F.avg_pool2d(F.pad(x, pad), padding=0, divisor_override=1, **kw)
+    pad = _torch_pad(p)
+    sums = avg_pool(F.pad(x, pad), padding=0, **kw)
     ones = torch.ones((1, 1, *x.shape[2:]), dtype=torch.float64)
     # Counted cells: the real ones, plus the padding ones with count_include_pad.
     mask = F.pad(ones, pad, value=1.0 if p.count_include_pad else 0.0)
-    counts = F.avg_pool2d(mask, padding=0, divisor_override=1, **kw)
+    counts = avg_pool(mask, padding=0, **kw)
     return _crop(sums, shape) / _crop(counts, shape)
 
 
+def avg_pool_forward(x: np.ndarray, p: AvgPoolParams) -> np.ndarray:
+    """``y = F.avg_pool{d}d`` with PyTorch's divisor rule (``spec.shapes.avg_divisor``)."""
+    pool.check(tuple(np.shape(x)), p)
+    return _forward(lambda xt: _avg_expr(xt, p), x)
+
+
+def avg_pool_backward(dy: np.ndarray, x: np.ndarray, p: AvgPoolParams) -> np.ndarray:
+    """``dx = autograd.grad(avg_pool(x), x, grad_outputs=dy)``."""
+    pool.check(tuple(np.shape(x)), p)
+    _check_dy(dy, pool.output_shape(tuple(np.shape(x)), p))
+    (dx,) = _vjp(lambda xt: _avg_expr(xt, p), dy, x)
+    return dx  # type: ignore[return-value]
+
+
 def _avg_params(
-    kernel_size: Pair, stride: Pair, padding: Padding, ceil_mode: bool, count_include_pad: bool
-) -> AvgPool2dParams:
-    return AvgPool2dParams(
+    cls: type, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
+) -> Any:
+    return cls(
         kernel_size=kernel_size,
         stride=stride,
         padding=padding,
@@ -275,39 +513,207 @@ def _avg_params(
     )
 
 
+def avg_pool1d_forward(
+    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
+) -> np.ndarray:
+    """``avg_pool_forward`` with ``F.avg_pool1d``."""
+    p = _avg_params(AvgPool1dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    return avg_pool_forward(x, p)
+
+
 def avg_pool2d_forward(
+    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
+) -> np.ndarray:
+    """``avg_pool_forward`` with ``F.avg_pool2d``."""
+    p = _avg_params(AvgPool2dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    return avg_pool_forward(x, p)
+
+
+def avg_pool3d_forward(
+    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
+) -> np.ndarray:
+    """``avg_pool_forward`` with ``F.avg_pool3d``."""
+    p = _avg_params(AvgPool3dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    return avg_pool_forward(x, p)
+
+
+def avg_pool1d_backward(
+    dy: np.ndarray,
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
+    kernel_size: Ints,
+    stride: Ints,
+    padding: Ints,
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> np.ndarray:
-    """``y = F.avg_pool2d`` with PyTorch's divisor rule (``spec.shapes.avg_divisor``)."""
-    p = _avg_params(kernel_size, stride, padding, ceil_mode, count_include_pad)
-    pool.check(tuple(np.shape(x)), p)
-    _threads()
-    with torch.no_grad():
-        y = _avg_expr(_tensor(x), p)
-    return _numpy(y)
+    """``avg_pool_backward`` through ``F.avg_pool1d``."""
+    p = _avg_params(AvgPool1dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    return avg_pool_backward(dy, x, p)
 
 
 def avg_pool2d_backward(
     dy: np.ndarray,
     x: np.ndarray,
     *,
-    kernel_size: Pair,
-    stride: Pair,
-    padding: Padding,
+    kernel_size: Ints,
+    stride: Ints,
+    padding: Ints,
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> np.ndarray:
-    """``dx = autograd.grad(avg_pool2d(x), x, grad_outputs=dy)``."""
-    p = _avg_params(kernel_size, stride, padding, ceil_mode, count_include_pad)
-    pool.check(tuple(np.shape(x)), p)
-    _check_dy(dy, pool.output_shape(tuple(np.shape(x)), p))
+    """``avg_pool_backward`` through ``F.avg_pool2d``."""
+    p = _avg_params(AvgPool2dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    return avg_pool_backward(dy, x, p)
+
+
+def avg_pool3d_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    *,
+    kernel_size: Ints,
+    stride: Ints,
+    padding: Ints,
+    ceil_mode: bool,
+    count_include_pad: bool,
+) -> np.ndarray:
+    """``avg_pool_backward`` through ``F.avg_pool3d``."""
+    p = _avg_params(AvgPool3dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    return avg_pool_backward(dy, x, p)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def _activation_check(x: np.ndarray, dy: np.ndarray | None = None) -> None:
+    activation.check({"x": tuple(np.shape(x))})
+    if dy is not None:
+        _check_dy(dy, np.shape(x))
+
+
+def relu_forward(x: np.ndarray) -> np.ndarray:
+    """``y = torch.relu(x)``."""
+    _activation_check(x)
+    return _forward(torch.relu, x)
+
+
+def relu_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``dx = autograd.grad(relu(x), x, dy)``: ``dy`` where ``x > 0``, 0 elsewhere (``x == 0`` included)."""
+    _activation_check(x, dy)
+    (dx,) = _vjp(torch.relu, dy, x)
+    return dx  # type: ignore[return-value]
+
+
+def _sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """``torch.sigmoid(x)`` for ``x >= 0``; ``exp(x) * torch.sigmoid(-x)`` (the same number) below.
+
+    In float64 ``torch.sigmoid`` returns 0 wherever ``exp(-x)`` overflows
+    (``x < -709.78``), where the answer is a subnormal up to ``5.5e-309``; its
+    backward then loses ``dy * s``, which a large ``dy`` lifts far above the
+    tolerance policy's bound. The product form is accurate down to the smallest
+    subnormal. The clamp keeps the unused branch finite, so that no ``inf * 0``
+    reaches autograd through ``torch.where``.
+    """
+    below = torch.exp(x.clamp(max=0.0)) * torch.sigmoid(-x)
+    return torch.where(x < 0, below, torch.sigmoid(x))
+
+
+def sigmoid_forward(x: np.ndarray) -> np.ndarray:
+    """``y = sigmoid(x)`` by ``torch.sigmoid`` (see ``_sigmoid``)."""
+    _activation_check(x)
+    return _forward(_sigmoid, x)
+
+
+def sigmoid_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``dx = autograd.grad(sigmoid(x), x, dy)`` (``torch.sigmoid``'s backward: ``dy * (1 - s) * s``)."""
+    _activation_check(x, dy)
+    (dx,) = _vjp(_sigmoid, dy, x)
+    return dx  # type: ignore[return-value]
+
+
+def tanh_forward(x: np.ndarray) -> np.ndarray:
+    """``y = torch.tanh(x)``."""
+    _activation_check(x)
+    return _forward(torch.tanh, x)
+
+
+def tanh_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``dx = autograd.grad(tanh(x), x, dy)`` (PyTorch: ``dy * (1 - t**2)``)."""
+    _activation_check(x, dy)
+    (dx,) = _vjp(torch.tanh, dy, x)
+    return dx  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- dense layers
+
+
+def _linear_check(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> None:
+    shapes = {
+        "x": tuple(np.shape(x)),
+        "w": tuple(np.shape(w)),
+        "b": None if b is None else tuple(np.shape(b)),
+    }
+    dense.linear_check(shapes)
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """``y = F.linear(x, w, b) = x w^T + b``."""
+    _linear_check(x, w, b)
+    return _forward(F.linear, x, w, b)
+
+
+def linear_backward(
+    dy: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(dx, dw, db) = autograd.grad(F.linear(x, w, b), (x, w, b), dy)``; ``db`` is ``None`` without ``b``."""
+    _linear_check(x, w, b)
+    _check_dy(dy, (np.shape(x)[0], np.shape(w)[0]))
+    dx, dw, db = _vjp(F.linear, dy, x, w, b)
+    return dx, dw, db  # type: ignore[return-value]
+
+
+def _flatten(x: torch.Tensor) -> torch.Tensor:
+    return torch.flatten(x, 1)
+
+
+def flatten_forward(x: np.ndarray) -> np.ndarray:
+    """``y = torch.flatten(x, 1)``."""
+    dense.flatten_check({"x": tuple(np.shape(x))})
+    return _forward(_flatten, x)
+
+
+def flatten_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``dx = autograd.grad(torch.flatten(x, 1), x, dy)``."""
+    shapes = {"x": tuple(np.shape(x))}
+    dense.flatten_check(shapes)
+    _check_dy(dy, dense.flatten_output_shape(shapes))
+    (dx,) = _vjp(_flatten, dy, x)
+    return dx  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def _loss_and_grad(
+    expr: Callable[[torch.Tensor], torch.Tensor], z: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(expr(z), d expr / dz)``: the loss as a 0-d float64 array and its gradient by autograd."""
     _threads()
-    xt = _tensor(x, grad=True)
-    (dx,) = torch.autograd.grad(_avg_expr(xt, p), [xt], grad_outputs=_tensor(dy))
-    return _numpy(dx)
+    zt = _tensor(z, grad=True)
+    value = expr(zt)
+    (dz,) = torch.autograd.grad(value, [zt])
+    return np.asarray(_numpy(value), dtype=np.float64), _numpy(dz)
+
+
+def softmax_cross_entropy(z: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(loss, dz)``: ``F.cross_entropy(z, labels)`` (batch mean) and its gradient by autograd."""
+    loss.softmax_check({"z": tuple(np.shape(z)), "labels": tuple(np.shape(labels))})
+    target = torch.tensor(class_indices(labels, np.shape(z)[1]))
+    return _loss_and_grad(lambda zt: F.cross_entropy(zt, target), z)
+
+
+def sigmoid_binary_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(loss, dz)``: ``F.binary_cross_entropy_with_logits(z, y)`` (mean over all elements), autograd ``dz``."""
+    loss.bce_check({"z": tuple(np.shape(z)), "y": tuple(np.shape(y))})
+    target = _tensor(y)
+    return _loss_and_grad(lambda zt: F.binary_cross_entropy_with_logits(zt, target), z)

@@ -66,12 +66,15 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def magnitude(name: str, output: str, x: np.ndarray, dy: np.ndarray | None) -> np.ndarray:
-    """``S`` of the tolerance policy for activation ``name``'s ``output`` (``y`` or ``dx``).
+def magnitude(name: str, output: str, x: np.ndarray, dy: np.ndarray | None, dtype: str) -> np.ndarray:
+    """``S`` of the tolerance policy for activation ``name``'s ``output`` (``y`` or ``dx``) in ``dtype``.
 
     ``y``: ``|f(x)|``. ``dx``: ``|dy| * |f'|`` with every subtraction's terms
     counted in absolute value: ``|dy| s (1 + s)`` for sigmoid, ``|dy| (1 + t**2)``
-    for tanh, ``|dy| [x > 0]`` for relu.
+    for tanh, ``|dy| [x > 0]`` for relu. A sigmoid below the dtype's smallest
+    normal number is computed with an absolute error of up to that number
+    (gradual underflow), which ``dy`` then multiplies: the sigmoid's ``dx``
+    carries ``|dy| * tiny / u`` as well.
     """
     x = np.asarray(x, dtype=np.float64)
     if name == "relu":
@@ -79,6 +82,8 @@ def magnitude(name: str, output: str, x: np.ndarray, dy: np.ndarray | None) -> n
         return np.abs(f) if output == "y" else np.abs(dy) * (x > 0)
     if name == "sigmoid":
         s = sigmoid(x)
-        return s if output == "y" else np.abs(dy) * s * (1.0 + s)
+        info = np.finfo(np.dtype(dtype))
+        underflow = float(info.tiny) / (float(info.eps) / 2)
+        return s if output == "y" else np.abs(dy) * (s * (1.0 + s) + underflow)
     t = np.tanh(x)
     return np.abs(t) if output == "y" else np.abs(dy) * (1.0 + t * t)

@@ -16,11 +16,17 @@ contract::
         },
         "max_pool2d": {"ties": "split", "ceil_mode": False, "dilation": False},
         "avg_pool2d": {"exclude_pad": False, "ceil_mode": False},
+        "conv1d": {...}, "conv3d": {...},       # the same features as conv2d, per operation
+        "max_pool1d": {...}, "avg_pool3d": {...},
+        "sigmoid_binary_cross_entropy": {"soft_targets": False},   # targets 0 or 1 only
         "synchronize": "torch.cuda.synchronize",   # or any callable of no arguments
     }
 
-Support features (``stride``, ``padding``, ``dilation``, ``groups``,
-``ceil_mode``, ``exclude_pad``, ``dtypes``) narrow what is generated; the
+An operation whose functions a module does not define is simply not checked
+(reported as unsupported); the declaration is for the parts of an operation
+it does define. Support features (``stride``, ``padding``, ``dilation``,
+``groups``, ``ceil_mode``, ``exclude_pad``, ``soft_targets``, ``dtypes``)
+narrow what is generated; the
 narrowed-away parts are reported as *unsupported*, never as failures and never
 silently. Semantic features (``convention``, ``ties``) change what is expected.
 In strict mode the declaration is ignored and the full contract is checked.

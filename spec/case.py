@@ -24,8 +24,9 @@ SMALL = 64
 class Case:
     """One generated example.
 
-    ``inputs`` maps the operation's input names (``x``, ``w``, ``b``) to arrays
-    (``b`` may be ``None``); ``dy`` has the output's shape. ``family`` names the
+    ``inputs`` maps the operation's input names (``x``, ``w``, ``b``; a loss's
+    ``z`` and ``labels`` or ``y``) to arrays (``b`` may be ``None``); ``dy`` has
+    the output's shape, and is ``None`` for a loss (its gradient seed is 1). ``family`` names the
     value family the arrays were drawn from, ``seed`` the generator seed and
     ``layout`` the memory layout the implementation is handed.
     """
@@ -33,7 +34,7 @@ class Case:
     op_name: str
     params: Params
     inputs: dict[str, np.ndarray | None]
-    dy: np.ndarray
+    dy: np.ndarray | None
     dtype: str
     family: str = "normal"
     seed: int = 0
@@ -46,7 +47,8 @@ class Case:
 
     @property
     def x(self) -> np.ndarray:
-        x = self.inputs["x"]
+        """The first input: a layer's ``x``, a loss's logits ``z``."""
+        x = self.inputs[self.op.inputs[0]]
         assert x is not None
         return x
 
@@ -62,17 +64,34 @@ class Case:
 
     def backward_args(self) -> list[np.ndarray | None]:
         """Positional arrays of the backward function: ``dy`` then the inputs."""
+        if self.dy is None:
+            raise TypeError(f"{self.op_name} is a loss: one function returns the loss and its gradient")
         return [self.dy, *self.forward_args()]
 
     def kwargs(self) -> dict[str, Any]:
         return self.params.kwargs()
 
+    def magnitude(self, output: str) -> np.ndarray:
+        """The spec's ``S`` for ``output`` of an operation that defines one (``Operation.magnitude``),
+        from the float64 inputs (class labels as they are), ``dy`` and the case's dtype."""
+        op = self.op
+        if op.magnitude is None:
+            raise TypeError(f"{self.op_name} has no magnitude rule: its S is the oracle on absolute inputs")
+        inputs = {
+            k: (v if v is None or k == "labels" else np.asarray(v, np.float64))
+            for k, v in self.inputs.items()
+        }
+        dy = None if self.dy is None else np.asarray(self.dy, np.float64)
+        return np.asarray(op.magnitude(output, inputs, dy, self.dtype), dtype=np.float64)
+
     def describe(self) -> str:
         """One line: the operation, shapes and every hyper-parameter."""
         shapes = ", ".join(f"{k}={'None' if v is None else tuple(v.shape)}" for k, v in self.inputs.items())
-        hp = ", ".join(f"{k}={v!r}" for k, v in self.kwargs().items())
+        if self.dy is not None:
+            shapes += f", dy={tuple(self.dy.shape)}"
+        hp = "; " + ", ".join(f"{k}={v!r}" for k, v in self.kwargs().items()) if self.kwargs() else ""
         return (
-            f"{self.op_name}({shapes}, dy={tuple(self.dy.shape)}; {hp}) "
+            f"{self.op_name}({shapes}{hp}) "
             f"dtype={self.dtype} values={self.family} layout={self.layout} seed={self.seed}"
         )
 

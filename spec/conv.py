@@ -60,7 +60,7 @@ def check(x_shape: Shape, w_shape: Shape, b_shape: Shape | None, p: ConvParams) 
         raise InvalidConfiguration(
             f"x.shape={x_shape} and w.shape={w_shape} must both be {2 + ndim}-D (NC{layout} and OI{layout})"
         )
-    n, c_in = x_shape[:2]
+    c_in = x_shape[1]
     c_out, c_per_group = w_shape[:2]
     g = p.groups
     if min(x_shape) < 1 or min(w_shape) < 1:

@@ -47,7 +47,9 @@ def softmax_check(shapes: dict[str, Shape | None]) -> None:
     if z is None or len(z) != 2 or min(z) < 1:
         raise InvalidConfiguration(f"z.shape={z} must be (N, C), logits for C classes")
     if labels is None or tuple(labels) != (z[0],):
-        raise InvalidConfiguration(f"labels.shape={labels}, but should be (N,) = ({z[0]},), one class index each")
+        raise InvalidConfiguration(
+            f"labels.shape={labels}, but should be (N,) = ({z[0]},), one class index each"
+        )
 
 
 def bce_check(shapes: dict[str, Shape | None]) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from math import prod
 
+from .errors import UsageError
 from .ops import OPERATIONS
 from .params import AvgPool2dParams, Conv2dParams, MaxPool2dParams, NoParams, Params
 
@@ -163,3 +164,28 @@ def required_functions(net: Network) -> list[str]:
             if fn not in out:
                 out.append(fn)
     return out
+
+
+ALL_NETWORKS = "networks"
+"""The ``--ops`` word that selects every network check."""
+
+
+def selection(names: list[str] | tuple[str, ...]) -> list[str]:
+    """What a ``--ops`` list selects: operation and network names, as checks are keyed.
+
+    Nothing listed: every operation and every network. ``networks`` stands for
+    every network; an operation's name selects that operation's checks only
+    (not the networks that use it). Raises ``UsageError`` naming the unknown ones.
+    """
+    if not names:
+        return [*OPERATIONS, *NETWORKS]
+    unknown = [n for n in names if n not in OPERATIONS and n not in NETWORKS and n != ALL_NETWORKS]
+    if unknown:
+        raise UsageError(
+            f"--ops: unknown operation(s) {', '.join(unknown)}; choose from {', '.join(OPERATIONS)}, "
+            f"'{ALL_NETWORKS}' or a network ({', '.join(NETWORKS)})"
+        )
+    out: list[str] = []
+    for n in names:
+        out += list(NETWORKS) if n == ALL_NETWORKS else [n]
+    return list(dict.fromkeys(out))

@@ -32,11 +32,29 @@ Shape = tuple[int, ...]
 Shapes = dict[str, Shape | None]
 
 LAYER_PROPERTIES = frozenset(
-    {"forward", "backward", "shapes_dtypes", "linearity", "batch_independence", "finite_differences", "hygiene"}
+    {
+        "forward",
+        "backward",
+        "shapes_dtypes",
+        "linearity",
+        "batch_independence",
+        "finite_differences",
+        "hygiene",
+    }
 )
 """Generic properties every layer (an operation with a forward and a backward) is checked by."""
 
-LOSS_PROPERTIES = frozenset({"loss_value", "loss_gradient", "loss_stability", "loss_batch_mean", "loss_hygiene"})
+LOSS_PROPERTIES = frozenset(
+    {
+        "loss_value",
+        "loss_gradient",
+        "loss_finite_differences",
+        "loss_stability",
+        "loss_batch_mean",
+        "shapes_dtypes",
+        "hygiene",
+    }
+)
 """Properties of the losses (one function returning the loss and its gradient)."""
 
 
@@ -85,7 +103,7 @@ class Operation:
 
     ``rules`` gives, from the input shapes and hyper-parameters, validity
     (``check`` raises ``InvalidConfiguration``), the output shape and the
-    reduction length ``K`` per output. ``magnitude(output, inputs, dy)`` gives
+    reduction length ``K`` per output. ``magnitude(output, inputs, dy, dtype)`` gives
     the tolerance policy's ``S`` from the float64 inputs where the oracle on
     absolute inputs would not (element-wise functions, losses); ``None`` means
     the oracle on absolute inputs. ``exact`` says when a direct implementation
@@ -110,7 +128,7 @@ class Operation:
     family: str
     rules: Rules
     ndim: int = 0
-    magnitude: Callable[[str, dict[str, Any], Any], Any] | None = None
+    magnitude: Callable[[str, dict[str, Any], Any, str], Any] | None = None
     exact: str = "integer"
     homogeneous: bool = False
     kinked: bool = False
@@ -295,7 +313,9 @@ def _activation(name: str) -> Operation:
         doc=activation.__doc__ or "",
         family=name,
         rules=_shape_only(activation.check, activation.output_shape, lambda s: dict(roundings)),
-        magnitude=lambda output, inputs, dy: activation.magnitude(name, output, inputs["x"], dy),
+        magnitude=lambda output, inputs, dy, dtype: activation.magnitude(
+            name, output, inputs["x"], dy, dtype
+        ),
         exact="always" if relu else "never",
         homogeneous=relu,
         kinked=relu,
@@ -349,7 +369,7 @@ SOFTMAX_CROSS_ENTROPY = Operation(
     doc=loss.__doc__ or "",
     family="softmax_cross_entropy",
     rules=_shape_only(loss.softmax_check, lambda s: (), loss.softmax_reduction_lengths),
-    magnitude=lambda output, inputs, dy: loss.softmax_magnitude(output, inputs["z"], inputs["labels"]),
+    magnitude=lambda output, inputs, dy, dtype: loss.softmax_magnitude(output, inputs["z"], inputs["labels"]),
     exact="never",
     properties=LOSS_PROPERTIES,
 )
@@ -366,7 +386,7 @@ SIGMOID_BINARY_CROSS_ENTROPY = Operation(
     doc=loss.__doc__ or "",
     family="sigmoid_binary_cross_entropy",
     rules=_shape_only(loss.bce_check, lambda s: (), loss.bce_reduction_lengths),
-    magnitude=lambda output, inputs, dy: loss.bce_magnitude(output, inputs["z"], inputs["y"]),
+    magnitude=lambda output, inputs, dy, dtype: loss.bce_magnitude(output, inputs["z"], inputs["y"]),
     exact="never",
     properties=LOSS_PROPERTIES,
 )

@@ -146,9 +146,15 @@ class AvgPoolParams(WindowParams):
 def _dimensioned(base: type, ndim: int, name: str, **defaults: Any) -> type:
     """``base`` for ``ndim`` spatial axes, with that dimension's defaults (a module-level class)."""
     fields = [(k, tuple[int, ...], field(default=v)) for k, v in defaults.items()]
-    doc = f"{base.__doc__.split(chr(10))[0].rstrip('.')} over {ndim} spatial {'axes' if ndim > 1 else 'axis'}."
+    doc = (
+        f"{base.__doc__.split(chr(10))[0].rstrip('.')} over {ndim} spatial {'axes' if ndim > 1 else 'axis'}."
+    )
     return make_dataclass(
-        name, fields, bases=(base,), frozen=True, namespace={"NDIM": ndim, "__module__": __name__, "__doc__": doc}
+        name,
+        fields,
+        bases=(base,),
+        frozen=True,
+        namespace={"NDIM": ndim, "__module__": __name__, "__doc__": doc},
     )
 
 

@@ -45,7 +45,9 @@ def _axes(x_shape: Shape, p: PoolParams) -> list[tuple[str, int, int, int, int, 
 
 def output_spatial(x_shape: Shape, p: PoolParams) -> tuple[int, ...]:
     """Output length on each spatial axis, by ``spec.shapes.pool_out_size``."""
-    return tuple(pool_out_size(n, k, s, lo, hi, d, p.ceil_mode) for _, n, k, s, lo, hi, d in _axes(x_shape, p))
+    return tuple(
+        pool_out_size(n, k, s, lo, hi, d, p.ceil_mode) for _, n, k, s, lo, hi, d in _axes(x_shape, p)
+    )
 
 
 def output_hw(x_shape: Shape, p: PoolParams) -> tuple[int, ...]:
@@ -87,7 +89,8 @@ def check(x_shape: Shape, p: PoolParams) -> None:
 def windows_per_cell(p: PoolParams) -> int:
     """Most windows that can cover one input cell: ``prod ceil(k*d / s)`` bounds it."""
     return prod(
-        ceil_div(effective_kernel(k, d), s) for k, d, s in zip(p.kernel_size, p.dilation, p.stride, strict=True)
+        ceil_div(effective_kernel(k, d), s)
+        for k, d, s in zip(p.kernel_size, p.dilation, p.stride, strict=True)
     )
 
 

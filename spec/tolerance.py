@@ -101,12 +101,14 @@ def ulp_distance(got: np.ndarray, expected: np.ndarray, dtype: str) -> np.ndarra
     """Units in the last place between ``got`` and ``expected`` rounded to ``dtype``.
 
     Uses the ordered-integer view of IEEE floats, so ``+0`` and ``-0`` are 0 apart.
+    Values beyond the dtype's range count as its largest finite number.
     """
     dt = np.dtype(dtype)
     itype = np.int32 if dt == np.float32 else np.int64
+    top = float(np.finfo(dt).max)
 
     def ordered(a: np.ndarray) -> np.ndarray:
-        i = np.ascontiguousarray(a, dtype=dt).view(itype).astype(np.int64)
+        i = np.ascontiguousarray(np.clip(a, -top, top), dtype=dt).view(itype).astype(np.int64)
         # Map sign-magnitude to a monotone integer line (-0 and +0 both -> 0).
         return np.where(i < 0, -(i & np.iinfo(itype).max), i)
 
@@ -258,8 +260,10 @@ def _normwise_ratio(err: np.ndarray, s: np.ndarray, k: int, dtype: str, scale: f
 
 
 def _aggregate(comp: Comparison, diff: np.ndarray, s: np.ndarray, k: int, dtype: str, scale: float) -> None:
-    """TOSA-style bias and variance checks over the elements with ``S > 0``."""
-    mask = s > 0
+    """TOSA-style bias and variance checks over the elements whose scale ``u * S`` is above the
+    underflow threshold (below it the error is the absolute ``TINY`` floor, not a rounding
+    relative to ``S``, and the model does not apply)."""
+    mask = unit_roundoff(dtype) * s > TINY[str(np.dtype(dtype))]
     t = int(np.count_nonzero(mask))
     if t == 0 or not np.all(np.isfinite(diff[mask])):
         return

@@ -131,8 +131,17 @@ def shape_hint(case: Case, what: str) -> str:
     """The formula behind an output's expected shape, for shape-mismatch messages."""
     if not what.endswith(".y") and "forward" not in what:
         return ""
-    if case.op_name == "conv2d":
-        return "; OH = floor((H + top + bottom - dilation*(KH-1) - 1) / stride) + 1, likewise OW"
+    family = case.op.family
+    if family == "conv":
+        return (
+            "; OH = floor((H + top + bottom - dilation*(KH-1) - 1) / stride) + 1, likewise every spatial axis"
+        )
+    if family == "linear":
+        return "; y is (N, out) with w of shape (out, in): y = x w^T + b"
+    if family == "flatten":
+        return "; y is (N, C*H*W...): every axis after the batch axis flattened, in C order"
+    if family not in ("max_pool", "avg_pool"):
+        return "; an element-wise layer returns an array of its input's shape"
     return (
         "; OH = floor (ceil if ceil_mode) of (H + top + bottom - dilation*(KH-1) - 1) / stride, plus 1, "
         "minus 1 if ceil_mode makes the last window start past the input and top padding"
@@ -188,24 +197,102 @@ def call_backward(impl: Implementation, case: Case) -> Outputs:
     return result
 
 
+def call_loss(impl: Implementation, case: Case) -> Outputs:
+    """Run a loss function on fresh copies; check it returns ``(loss, dz)``: a finite real scalar
+    and an array of the logits' shape and dtype."""
+    __tracebackhide__ = True
+    op = case.op
+    out = impl.functions[op.forward](*_fresh_args(case, case.forward_args()))
+    if not isinstance(out, tuple | list) or len(out) != 2:
+        got = (
+            f"{type(out).__name__} of length {len(out)}" if isinstance(out, tuple | list) else type_name(out)
+        )
+        fail(
+            case,
+            impl,
+            f"{op.forward} returned {got}, but should return a tuple (loss, dz) [{case.describe()}]",
+            exc=ContractViolation,
+        )
+    loss, dz = out
+    try:
+        scalar = np.asarray(loss)
+        ok = scalar.ndim == 0 or scalar.size == 1
+    except Exception:
+        ok = False
+    if not ok or scalar.dtype.kind not in "fiu":
+        fail(
+            case,
+            impl,
+            f"{op.forward} returned loss={type_name(loss)} {getattr(loss, 'shape', '')}, but the loss "
+            f"should be a real scalar (a float or a 0-d array) [{case.describe()}]",
+            output="loss",
+            exc=ContractViolation,
+        )
+    loss = _check_array(scalar.reshape(()), f"{op.forward}(...) -> loss", (), scalar.dtype.str, case, impl)
+    dz = _check_array(dz, f"{op.forward}(...) -> dz", case.x.shape, case.dtype, case, impl)
+    return {"loss": loss, "dz": dz}
+
+
+def function_args(case: Case, fname: str) -> tuple[list[str], list[np.ndarray | None]]:
+    """Names and arrays a contract function of the case's operation takes, in order."""
+    op = case.op
+    if fname == op.forward:
+        return list(op.inputs), case.forward_args()
+    return ["dy", *op.inputs], case.backward_args()
+
+
+def call_function(impl: Implementation, case: Case, fname: str) -> Outputs:
+    """Call the forward, backward or loss function ``fname`` through the validating wrappers;
+    the outputs by name (``y``; the gradients; ``loss`` and ``dz``)."""
+    __tracebackhide__ = True
+    op = case.op
+    if op.is_loss:
+        return call_loss(impl, case)
+    if fname == op.forward:
+        return {"y": call_forward(impl, case)}
+    return call_backward(impl, case)
+
+
+def magnitude(case: Case, output: str) -> np.ndarray:
+    """The spec's ``S`` for ``output`` of an operation that defines one (``Case.magnitude``)."""
+    return case.magnitude(output)
+
+
 def oracle_forward(oracle: str, case: Case, caps: Capabilities, *, absolute: bool = False) -> np.ndarray:
-    """The oracle's float64 ``y``; with ``absolute``, computed on ``|inputs|`` (the bound's ``S``)."""
+    """The oracle's float64 ``y``; with ``absolute``, the bound's ``S``: the oracle on ``|inputs|``,
+    or the spec's ``magnitude`` where the operation defines one."""
+    if absolute and case.op.magnitude is not None:
+        return magnitude(case, "y")
     args = [None if a is None else (np.abs(a) if absolute else a) for a in case.forward_args()]
     return oracles.call(oracle, case.op.forward, *args, semantics=semantics(case, caps), **case.kwargs())
 
 
 def oracle_backward(oracle: str, case: Case, caps: Capabilities, *, absolute: bool = False) -> Outputs:
     """The oracle's float64 gradients; with ``absolute``, ``|dy|`` and ``|inputs|`` (routing by the
-    real ``x`` for max-pool, so the same winners receive the absolute gradients)."""
+    real ``x`` for max-pool, so the same winners receive the absolute gradients), or the spec's
+    ``magnitude`` where the operation defines one."""
     op = case.op
+    if absolute and op.magnitude is not None:
+        return {g: magnitude(case, g) for g in op.grads}
     args = case.backward_args()
     if absolute:
         args = [None if a is None else np.abs(a) for a in args]
-        if op.name == "max_pool2d":
+        if op.family == "max_pool":
             args[1] = case.x
     out = oracles.call(oracle, op.backward, *args, semantics=semantics(case, caps), **case.kwargs())
     values = out if len(op.grads) > 1 else (out,)
     return dict(zip(op.grads, values, strict=True))
+
+
+def oracle_loss(oracle: str, case: Case) -> Outputs:
+    """The oracle's float64 ``loss`` (0-d) and ``dz`` for a loss case."""
+    loss, dz = oracles.call(oracle, case.op.forward, *case.forward_args())
+    return {"loss": np.asarray(loss, dtype=np.float64).reshape(()), "dz": np.asarray(dz, dtype=np.float64)}
+
+
+def loss_magnitudes(case: Case) -> Outputs:
+    """``S`` for ``loss`` and ``dz`` (the spec's ``magnitude``)."""
+    return {name: magnitude(case, name) for name in case.op.outputs}
 
 
 def exact_required(case: Case, caps: Capabilities) -> bool:
@@ -213,7 +300,7 @@ def exact_required(case: Case, caps: Capabilities) -> bool:
 
     Splitting a tied max-pool gradient divides it, so that declaration is never exact.
     """
-    if case.op_name == "max_pool2d" and caps.value("max_pool2d", "ties") == "split":
+    if case.op.family == "max_pool" and caps.value(case.op, "ties") == "split":
         return False
     return bool(case.notes.get("exact")) and caps.algorithm == "direct"
 
@@ -287,7 +374,8 @@ def mismatch_report(
         for name, arr in case.inputs.items():
             if arr is not None and arr.size <= SMALL:
                 lines.append(f"  {name} = {_fmt(arr)}")
-        lines.append(f"  dy = {_fmt(case.dy)}")
+        if case.dy is not None:
+            lines.append(f"  dy = {_fmt(case.dy)}")
         lines.append(f"  expected = {_fmt(expected)}")
         lines.append(f"  got      = {_fmt(got)}")
     lines.append(reproduction(case, impl))
@@ -308,6 +396,12 @@ def reproduction(case: Case, impl: Implementation, extra: str = "") -> str:
     """
     p = case.params
     shapes = case.shapes()
+    op = case.op
+    call = (
+        f"impl.functions[{op.forward!r}](*case.forward_args())"
+        if op.is_loss
+        else f"impl.functions[{op.backward!r}](*case.backward_args(), **case.kwargs())"
+    )
     return (
         "  reproduce:\n"
         "    from convcheck.impls.registry import load\n"
@@ -317,7 +411,7 @@ def reproduction(case: Case, impl: Implementation, extra: str = "") -> str:
         f"{case.family!r}, seed={case.seed}, layout={case.layout!r})\n"
         f"{extra}"
         f"    impl = load({impl.source if impl.source.endswith('.py') else impl.name!r})\n"
-        f"    print(impl.functions[{case.op.backward!r}](*case.backward_args(), **case.kwargs()))"
+        f"    print({call})"
     )
 
 
@@ -375,8 +469,10 @@ def self_bounds(impl: Implementation, case: Case) -> dict[str, np.ndarray]:
     own routing: ``|dy|`` is routed through the real ``x``).
     """
     op = case.op
+    if op.magnitude is not None:
+        return {name: magnitude(case, name) for name in dict.fromkeys((*op.outputs, *op.grads))}
     absolute = {k: (None if v is None else np.abs(v)) for k, v in case.inputs.items()}
-    if op.name == "max_pool2d":
+    if op.family == "max_pool":
         absolute["x"] = case.x
     abs_case = with_inputs(case, dy=np.abs(case.dy), **absolute)
     out: dict[str, np.ndarray] = {}
@@ -396,8 +492,10 @@ def within(
     caps: Capabilities,
     *,
     factor: float = 1.0,
+    exact: bool | None = None,
 ) -> tolerance.Comparison:
-    """Like ``compare``, with the bound multiplied by ``factor`` (two computed sides, say)."""
+    """Like ``compare``, with the bound multiplied by ``factor`` (two computed sides, say);
+    ``exact`` overrides whether bitwise equality is demanded (``exact_required`` by default)."""
     k = case.op.reduction_lengths(case.shapes(), case.params)[name]
     return tolerance.compare(
         name,
@@ -406,7 +504,7 @@ def within(
         abs_sum,
         k,
         case.dtype,
-        exact=exact_required(case, caps),
+        exact=exact_required(case, caps) if exact is None else exact,
         algorithm=caps.algorithm,
         scale=factor,
         override=tolerance.override_for(case.op_name, case.dtype),

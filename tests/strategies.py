@@ -6,7 +6,9 @@ implementation declared. ``cases(op_name, caps)`` is the one most tests use.
 Draws are arranged so that valid configurations are built directly rather than
 filtered: sizes are drawn after the kernel, large enough for the kernel to fit.
 Everything shrinks towards the smallest, simplest case: batch 1, one channel,
-1x1 kernels, stride 1, no padding, ``normal`` values, contiguous layout.
+1x1 kernels, stride 1, no padding, ``normal`` values, contiguous layout. The
+same pieces serve 1-, 2- and 3-D windows (one entry per spatial axis), and the
+dense layers and losses have their own small shape strategies.
 """
 
 from __future__ import annotations
@@ -17,20 +19,23 @@ from hypothesis import strategies as st
 
 from convcheck.spec import OPERATIONS, Capabilities, InvalidConfiguration
 from convcheck.spec.case import Case
-from convcheck.spec.params import AvgPool2dParams, Conv2dParams, MaxPool2dParams, Params
+from convcheck.spec.params import NoParams, Params
 from convcheck.spec.shapes import effective_kernel
 
 from .values import FAMILIES, LAYOUTS, make_case, window_has_ties
 
 MAX_BATCH = 3
 MAX_CHANNELS = 3
-MAX_KERNEL = 5
 MAX_STRIDE = 4
 MAX_DILATION = 3
 MAX_PAD = 2
-MAX_EXTRA = 5
+MAX_KERNEL = {1: 5, 2: 5, 3: 3}
+"""Largest kernel per spatial axis, by number of spatial axes: 3-D cases stay small."""
+MAX_EXTRA = {1: 8, 2: 5, 3: 3}
 """Input side = (what the kernel needs) + up to MAX_EXTRA: small enough for fast
 oracles and readable counterexamples, large enough for every edge case."""
+MAX_FEATURES = 6
+"""Widest dense layer (inputs or outputs) and most classes of a loss."""
 
 
 def levels(caps: Capabilities, op_name: str, feature: str) -> list[Any]:
@@ -40,50 +45,62 @@ def levels(caps: Capabilities, op_name: str, feature: str) -> list[Any]:
 
 
 @st.composite
-def pairs(draw: st.DrawFn, lo: int, hi: int, kind: str) -> tuple[int, int]:
-    """An ``(h, w)`` pair: ``unit`` gives (1, 1), ``uniform`` h == w, ``any`` independent."""
+def per_axis(draw: st.DrawFn, lo: int, hi: int, kind: str, ndim: int = 2) -> tuple[int, ...]:
+    """One int per spatial axis: ``unit`` gives all 1, ``uniform`` one value for every axis,
+    ``any`` independent values."""
     if kind == "unit":
-        return (1, 1)
-    h = draw(st.integers(lo, hi))
+        return (1,) * ndim
+    first = draw(st.integers(lo, hi))
     if kind == "uniform":
-        return (h, h)
-    return (h, draw(st.integers(lo, hi)))
+        return (first,) * ndim
+    return (first, *(draw(st.integers(lo, hi)) for _ in range(ndim - 1)))
 
 
-def strides(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[int, int]]:
+def pairs(lo: int, hi: int, kind: str) -> st.SearchStrategy[tuple[int, ...]]:
+    """An ``(h, w)`` pair (``per_axis`` in 2-D)."""
+    return per_axis(lo, hi, kind, 2)
+
+
+def strides(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[int, ...]]:
     """Strides up to ``MAX_STRIDE`` (larger than small kernels, so some cells get no gradient)."""
-    return st.sampled_from(levels(caps, op_name, "stride")).flatmap(lambda k: pairs(1, MAX_STRIDE, k))
+    ndim = OPERATIONS[op_name].ndim
+    return st.sampled_from(levels(caps, op_name, "stride")).flatmap(
+        lambda k: per_axis(1, MAX_STRIDE, k, ndim)
+    )
 
 
-def dilations(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[int, int]]:
+def dilations(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[int, ...]]:
+    ndim = OPERATIONS[op_name].ndim
     if not caps.supports(op_name, "dilation", True):
-        return st.just((1, 1))
-    return pairs(1, MAX_DILATION, "any")
+        return st.just((1,) * ndim)
+    return per_axis(1, MAX_DILATION, "any", ndim)
 
 
 @st.composite
 def paddings(
-    draw: st.DrawFn, caps: Capabilities, op_name: str, limit_h: int = MAX_PAD, limit_w: int = MAX_PAD
-) -> tuple[int, int, int, int]:
-    """``(top, bottom, left, right)`` of a kind the capabilities allow, each side within its limit."""
+    draw: st.DrawFn, caps: Capabilities, op_name: str, limits: tuple[int, ...] | None = None
+) -> tuple[int, ...]:
+    """``(low, high)`` per spatial axis, flattened, of a kind the capabilities allow, each side
+    within its axis's limit (``MAX_PAD`` by default)."""
+    ndim = OPERATIONS[op_name].ndim
+    limits = limits or (MAX_PAD,) * ndim
     kind = draw(st.sampled_from(levels(caps, op_name, "padding")))
     if kind == "none":
-        return (0, 0, 0, 0)
-    ph = st.integers(0, limit_h)
-    pw = st.integers(0, limit_w)
+        return (0,) * (2 * ndim)
     if kind == "uniform":
-        p = draw(st.integers(0, min(limit_h, limit_w)))
-        return (p, p, p, p)
-    if kind == "symmetric":
-        t, l = draw(ph), draw(pw)
-        return (t, t, l, l)
-    return (draw(ph), draw(ph), draw(pw), draw(pw))
+        p = draw(st.integers(0, min(limits)))
+        return (p,) * (2 * ndim)
+    out: list[int] = []
+    for limit in limits:
+        lo = draw(st.integers(0, limit))
+        out += [lo, lo] if kind == "symmetric" else [lo, draw(st.integers(0, limit))]
+    return tuple(out)
 
 
-def sizes_for(kernel_extent: int, pad_total: int) -> st.SearchStrategy[int]:
+def sizes_for(kernel_extent: int, pad_total: int, ndim: int = 2) -> st.SearchStrategy[int]:
     """Input lengths in which a window of ``kernel_extent`` fits (up to the whole input)."""
     least = max(1, kernel_extent - pad_total)
-    return st.integers(least, least + MAX_EXTRA)
+    return st.integers(least, least + MAX_EXTRA[ndim])
 
 
 def dtypes(caps: Capabilities) -> st.SearchStrategy[str]:
@@ -100,55 +117,71 @@ def layouts(allowed: tuple[str, ...] = LAYOUTS) -> st.SearchStrategy[str]:
 
 seeds = st.integers(0, 2**32 - 1)
 
+Shapes = dict[str, tuple[int, ...] | None]
+
 
 @st.composite
-def conv2d_configs(
-    draw: st.DrawFn, caps: Capabilities, bias: bool | None = None
-) -> tuple[Conv2dParams, dict[str, tuple[int, ...] | None]]:
-    """Valid conv2d hyper-parameters and shapes: groups divide both channel counts,
+def conv_configs(
+    draw: st.DrawFn, caps: Capabilities, op_name: str = "conv2d", bias: bool | None = None
+) -> tuple[Params, Shapes]:
+    """Valid convolution hyper-parameters and shapes: groups divide both channel counts,
     the dilated kernel fits the padded input, bias present or ``None`` (drawn
     unless ``bias`` fixes it)."""
-    groups = draw(st.integers(1, 3)) if caps.supports("conv2d", "groups", True) else 1
+    op = OPERATIONS[op_name]
+    ndim = op.ndim
+    groups = draw(st.integers(1, 3)) if caps.supports(op_name, "groups", True) else 1
     c_in = groups * draw(st.integers(1, MAX_CHANNELS))
     c_out = groups * draw(st.integers(1, MAX_CHANNELS))
     n = draw(st.integers(1, MAX_BATCH))
-    kh, kw = draw(pairs(1, MAX_KERNEL, "any"))
-    stride = draw(strides(caps, "conv2d"))
-    dilation = draw(dilations(caps, "conv2d"))
-    padding = draw(paddings(caps, "conv2d"))
-    h = draw(sizes_for(effective_kernel(kh, dilation[0]), padding[0] + padding[1]))
-    w = draw(sizes_for(effective_kernel(kw, dilation[1]), padding[2] + padding[3]))
+    kernel = draw(per_axis(1, MAX_KERNEL[ndim], "any", ndim))
+    stride = draw(strides(caps, op_name))
+    dilation = draw(dilations(caps, op_name))
+    padding = draw(paddings(caps, op_name))
+    spatial = tuple(
+        draw(sizes_for(effective_kernel(k, d), padding[2 * a] + padding[2 * a + 1], ndim))
+        for a, (k, d) in enumerate(zip(kernel, dilation, strict=True))
+    )
     has_bias = draw(st.booleans()) if bias is None else bias
-    params = Conv2dParams(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    shapes = {"x": (n, c_in, h, w), "w": (c_out, c_in // groups, kh, kw), "b": (c_out,) if has_bias else None}
+    params = op.params_type(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    shapes = {
+        "x": (n, c_in, *spatial),
+        "w": (c_out, c_in // groups, *kernel),
+        "b": (c_out,) if has_bias else None,
+    }
     return params, shapes
 
 
+def conv2d_configs(caps: Capabilities, bias: bool | None = None) -> st.SearchStrategy[tuple[Params, Shapes]]:
+    """``conv_configs`` for conv2d."""
+    return conv_configs(caps, "conv2d", bias)
+
+
 @st.composite
-def pool2d_configs(
-    draw: st.DrawFn, caps: Capabilities, op_name: str
-) -> tuple[Params, dict[str, tuple[int, ...] | None]]:
+def pool_configs(draw: st.DrawFn, caps: Capabilities, op_name: str) -> tuple[Params, Shapes]:
     """Valid pooling hyper-parameters and shapes: padding at most half the
     effective kernel, and every window reading at least one input cell."""
+    op = OPERATIONS[op_name]
+    ndim = op.ndim
     n = draw(st.integers(1, MAX_BATCH))
     c = draw(st.integers(1, MAX_CHANNELS))
-    kh, kw = draw(pairs(1, 4, "any"))
+    kernel = draw(per_axis(1, min(4, MAX_KERNEL[ndim]), "any", ndim))
     stride = draw(strides(caps, op_name))
-    dilation = draw(dilations(caps, op_name)) if op_name == "max_pool2d" else (1, 1)
-    eh, ew = effective_kernel(kh, dilation[0]), effective_kernel(kw, dilation[1])
-    padding = draw(paddings(caps, op_name, eh // 2, ew // 2))
+    dilation = draw(dilations(caps, op_name)) if op.family == "max_pool" else (1,) * ndim
+    extents = tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation, strict=True))
+    padding = draw(paddings(caps, op_name, tuple(e // 2 for e in extents)))
     ceil_mode = draw(st.booleans()) if caps.supports(op_name, "ceil_mode", True) else False
-    h = draw(sizes_for(eh, padding[0] + padding[1]))
-    w = draw(sizes_for(ew, padding[2] + padding[3]))
+    spatial = tuple(
+        draw(sizes_for(e, padding[2 * a] + padding[2 * a + 1], ndim)) for a, e in enumerate(extents)
+    )
     params: Params
-    if op_name == "max_pool2d":
-        params = MaxPool2dParams((kh, kw), stride, padding, dilation, ceil_mode)
+    if op.family == "max_pool":
+        params = op.params_type(kernel, stride, padding, dilation, ceil_mode)
     else:
         include = not draw(st.booleans()) if caps.supports(op_name, "exclude_pad", True) else True
-        params = AvgPool2dParams((kh, kw), stride, padding, ceil_mode, include)
-    shapes: dict[str, tuple[int, ...] | None] = {"x": (n, c, h, w)}
+        params = op.params_type(kernel, stride, padding, ceil_mode, include)
+    shapes: Shapes = {"x": (n, c, *spatial)}
     try:
-        OPERATIONS[op_name].check(shapes, params)
+        op.check(shapes, params)
     except InvalidConfiguration:
         from hypothesis import reject
 
@@ -156,13 +189,84 @@ def pool2d_configs(
     return params, shapes
 
 
+def pool2d_configs(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[Params, Shapes]]:
+    """``pool_configs`` for a 2-D pooling operation."""
+    return pool_configs(caps, op_name)
+
+
+@st.composite
+def feature_maps(draw: st.DrawFn, min_rank: int = 2, max_rank: int = 4) -> tuple[int, ...]:
+    """Activation-like shapes: ``(N, F)`` from a dense layer or ``(N, C, ...)`` from a conv layer."""
+    rank = draw(st.integers(min_rank, max_rank))
+    n = draw(st.integers(1, MAX_BATCH))
+    if rank == 2:
+        return (n, draw(st.integers(1, MAX_FEATURES)))
+    return (n, draw(st.integers(1, MAX_CHANNELS)), *(draw(st.integers(1, 5)) for _ in range(rank - 2)))
+
+
+@st.composite
+def elementwise_configs(draw: st.DrawFn) -> tuple[Params, Shapes]:
+    """An activation's input, shaped like a dense or a conv layer's output."""
+    return NoParams(), {"x": draw(feature_maps())}
+
+
+@st.composite
+def flatten_configs(draw: st.DrawFn) -> tuple[Params, Shapes]:
+    """``(N, C, ...)`` with up to three spatial axes (and the trivial ``(N, F)``)."""
+    return NoParams(), {"x": draw(feature_maps(2, 5))}
+
+
+@st.composite
+def linear_configs(draw: st.DrawFn, bias: bool | None = None) -> tuple[Params, Shapes]:
+    """``x: (N, in)``, ``w: (out, in)``, ``b: (out,)`` or ``None``."""
+    n = draw(st.integers(1, MAX_BATCH))
+    n_in = draw(st.integers(1, MAX_FEATURES))
+    n_out = draw(st.integers(1, MAX_FEATURES))
+    has_bias = draw(st.booleans()) if bias is None else bias
+    return NoParams(), {"x": (n, n_in), "w": (n_out, n_in), "b": (n_out,) if has_bias else None}
+
+
+@st.composite
+def softmax_configs(draw: st.DrawFn) -> tuple[Params, Shapes]:
+    """Logits ``(N, C)`` and labels ``(N,)``; one class is allowed (loss 0, gradient 0)."""
+    n = draw(st.integers(1, MAX_BATCH + 1))
+    c = draw(st.integers(1, MAX_FEATURES))
+    return NoParams(), {"z": (n, c), "labels": (n,)}
+
+
+@st.composite
+def bce_configs(draw: st.DrawFn) -> tuple[Params, Shapes]:
+    """Logits and targets of shape ``(N,)`` or ``(N, K)``."""
+    n = draw(st.integers(1, MAX_BATCH + 1))
+    shape = draw(st.sampled_from([(n,), (n, 1), (n, draw(st.integers(2, 3)))]))
+    return NoParams(), {"z": shape, "y": shape}
+
+
 def configs(
     op_name: str, caps: Capabilities, bias: bool | None = None
 ) -> st.SearchStrategy[tuple[Params, dict]]:
     """Valid ``(params, shapes)`` for any operation in the spec."""
-    if op_name == "conv2d":
-        return conv2d_configs(caps, bias)
-    return pool2d_configs(caps, op_name)
+    family = OPERATIONS[op_name].family
+    if family == "conv":
+        return conv_configs(caps, op_name, bias)
+    if family in ("max_pool", "avg_pool"):
+        return pool_configs(caps, op_name)
+    if family == "linear":
+        return linear_configs(bias)
+    if family == "flatten":
+        return flatten_configs()
+    if family == "softmax_cross_entropy":
+        return softmax_configs()
+    if family == "sigmoid_binary_cross_entropy":
+        return bce_configs()
+    return elementwise_configs()
+
+
+def families_for(op_name: str, caps: Capabilities, allowed: tuple[str, ...] = FAMILIES) -> tuple[str, ...]:
+    """The value families ``op_name`` is drawn from, narrowed to ``allowed``: soft targets only
+    for the binary cross-entropy of an implementation that supports them."""
+    soft = op_name == "sigmoid_binary_cross_entropy" and caps.supports(op_name, "soft_targets", True)
+    return (*allowed, "soft") if soft and allowed == FAMILIES else tuple(allowed)
 
 
 @st.composite
@@ -179,15 +283,15 @@ def cases(
     """A whole example: a valid configuration, dtype, value family, seed and layout.
 
     ``dtypes_``, ``families_`` and ``layouts_`` narrow the draws (a property
-    that needs float64, say); ``bias`` fixes whether conv2d has a bias.
+    that needs float64, say); ``bias`` fixes whether a conv or linear layer has a bias.
     """
     params, shapes = draw(configs(op_name, caps, bias), label="config")
     allowed = tuple(d for d in (dtypes_ or caps.dtypes) if d in caps.dtypes) or caps.dtypes
     dtype = draw(st.sampled_from(allowed), label="dtype")
-    family = draw(families(families_), label="values")
+    family = draw(families(families_for(op_name, caps, families_)), label="values")
     seed = draw(seeds, label="seed")
     layout = draw(layouts(layouts_), label="layout")
     case = make_case(op_name, params, shapes, dtype, family, seed, layout)
-    if op_name == "max_pool2d":
+    if OPERATIONS[op_name].family == "max_pool":
         case.notes["ties"] = window_has_ties(case.x, case.params)
     return case

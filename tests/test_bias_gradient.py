@@ -1,27 +1,31 @@
-"""Property 8: conv2d's ``db`` equals the sum of ``dy`` over batch and space."""
+"""Property 8: ``db`` equals the sum of ``dy`` over every axis but the channel (output feature) axis:
+the batch and, for a convolution, every spatial position."""
 
 import numpy as np
 import pytest
 from hypothesis import given
 
+from convcheck.spec import OPERATIONS
+
 from . import checks
 from .strategies import cases
 
 
-@pytest.mark.conformance("bias_gradient", ops=("conv2d",))
-def test_bias_gradient(impl, caps, record):
-    checks.require(impl, "conv2d_backward")
+@pytest.mark.conformance("bias_gradient")
+def test_bias_gradient(impl, caps, op_name, record):
+    op = OPERATIONS[op_name]
+    checks.require(impl, op.backward)
 
-    @given(case=cases("conv2d", caps, bias=True))
+    @given(case=cases(op_name, caps, bias=True))
     def check(case):
         record.case(case)
         db = checks.call_backward(impl, case)["db"]
         dy = case.dy.astype(np.float64)
-        expected = dy.sum(axis=(0, 2, 3))
-        comp = checks.within(case, "db", db, expected, np.abs(dy).sum(axis=(0, 2, 3)), caps)
+        axes = tuple(a for a in range(dy.ndim) if a != 1)
+        expected = dy.sum(axis=axes)
+        comp = checks.within(case, "db", db, expected, np.abs(dy).sum(axis=axes), caps)
         record.comparison(comp)
-        checks.assert_matches(
-            case, "conv2d_backward db vs dy summed over (N, H, W):", comp, db, expected, impl
-        )
+        summed = "N" if dy.ndim == 2 else "N and every spatial axis"
+        checks.assert_matches(case, f"{op.backward} db vs dy summed over {summed}:", comp, db, expected, impl)
 
     check()

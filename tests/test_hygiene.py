@@ -20,8 +20,10 @@ from .values import LAYOUTS, fresh
 
 
 def _outputs(op, fname, out):
-    if fname == op.forward:
+    if fname == op.forward and not op.is_loss:
         return {"y": out}
+    if op.is_loss:
+        return dict(zip(op.outputs, out, strict=False)) if isinstance(out, tuple | list) else {"out": out}
     if len(op.grads) == 1:
         return {op.grads[0]: out}
     return dict(zip(op.grads, out, strict=False)) if isinstance(out, tuple | list) else {"out": out}
@@ -50,9 +52,7 @@ def test_hygiene(impl, caps, op_name, record):
         record.case(case)
         s = checks.self_bounds(impl, case)
         for fname in present:
-            is_fwd = fname == op.forward
-            names = [*(() if is_fwd else ("dy",)), *op.inputs]
-            originals = case.forward_args() if is_fwd else case.backward_args()
+            names, originals = checks.function_args(case, fname)
             args = [fresh(a, case.layout) for a in originals]
             out = impl.functions[fname](*args, **case.kwargs())
             for name, original, arg in zip(names, originals, args, strict=True):
@@ -76,10 +76,9 @@ def test_hygiene(impl, caps, op_name, record):
                             f"same array was returned); outputs must be fresh arrays [{case.describe()}]",
                         )
             # Determinism and layout independence are measured on validated outputs.
-            call = checks.call_forward if is_fwd else checks.call_backward
-            first = call(impl, case)
-            again = call(impl, case)
-            pairs = {"y": (first, again)} if is_fwd else {k: (first[k], again[k]) for k in first}
+            first = checks.call_function(impl, case, fname)
+            again = checks.call_function(impl, case, fname)
+            pairs = {k: (first[k], again[k]) for k in first}
             for oname, (a, b) in pairs.items():
                 if a is not None and not np.array_equal(a, b, equal_nan=True):
                     idx, was, now = _first_change(a, b)
@@ -92,11 +91,11 @@ def test_hygiene(impl, caps, op_name, record):
                         output=oname,
                     )
             if case.layout != "contiguous":
-                plain = call(impl, _contiguous(case))
+                plain = checks.call_function(impl, _contiguous(case), fname)
                 for oname, (a, _) in pairs.items():
                     if a is None:
                         continue
-                    b = plain if is_fwd else plain[oname]
+                    b = plain[oname]
                     comp = checks.within(case, oname, a, b, s[oname], caps, factor=2.0)
                     record.comparison(comp)
                     checks.assert_matches(

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from convcheck.spec import pool, shapes, tolerance
+from convcheck.spec import OPERATIONS, pool, shapes, tolerance
 from convcheck.spec.case import with_inputs
 
 from . import checks
@@ -29,12 +29,14 @@ from .values import pool_windows
 probes = st.lists(st.integers(0, 2**20), min_size=1, max_size=3)
 
 
-def _window_cells(case, i, j):
-    """Input ``(h, w)`` of each tap of output window ``(i, j)``, row-major, in or out of the input."""
+def _window_cells(case, out):
+    """Input coordinates of each tap of the output window at spatial index ``out``, in row-major
+    window order, in or out of the input."""
     p = case.params
-    (kh, kw), (sh, sw), (dh, dw) = p.kernel_size, p.stride, p.dilation
+    starts = [o * s - p.pads(a)[0] for a, (o, s) in enumerate(zip(out, p.stride, strict=True))]
     return [
-        (i * sh - p.padding[0] + a * dh, j * sw - p.padding[2] + e * dw) for a in range(kh) for e in range(kw)
+        tuple(st + t * d for st, t, d in zip(starts, tap, p.dilation, strict=True))
+        for tap in np.ndindex(*p.kernel_size)
     ]
 
 
@@ -49,30 +51,36 @@ def _probe_repro(case, impl, index):
 
 
 def _probe(case, flat):
-    n, c, i, j = np.unravel_index(flat % case.dy.size, case.dy.shape)
+    """A one-hot ``dy`` at flat index ``flat``: ``((n, c, out), case)`` with ``out`` the spatial index."""
+    index = tuple(int(i) for i in np.unravel_index(flat % case.dy.size, case.dy.shape))
     dy = np.zeros_like(case.dy)
-    dy[n, c, i, j] = 1
-    return (int(n), int(c), int(i), int(j)), with_inputs(case, dy=dy)
+    dy[index] = 1
+    return (index[0], index[1], index[2:]), with_inputs(case, dy=dy)
 
 
 def _nonzero(dx, n, c):
-    return {(int(h), int(w)): float(dx[n, c, h, w]) for h, w in zip(*np.nonzero(dx[n, c]), strict=True)}
+    return {tuple(int(i) for i in cell): float(dx[(n, c, *cell)]) for cell in np.argwhere(dx[n, c])}
 
 
-@pytest.mark.conformance("max_routing", ops=("max_pool2d",))
-def test_max_pool_routing(impl, caps, record):
-    checks.require(impl, "max_pool2d_backward")
-    rule = caps.value("max_pool2d", "ties")
+def _inside(cell, spatial):
+    return all(0 <= i < size for i, size in zip(cell, spatial, strict=True))
 
-    @given(case=cases("max_pool2d", caps, families_=("ties", "distinct", "zeros", "normal")), picks=probes)
+
+@pytest.mark.conformance("max_routing")
+def test_max_pool_routing(impl, caps, op_name, record):
+    op = OPERATIONS[op_name]
+    checks.require(impl, op.backward)
+    rule = caps.value(op, "ties")
+
+    @given(case=cases(op_name, caps, families_=("ties", "distinct", "zeros", "normal")), picks=probes)
     def check(case, picks):
         record.case(case)
         windows = pool_windows(case.x.astype(np.float64), case.params)
         for flat in picks:
-            (n, c, i, j), probe = _probe(case, flat)
+            (n, c, out), probe = _probe(case, flat)
             dx = checks.call_backward(impl, probe)["dx"]
-            values = windows[n, c, i, j]
-            cells = _window_cells(case, i, j)
+            values = windows[(n, c, *out)]
+            cells = _window_cells(case, out)
             tied = [cells[t] for t in np.flatnonzero(values == values.max())]
             if rule == "split":
                 expected = {cell: 1.0 / len(tied) for cell in tied}
@@ -89,10 +97,10 @@ def test_max_pool_routing(impl, caps, record):
             )
             checks.ensure(
                 ok,
-                f"max_pool2d_backward routed window (n={n}, c={c}, oh={i}, ow={j})'s gradient 1 to "
+                f"{op.backward} routed window (n={n}, c={c}, out={out})'s gradient 1 to "
                 f"{got} (cell: value){' and to other channels' if others else ''}; the window's maximum "
                 f"{float(values.max())!r} is at cells {tied}, so under the {rule!r} tie rule it should go to {expected} "
-                f"[{case.describe()}]\n" + _probe_repro(case, impl, (n, c, i, j)),
+                f"[{case.describe()}]\n" + _probe_repro(case, impl, (n, c, *out)),
                 case=probe,
                 impl=impl,
                 output="dx",
@@ -107,9 +115,10 @@ def _assert_conserved(impl, case, caps, share):
     __tracebackhide__ = True
     dx = checks.call_backward(impl, case)["dx"].astype(np.float64)
     dy = case.dy.astype(np.float64)
-    got = dx.sum(axis=(2, 3))
-    expected = (dy * share).sum(axis=(2, 3))
-    scale = (np.abs(dy) * share).sum(axis=(2, 3))
+    spatial = tuple(range(2, dy.ndim))
+    got = dx.sum(axis=spatial)
+    expected = (dy * share).sum(axis=spatial)
+    scale = (np.abs(dy) * share).sum(axis=spatial)
     comp = checks.within(case, "dx", got, expected, scale, caps, factor=2.0)
     checks.assert_matches(
         case, f"{case.op.backward}: total gradient per channel not conserved:", comp, got, expected, impl
@@ -117,33 +126,42 @@ def _assert_conserved(impl, case, caps, share):
 
 
 def _avg_divisors(case):
-    """``(OH, OW)`` divisors and real-cell counts of every avg-pool window, from the spec's rule."""
+    """Divisors and real-cell counts of every avg-pool window (shape ``out``), from the spec's
+    per-axis rule: the N-d divisor is the product of the axes' divisors."""
     p = case.params
-    _, _, h, w = case.x.shape
-    oh, ow = pool.output_hw(case.x.shape, p)
-    (kh, kw), (sh, sw) = p.kernel_size, p.stride
-    t, b, l, r = p.padding
-    div_h = [shapes.avg_divisor(o, h, kh, sh, t, b, p.count_include_pad) for o in range(oh)]
-    div_w = [shapes.avg_divisor(o, w, kw, sw, l, r, p.count_include_pad) for o in range(ow)]
-    real_h = [shapes.avg_divisor(o, h, kh, sh, t, b, False) for o in range(oh)]
-    real_w = [shapes.avg_divisor(o, w, kw, sw, l, r, False) for o in range(ow)]
-    return np.outer(div_h, div_w), np.outer(real_h, real_w)
+    out = pool.output_spatial(case.x.shape, p)
+    axes = list(enumerate(zip(out, case.x.shape[2:], p.kernel_size, p.stride, strict=True)))
+    div = [
+        [shapes.avg_divisor(o, n, k, s, *p.pads(a), p.count_include_pad) for o in range(m)]
+        for a, (m, n, k, s) in axes
+    ]
+    real = [[shapes.avg_divisor(o, n, k, s, *p.pads(a), False) for o in range(m)] for a, (m, n, k, s) in axes]
+    return _outer(div), _outer(real)
 
 
-@pytest.mark.conformance("avg_spreading", ops=("avg_pool2d",))
-def test_avg_pool_spreading(impl, caps, record):
-    checks.require(impl, "avg_pool2d_backward")
+def _outer(per_axis):
+    grid = np.ones(())
+    for values in per_axis:
+        grid = np.multiply.outer(grid, np.asarray(values, dtype=np.float64))
+    return grid
 
-    @given(case=cases("avg_pool2d", caps), picks=probes)
+
+@pytest.mark.conformance("avg_spreading")
+def test_avg_pool_spreading(impl, caps, op_name, record):
+    op = OPERATIONS[op_name]
+    checks.require(impl, op.backward)
+
+    @given(case=cases(op_name, caps), picks=probes)
     def check(case, picks):
         record.case(case)
         divisors, real = _avg_divisors(case)
-        _, _, h, w = case.x.shape
+        spatial = case.x.shape[2:]
         for flat in picks:
-            (n, c, i, j), probe = _probe(case, flat)
+            (n, c, out), probe = _probe(case, flat)
             dx = checks.call_backward(impl, probe)["dx"]
-            cells = [(a, e) for a, e in _window_cells(case, i, j) if 0 <= a < h and 0 <= e < w]
-            share = 1.0 / divisors[i, j]
+            cells = [cell for cell in _window_cells(case, out) if _inside(cell, spatial)]
+            divisor = divisors[out]
+            share = 1.0 / divisor
             got = _nonzero(dx, n, c)
             others = np.count_nonzero(dx) - len(got)
             ok = (
@@ -155,11 +173,11 @@ def test_avg_pool_spreading(impl, caps, record):
             )
             checks.ensure(
                 ok,
-                f"avg_pool2d_backward spread window (n={n}, c={c}, oh={i}, ow={j})'s gradient 1 as {got} "
-                f"(cell: value){' and to other channels' if others else ''}; it should be 1/{divisors[i, j]} = "
+                f"{op.backward} spread window (n={n}, c={c}, out={out})'s gradient 1 as {got} "
+                f"(cell: value){' and to other channels' if others else ''}; it should be 1/{divisor:g} = "
                 f"{share:.6g} on each of the window's {len(cells)} real cells {cells} (divisor rule: "
                 f"count_include_pad={case.params.count_include_pad}, ceil_mode={case.params.ceil_mode}) "
-                f"[{case.describe()}]\n" + _probe_repro(case, impl, (n, c, i, j)),
+                f"[{case.describe()}]\n" + _probe_repro(case, impl, (n, c, *out)),
                 case=probe,
                 impl=impl,
                 output="dx",

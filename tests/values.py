@@ -21,7 +21,20 @@ Families:
 ``zeros``
     ``x`` all zeros (every max-pool window a tie, every conv output the bias);
 ``large``
-    normal floats scaled by ``2**12``: large magnitudes without overflow.
+    normal floats scaled by ``2**12``: large magnitudes without overflow (and
+    logits beyond ``spec.loss.LARGE_LOGIT``, where a naive log-sum-exp overflows);
+
+and two families drawn only where a property asks for them:
+
+``offset``
+    ``distinct`` shifted by one half: no ties and no zeros, so finite
+    differences stay off the kinks of relu as well as max-pool;
+``soft``
+    binary cross-entropy targets anywhere in ``[0, 1]`` (logits normal).
+
+The first input (``x``, or a loss's logits ``z``) carries the family; a
+loss's class ``labels`` are uniform over the classes and its binary targets
+``y`` are 0 or 1 (uniform in ``[0, 1]`` for ``soft``).
 """
 
 from __future__ import annotations
@@ -32,31 +45,41 @@ import numpy as np
 
 from convcheck.spec import OPERATIONS
 from convcheck.spec.case import Case
-from convcheck.spec.params import MaxPool2dParams, Params
+from convcheck.spec.params import MaxPoolParams, Params
+
+PRIMARY = ("x", "z")
+"""Roles whose values the family describes (a layer's input, a loss's logits)."""
 
 FAMILIES = ("normal", "exact", "ties", "distinct", "zeros", "large")
+"""The families every operation is drawn from."""
+EXTRA_FAMILIES = ("offset", "soft")
+"""Families for particular properties (see the module docstring)."""
 INTEGER_FAMILIES = ("exact", "ties")
 """Families whose every array holds small integers (so sums are exact)."""
 
 LAYOUTS = ("contiguous", "fortran", "channels_last", "sliced", "reversed")
-"""Memory layouts an implementation must accept: C order, Fortran order, NHWC
-memory seen through an NCHW view, every other element of a larger buffer, and
-negative strides."""
+"""Memory layouts an implementation must accept: C order, Fortran order,
+channels-last memory seen through a channels-first view, every other element
+of a larger buffer, and negative strides."""
 
 
 def fill(family: str, role: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Float64 values of ``family`` for the array playing ``role`` (x, w, b or dy)."""
-    if family == "exact" or (family == "ties" and role != "x"):
+    """Float64 values of ``family`` for the array playing ``role`` (x, w, b, dy, or a loss's z and y)."""
+    if role == "y":
+        return rng.random(shape) if family == "soft" else rng.integers(0, 2, size=shape).astype(np.float64)
+    primary = role in PRIMARY
+    if family == "exact" or (family == "ties" and not primary):
         a = rng.integers(-4, 5, size=shape).astype(np.float64)
-        if role == "x":
+        if primary:
             a[rng.random(shape) < 0.25] = 0.0
         return a
     if family == "ties":
         return rng.integers(0, 3, size=shape).astype(np.float64)
-    if family == "distinct" and role == "x":
+    if family in ("distinct", "offset") and primary:
         size = int(np.prod(shape))
-        return (rng.permutation(size).astype(np.float64) - size // 2).reshape(shape)
-    if family == "zeros" and role == "x":
+        shift = 0.5 if family == "offset" else 0.0
+        return (rng.permutation(size).astype(np.float64) - size // 2 + shift).reshape(shape)
+    if family == "zeros" and primary:
         return np.zeros(shape)
     if family == "large":
         return rng.standard_normal(shape) * 2.0**12
@@ -78,39 +101,49 @@ def make_case(
     inputs: dict[str, np.ndarray | None] = {}
     for name in op.inputs:
         shape = shapes.get(name)
-        inputs[name] = None if shape is None else fill(family, name, shape, rng).astype(dtype)
-    op.check({k: (None if v is None else v.shape) for k, v in inputs.items()}, params)
-    out_shape = op.output_shape({k: (None if v is None else v.shape) for k, v in inputs.items()}, params)
-    dy = fill(family, "dy", out_shape, rng).astype(dtype)
+        if shape is None:
+            inputs[name] = None
+        elif name == "labels":
+            classes = (shapes.get("z") or (1, 1))[-1]
+            inputs[name] = rng.integers(0, classes, size=shape).astype(np.int64)
+        else:
+            inputs[name] = fill(family, name, shape, rng).astype(dtype)
+    actual = {k: (None if v is None else v.shape) for k, v in inputs.items()}
+    op.check(actual, params)
+    dy = None if op.is_loss else fill(family, "dy", op.output_shape(actual, params), rng).astype(dtype)
     case = Case(op_name, params, inputs, dy, dtype, family, seed, layout)
-    case.notes["exact"] = family in INTEGER_FAMILIES and op_name in ("conv2d", "max_pool2d")
+    case.notes["exact"] = op.exact == "always" or (op.exact == "integer" and family in INTEGER_FAMILIES)
     return case
 
 
-def pool_windows(x: np.ndarray, p: MaxPool2dParams) -> np.ndarray:
-    """Every max-pool window's cells as ``(N, C, OH, OW, KH*KW)``, padding as ``-inf``.
+def pool_windows(x: np.ndarray, p: MaxPoolParams) -> np.ndarray:
+    """Every max-pool window's cells as ``(N, C, *out, prod(kernel))``, padding as ``-inf``,
+    the taps in row-major window order.
 
     Windows that the ``ceil_mode`` overhang pushes past the padded input read
     ``-inf`` there too, which never wins.
     """
     from convcheck.spec import pool
 
-    (kh, kw), (sh, sw), (dh, dw) = p.kernel_size, p.stride, p.dilation
-    t, _, l, _ = p.padding
-    oh, ow = pool.output_hw(x.shape, p)
-    need_h = (oh - 1) * sh + dh * (kh - 1) + 1
-    need_w = (ow - 1) * sw + dw * (kw - 1) + 1
-    xp = np.full((*x.shape[:2], max(need_h, x.shape[2] + t), max(need_w, x.shape[3] + l)), -np.inf)
-    xp[:, :, t : t + x.shape[2], l : l + x.shape[3]] = x
-    taps = [
-        xp[:, :, a * dh : a * dh + (oh - 1) * sh + 1 : sh, e * dw : e * dw + (ow - 1) * sw + 1 : sw]
-        for a in range(kh)
-        for e in range(kw)
+    out = pool.output_spatial(x.shape, p)
+    lows = [p.pads(a)[0] for a in range(p.NDIM)]
+    need = [
+        max((o - 1) * s + d * (k - 1) + 1, n + lo)
+        for o, s, d, k, n, lo in zip(out, p.stride, p.dilation, p.kernel_size, x.shape[2:], lows, strict=True)
     ]
+    xp = np.full((*x.shape[:2], *need), -np.inf)
+    xp[(slice(None), slice(None), *(slice(lo, lo + n) for lo, n in zip(lows, x.shape[2:], strict=True)))] = x
+    taps = []
+    for tap in np.ndindex(*p.kernel_size):
+        index = tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, o, s in zip(tap, p.dilation, out, p.stride, strict=True)
+        )
+        taps.append(xp[(slice(None), slice(None), *index)])
     return np.stack(taps, axis=-1)
 
 
-def window_has_ties(x: np.ndarray, p: MaxPool2dParams) -> bool:
+def window_has_ties(x: np.ndarray, p: MaxPoolParams) -> bool:
     """Whether any max-pool window's maximum is reached by two or more cells."""
     win = pool_windows(x, p)
     return bool(np.any((win == win.max(axis=-1, keepdims=True)).sum(axis=-1) > 1))
@@ -125,9 +158,11 @@ def _fortran(a: np.ndarray) -> np.ndarray:
 
 
 def _channels_last(a: np.ndarray) -> np.ndarray:
-    if a.ndim != 4:
+    """Channels-last memory (NHWC, NLC, NDHWC) seen through the contract's channels-first view."""
+    if a.ndim < 3:
         return _contiguous(a)
-    return np.array(a.transpose(0, 2, 3, 1), order="C", copy=True).transpose(0, 3, 1, 2)
+    last = np.array(np.moveaxis(a, 1, -1), order="C", copy=True)
+    return np.moveaxis(last, -1, 1)
 
 
 def _sliced(a: np.ndarray) -> np.ndarray:

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ..pytest_plugin import PROFILES
-from ..spec import OPERATIONS
+from ..spec import UsageError
+from ..spec.networks import selection
 from .batch import GradeSettings, grade_all
 from .discover import Submission, discover
 from .outcome import Outcome
@@ -115,13 +116,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _ops(value: str | None) -> tuple[str, ...]:
-    ops = tuple(o.strip() for o in (value or "").split(",") if o.strip())
-    unknown = [o for o in ops if o not in OPERATIONS]
-    if unknown:
-        raise UsageProblem(
-            f"--ops: unknown operation(s) {', '.join(unknown)}; choose from {', '.join(OPERATIONS)}"
-        )
-    return ops
+    ops = [o.strip() for o in (value or "").split(",") if o.strip()]
+    if not ops:
+        return ()
+    try:
+        return tuple(selection(ops))
+    except UsageError as e:
+        raise UsageProblem(str(e)) from None
 
 
 def _check_numbers(args: argparse.Namespace) -> None:

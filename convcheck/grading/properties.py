@@ -2,7 +2,8 @@
 
 The groups are read from the suite itself: every test in ``convcheck.tests``
 carries ``@pytest.mark.conformance("<property>", ops=(...))`` (no ``ops``:
-every operation). Reading the markers with ``ast`` finds them without
+every operation whose spec lists the property, ``Operation.properties``; the
+network check lists its networks). Reading the markers with ``ast`` finds them without
 importing or collecting the tests, so a rubric is validated against what the
 suite really checks and cannot drift from it.
 """
@@ -24,7 +25,7 @@ def _marker_groups(call: ast.Call) -> list[tuple[str, str]]:
     if not call.args or not isinstance(call.args[0], ast.Constant) or not isinstance(call.args[0].value, str):
         return []
     prop = call.args[0].value
-    ops: tuple[str, ...] = tuple(OPERATIONS)
+    ops: tuple[str, ...] = tuple(name for name, op in OPERATIONS.items() if prop in op.properties)
     for kw in call.keywords:
         if kw.arg == "ops":
             ops = tuple(ast.literal_eval(kw.value))
@@ -33,7 +34,7 @@ def _marker_groups(call: ast.Call) -> list[tuple[str, str]]:
 
 @functools.cache
 def suite_groups() -> dict[str, tuple[str, ...]]:
-    """Each operation's property names, sorted, as the suite's test markers declare them."""
+    """Each operation's (and network's) property names, sorted, as the suite's test markers declare them."""
     from .. import tests
 
     found: dict[str, set[str]] = {op: set() for op in OPERATIONS}

@@ -90,7 +90,7 @@ class Rubric:
 
     def items(self, ops: list[str] | None = None) -> dict[str, float]:
         """Every graded item (groups, then features unless strict) of the given operations, with its weight."""
-        keep = set(ops or OPERATIONS)
+        keep = set(ops or suite_groups())
         out = {k: w for k, w in self.weights.items() if k.split(":")[0] in keep}
         if not self.strict:
             out.update({k: w for k, w in self.features.items() if k.split(".")[0] in keep})
@@ -148,7 +148,7 @@ def _weights(data: dict[str, Any]) -> dict[str, float]:
     groups = suite_groups()
     out: dict[str, float] = {}
     for op, props in _table("weights", data.get("weights", {})).items():
-        _known("weights", op, list(OPERATIONS), "operation")
+        _known("weights", op, list(groups), "operation or network")
         for prop, weight in _table(f"weights.{op}", props).items():
             _known(f"weights.{op}", prop, groups[op], f"property of {op}")
             out[f"{op}:{prop}"] = _number(f"weights.{op}.{prop}", weight, 0.0, math.inf)

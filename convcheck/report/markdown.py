@@ -128,7 +128,7 @@ def matrix_section(doc: dict[str, Any]) -> list[str]:
             if c["note"] and c["status"] != "n/a":
                 text = f"{text} ({c['note']})" if c["status"] != "unsupported" else text
             cells.append(text)
-        rows.append([row["op"], MARK.get(row["overall"], row["overall"]), *cells])
+        rows.append([row["label"], MARK.get(row["overall"], row["overall"]), *cells])
     return ["## Conformance matrix", "", *table(head, rows), ""]
 
 
@@ -158,7 +158,10 @@ def properties_section(doc: dict[str, Any]) -> list[str]:
 def failure_lines(rec: dict[str, Any]) -> list[str]:
     """One failure: what, likely cause, counterexample, how to reproduce, the message."""
     diag = rec.get("diagnosis") or {}
-    if diag.get("slug"):
+    bad = (rec.get("network") or {}).get("first_bad")
+    if bad:
+        cause = f"**first bad layer** ({bad['stage']}): {bad['hint']}"
+    elif diag.get("slug"):
         cause = f"**likely cause: `{diag['slug']}`**: {diag['explanation']}"
         if diag.get("alternatives"):
             cause += f" (also consistent with: {', '.join(diag['alternatives'])})"

@@ -13,6 +13,11 @@ convention). A cell is
 * ``passed`` when the run exercised the feature and no failure implicates it;
 * ``untested`` when the feature is supported but no example exercised it.
 
+A whole network (``convcheck.networks``) is a row of its own after the
+operations: only the dtype columns apply to it, each ``failed`` (its note
+naming the first bad layer), ``passed``, ``unsupported`` (a function the
+network needs is missing, or the dtype is not declared) or ``untested``.
+
 The tables are derived from report.json (records, coverage, capabilities),
 so they can be rebuilt from any saved report.
 """
@@ -208,18 +213,44 @@ def _cell_status(status: str) -> str:
     return {"error": "failed", "skipped": "untested"}.get(status, status)
 
 
-def matrix(document: dict[str, Any]) -> dict[str, Any]:
-    """The whole matrix: column labels and, per operation, its overall status and cells."""
-    from .model import operations_in
+def network_cell(document: dict[str, Any], network: str, column: Column) -> dict[str, Any]:
+    """One cell of a network's row: its checks in the column's dtype (other columns are ``n/a``)."""
+    if column.key not in ("float32", "float64"):
+        return {"status": "n/a", "failures": 0, "note": ""}
+    caps = document.get("implementation", {}).get("capabilities", {})
+    if column.key not in caps.get("dtypes", [column.key]):
+        return {"status": "unsupported", "failures": 0, "note": "declared unsupported"}
+    records = [r for r in document.get("records", []) if r["op"] == network and r.get("dtype") == column.key]
+    if not records:
+        return {"status": "untested", "failures": 0, "note": ""}
+    failing = [r for r in records if r["status"] in ("failed", "error")]
+    bad = next((b for r in failing if (b := (r.get("network") or {}).get("first_bad"))), None)
+    note = f"{bad['label']}: {bad['quantity']}" if bad else ""
+    return {
+        "status": _cell_status(group_status(r["status"] for r in records)),
+        "failures": len(failing),
+        "note": note,
+    }
 
-    rows = []
-    for op in operations_in(document):
-        statuses = [r["status"] for r in document["records"] if r["op"] == op]
-        rows.append(
-            {
-                "op": op,
-                "overall": _cell_status(group_status(statuses)),
-                "cells": [cell(document, op, c) | {"column": c.key} for c in COLUMNS],
-            }
-        )
+
+def _row(
+    document: dict[str, Any], op: str, kind: str, cell_of: Callable[..., dict[str, Any]]
+) -> dict[str, Any]:
+    """A row of the matrix: an ``operation`` (cells by ``cell``) or a ``network`` (by ``network_cell``)."""
+    statuses = [r["status"] for r in document["records"] if r["op"] == op]
+    return {
+        "op": op,
+        "kind": kind,
+        "label": op if kind == "operation" else f"network: {op}",
+        "overall": _cell_status(group_status(statuses)),
+        "cells": [cell_of(document, op, c) | {"column": c.key} for c in COLUMNS],
+    }
+
+
+def matrix(document: dict[str, Any]) -> dict[str, Any]:
+    """The whole matrix: column labels and, per operation then per network, its overall status and cells."""
+    from .model import networks_in, operations_in
+
+    rows = [_row(document, op, "operation", cell) for op in operations_in(document)]
+    rows += [_row(document, name, "network", network_cell) for name in networks_in(document)]
     return {"columns": [{"key": c.key, "label": c.label} for c in COLUMNS], "rows": rows}

@@ -304,6 +304,8 @@ def _attach_failure(rec: dict[str, Any], entry: dict[str, Any]) -> None:
     if failure and (failure.get("dtype") == rec["dtype"] or rec["dtype"] is None):
         rec["message"] = message_text(entry.get("message")) or failure.get("message")
         rec["diagnosis"] = failure.get("diagnosis")
+        if failure.get("network"):  # a whole-network check: its comparisons and first bad layer
+            rec["network"] = failure["network"]
         rec["counterexample"] = failure.get("counterexample")
         if rec["counterexample"]:
             rec["counterexample"]["shrunk"] = True
@@ -386,6 +388,14 @@ def operations_in(document: dict[str, Any]) -> list[str]:
     """The operations a report has records for, in the spec's order."""
     seen = {r["op"] for r in document.get("records", [])}
     return [op for op in OPERATIONS if op in seen]
+
+
+def networks_in(document: dict[str, Any]) -> list[str]:
+    """The networks a report has whole-network records for (their ``op``), in the spec's order."""
+    from ..spec.networks import NETWORKS
+
+    seen = {r["op"] for r in document.get("records", [])}
+    return [name for name in NETWORKS if name in seen]
 
 
 def tolerance_rows(document: dict[str, Any]) -> list[dict[str, Any]]:

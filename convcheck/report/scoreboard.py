@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import OPERATIONS
+from ..spec.networks import NETWORKS
 from . import matrix, model, writer
 from .markdown import MARK, table
 from .model import fmt_ratio
@@ -37,7 +38,7 @@ def rows(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (operation, property) and per (operation, feature); cells per report."""
     props = [model.property_table(d["records"]) for d in docs]
     mats = [matrix.matrix(d) for d in docs]
-    ops = [op for op in OPERATIONS if any(op in p for p in props)]
+    ops = [op for op in (*OPERATIONS, *NETWORKS) if any(op in p for p in props)]
     out: list[dict[str, Any]] = []
     for op in ops:
         overall = []

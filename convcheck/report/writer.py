@@ -85,11 +85,10 @@ class ReportWriter:
             rerun += ["--profile", run["profile"]]
         if run.get("seed") is not None:
             rerun += ["--seed", str(run["seed"])]
-        rec["reproduction"] = {
-            "script": script,
-            "command": f"python {shlex.quote(str(self.folder / script))}" if script else None,
-            "rerun": shlex.join(rerun),
-        }
+        command = f"python {shlex.quote(str(self.folder / script))}" if script else None
+        if rec.get("network"):
+            command = network_command(self.impl, rec)
+        rec["reproduction"] = {"script": script, "command": command, "rerun": shlex.join(rerun)}
 
     def finish(self, status: str) -> None:
         """Mark the run ``complete`` or ``interrupted``, embed a benchmark, render md and html."""
@@ -106,6 +105,18 @@ class ReportWriter:
             doc["benchmark"] = section
         self.save()
         render(self.folder, doc)
+
+
+def network_command(impl: Any, rec: dict[str, Any]) -> str:
+    """A one-line rerun of a whole-network check without pytest, printing its table and localisation."""
+    net = rec["network"]
+    spec = str(Path(impl.source).resolve()) if impl.source.endswith(".py") else impl.name
+    code = (  # JSON strings are double-quoted Python literals: no quotes to escape inside shlex's single ones
+        "from convcheck.impls.registry import load; from convcheck.networks import check_network; "
+        f"print(check_network(load({json.dumps(spec)}), {json.dumps(net['network'])}, "
+        f"dtype={json.dumps(net['dtype'])}, seed={net['seed']}, batch={net['batch']}).report())"
+    )
+    return f"python -c {shlex.quote(code)}"
 
 
 def _fingerprint(path: Path) -> str | None:

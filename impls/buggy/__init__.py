@@ -1,15 +1,20 @@
 """Deliberately broken implementations: each module holds one realistic mistake.
 
-Every module exposes all six contract functions; the correct ones are borrowed
-from ``convcheck.impls.numpy_reference`` and only the function(s) holding the
-mistake are rewritten, the way a student would have written them. Each module
-documents its mistake in its docstring and defines:
+Every module exposes contract functions borrowed from
+``convcheck.impls.numpy_reference`` and rewrites only the function(s) holding
+the mistake, the way a student would have written them. The modules about the
+2-D core (``conv_*``, ``maxpool_*``, ``avgpool_*``, ``dtype_promoted``) expose
+its six functions; the others expose all thirty contract functions
+(``spec.ops.FUNCTION_NAMES``, borrowed with ``_kit.borrow_correct``), so that
+whole-network checks run on them too. Each module documents its mistake in its
+docstring and defines:
 
 ``DIAGNOSIS``
     a short slug naming the mistake (e.g. ``"dx_kernel_not_flipped"``);
 ``EXPECTED_FAILURES``
     ``"op:property"`` names of checks that must catch it (``conv2d:backward``,
-    ``max_pool2d:max_routing``, ``avg_pool2d:hygiene``, ...).
+    ``max_pool2d:max_routing``, ``avg_pool2d:hygiene``,
+    ``softmax_cross_entropy:loss_stability``, ...).
 
 The suite's meta-tests run the conformance tests against each of them and
 assert that the expected checks fail (and that the correct implementations
@@ -41,4 +46,12 @@ BUGGY = (
     "conv_input_modified_in_place",
     "conv_noncontiguous_wrong",
     "conv_nondeterministic",
+    "conv3d_dx_depth_not_flipped",
+    "relu_derivative_at_zero",
+    "tanh_backward_from_input",
+    "linear_dw_batch_averaged",
+    "flatten_wrong_order",
+    "softmax_grad_missing_batch_mean",
+    "softmax_unstable_logsumexp",
+    "sigmoid_bce_unstable",
 )

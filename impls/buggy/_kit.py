@@ -7,12 +7,32 @@ right from here, so that every module holds exactly one mistake.
 
 Conventions: arrays are NCHW, ``padding`` is ``(top, bottom, left, right)``,
 ``stride``, ``dilation`` and ``kernel_size`` are ``(h, w)`` pairs.
+
+``borrow_correct`` fills a module that exposes every contract function with
+the correct ones it does not rewrite.
 """
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+from typing import Any
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from convcheck.impls import numpy_reference
+from convcheck.spec import FUNCTION_NAMES
+
+
+def borrow_correct(namespace: MutableMapping[str, Any]) -> None:
+    """Bind every contract function that ``namespace`` (a module's ``globals()``) does not define
+    to ``numpy_reference``'s, the correct one.
+
+    Called last by a module exposing all the contract functions, after it has
+    written the one(s) holding its mistake, so that whole-network checks run on it too.
+    """
+    for name in FUNCTION_NAMES:
+        namespace.setdefault(name, getattr(numpy_reference, name))
 
 
 def pad(x: np.ndarray, padding: tuple[int, int, int, int], value: float = 0.0) -> np.ndarray:
