@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import importlib
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -439,9 +440,9 @@ class Expect:
 
 
 def _reference_copy() -> str:
-    """``numpy_reference``'s source as a stand-alone file (its relative import made absolute)."""
+    """``numpy_reference``'s source as a stand-alone file (its relative imports made absolute)."""
     source = (ROOT / "impls" / "numpy_reference.py").read_text()
-    return source.replace("from ._windows import", "from convcheck.impls._windows import")
+    return re.sub(r"^from \.(\w+) import", r"from convcheck.impls.\1 import", source, flags=re.MULTILINE)
 
 
 def make_class(folder: Path) -> dict[str, Expect]:
@@ -457,13 +458,10 @@ def make_class(folder: Path) -> dict[str, Expect]:
         folder / "folder_helper" / "submission.py",
         """
         import helpers
+        from convcheck.spec import FUNCTION_NAMES
+        globals().update({name: getattr(helpers.ref, name) for name in FUNCTION_NAMES})
         def conv2d_forward(x, w, b, *, stride, padding, dilation, groups):
             return helpers.ref.conv2d_forward(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
-        conv2d_backward = helpers.ref.conv2d_backward
-        max_pool2d_forward = helpers.ref.max_pool2d_forward
-        max_pool2d_backward = helpers.ref.max_pool2d_backward
-        avg_pool2d_forward = helpers.ref.avg_pool2d_forward
-        avg_pool2d_backward = helpers.ref.avg_pool2d_backward
         """,
     )
     expect["folder_helper"] = Expect()

@@ -24,7 +24,7 @@ import jsonschema
 import pytest
 
 from convcheck.cli import main
-from convcheck.report import model, writer
+from convcheck.report import matrix, model, writer
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "spec" / "report.schema.json").read_text())
 FAILING_IMPL = "buggy.maxpool_ties_to_last"
@@ -406,3 +406,24 @@ def test_report_build_and_validate_commands(failing, tmp_path, capsys):
     (folder / "report.json").write_text(json.dumps(doc))
     assert main(["report", "validate", str(folder / "report.json")]) == 1
     assert "NOT a valid report" in capsys.readouterr().out
+
+
+def test_matrix_columns_apply_only_to_operations_with_the_feature(tmp_path):
+    """A declaration on one operation and rows for operations without that feature: each column is
+    'n/a' where the spec has no such feature, 'unsupported' where it is declared away."""
+    sub = tmp_path / "declared.py"
+    sub.write_text(
+        "from convcheck.impls.numpy_reference import *\n"
+        'CONVCHECK_CAPABILITIES = {"conv1d": {"dilation": False}}\n'
+    )
+    folder = tmp_path / "report"
+    proc = convcheck("run", "--impl", str(sub), "--ops", "conv1d,relu,softmax_cross_entropy", "--max-examples", "3",
+                     "--report", str(folder))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = load(folder)
+    validate(doc)
+    rows = {row["op"]: {c["column"]: c["status"] for c in row["cells"]} for row in matrix.matrix(doc)["rows"]}
+    assert rows["conv1d"]["dilation"] == "unsupported"
+    assert rows["relu"]["dilation"] == rows["relu"]["stride"] == "n/a"
+    assert rows["softmax_cross_entropy"]["padding_asymmetric"] == "n/a"
+    assert rows["relu"]["float64"] == "passed"

@@ -84,7 +84,9 @@ class WindowParams(Params):
 
     @property
     def pads_h(self) -> tuple[int, int]:
-        """``(top, bottom)``: the second-to-last spatial axis (2-D and 3-D)."""
+        """``(top, bottom)``: the second-to-last spatial axis (2-D and 3-D only)."""
+        if self.NDIM < 2:
+            raise AttributeError(f"{type(self).__name__} has one spatial axis: use pads(0)")
         return self.pads(self.NDIM - 2)
 
     @property

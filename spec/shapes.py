@@ -63,8 +63,8 @@ def avg_divisor(o: int, n: int, k: int, s: int, lo: int, hi: int, count_include_
     The window ``[o*s - lo, o*s - lo + k)`` is first clipped to the padded extent
     ``[-lo, n + hi)`` (so a ``ceil_mode`` overhang past the padding never counts);
     with ``count_include_pad`` that clipped length is the divisor, otherwise the
-    length after clipping further to the real input ``[0, n)``. The 2-D divisor is
-    the product of the two axes' divisors.
+    length after clipping further to the real input ``[0, n)``. The N-d divisor is
+    the product of the axes' divisors.
     """
     start = o * s - lo
     end = min(start + k, n + hi)

@@ -173,6 +173,11 @@ def pool_configs(draw: st.DrawFn, caps: Capabilities, op_name: str) -> tuple[Par
     spatial = tuple(
         draw(sizes_for(e, padding[2 * a] + padding[2 * a + 1], ndim)) for a, e in enumerate(extents)
     )
+    if ceil_mode and draw(st.booleans(), label="overhang"):
+        spatial = tuple(
+            overhanging(n, e, s, padding[2 * a] + padding[2 * a + 1])
+            for a, (n, e, s) in enumerate(zip(spatial, extents, stride, strict=True))
+        )
     params: Params
     if op.family == "max_pool":
         params = op.params_type(kernel, stride, padding, dilation, ceil_mode)
@@ -187,6 +192,12 @@ def pool_configs(draw: st.DrawFn, caps: Capabilities, op_name: str) -> tuple[Par
 
         reject()  # rare: a dilated window wholly in padding; spec.pool.check is the rule
     return params, shapes
+
+
+def overhanging(n: int, extent: int, stride: int, pad_total: int) -> int:
+    """An input length whose ``ceil_mode`` output gets a last window hanging past the padded end
+    (where PyTorch's divisor clips the window): one more than ``n`` when the windows tile exactly."""
+    return n + 1 if stride > 1 and (n + pad_total - extent) % stride == 0 else n
 
 
 def pool2d_configs(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[Params, Shapes]]:

@@ -89,11 +89,16 @@ def _always(caps: dict[str, Any], op: str) -> bool:
     return True
 
 
+def _with(feature: str) -> tuple[str, ...]:
+    """The operations whose spec has ``feature``: the rows where its column applies."""
+    return tuple(name for name, op in OPERATIONS.items() if any(f.name == feature for f in op.features))
+
+
 def _padding_column(kind: str) -> Column:
     return Column(
         f"padding_{kind}",
         f"padding: {kind}",
-        tuple(OPERATIONS),
+        _with("padding"),
         lambda p, kind=kind: padding_kind(p.get("padding")) == kind,
         lambda cov, kind=kind: kind in cov.get("padding_kind", []),
         _at_least("padding", kind),
@@ -115,7 +120,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "stride",
         "stride > 1",
-        tuple(OPERATIONS),
+        _with("stride"),
         lambda p: any(s != 1 for s in _pairs(p.get("stride", (1, 1)))),
         lambda cov: any(any(s != 1 for s in _pairs(v)) for v in cov.get("stride", [])),
         _at_least("stride", "uniform"),
@@ -126,7 +131,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "dilation",
         "dilation > 1",
-        ("conv2d", "max_pool2d"),
+        _with("dilation"),
         lambda p: any(d != 1 for d in _pairs(p.get("dilation", (1, 1)))),
         lambda cov: any(any(d != 1 for d in _pairs(v)) for v in cov.get("dilation", [])),
         _at_least("dilation", True),
@@ -134,7 +139,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "groups",
         "groups > 1",
-        ("conv2d",),
+        _with("groups"),
         lambda p: int(p.get("groups", 1)) > 1,
         lambda cov: any(v not in ("1",) for v in cov.get("groups", [])),
         _at_least("groups", True),
@@ -142,7 +147,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "ceil_mode",
         "ceil_mode",
-        ("max_pool2d", "avg_pool2d"),
+        _with("ceil_mode"),
         lambda p: bool(p.get("ceil_mode")),
         lambda cov: "True" in cov.get("ceil_mode", []),
         _at_least("ceil_mode", True),
@@ -150,7 +155,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "count_include_pad",
         "count_include_pad=False",
-        ("avg_pool2d",),
+        _with("exclude_pad"),
         lambda p: p.get("count_include_pad") is False,
         lambda cov: "False" in cov.get("count_include_pad", []),
         _at_least("exclude_pad", True),
@@ -158,14 +163,14 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "ties",
         "tied windows",
-        ("max_pool2d",),
+        _with("ties"),
         lambda p: bool(p.get("ties")),
         lambda cov: "tied" in cov.get("ties", []),
         _always,
     ),
     _dtype_column("float32"),
     _dtype_column("float64"),
-    Column("convention", "convention", ("conv2d",), lambda p: False, lambda cov: True, _always),
+    Column("convention", "convention", _with("convention"), lambda p: False, lambda cov: True, _always),
 )
 
 
