@@ -102,7 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_run(sub)
-    sub.add_parser("list", help="list shipped, buggy and installed implementations")
+    listing = sub.add_parser("list", help="list shipped, buggy and installed implementations (--ops: the contract)")
+    listing.add_argument(
+        "--ops",
+        action="store_true",
+        help="list the contract instead: every operation's functions, signatures and properties, and the networks",
+    )
     for name, module, help_text in EXTERNAL_COMMANDS:
         importlib.import_module(module).add_arguments(sub.add_parser(name, help=help_text))
     return parser
@@ -317,12 +322,32 @@ def _print_summary(impl: Any, results: list[dict[str, Any]], status_table: Any, 
         print(line)
 
 
-def cmd_list(_: argparse.Namespace) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.ops:
+        for line in contract_lines():
+            print(line)
+        return EXIT_OK
     from .impls import registry
 
     for name in registry.available():
         print(name)
     return EXIT_OK
+
+
+def contract_lines() -> list[str]:
+    """``convcheck list --ops``: every operation's functions and properties, then the networks."""
+    from .spec import OPERATIONS
+    from .spec.networks import NETWORKS, required_functions
+
+    lines = []
+    for op in OPERATIONS.values():
+        lines.append(f"{op.name}:")
+        lines += [f"  {op.signature(fname)}" for fname in op.functions]
+        lines.append(f"  properties: {', '.join(sorted(op.properties))}")
+    for net in NETWORKS.values():
+        lines.append(f"{net.name}: {net.title}, {net.parameter_count()} parameters")
+        lines.append(f"  needs: {', '.join(required_functions(net))}")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:

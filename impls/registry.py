@@ -86,9 +86,7 @@ def _signature_problem(name: str, fn: Any) -> str | None:
         keywords_ok = [h for h in op.hyperparameters if h not in names]
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     var_pos = any(p.kind is p.VAR_POSITIONAL for p in params)
-    arrays = ("dy, " if name == op.backward else "") + ", ".join(op.inputs)
-    keywords = f", *, {', '.join(op.hyperparameters)}" if op.hyperparameters else ""
-    expected = f"{name}({arrays}{keywords})"
+    expected = op.signature(name)
     if keywords_ok:
         return f"{name}{sig} lacks keyword argument(s) {', '.join(keywords_ok)}; the contract is {expected}"
     if len(positional) < n_arrays and not var_pos:

@@ -164,3 +164,18 @@ def test_entry_point_registration(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
     off = _convcheck("run", "--impl", "mine", CONVCHECK_NO_PLUGINS="1", **env)
     assert off.returncode == 2
+
+
+def test_list_ops_prints_the_contract_from_the_spec():
+    """``convcheck list --ops``: every contract function's call form and every network, read from the spec."""
+    from convcheck.spec import FUNCTION_NAMES
+    from convcheck.spec.networks import NETWORKS
+
+    proc = _convcheck("list", "--ops")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert all(f"  {name}(" in out for name in FUNCTION_NAMES)
+    assert "  relu_backward(dy, x) -> dx" in out
+    assert "  softmax_cross_entropy(z, labels) -> (loss, dz)" in out
+    assert "  conv3d_backward(dy, x, w, b, *, stride, padding, dilation, groups) -> (dx, dw, db)" in out
+    assert all(f"{name}: " in out for name in NETWORKS) and "15 parameters" in out

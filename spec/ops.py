@@ -148,6 +148,18 @@ class Operation:
         """What the forward function returns: ``("y",)`` for a layer, ``("loss", "dz")`` for a loss."""
         return ("loss", *self.grads) if self.is_loss else ("y",)
 
+    def signature(self, function_name: str) -> str:
+        """The call form of one of this operation's functions, e.g. ``relu_backward(dy, x) -> dx``."""
+        arrays = (["dy"] if function_name == self.backward else []) + list(self.inputs)
+        keywords = f", *, {', '.join(self.hyperparameters)}" if self.hyperparameters else ""
+        if self.is_loss:
+            returns = f"({', '.join(self.outputs)})"
+        elif function_name == self.forward:
+            returns = "y"
+        else:
+            returns = self.grads[0] if len(self.grads) == 1 else f"({', '.join(self.grads)})"
+        return f"{function_name}({', '.join(arrays)}{keywords}) -> {returns}"
+
     def feature(self, name: str) -> Feature:
         for f in self.features:
             if f.name == name:

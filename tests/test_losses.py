@@ -35,8 +35,8 @@ def _compare(case, name, got, expected, caps, record, impl, what, factor=1.0):
     checks.assert_matches(case, what, comp, got, expected, impl)
 
 
-@pytest.mark.conformance("loss_value")
-def test_loss_value(impl, caps, op_name, oracle_name, record):
+def _against_oracle(impl, caps, op_name, oracle_name, record, output):
+    """One loss output (``loss`` or ``dz``) against one oracle, under the tolerance policy."""
     op = OPERATIONS[op_name]
     checks.require(impl, op.forward)
     checks.require_oracle(oracle_name, op_name, caps)
@@ -44,31 +44,22 @@ def test_loss_value(impl, caps, op_name, oracle_name, record):
     @given(case=cases(op_name, caps))
     def check(case):
         record.case(case)
-        got = checks.call_loss(impl, case)["loss"]
-        expected = checks.oracle_loss(oracle_name, case)["loss"]
-        _compare(
-            case, "loss", got, expected, caps, record, impl, f"{op.forward} loss vs the {oracle_name} oracle"
-        )
+        got = checks.call_loss(impl, case)[output]
+        expected = checks.oracle_loss(oracle_name, case)[output]
+        what = f"{op.forward} {output} vs the {oracle_name} oracle"
+        _compare(case, output, got, expected, caps, record, impl, what)
 
     check()
+
+
+@pytest.mark.conformance("loss_value")
+def test_loss_value(impl, caps, op_name, oracle_name, record):
+    _against_oracle(impl, caps, op_name, oracle_name, record, "loss")
 
 
 @pytest.mark.conformance("loss_gradient")
 def test_loss_gradient(impl, caps, op_name, oracle_name, record):
-    op = OPERATIONS[op_name]
-    checks.require(impl, op.forward)
-    checks.require_oracle(oracle_name, op_name, caps)
-
-    @given(case=cases(op_name, caps))
-    def check(case):
-        record.case(case)
-        got = checks.call_loss(impl, case)["dz"]
-        expected = checks.oracle_loss(oracle_name, case)["dz"]
-        _compare(
-            case, "dz", got, expected, caps, record, impl, f"{op.forward} dz vs the {oracle_name} oracle"
-        )
-
-    check()
+    _against_oracle(impl, caps, op_name, oracle_name, record, "dz")
 
 
 EPS = 1e-4
