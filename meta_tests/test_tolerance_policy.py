@@ -207,3 +207,57 @@ def test_override_files_toml_and_json(tmp_path):
         tolerance.ToleranceOverrides.from_file(bad)
     with pytest.raises(UsageError, match="does not exist"):
         tolerance.ToleranceOverrides.from_file(tmp_path / "missing.toml")
+
+
+# --------------------------------------------------------------------------- element-wise functions and losses
+
+ELEMENTWISE = [
+    ("sigmoid", "y"),
+    ("sigmoid", "dx"),
+    ("tanh", "y"),
+    ("tanh", "dx"),
+    ("softmax_cross_entropy", "dz"),
+    ("sigmoid_binary_cross_entropy", "dz"),
+]
+
+
+def _float32_result(case, output: str) -> np.ndarray:
+    """A correct float32 implementation's ``output``: torch's own float32 kernels."""
+    impl = load("torch")
+    op = case.op
+    if op.is_loss:
+        return np.asarray(impl.functions[op.forward](*case.forward_args())[1])
+    if output == "y":
+        return np.asarray(impl.functions[op.forward](*case.forward_args()))
+    return np.asarray(impl.functions[op.backward](*case.backward_args()))
+
+
+@pytest.mark.parametrize(("operation", "output"), ELEMENTWISE)
+def test_magnitude_bounds_pass_correct_float32_and_fail_a_small_relative_error(operation, output):
+    """The spec's magnitudes (``S`` of element-wise functions and losses) are neither vacuous nor too
+    tight: torch's float32 kernels pass on normal and saturating inputs, and a relative error of
+    ``64 u`` on every element (a float32 implementation that loses six bits) fails."""
+    from convcheck.spec.case import with_inputs
+    from convcheck.spec.params import NoParams
+    from convcheck.tests.values import make_case
+
+    shapes = {
+        "sigmoid_binary_cross_entropy": {"z": (6, 5), "y": (6, 5)},
+        "softmax_cross_entropy": {"z": (6, 5), "labels": (6,)},
+    }
+    case = make_case(operation, NoParams(), shapes.get(operation, {"x": (6, 5)}), "float32", "normal", seed=3)
+    first = case.op.inputs[0]
+    wide = case.x.astype(np.float64) * np.linspace(0.5, 12.0, case.x.size).reshape(case.x.shape)
+    case = with_inputs(case, **{first: wide.astype(np.float32)})  # into saturation, where 1 - s cancels
+    expected = (
+        oracles.call("scipy", case.op.forward, *case.forward_args())[1]
+        if case.op.is_loss
+        else oracles.call("scipy", case.op.forward if output == "y" else case.op.backward,
+                          *(case.forward_args() if output == "y" else case.backward_args()))
+    )  # fmt: skip
+    s = case.magnitude(output)
+    k = case.op.reduction_lengths(case.shapes(), case.params)[output]
+    got = _float32_result(case, output)
+    assert tolerance.compare(output, got, expected, s, k, "float32").passed
+    off = (np.asarray(expected) * (1 + 64 * tolerance.unit_roundoff("float32"))).astype(np.float32)
+    assert not tolerance.compare(output, off, expected, s, k, "float32").passed
