@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_run(sub)
-    listing = sub.add_parser("list", help="list shipped, buggy and installed implementations (--ops: the contract)")
+    listing = sub.add_parser(
+        "list", help="list shipped, buggy and installed implementations (--ops: the contract)"
+    )
     listing.add_argument(
         "--ops",
         action="store_true",

@@ -5,7 +5,8 @@ sizes and divisors come from ``convcheck.spec.shapes``, one spatial axis at a
 time. Loops run over output positions only (every window is vectorised over
 batch and channels), so the code reads like the definition and is meant for
 small arrays. One generic function per direction serves every dimension; the
-contract functions (``max_pool1d_forward`` ... ``avg_pool3d_backward``) only
+contract functions (``max_pool1d_forward`` ... ``avg_pool3d_backward``), made
+per dimension by ``contract.max_pool_functions`` and ``contract.avg_pool_functions``, only
 build the dimension's hyper-parameter record.
 
 Window ``o = (o_0, ..., o_{D-1})`` reads, on spatial axis ``a``, the input
@@ -30,23 +31,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from math import prod
-from typing import Any
 
 import numpy as np
 
 from convcheck.spec import pool
 from convcheck.spec.errors import InvalidConfiguration
-from convcheck.spec.params import (
-    AvgPool1dParams,
-    AvgPool2dParams,
-    AvgPool3dParams,
-    AvgPoolParams,
-    MaxPool1dParams,
-    MaxPool2dParams,
-    MaxPool3dParams,
-    MaxPoolParams,
-)
+from convcheck.spec.params import AvgPool2dParams, AvgPoolParams, MaxPool2dParams, MaxPoolParams
 from convcheck.spec.shapes import avg_divisor, window_cells
+
+from .contract import avg_pool_functions, max_pool_functions
 
 Ints = tuple[int, ...]
 PoolParams = MaxPoolParams | AvgPoolParams
@@ -180,26 +173,6 @@ def _divisor(o: Ints, x_shape: Ints, p: AvgPoolParams) -> int:
     )
 
 
-def _max(cls: type, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool) -> Any:
-    """A max-pool record of class ``cls`` (``MaxPool1dParams``, ...), validated by its constructor."""
-    return cls(
-        kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode
-    )
-
-
-def _avg(
-    cls: type, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
-) -> Any:
-    """An average-pool record of class ``cls`` (``AvgPool1dParams``, ...), validated by its constructor."""
-    return cls(
-        kernel_size=kernel_size,
-        stride=stride,
-        padding=padding,
-        ceil_mode=ceil_mode,
-        count_include_pad=count_include_pad,
-    )
-
-
 # --------------------------------------------------------------------------- generic definitions
 
 
@@ -256,148 +229,10 @@ def avg_pool_backward(dy: np.ndarray, x: np.ndarray, p: AvgPoolParams) -> np.nda
 # --------------------------------------------------------------------------- contract functions
 
 
-def max_pool1d_forward(
-    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
-) -> np.ndarray:
-    """``max_pool_forward`` on ``x: (N, C, L)``."""
-    return max_pool_forward(x, _max(MaxPool1dParams, kernel_size, stride, padding, dilation, ceil_mode))
-
-
-def max_pool2d_forward(
-    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
-) -> np.ndarray:
-    """``max_pool_forward`` on ``x: (N, C, H, W)``."""
-    return max_pool_forward(x, _max(MaxPool2dParams, kernel_size, stride, padding, dilation, ceil_mode))
-
-
-def max_pool3d_forward(
-    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
-) -> np.ndarray:
-    """``max_pool_forward`` on ``x: (N, C, D, H, W)``."""
-    return max_pool_forward(x, _max(MaxPool3dParams, kernel_size, stride, padding, dilation, ceil_mode))
-
-
-def max_pool1d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    *,
-    kernel_size: Ints,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    ceil_mode: bool,
-    ties: str = "first",
-) -> np.ndarray:
-    """``max_pool_backward`` on ``x: (N, C, L)``."""
-    return max_pool_backward(
-        dy, x, _max(MaxPool1dParams, kernel_size, stride, padding, dilation, ceil_mode), ties
-    )
-
-
-def max_pool2d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    *,
-    kernel_size: Ints,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    ceil_mode: bool,
-    ties: str = "first",
-) -> np.ndarray:
-    """``max_pool_backward`` on ``x: (N, C, H, W)``."""
-    return max_pool_backward(
-        dy, x, _max(MaxPool2dParams, kernel_size, stride, padding, dilation, ceil_mode), ties
-    )
-
-
-def max_pool3d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    *,
-    kernel_size: Ints,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    ceil_mode: bool,
-    ties: str = "first",
-) -> np.ndarray:
-    """``max_pool_backward`` on ``x: (N, C, D, H, W)``."""
-    return max_pool_backward(
-        dy, x, _max(MaxPool3dParams, kernel_size, stride, padding, dilation, ceil_mode), ties
-    )
-
-
-def avg_pool1d_forward(
-    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
-) -> np.ndarray:
-    """``avg_pool_forward`` on ``x: (N, C, L)``."""
-    return avg_pool_forward(
-        x, _avg(AvgPool1dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    )
-
-
-def avg_pool2d_forward(
-    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
-) -> np.ndarray:
-    """``avg_pool_forward`` on ``x: (N, C, H, W)``."""
-    return avg_pool_forward(
-        x, _avg(AvgPool2dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    )
-
-
-def avg_pool3d_forward(
-    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
-) -> np.ndarray:
-    """``avg_pool_forward`` on ``x: (N, C, D, H, W)``."""
-    return avg_pool_forward(
-        x, _avg(AvgPool3dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    )
-
-
-def avg_pool1d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    *,
-    kernel_size: Ints,
-    stride: Ints,
-    padding: Ints,
-    ceil_mode: bool,
-    count_include_pad: bool,
-) -> np.ndarray:
-    """``avg_pool_backward`` on ``x: (N, C, L)``."""
-    return avg_pool_backward(
-        dy, x, _avg(AvgPool1dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    )
-
-
-def avg_pool2d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    *,
-    kernel_size: Ints,
-    stride: Ints,
-    padding: Ints,
-    ceil_mode: bool,
-    count_include_pad: bool,
-) -> np.ndarray:
-    """``avg_pool_backward`` on ``x: (N, C, H, W)``."""
-    return avg_pool_backward(
-        dy, x, _avg(AvgPool2dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    )
-
-
-def avg_pool3d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    *,
-    kernel_size: Ints,
-    stride: Ints,
-    padding: Ints,
-    ceil_mode: bool,
-    count_include_pad: bool,
-) -> np.ndarray:
-    """``avg_pool_backward`` on ``x: (N, C, D, H, W)``."""
-    return avg_pool_backward(
-        dy, x, _avg(AvgPool3dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    )
+_NUMPY = "explicit NumPy windows"
+max_pool1d_forward, max_pool1d_backward = max_pool_functions(1, max_pool_forward, max_pool_backward, _NUMPY)
+max_pool2d_forward, max_pool2d_backward = max_pool_functions(2, max_pool_forward, max_pool_backward, _NUMPY)
+max_pool3d_forward, max_pool3d_backward = max_pool_functions(3, max_pool_forward, max_pool_backward, _NUMPY)
+avg_pool1d_forward, avg_pool1d_backward = avg_pool_functions(1, avg_pool_forward, avg_pool_backward, _NUMPY)
+avg_pool2d_forward, avg_pool2d_backward = avg_pool_functions(2, avg_pool_forward, avg_pool_backward, _NUMPY)
+avg_pool3d_forward, avg_pool3d_backward = avg_pool_functions(3, avg_pool_forward, avg_pool_backward, _NUMPY)

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any
 
 import numpy as np
 from scipy.signal import convolve, convolve2d, correlate, correlate2d
@@ -46,8 +45,9 @@ from scipy.signal import convolve, convolve2d, correlate, correlate2d
 from convcheck.spec import conv
 from convcheck.spec.errors import InvalidConfiguration
 from convcheck.spec.ops import OPERATIONS
-from convcheck.spec.params import Conv1dParams, Conv2dParams, Conv3dParams, ConvParams
+from convcheck.spec.params import ConvParams
 
+from .contract import CROSS_CORRELATION, conv_functions
 from .layers import (
     flatten_backward,
     flatten_forward,
@@ -81,7 +81,6 @@ Ints = tuple[int, ...]
 Filter = Callable[[np.ndarray, np.ndarray, str], np.ndarray]
 """A SciPy primitive: ``f(a, kernel, mode)`` with ``mode`` ``"valid"`` or ``"full"``."""
 
-CROSS_CORRELATION = "cross-correlation"
 CONVOLUTION = "convolution"
 CONVENTIONS: tuple[str, ...] = OPERATIONS["conv2d"].feature("convention").choices
 
@@ -261,99 +260,8 @@ def conv_backward(
 # --------------------------------------------------------------------------- contract functions
 
 
-def _params(cls: type, stride: Ints, padding: Ints, dilation: Ints, groups: int) -> Any:
-    """A convolution record of class ``cls`` (``Conv1dParams``, ...), validated by its constructor."""
-    return cls(stride=stride, padding=padding, dilation=dilation, groups=groups)
-
-
-def conv1d_forward(
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    *,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    groups: int,
-    convention: str = CROSS_CORRELATION,
-) -> np.ndarray:
-    """``conv_forward`` on ``x: (N, C, L)``, ``w: (O, C/G, K)`` (N-d ``scipy.signal.correlate``)."""
-    return conv_forward(x, w, b, _params(Conv1dParams, stride, padding, dilation, groups), convention)
-
-
-def conv2d_forward(
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    *,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    groups: int,
-    convention: str = CROSS_CORRELATION,
-) -> np.ndarray:
-    """``conv_forward`` on ``x: (N, C, H, W)``, ``w: (O, C/G, KH, KW)`` (``correlate2d``)."""
-    return conv_forward(x, w, b, _params(Conv2dParams, stride, padding, dilation, groups), convention)
-
-
-def conv3d_forward(
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    *,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    groups: int,
-    convention: str = CROSS_CORRELATION,
-) -> np.ndarray:
-    """``conv_forward`` on ``x: (N, C, D, H, W)``, ``w: (O, C/G, KD, KH, KW)`` (N-d ``correlate``)."""
-    return conv_forward(x, w, b, _params(Conv3dParams, stride, padding, dilation, groups), convention)
-
-
-def conv1d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    *,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    groups: int,
-    convention: str = CROSS_CORRELATION,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``conv_backward`` in 1-D."""
-    return conv_backward(dy, x, w, b, _params(Conv1dParams, stride, padding, dilation, groups), convention)
-
-
-def conv2d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    *,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    groups: int,
-    convention: str = CROSS_CORRELATION,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``conv_backward`` in 2-D."""
-    return conv_backward(dy, x, w, b, _params(Conv2dParams, stride, padding, dilation, groups), convention)
-
-
-def conv3d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    *,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    groups: int,
-    convention: str = CROSS_CORRELATION,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``conv_backward`` in 3-D."""
-    return conv_backward(dy, x, w, b, _params(Conv3dParams, stride, padding, dilation, groups), convention)
+_BY_ND = "SciPy's N-d ``correlate``/``convolve``"
+_BY_2D = "SciPy's ``correlate2d``/``convolve2d``"
+conv1d_forward, conv1d_backward = conv_functions(1, conv_forward, conv_backward, _BY_ND)
+conv2d_forward, conv2d_backward = conv_functions(2, conv_forward, conv_backward, _BY_2D)
+conv3d_forward, conv3d_backward = conv_functions(3, conv_forward, conv_backward, _BY_ND)

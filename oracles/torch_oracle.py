@@ -4,7 +4,10 @@ Forward functions build the PyTorch expression; backward functions rebuild it on
 inputs that require grad and take ``torch.autograd.grad(y, inputs, grad_outputs=dy)``,
 the vector-Jacobian products of ``L = sum(y * dy)``. The ``d``-dimensional
 operations call ``F.conv{d}d``, ``F.max_pool{d}d`` and ``F.avg_pool{d}d``; one
-expression per family serves every dimension.
+expression per family serves every dimension. The contract functions
+(``conv1d_forward`` ... ``avg_pool3d_backward``) are made per dimension by the
+factories the SciPy/NumPy oracle uses for its own (``oracles.contract``): they only
+build the dimension's hyper-parameter record and call the N-d functions here.
 
 * Convolution: ``F.pad`` (zeros) applies the possibly asymmetric padding, then
   ``F.conv{d}d(stride, dilation, groups)``. Convention ``"convolution"`` flips
@@ -55,22 +58,9 @@ import torch.nn.functional as F
 from convcheck.spec import activation, conv, dense, loss, pool
 from convcheck.spec.errors import InvalidConfiguration
 from convcheck.spec.ops import OPERATIONS
-from convcheck.spec.params import (
-    AvgPool1dParams,
-    AvgPool2dParams,
-    AvgPool3dParams,
-    AvgPoolParams,
-    Conv1dParams,
-    Conv2dParams,
-    Conv3dParams,
-    ConvParams,
-    MaxPool1dParams,
-    MaxPool2dParams,
-    MaxPool3dParams,
-    MaxPoolParams,
-    WindowParams,
-)
+from convcheck.spec.params import AvgPoolParams, ConvParams, MaxPoolParams, WindowParams
 
+from .contract import avg_pool_functions, conv_functions, max_pool_functions
 from .layers import class_indices
 
 Ints = tuple[int, ...]
@@ -246,107 +236,10 @@ def conv_backward(
     return dx, dw, db  # type: ignore[return-value]
 
 
-def _conv_params(cls: type, stride: Ints, padding: Ints, dilation: Ints, groups: int) -> Any:
-    return cls(stride=stride, padding=padding, dilation=dilation, groups=groups)
-
-
-def conv1d_forward(
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    *,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    groups: int,
-    convention: str = "cross-correlation",
-) -> np.ndarray:
-    """``conv_forward`` with ``F.conv1d``."""
-    return conv_forward(x, w, b, _conv_params(Conv1dParams, stride, padding, dilation, groups), convention)
-
-
-def conv2d_forward(
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    *,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    groups: int,
-    convention: str = "cross-correlation",
-) -> np.ndarray:
-    """``conv_forward`` with ``F.conv2d``."""
-    return conv_forward(x, w, b, _conv_params(Conv2dParams, stride, padding, dilation, groups), convention)
-
-
-def conv3d_forward(
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    *,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    groups: int,
-    convention: str = "cross-correlation",
-) -> np.ndarray:
-    """``conv_forward`` with ``F.conv3d``."""
-    return conv_forward(x, w, b, _conv_params(Conv3dParams, stride, padding, dilation, groups), convention)
-
-
-def conv1d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    *,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    groups: int,
-    convention: str = "cross-correlation",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``conv_backward`` through ``F.conv1d``."""
-    return conv_backward(
-        dy, x, w, b, _conv_params(Conv1dParams, stride, padding, dilation, groups), convention
-    )
-
-
-def conv2d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    *,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    groups: int,
-    convention: str = "cross-correlation",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``conv_backward`` through ``F.conv2d``."""
-    return conv_backward(
-        dy, x, w, b, _conv_params(Conv2dParams, stride, padding, dilation, groups), convention
-    )
-
-
-def conv3d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    *,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    groups: int,
-    convention: str = "cross-correlation",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``conv_backward`` through ``F.conv3d``."""
-    return conv_backward(
-        dy, x, w, b, _conv_params(Conv3dParams, stride, padding, dilation, groups), convention
-    )
+_F_CONV = "``F.conv{ndim}d``"
+conv1d_forward, conv1d_backward = conv_functions(1, conv_forward, conv_backward, _F_CONV)
+conv2d_forward, conv2d_backward = conv_functions(2, conv_forward, conv_backward, _F_CONV)
+conv3d_forward, conv3d_backward = conv_functions(3, conv_forward, conv_backward, _F_CONV)
 
 
 # --------------------------------------------------------------------------- max pooling
@@ -382,87 +275,10 @@ def max_pool_backward(dy: np.ndarray, x: np.ndarray, p: MaxPoolParams, ties: str
     return dx  # type: ignore[return-value]
 
 
-def _max_params(
-    cls: type, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
-) -> Any:
-    return cls(
-        kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode
-    )
-
-
-def max_pool1d_forward(
-    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
-) -> np.ndarray:
-    """``max_pool_forward`` with ``F.max_pool1d``."""
-    return max_pool_forward(
-        x, _max_params(MaxPool1dParams, kernel_size, stride, padding, dilation, ceil_mode)
-    )
-
-
-def max_pool2d_forward(
-    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
-) -> np.ndarray:
-    """``max_pool_forward`` with ``F.max_pool2d``."""
-    return max_pool_forward(
-        x, _max_params(MaxPool2dParams, kernel_size, stride, padding, dilation, ceil_mode)
-    )
-
-
-def max_pool3d_forward(
-    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
-) -> np.ndarray:
-    """``max_pool_forward`` with ``F.max_pool3d``."""
-    return max_pool_forward(
-        x, _max_params(MaxPool3dParams, kernel_size, stride, padding, dilation, ceil_mode)
-    )
-
-
-def max_pool1d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    *,
-    kernel_size: Ints,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    ceil_mode: bool,
-    ties: str = "first",
-) -> np.ndarray:
-    """``max_pool_backward`` through ``F.max_pool1d``."""
-    p = _max_params(MaxPool1dParams, kernel_size, stride, padding, dilation, ceil_mode)
-    return max_pool_backward(dy, x, p, ties)
-
-
-def max_pool2d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    *,
-    kernel_size: Ints,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    ceil_mode: bool,
-    ties: str = "first",
-) -> np.ndarray:
-    """``max_pool_backward`` through ``F.max_pool2d``."""
-    p = _max_params(MaxPool2dParams, kernel_size, stride, padding, dilation, ceil_mode)
-    return max_pool_backward(dy, x, p, ties)
-
-
-def max_pool3d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    *,
-    kernel_size: Ints,
-    stride: Ints,
-    padding: Ints,
-    dilation: Ints,
-    ceil_mode: bool,
-    ties: str = "first",
-) -> np.ndarray:
-    """``max_pool_backward`` through ``F.max_pool3d``."""
-    p = _max_params(MaxPool3dParams, kernel_size, stride, padding, dilation, ceil_mode)
-    return max_pool_backward(dy, x, p, ties)
+_F_MAX = "``F.max_pool{ndim}d``"
+max_pool1d_forward, max_pool1d_backward = max_pool_functions(1, max_pool_forward, max_pool_backward, _F_MAX)
+max_pool2d_forward, max_pool2d_backward = max_pool_functions(2, max_pool_forward, max_pool_backward, _F_MAX)
+max_pool3d_forward, max_pool3d_backward = max_pool_functions(3, max_pool_forward, max_pool_backward, _F_MAX)
 
 
 # --------------------------------------------------------------------------- average pooling
@@ -501,85 +317,10 @@ def avg_pool_backward(dy: np.ndarray, x: np.ndarray, p: AvgPoolParams) -> np.nda
     return dx  # type: ignore[return-value]
 
 
-def _avg_params(
-    cls: type, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
-) -> Any:
-    return cls(
-        kernel_size=kernel_size,
-        stride=stride,
-        padding=padding,
-        ceil_mode=ceil_mode,
-        count_include_pad=count_include_pad,
-    )
-
-
-def avg_pool1d_forward(
-    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
-) -> np.ndarray:
-    """``avg_pool_forward`` with ``F.avg_pool1d``."""
-    p = _avg_params(AvgPool1dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    return avg_pool_forward(x, p)
-
-
-def avg_pool2d_forward(
-    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
-) -> np.ndarray:
-    """``avg_pool_forward`` with ``F.avg_pool2d``."""
-    p = _avg_params(AvgPool2dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    return avg_pool_forward(x, p)
-
-
-def avg_pool3d_forward(
-    x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Ints, ceil_mode: bool, count_include_pad: bool
-) -> np.ndarray:
-    """``avg_pool_forward`` with ``F.avg_pool3d``."""
-    p = _avg_params(AvgPool3dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    return avg_pool_forward(x, p)
-
-
-def avg_pool1d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    *,
-    kernel_size: Ints,
-    stride: Ints,
-    padding: Ints,
-    ceil_mode: bool,
-    count_include_pad: bool,
-) -> np.ndarray:
-    """``avg_pool_backward`` through ``F.avg_pool1d``."""
-    p = _avg_params(AvgPool1dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    return avg_pool_backward(dy, x, p)
-
-
-def avg_pool2d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    *,
-    kernel_size: Ints,
-    stride: Ints,
-    padding: Ints,
-    ceil_mode: bool,
-    count_include_pad: bool,
-) -> np.ndarray:
-    """``avg_pool_backward`` through ``F.avg_pool2d``."""
-    p = _avg_params(AvgPool2dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    return avg_pool_backward(dy, x, p)
-
-
-def avg_pool3d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    *,
-    kernel_size: Ints,
-    stride: Ints,
-    padding: Ints,
-    ceil_mode: bool,
-    count_include_pad: bool,
-) -> np.ndarray:
-    """``avg_pool_backward`` through ``F.avg_pool3d``."""
-    p = _avg_params(AvgPool3dParams, kernel_size, stride, padding, ceil_mode, count_include_pad)
-    return avg_pool_backward(dy, x, p)
+_F_AVG = "``F.avg_pool{ndim}d``"
+avg_pool1d_forward, avg_pool1d_backward = avg_pool_functions(1, avg_pool_forward, avg_pool_backward, _F_AVG)
+avg_pool2d_forward, avg_pool2d_backward = avg_pool_functions(2, avg_pool_forward, avg_pool_backward, _F_AVG)
+avg_pool3d_forward, avg_pool3d_backward = avg_pool_functions(3, avg_pool_forward, avg_pool_backward, _F_AVG)
 
 
 # --------------------------------------------------------------------------- activations
