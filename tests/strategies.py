@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from hypothesis import strategies as st
 
 from convcheck.spec import OPERATIONS, Capabilities, InvalidConfiguration
-from convcheck.spec.case import Case
+from convcheck.spec.case import Case, with_inputs
+from convcheck.spec.loss import LARGE_LOGIT
 from convcheck.spec.params import NoParams, Params
 from convcheck.spec.shapes import effective_kernel
 
@@ -306,3 +308,32 @@ def cases(
     if OPERATIONS[op_name].family == "max_pool":
         case.notes["ties"] = window_has_ties(case.x, case.params)
     return case
+
+
+# --------------------------------------------------------------------------- property-specific twists
+
+
+probes = st.lists(st.integers(0, 2**20), min_size=1, max_size=3)
+"""Flat indices (taken modulo ``dy.size``) of the windows a pooling-routing example probes."""
+
+
+@st.composite
+def large_logits(draw: st.DrawFn, case: Case) -> Case:
+    """The case with logits spread over ``[-LARGE_LOGIT, LARGE_LOGIT]``, the extremes included."""
+    rng = np.random.default_rng(draw(seeds))
+    z = rng.uniform(-1.0, 1.0, size=case.x.shape) * LARGE_LOGIT
+    z.flat[0] = LARGE_LOGIT
+    z.flat[-1] = -LARGE_LOGIT
+    return with_inputs(case, z=z.astype(case.dtype))
+
+
+@st.composite
+def kink_zeros(draw: st.DrawFn, case: Case) -> Case:
+    """``case`` with about a third of ``x`` set to ``+0.0`` or ``-0.0`` (at least one of each when it fits)."""
+    rng = np.random.default_rng(draw(seeds))
+    x = case.x.astype(np.float64)
+    mask = rng.random(x.shape) < 1 / 3
+    mask.flat[0] = True
+    x[mask] = 0.0
+    x.flat[-1] = -0.0 if x.size > 1 else x.flat[-1]
+    return with_inputs(case, x=x.astype(case.dtype))

@@ -17,14 +17,13 @@ A loss is one function returning ``(loss, dz)`` (``spec.loss``):
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from convcheck.spec import OPERATIONS, tolerance
 from convcheck.spec.case import with_inputs
 from convcheck.spec.loss import LARGE_LOGIT
 
 from . import checks
-from .strategies import cases, seeds
+from .strategies import cases, large_logits, seeds
 
 
 def _compare(case, name, got, expected, caps, record, impl, what, factor=1.0):
@@ -110,23 +109,13 @@ def test_loss_finite_differences(impl, caps, op_name, record):
     check()
 
 
-@st.composite
-def _large_logits(draw, case):
-    """The case with logits spread over ``[-LARGE_LOGIT, LARGE_LOGIT]``, the extremes included."""
-    rng = np.random.default_rng(draw(seeds))
-    z = rng.uniform(-1.0, 1.0, size=case.x.shape) * LARGE_LOGIT
-    z.flat[0] = LARGE_LOGIT
-    z.flat[-1] = -LARGE_LOGIT
-    return with_inputs(case, z=z.astype(case.dtype))
-
-
 @pytest.mark.conformance("loss_stability")
 def test_loss_stability(impl, caps, op_name, oracle_name, record):
     op = OPERATIONS[op_name]
     checks.require(impl, op.forward)
     checks.require_oracle(oracle_name, op_name, caps)
 
-    @given(case=cases(op_name, caps, families_=("normal",)).flatmap(_large_logits))
+    @given(case=cases(op_name, caps, families_=("normal",)).flatmap(large_logits))
     def check(case):
         record.case(case)
         got = checks.call_loss(impl, case)  # NaN or inf fails here, with the index

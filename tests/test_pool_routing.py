@@ -17,16 +17,13 @@ hands on exactly its ``dy`` (max) or ``dy * real cells / divisor`` (avg).
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from convcheck.spec import OPERATIONS, pool, shapes, tolerance
 from convcheck.spec.case import with_inputs
 
 from . import checks
-from .strategies import cases
+from .strategies import cases, probes
 from .values import pool_windows
-
-probes = st.lists(st.integers(0, 2**20), min_size=1, max_size=3)
 
 
 def _window_cells(case, out):

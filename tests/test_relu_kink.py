@@ -9,25 +9,11 @@ example rather than on the rare random zero.
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from convcheck.spec import OPERATIONS
-from convcheck.spec.case import with_inputs
 
 from . import checks
-from .strategies import cases, seeds
-
-
-@st.composite
-def _with_zeros(draw, case):
-    """``case`` with about a third of ``x`` set to ``+0.0`` or ``-0.0`` (at least one of each when it fits)."""
-    rng = np.random.default_rng(draw(seeds))
-    x = case.x.astype(np.float64)
-    mask = rng.random(x.shape) < 1 / 3
-    mask.flat[0] = True
-    x[mask] = 0.0
-    x.flat[-1] = -0.0 if x.size > 1 else x.flat[-1]
-    return with_inputs(case, x=x.astype(case.dtype))
+from .strategies import cases, kink_zeros
 
 
 @pytest.mark.conformance("relu_kink")
@@ -35,7 +21,7 @@ def test_relu_kink(impl, caps, op_name, record):
     op = OPERATIONS[op_name]
     checks.require(impl, op.forward, op.backward)
 
-    @given(case=cases(op_name, caps, families_=("normal", "exact")).flatmap(_with_zeros))
+    @given(case=cases(op_name, caps, families_=("normal", "exact")).flatmap(kink_zeros))
     def check(case):
         record.case(case)
         x, dy = case.x, case.dy
@@ -58,8 +44,9 @@ def test_relu_kink(impl, caps, op_name, record):
             checks.ensure(
                 False,
                 f"{op.forward if name == 'y' else op.backward} {name} is wrong at {int(wrong.sum())} of "
-                f"{wrong.size} elements; first at {idx}: x={x[idx]!r}, dy={dy[idx]!r}, got {got[idx]!r}, "
-                f"expected {expected[idx]!r}; {hint} [{case.describe()}]\n" + checks.reproduction(case, impl),
+                f"{wrong.size} elements; first at {idx}: x={float(x[idx])!r}, dy={float(dy[idx])!r}, "
+                f"got {float(got[idx])!r}, expected {float(expected[idx])!r}; {hint} [{case.describe()}]\n"
+                + checks.reproduction(case, impl),
                 case=case,
                 impl=impl,
                 output=name,
