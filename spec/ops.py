@@ -248,82 +248,90 @@ PARAMS_TYPES = {
 }
 
 
-def _conv(ndim: int) -> Operation:
-    name = f"conv{ndim}d"
+def _layer(name: str, family: str, extra_properties: set[str], **fields: Any) -> Operation:
+    """A layer: ``{name}_forward`` and ``{name}_backward``, checked by every generic layer property
+    and by ``extra_properties``."""
     return Operation(
         name=name,
         forward=f"{name}_forward",
         backward=f"{name}_backward",
+        family=family,
+        properties=LAYER_PROPERTIES | extra_properties,
+        **fields,
+    )
+
+
+def _window(family: str, ndim: int, extra_properties: set[str], **fields: Any) -> Operation:
+    """A convolution or pooling over ``ndim`` spatial axes (``conv2d``, ``max_pool3d``, ...): positively
+    homogeneous, with the dimension's hyper-parameter record."""
+    return _layer(
+        f"{family}{ndim}d",
+        family,
+        extra_properties | {"adjoint"},
+        params_type=PARAMS_TYPES[family][ndim],
+        ndim=ndim,
+        homogeneous=True,
+        **fields,
+    )
+
+
+def _conv(ndim: int) -> Operation:
+    return _window(
+        "conv",
+        ndim,
+        {"bias_gradient"},
         inputs=("x", "w", "b"),
         grads=("dx", "dw", "db"),
-        params_type=PARAMS_TYPES["conv"][ndim],
         hyperparameters=("stride", "padding", "dilation", "groups"),
         features=(STRIDE, PADDING, DILATION, GROUPS, CONVENTION),
         doc=conv.__doc__ or "",
-        family="conv",
         rules=CONV_RULES,
-        ndim=ndim,
-        homogeneous=True,
-        properties=LAYER_PROPERTIES | {"adjoint", "bias_gradient"},
     )
 
 
 def _max_pool(ndim: int) -> Operation:
-    name = f"max_pool{ndim}d"
-    return Operation(
-        name=name,
-        forward=f"{name}_forward",
-        backward=f"{name}_backward",
+    return _window(
+        "max_pool",
+        ndim,
+        {"max_routing"},
         inputs=("x",),
         grads=("dx",),
-        params_type=PARAMS_TYPES["max_pool"][ndim],
         hyperparameters=("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
         features=(STRIDE, PADDING, DILATION, CEIL_MODE, TIES),
         doc=pool.__doc__ or "",
-        family="max_pool",
         rules=POOL_RULES,
-        ndim=ndim,
-        homogeneous=True,
         kinked=True,
-        properties=LAYER_PROPERTIES | {"adjoint", "max_routing"},
     )
 
 
 def _avg_pool(ndim: int) -> Operation:
-    name = f"avg_pool{ndim}d"
-    return Operation(
-        name=name,
-        forward=f"{name}_forward",
-        backward=f"{name}_backward",
+    return _window(
+        "avg_pool",
+        ndim,
+        {"avg_spreading"},
         inputs=("x",),
         grads=("dx",),
-        params_type=PARAMS_TYPES["avg_pool"][ndim],
         hyperparameters=("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
         features=(STRIDE, PADDING, CEIL_MODE, EXCLUDE_PAD),
         doc=pool.__doc__ or "",
-        family="avg_pool",
         rules=POOL_RULES,
-        ndim=ndim,
         exact="never",
-        homogeneous=True,
-        properties=LAYER_PROPERTIES | {"adjoint", "avg_spreading"},
     )
 
 
 def _activation(name: str) -> Operation:
     roundings = activation.ROUNDINGS[name]
     relu = name == "relu"
-    return Operation(
-        name=name,
-        forward=f"{name}_forward",
-        backward=f"{name}_backward",
+    return _layer(
+        name,
+        name,
+        {"adjoint", "relu_kink"} if relu else set(),
         inputs=("x",),
         grads=("dx",),
         params_type=NoParams,
         hyperparameters=(),
         features=(),
         doc=activation.__doc__ or "",
-        family=name,
         rules=_shape_only(activation.check, activation.output_shape, lambda s: dict(roundings)),
         magnitude=lambda output, inputs, dy, dtype: activation.magnitude(
             name, output, inputs["x"], dy, dtype
@@ -332,41 +340,36 @@ def _activation(name: str) -> Operation:
         homogeneous=relu,
         kinked=relu,
         third_derivative=activation.THIRD_DERIVATIVE[name],
-        properties=LAYER_PROPERTIES | ({"adjoint", "relu_kink"} if relu else set()),
     )
 
 
-LINEAR = Operation(
-    name="linear",
-    forward="linear_forward",
-    backward="linear_backward",
+LINEAR = _layer(
+    "linear",
+    "linear",
+    {"adjoint", "bias_gradient"},
     inputs=("x", "w", "b"),
     grads=("dx", "dw", "db"),
     params_type=NoParams,
     hyperparameters=(),
     features=(),
     doc=dense.__doc__ or "",
-    family="linear",
     rules=_shape_only(dense.linear_check, dense.linear_output_shape, dense.linear_reduction_lengths),
     homogeneous=True,
-    properties=LAYER_PROPERTIES | {"adjoint", "bias_gradient"},
 )
 
-FLATTEN = Operation(
-    name="flatten",
-    forward="flatten_forward",
-    backward="flatten_backward",
+FLATTEN = _layer(
+    "flatten",
+    "flatten",
+    {"adjoint", "flatten_order"},
     inputs=("x",),
     grads=("dx",),
     params_type=NoParams,
     hyperparameters=(),
     features=(),
     doc=dense.__doc__ or "",
-    family="flatten",
     rules=_shape_only(dense.flatten_check, dense.flatten_output_shape, lambda s: {"y": 0, "dx": 0}),
     exact="always",
     homogeneous=True,
-    properties=LAYER_PROPERTIES | {"adjoint", "flatten_order"},
 )
 
 SOFTMAX_CROSS_ENTROPY = Operation(
