@@ -142,6 +142,28 @@ class Recorder:
         key = (comp.name, comp.dtype or "unknown")
         self.outputs.setdefault(key, OutputStats()).add(comp)
 
+    def run(self, dtype: str, **values: Any) -> None:
+        """Note one run of a check that draws no case (a whole-network check): its dtype and the
+        values it used, for the coverage listing."""
+        self.examples += 1
+        self.dtype_examples[dtype] += 1
+        self.values["dtype"].add(dtype)
+        for name, value in values.items():
+            self.values[name].add(str(value))
+
+    def failed_run(self, dtype: str, *, output: str | None, message: str, **details: Any) -> None:
+        """Note that a check without a case failed: no counterexample and no diagnosis, only the
+        message and ``details`` (a network check's structured result, say)."""
+        self.failed_dtypes.add(dtype)
+        self.final_failure = {
+            "dtype": dtype,
+            "output": output,
+            "counterexample": None,
+            "diagnosis": None,
+            "message": message,
+            **details,
+        }
+
     def failure(self, case: Any, *, output: str | None, diagnosis: Any, final: bool, message: str) -> None:
         """Note a failing example; ``final`` marks hypothesis's last (shrunk) one."""
         self.failed_dtypes.add(case.dtype)

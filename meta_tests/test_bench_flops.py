@@ -84,7 +84,7 @@ def _pool_by_loops(op: str, x: np.ndarray, p) -> tuple[np.ndarray, int, int]:
     from convcheck.spec.shapes import avg_divisor
 
     n, c, h, w = x.shape
-    oh, ow = pool.output_hw(x.shape, p)
+    oh, ow = pool.output_spatial(x.shape, p)
     (kh, kw), (sh, sw), (dh, dw) = p.kernel_size, p.stride, p.dilation
     t, _, l, _ = p.padding
     y = np.zeros((n, c, oh, ow))

@@ -397,7 +397,7 @@ def _zero_padding(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
     p = case.params
     x = np.asarray(case.x, dtype=np.float64)
     h, w = x.shape[2:]
-    oh, ow = pool.output_hw(x.shape, p)
+    oh, ow = pool.output_spatial(x.shape, p)
     t, b, l, r = p.padding
     need_h = (oh - 1) * p.stride[0] + effective_kernel(p.kernel_size[0], p.dilation[0])
     need_w = (ow - 1) * p.stride[1] + effective_kernel(p.kernel_size[1], p.dilation[1])
@@ -421,7 +421,7 @@ def _divisors(case: Case, count_include_pad: bool) -> np.ndarray:
     """The spec's ``(OH, OW)`` divisor grid of ``case`` under the given ``count_include_pad``."""
     p = case.params
     _, _, h, w = case.x.shape
-    oh, ow = pool.output_hw(case.x.shape, p)
+    oh, ow = pool.output_spatial(case.x.shape, p)
     (kh, kw), (sh, sw) = p.kernel_size, p.stride
     t, b, l, r = p.padding
     dh = [avg_divisor(o, h, kh, sh, t, b, count_include_pad) for o in range(oh)]

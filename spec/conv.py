@@ -41,11 +41,6 @@ def output_spatial(x_shape: Shape, w_shape: Shape, p: ConvParams) -> tuple[int, 
     )
 
 
-def output_hw(x_shape: Shape, w_shape: Shape, p: ConvParams) -> tuple[int, ...]:
-    """2-D name of ``output_spatial``: ``(OH, OW)``."""
-    return output_spatial(x_shape, w_shape, p)
-
-
 def check(x_shape: Shape, w_shape: Shape, b_shape: Shape | None, p: ConvParams) -> None:
     """Raise ``InvalidConfiguration`` unless the shapes and parameters are valid.
 

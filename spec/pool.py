@@ -50,11 +50,6 @@ def output_spatial(x_shape: Shape, p: PoolParams) -> tuple[int, ...]:
     )
 
 
-def output_hw(x_shape: Shape, p: PoolParams) -> tuple[int, ...]:
-    """2-D name of ``output_spatial``: ``(OH, OW)``."""
-    return output_spatial(x_shape, p)
-
-
 def output_shape(x_shape: Shape, p: PoolParams) -> Shape:
     """``(N, C, *output_spatial)``."""
     return (x_shape[0], x_shape[1], *output_spatial(x_shape, p))

@@ -20,7 +20,7 @@ from convcheck.impls.registry import Implementation
 from convcheck.spec import Capabilities, tolerance
 from convcheck.spec.case import SMALL, Case, with_inputs
 
-from .values import fresh
+from .values import INTEGER_FAMILIES, fresh
 
 Outputs = dict[str, np.ndarray | None]
 
@@ -253,16 +253,11 @@ def call_function(impl: Implementation, case: Case, fname: str) -> Outputs:
     return call_backward(impl, case)
 
 
-def magnitude(case: Case, output: str) -> np.ndarray:
-    """The spec's ``S`` for ``output`` of an operation that defines one (``Case.magnitude``)."""
-    return case.magnitude(output)
-
-
 def oracle_forward(oracle: str, case: Case, caps: Capabilities, *, absolute: bool = False) -> np.ndarray:
     """The oracle's float64 ``y``; with ``absolute``, the bound's ``S``: the oracle on ``|inputs|``,
     or the spec's ``magnitude`` where the operation defines one."""
     if absolute and case.op.magnitude is not None:
-        return magnitude(case, "y")
+        return case.magnitude("y")
     args = [None if a is None else (np.abs(a) if absolute else a) for a in case.forward_args()]
     return oracles.call(oracle, case.op.forward, *args, semantics=semantics(case, caps), **case.kwargs())
 
@@ -273,7 +268,7 @@ def oracle_backward(oracle: str, case: Case, caps: Capabilities, *, absolute: bo
     ``magnitude`` where the operation defines one."""
     op = case.op
     if absolute and op.magnitude is not None:
-        return {g: magnitude(case, g) for g in op.grads}
+        return {g: case.magnitude(g) for g in op.grads}
     args = case.backward_args()
     if absolute:
         args = [None if a is None else np.abs(a) for a in args]
@@ -292,17 +287,25 @@ def oracle_loss(oracle: str, case: Case) -> Outputs:
 
 def loss_magnitudes(case: Case) -> Outputs:
     """``S`` for ``loss`` and ``dz`` (the spec's ``magnitude``)."""
-    return {name: magnitude(case, name) for name in case.op.outputs}
+    return {name: case.magnitude(name) for name in case.op.outputs}
 
 
 def exact_required(case: Case, caps: Capabilities) -> bool:
-    """Integer data and a direct algorithm: the answer must match bit for bit.
+    """The answer must match bit for bit: an operation that is always exact (data movement,
+    selection), or integer data and a direct algorithm (``Operation.exact``, noted on the case).
 
     Splitting a tied max-pool gradient divides it, so that declaration is never exact.
     """
     if case.op.family == "max_pool" and caps.value(case.op, "ties") == "split":
         return False
     return bool(case.notes.get("exact")) and caps.algorithm == "direct"
+
+
+def exact_combination(case: Case, caps: Capabilities) -> bool:
+    """Whether a property combining outputs (sums of them, ``a*dy1 + b*dy2``, inner products in
+    float64) may still demand bit-for-bit agreement: only when the implementation must be exact
+    *and* the data are integers, so that the combination itself rounds nothing."""
+    return exact_required(case, caps) and case.family in INTEGER_FAMILIES
 
 
 def compare(
@@ -470,7 +473,7 @@ def self_bounds(impl: Implementation, case: Case) -> dict[str, np.ndarray]:
     """
     op = case.op
     if op.magnitude is not None:
-        return {name: magnitude(case, name) for name in dict.fromkeys((*op.outputs, *op.grads))}
+        return {name: case.magnitude(name) for name in dict.fromkeys((*op.outputs, *op.grads))}
     absolute = {k: (None if v is None else np.abs(v)) for k, v in case.inputs.items()}
     if op.family == "max_pool":
         absolute["x"] = case.x

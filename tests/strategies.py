@@ -58,11 +58,6 @@ def per_axis(draw: st.DrawFn, lo: int, hi: int, kind: str, ndim: int = 2) -> tup
     return (first, *(draw(st.integers(lo, hi)) for _ in range(ndim - 1)))
 
 
-def pairs(lo: int, hi: int, kind: str) -> st.SearchStrategy[tuple[int, ...]]:
-    """An ``(h, w)`` pair (``per_axis`` in 2-D)."""
-    return per_axis(lo, hi, kind, 2)
-
-
 def strides(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[int, ...]]:
     """Strides up to ``MAX_STRIDE`` (larger than small kernels, so some cells get no gradient)."""
     ndim = OPERATIONS[op_name].ndim
@@ -153,11 +148,6 @@ def conv_configs(
     return params, shapes
 
 
-def conv2d_configs(caps: Capabilities, bias: bool | None = None) -> st.SearchStrategy[tuple[Params, Shapes]]:
-    """``conv_configs`` for conv2d."""
-    return conv_configs(caps, "conv2d", bias)
-
-
 @st.composite
 def pool_configs(draw: st.DrawFn, caps: Capabilities, op_name: str) -> tuple[Params, Shapes]:
     """Valid pooling hyper-parameters and shapes: padding at most half the
@@ -200,11 +190,6 @@ def overhanging(n: int, extent: int, stride: int, pad_total: int) -> int:
     """An input length whose ``ceil_mode`` output gets a last window hanging past the padded end
     (where PyTorch's divisor clips the window): one more than ``n`` when the windows tile exactly."""
     return n + 1 if stride > 1 and (n + pad_total - extent) % stride == 0 else n
-
-
-def pool2d_configs(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[Params, Shapes]]:
-    """``pool_configs`` for a 2-D pooling operation."""
-    return pool_configs(caps, op_name)
 
 
 @st.composite

@@ -9,7 +9,7 @@ from convcheck.spec.case import with_inputs
 
 from . import checks
 from .strategies import cases, seeds
-from .values import INTEGER_FAMILIES, fill
+from .values import fill
 
 A, B = 2.0, -3.0  # exact in every dtype, so a*dy1 + b*dy2 of integers stays exact
 
@@ -36,8 +36,7 @@ def test_linearity(impl, caps, op_name, record):
             if g12[name] is None:
                 continue
             expected = A * g1[name].astype(np.float64) + B * g2[name]
-            # a*dy1 + b*dy2 is rounded to the dtype unless the data are integers: exact only then
-            exact = checks.exact_required(case, caps) and case.family in INTEGER_FAMILIES
+            exact = checks.exact_combination(case, caps)  # a*dy1 + b*dy2 rounds unless integer
             comp = checks.within(case, name, g12[name], expected, s[name], caps, factor=3.0, exact=exact)
             record.comparison(comp)
             checks.assert_matches(

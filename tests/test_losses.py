@@ -28,7 +28,7 @@ from .strategies import cases, large_logits, seeds
 
 def _compare(case, name, got, expected, caps, record, impl, what, factor=1.0):
     __tracebackhide__ = True
-    s = checks.magnitude(case, name)
+    s = case.magnitude(name)
     comp = checks.within(case, name, got, expected, s, caps, factor=factor)
     record.comparison(comp)
     checks.assert_matches(case, what, comp, got, expected, impl)

@@ -1,12 +1,13 @@
 """A finished network check, noted in the running test's ``Recorder`` so results and reports carry it.
 
-The recorder was made for generated cases; a network check has none, so its
-numbers go in directly: one example in the check's dtype, one comparison per
+A network check draws no case, so it is noted as a run (``Recorder.run``): one
+example in the check's dtype, one comparison per
 row (``normwise`` mode, ``max_rel`` holding the norm-wise relative error, the
 output named by the row's quantity, ``step`` for everything after the SGD
-step), and on failure the message with the localisation, the structured
-result under ``failure["network"]`` (report.json's record key ``network``)
-and no counterexample or diagnosis: the localisation is the diagnosis.
+step), and on failure (``Recorder.failed_run``) the message with the
+localisation and the structured result under ``failure["network"]``
+(report.json's record key ``network``), with no counterexample or diagnosis:
+the localisation is the diagnosis.
 """
 
 from __future__ import annotations
@@ -46,22 +47,11 @@ def record_result(recorder: Any, result: NetworkResult) -> None:
     """Note ``result`` (not an unsupported one) in ``recorder`` (``convcheck.recording.Recorder``)."""
     if result.status == "unsupported":
         return
-    recorder.examples += 1
-    recorder.dtype_examples[result.dtype] += 1
-    recorder.values["dtype"].add(result.dtype)
-    recorder.values["batch"].add(str(result.batch))
-    recorder.values["seed"].add(str(result.seed))
+    recorder.run(result.dtype, batch=result.batch, seed=result.seed)
     for row in result.rows:
         recorder.comparison(comparison(row, result))
     if result.passed:
         return
     bad = result.first_bad
-    recorder.failed_dtypes.add(result.dtype)
-    recorder.final_failure = {
-        "dtype": result.dtype,
-        "output": None if bad is None else f"{bad.label}.{bad.quantity}",
-        "counterexample": None,
-        "diagnosis": None,
-        "message": result.report(),
-        "network": result.to_dict(),
-    }
+    output = None if bad is None else f"{bad.label}.{bad.quantity}"
+    recorder.failed_run(result.dtype, output=output, message=result.report(), network=result.to_dict())
