@@ -6,21 +6,13 @@ PyTorch in float64, with every intermediate activation kept (``retain_grad``)
 so that the gradient arriving at each layer, ``dL/da_i``, can be compared, not
 only the parameter gradients.
 
-Layers map one to one onto ``torch.nn.functional`` (the spec's defaults are
-PyTorch's: cross-correlation, zero padding, max-pool ties to the first maximum,
-average pool counting padding cells)::
-
-    conv2d       F.pad (zeros, low/high per axis) then F.conv2d(stride, dilation, groups)
-    max_pool2d   F.max_pool2d(kernel_size, stride, padding, dilation, ceil_mode)
-    avg_pool2d   F.avg_pool2d(kernel_size, stride, padding, ceil_mode, count_include_pad)
-    relu, sigmoid, tanh, flatten (torch.flatten(x, 1)), linear (F.linear)
-    softmax_cross_entropy         F.cross_entropy (batch mean)
-    sigmoid_binary_cross_entropy  F.binary_cross_entropy_with_logits (mean over every element)
-
-A declared ``convention="convolution"`` flips each conv kernel inside the
-graph, so ``dw`` comes back with respect to the kernel as declared. Pooling
-padding must be symmetric on each axis (what ``F.max_pool2d`` accepts); the
-spec's networks use none.
+Each layer and the loss is the torch oracle's own expression for its
+operation (``torch_oracle.layer_expression`` and ``loss_expression``: the
+``torch.nn.functional`` calls, explicit padding where torch cannot express the
+spec's, the underflow-safe sigmoid), so a network is checked against exactly
+what each of its operations is checked against. A declared
+``convention="convolution"`` flips each conv kernel inside the graph, so ``dw``
+comes back with respect to the kernel as declared.
 """
 
 from __future__ import annotations
@@ -31,9 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from convcheck.spec.networks import Layer, Network
+
+from . import torch_oracle
 
 Weights = Mapping[str, Mapping[str, np.ndarray]]
 
@@ -66,62 +59,19 @@ def _tensor(a: np.ndarray, grad: bool = False) -> torch.Tensor:
     return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float64, requires_grad=grad)
 
 
-def _pool_padding(layer: Layer) -> tuple[int, int]:
-    """``(pad_h, pad_w)`` of a pooling layer; PyTorch pads both sides of an axis alike."""
-    t, b, l, r = layer.params.padding
-    if t != b or l != r:
-        raise NotImplementedError(
-            f"{layer.label}: the torch network oracle pools with symmetric padding only, got "
-            f"padding={layer.params.padding} (top, bottom, left, right)"
-        )
-    return t, l
-
-
 def apply_layer(
     layer: Layer, a: torch.Tensor, params: Mapping[str, torch.Tensor], convention: str = "cross-correlation"
 ) -> torch.Tensor:
-    """The output of ``layer`` on ``a`` (float64 tensors, autograd recording)."""
-    op = layer.op
-    if op == "conv2d":
-        p = layer.params
-        t, b, l, r = p.padding
-        x = F.pad(a, (l, r, t, b)) if any(p.padding) else a
-        w = params["w"].flip(-2, -1) if convention == "convolution" else params["w"]
-        return F.conv2d(x, w, params.get("b"), stride=p.stride, dilation=p.dilation, groups=p.groups)
-    if op == "max_pool2d":
-        p = layer.params
-        return F.max_pool2d(
-            a, p.kernel_size, p.stride, _pool_padding(layer), p.dilation, ceil_mode=bool(p.ceil_mode)
-        )
-    if op == "avg_pool2d":
-        p = layer.params
-        return F.avg_pool2d(
-            a,
-            p.kernel_size,
-            p.stride,
-            _pool_padding(layer),
-            ceil_mode=bool(p.ceil_mode),
-            count_include_pad=bool(p.count_include_pad),
-        )
-    if op in ("relu", "sigmoid", "tanh"):
-        return getattr(torch, op)(a)
-    if op == "flatten":
-        return torch.flatten(a, 1)
-    if op == "linear":
-        return F.linear(a, params["w"], params.get("b"))
-    raise NotImplementedError(
-        f"{layer.label}: the torch network oracle builds conv2d, max_pool2d, avg_pool2d, relu, sigmoid, tanh, "
-        f"flatten and linear layers; {op!r} is not one of them"
+    """The output of ``layer`` on ``a`` (float64 tensors, autograd recording): the torch oracle's own
+    expression for the layer's operation."""
+    return torch_oracle.layer_expression(
+        layer.op, a, layer.params, params.get("w"), params.get("b"), convention
     )
 
 
 def apply_loss(loss: str, z: torch.Tensor, targets: np.ndarray) -> torch.Tensor:
-    """The batch-mean loss of logits ``z`` against ``targets`` (integer labels, or 0/1 targets)."""
-    if loss == "softmax_cross_entropy":
-        return F.cross_entropy(z, torch.as_tensor(np.asarray(targets, dtype=np.int64)))
-    if loss == "sigmoid_binary_cross_entropy":
-        return F.binary_cross_entropy_with_logits(z, _tensor(targets))
-    raise NotImplementedError(f"the torch network oracle has no loss {loss!r}")
+    """The batch-mean loss of logits ``z`` against ``targets`` (the torch oracle's expression)."""
+    return torch_oracle.loss_expression(loss, z, targets)
 
 
 def _parameters(net: Network, weights: Weights, grad: bool) -> dict[str, dict[str, torch.Tensor]]:

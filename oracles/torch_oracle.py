@@ -449,12 +449,50 @@ def _loss_and_grad(
 def softmax_cross_entropy(z: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(loss, dz)``: ``F.cross_entropy(z, labels)`` (batch mean) and its gradient by autograd."""
     loss.softmax_check({"z": tuple(np.shape(z)), "labels": tuple(np.shape(labels))})
-    target = torch.tensor(class_indices(labels, np.shape(z)[1]))
-    return _loss_and_grad(lambda zt: F.cross_entropy(zt, target), z)
+    return _loss_and_grad(lambda zt: loss_expression("softmax_cross_entropy", zt, labels), z)
 
 
 def sigmoid_binary_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(loss, dz)``: ``F.binary_cross_entropy_with_logits(z, y)`` (mean over all elements), autograd ``dz``."""
     loss.bce_check({"z": tuple(np.shape(z)), "y": tuple(np.shape(y))})
-    target = _tensor(y)
-    return _loss_and_grad(lambda zt: F.binary_cross_entropy_with_logits(zt, target), z)
+    return _loss_and_grad(lambda zt: loss_expression("sigmoid_binary_cross_entropy", zt, y), z)
+
+
+# --------------------------------------------------------------------------- expressions (whole networks)
+
+_POINTWISE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu,
+    "sigmoid": _sigmoid,
+    "tanh": torch.tanh,
+    "flatten": _flatten,
+}
+
+
+def layer_expression(
+    op_name: str,
+    x: torch.Tensor,
+    p: Any,
+    w: torch.Tensor | None = None,
+    b: torch.Tensor | None = None,
+    convention: str = "cross-correlation",
+) -> torch.Tensor:
+    """Layer ``op_name``'s forward on tensors, autograd recording: the very expression this oracle's
+    functions differentiate (``oracles.torch_network`` chains them into networks)."""
+    family = OPERATIONS[op_name].family
+    if family == "conv":
+        return _conv_expr(x, w, b, p, convention)
+    if family == "max_pool":
+        return _max_expr(x, p)
+    if family == "avg_pool":
+        return _avg_expr(x, p)
+    if family == "linear":
+        return F.linear(x, w, b)
+    return _POINTWISE[family](x)
+
+
+def loss_expression(op_name: str, z: torch.Tensor, targets: np.ndarray) -> torch.Tensor:
+    """Loss ``op_name`` of logits ``z``: ``F.cross_entropy`` against class labels (batch mean), or
+    ``F.binary_cross_entropy_with_logits`` against 0/1 (or soft) targets (mean over every element)."""
+    if op_name == "softmax_cross_entropy":
+        return F.cross_entropy(z, torch.tensor(class_indices(targets, z.shape[1])))
+    return F.binary_cross_entropy_with_logits(z, _tensor(targets))
