@@ -494,86 +494,35 @@ def _with_bias(fn: Callable[..., Any], x: Array, w: Array, b: Array | None, hp: 
     return (lambda x_, w_, b_: fn(x_, w_, b_, **hp)), (x, w, b)
 
 
-def _autodiff_conv(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
-    """Contract ``conv{1,2,3}d`` functions from a forward ``fn(x, w, b, *, stride, padding, dilation, groups)``."""
+def _autodiff_weighted(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
+    """Contract functions of an operation with weights (``conv{1,2,3}d``, ``linear``) from a forward
+    ``fn(x, w, b, **hyper-parameters)``; an absent bias has no gradient (``db`` is ``None``)."""
 
-    def conv_forward(x, w, b, *, stride, padding, dilation, groups):
-        hp = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    def forward(x, w, b, **hp):
         _check_supported(op_name, caps, x.dtype, hp)
         return engine.forward(*_with_bias(fn, x, w, b, hp))
 
-    def conv_backward(dy, x, w, b, *, stride, padding, dilation, groups):
-        hp = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    def backward(dy, x, w, b, **hp):
         _check_supported(op_name, caps, x.dtype, hp)
         dx, dw, *db = engine.vjp(*_with_bias(fn, x, w, b, hp), dy)
         return dx, dw, db[0] if db else None
 
-    return _named(op_name, conv_forward, conv_backward)
-
-
-def _autodiff_max_pool(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
-    """Contract ``max_pool{1,2,3}d`` functions from a forward ``fn(x, *, kernel_size, ...)``."""
-
-    def prepare(x: Array, hp: dict[str, Any]) -> tuple[Callable, tuple]:
-        _check_supported(op_name, caps, x.dtype, hp)
-        return (lambda x_: fn(x_, **hp)), (x,)
-
-    def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
-        return engine.forward(*prepare(x, {**hp, "ceil_mode": ceil_mode}))
-
-    def max_pool_backward(dy, x, *, kernel_size, stride, padding, dilation, ceil_mode):
-        hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
-        return engine.vjp(*prepare(x, {**hp, "ceil_mode": ceil_mode}), dy)[0]
-
-    return _named(op_name, max_pool_forward, max_pool_backward)
-
-
-def _autodiff_avg_pool(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
-    """Contract ``avg_pool{1,2,3}d`` functions from a forward ``fn(x, *, kernel_size, ...)``."""
-
-    def prepare(x: Array, hp: dict[str, Any]) -> tuple[Callable, tuple]:
-        _check_supported(op_name, caps, x.dtype, hp)
-        return (lambda x_: fn(x_, **hp)), (x,)
-
-    def avg_pool_forward(x, *, kernel_size, stride, padding, ceil_mode, count_include_pad):
-        hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode)
-        return engine.forward(*prepare(x, {**hp, "count_include_pad": count_include_pad}))
-
-    def avg_pool_backward(dy, x, *, kernel_size, stride, padding, ceil_mode, count_include_pad):
-        hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode)
-        return engine.vjp(*prepare(x, {**hp, "count_include_pad": count_include_pad}), dy)[0]
-
-    return _named(op_name, avg_pool_forward, avg_pool_backward)
-
-
-def _autodiff_elementwise(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
-    """Contract functions of a one-input layer (``relu``, ``sigmoid``, ``tanh``, ``flatten``) from ``fn(x)``."""
-
-    def forward(x):
-        _check_supported(op_name, caps, x.dtype, {})
-        return engine.forward(fn, (x,))
-
-    def backward(dy, x):
-        _check_supported(op_name, caps, x.dtype, {})
-        return engine.vjp(fn, (x,), dy)[0]
-
     return _named(op_name, forward, backward)
 
 
-def _autodiff_linear(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
-    """Contract ``linear`` functions from a forward ``fn(x, w, b)`` (``w`` is ``(out, in)``, ``b`` may be None)."""
+def _autodiff_unary(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
+    """Contract functions of a one-input operation (pooling, activations, flatten) from a forward
+    ``fn(x, **hyper-parameters)``."""
 
-    def linear_forward(x, w, b):
-        _check_supported(op_name, caps, x.dtype, {})
-        return engine.forward(*_with_bias(fn, x, w, b, {}))
+    def forward(x, **hp):
+        _check_supported(op_name, caps, x.dtype, hp)
+        return engine.forward(lambda x_: fn(x_, **hp), (x,))
 
-    def linear_backward(dy, x, w, b):
-        _check_supported(op_name, caps, x.dtype, {})
-        dx, dw, *db = engine.vjp(*_with_bias(fn, x, w, b, {}), dy)
-        return dx, dw, db[0] if db else None
+    def backward(dy, x, **hp):
+        _check_supported(op_name, caps, x.dtype, hp)
+        return engine.vjp(lambda x_: fn(x_, **hp), (x,), dy)[0]
 
-    return _named(op_name, linear_forward, linear_backward)
+    return _named(op_name, forward, backward)
 
 
 def _autodiff_loss(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: Capabilities) -> Pair:
@@ -586,19 +535,13 @@ def _autodiff_loss(engine: _Engine, op_name: str, fn: Callable[..., Any], caps: 
     return _as_loss(op_name, call), None
 
 
-_AUTODIFF: dict[str, Callable[[_Engine, str, Callable[..., Any], Capabilities], Pair]] = {
-    "conv": _autodiff_conv,
-    "max_pool": _autodiff_max_pool,
-    "avg_pool": _autodiff_avg_pool,
-    "relu": _autodiff_elementwise,
-    "sigmoid": _autodiff_elementwise,
-    "tanh": _autodiff_elementwise,
-    "flatten": _autodiff_elementwise,
-    "linear": _autodiff_linear,
-    "softmax_cross_entropy": _autodiff_loss,
-    "sigmoid_binary_cross_entropy": _autodiff_loss,
-}
-"""The adapter of each operation family (``Operation.family``)."""
+def _autodiff(op_name: str) -> Callable[[_Engine, str, Callable[..., Any], Capabilities], Pair]:
+    """The adapter for an operation, by the shape of its contract (``spec.ops``): a loss, an
+    operation with weights, or one with a single input."""
+    op = OPERATIONS[op_name]
+    if op.is_loss:
+        return _autodiff_loss
+    return _autodiff_weighted if "w" in op.inputs else _autodiff_unary
 
 
 def _from_autodiff(
@@ -616,7 +559,7 @@ def _from_autodiff(
     for op_name, fn in forwards.items():
         if fn is not None:
             op = OPERATIONS[op_name]
-            forward, backward = _AUTODIFF[op.family](engine, op_name, fn, caps)
+            forward, backward = _autodiff(op_name)(engine, op_name, fn, caps)
             functions[op.forward] = forward
             if backward is not None:
                 functions[op.backward] = backward  # type: ignore[index]
