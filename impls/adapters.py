@@ -29,6 +29,7 @@ A plug-in file then re-exports the functions::
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import types
 from collections.abc import Callable, Mapping
@@ -127,12 +128,24 @@ def _namespace(
 
 
 def _named(op_name: str, forward: Callable[..., Any], backward: Callable[..., Any] | None = None) -> Pair:
-    """``(forward, backward)`` renamed to the contract's function names (for tracebacks and reprs)."""
+    """``(forward, backward)`` renamed to the contract's function names (for tracebacks and reprs), with
+    the contract's signatures."""
     op = OPERATIONS[op_name]
     for fn, name in ((forward, op.forward), (backward, op.backward)):
         if fn is not None:
             fn.__name__ = fn.__qualname__ = name  # type: ignore[assignment]
+            fn.__signature__ = _contract_signature(op, name)  # type: ignore[union-attr]
     return forward, backward
+
+
+def _contract_signature(op: Any, function_name: str) -> inspect.Signature:
+    """The contract's signature of ``function_name`` (arrays positional, hyper-parameters keyword-only),
+    which the adapters' generic ``**hp`` functions show to ``inspect`` and to the loader."""
+    arrays = (["dy"] if function_name == op.backward else []) + list(op.inputs)
+    return inspect.Signature(
+        [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in arrays]
+        + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY) for name in op.hyperparameters]
+    )
 
 
 def _as_loss(op_name: str, call: Callable[[Array, Array], tuple[Array, Array]]) -> Callable[..., Any]:
