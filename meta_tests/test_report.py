@@ -427,3 +427,21 @@ def test_matrix_columns_apply_only_to_operations_with_the_feature(tmp_path):
     assert rows["relu"]["dilation"] == rows["relu"]["stride"] == "n/a"
     assert rows["softmax_cross_entropy"]["padding_asymmetric"] == "n/a"
     assert rows["relu"]["float64"] == "passed"
+
+
+def test_diff_compares_error_ratios_only_under_the_same_tolerance():
+    """A ratio that grew is a regression under the same bound, and only a note when a tolerance override
+    changed between the reports (the two ratios are against different bounds)."""
+    from convcheck.report import diff
+
+    def doc(ratio, override):
+        record = {"id": "test_forward[conv2d-scipy]:float32", "op": "conv2d", "property": "forward",
+                  "check": "test_forward[conv2d-scipy]", "status": "passed", "worst_error_ratio": ratio,
+                  "tolerance_override": override}  # fmt: skip
+        return {"records": [record]}
+
+    same = diff.compare(doc(0.05, None), doc(0.8, None))
+    assert same.regressions == 1 and not same.notes
+    changed = diff.compare(doc(0.05, None), doc(0.8, ["conv2d:float32 rtol=1e-06"]))
+    assert changed.regressions == 0
+    assert any("different tolerance overrides" in note for note in changed.notes)

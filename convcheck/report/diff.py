@@ -9,7 +9,9 @@ implementations, can be compared. The diff lists
 * error-ratio growth: the worst error ratio of a record that passes in both
   grew by more than ``growth`` times and reached at least ``floor`` (a
   quarter of the bound by default: a correct implementation's ratios are
-  usually far below, so growth above it is worth a look): regressions;
+  usually far below, so growth above it is worth a look): regressions. A
+  record checked under different tolerance overrides in the two reports is
+  not compared (its ratios are against different bounds); a note says so;
 * timing regressions, when both reports carry a benchmark section
   (``convcheck.bench.diff.timing_regressions``): regressions;
 * newly passing records, records still failing, and records no longer
@@ -111,6 +113,7 @@ def compare(
 ) -> Diff:
     """The diff of two report documents (``writer.load``)."""
     out = Diff()
+    other_bounds: list[str] = []
     b, n = _index(base), _index(new)
     for key in sorted(set(b) | set(n)):
         old, cur = b.get(key), n.get(key)
@@ -125,9 +128,18 @@ def compare(
         elif old_status in ("passed", *BAD) and cur_status in ("unsupported", "skipped", "absent"):
             out.no_longer_checked.append(_change(key, old, cur))
         elif old_status == cur_status == "passed" and old and cur:
+            if old.get("tolerance_override") != cur.get("tolerance_override"):
+                other_bounds.append(key)  # ratios against different bounds do not compare
+                continue
             r0, r1 = as_float(old.get("worst_error_ratio")), as_float(cur.get("worst_error_ratio"))
             if grew(r0, r1, growth, floor):
                 out.ratio_growth.append(_change(key, old, cur, f"grew more than {growth:g}x"))
+    if other_bounds:
+        shown = ", ".join(other_bounds[:3]) + (", ..." if len(other_bounds) > 3 else "")
+        out.notes.append(
+            f"{len(other_bounds)} passing record(s) ran under different tolerance overrides in BASE and NEW; "
+            f"their error ratios are measured against different bounds and not compared: {shown}"
+        )
     out.timing, note = timing_regressions(base, new, timing_threshold)
     if note:
         out.notes.append(note)
