@@ -65,7 +65,13 @@ def _add_report_options(p: Any) -> None:
         help="write report.json (kept valid while the run goes), report.md, report.html, junit.xml and "
         "reproduction scripts (DIR/repro/) into DIR",
     )
-    p.add_argument("--seed", type=int, default=None, help="hypothesis seed, for a reproducible run")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="the seed every draw derives from: one seed, the same cases; another seed, other cases "
+        "(default 0 under the derandomised ci profile, else random; printed and recorded either way)",
+    )
     tol = p.add_argument_group("tolerance overrides (reported whenever used)")
     tol.add_argument(
         "--tolerance",
@@ -142,6 +148,8 @@ def pytest_args(args: argparse.Namespace, results_path: str) -> list[str]:
     ]
     if args.profile:
         argv += ["--convcheck-profile", args.profile]
+    if args.seed is not None:
+        argv += ["--hypothesis-seed", str(args.seed)]
     if args.strict:
         argv.append("--strict-contract")
     if args.max_examples:
@@ -165,8 +173,6 @@ def pytest_args(args: argparse.Namespace, results_path: str) -> list[str]:
         argv += ["--junitxml", args.junitxml or str(Path(args.report) / "junit.xml")]
     if args.report:
         argv += ["--convcheck-report", args.report]
-    if args.seed is not None:
-        argv += ["--hypothesis-seed", str(args.seed)]
     for item in args.tolerance:
         argv += ["--convcheck-tolerance", item]
     if args.tolerance_file:
@@ -270,6 +276,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.max_examples is not None and args.max_examples < 1:
         print(f"convcheck: error: --max-examples={args.max_examples} must be at least 1", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        resolve_draws(args)
+    except ConvcheckError as e:
+        print(f"convcheck: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     with tempfile.TemporaryDirectory() as tmp:
         results_path = args.results or os.path.join(tmp, "results.jsonl")
         Path(results_path).parent.mkdir(parents=True, exist_ok=True)
@@ -292,12 +303,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if code == pytest.ExitCode.INTERNAL_ERROR or (code not in (0, 1, 5) and not results):
         print(f"convcheck: error: the test session ended with pytest exit code {int(code)}", file=sys.stderr)
         return EXIT_INTERNAL
+    print(f"convcheck: profile {args.profile}, seed {args.seed} (--seed {args.seed} draws these cases again)")
     _print_summary(impl, results, status_table, coverage_lines)
     summary = rows(results)
     for row in summary:
         for failure in row["failures"]:
             print(f"\n--- {row['op']} / {row['property']} FAILED ({failure['test']})")
             print(failure_text(failure.get("message", "")))
+            print(f"replay: {replay_command(args, failure['test'])}")
     failed = [r for r in summary if r["status"] in ("failed", "error")]
     if args.report:
         files = "report.html, report.md, report.json, junit.xml, repro/"
@@ -311,6 +324,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(f"\nconvcheck: {impl.name} passed every check that applies")
     return EXIT_OK
+
+
+def resolve_draws(args: argparse.Namespace) -> None:
+    """Fix the profile and the seed before the run, in ``args``, so that both are printed and every
+    failure's replay command names them: the default profile, and a fresh seed unless the profile
+    is derandomised (``pytest_plugin.run_seed``). ``UsageError`` for an unknown profile."""
+    import secrets
+
+    from .pytest_plugin import DEFAULT_SEED, DERANDOMISED, PROFILES, default_profile
+    from .spec import UsageError
+
+    args.profile = args.profile or default_profile()
+    if args.profile not in PROFILES:
+        raise UsageError(f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}")
+    if args.seed is None:
+        args.seed = DEFAULT_SEED if args.profile in DERANDOMISED else secrets.randbelow(2**32)
+
+
+def replay_command(args: argparse.Namespace, test: str) -> str:
+    """``convcheck run`` restricted to one failed check, with the run's profile and seed: the same draws."""
+    import shlex
+
+    argv = ["convcheck", "run", "--impl", args.impl, "--profile", args.profile, "--seed", str(args.seed)]
+    if args.max_examples:
+        argv += ["--max-examples", str(args.max_examples)]
+    if args.strict:
+        argv.append("--strict")
+    if args.no_isolation:
+        argv.append("--no-isolation")
+    return shlex.join([*argv, "-k", test.split("::")[-1]])
 
 
 def _print_summary(impl: Any, results: list[dict[str, Any]], status_table: Any, coverage_lines: Any) -> None:
@@ -352,9 +395,33 @@ def contract_lines() -> list[str]:
     return lines
 
 
+PATH_OPTIONS = ("report", "results", "junitxml", "tolerance_file", "rubric", "submissions")
+"""Options of any subcommand that name a file or folder (argparse ``dest`` names)."""
+
+
+def absolute_paths(args: argparse.Namespace, cwd: str | None = None) -> argparse.Namespace:
+    """Resolve every path the user typed against ``cwd`` (default: the working folder), in place.
+
+    This happens once, right after parsing and before anything changes folder (the
+    isolated worker runs in a scratch folder of its own), so a relative path means
+    what it meant where it was typed. ``--impl`` keeps its non-path forms.
+    """
+    from .impls.registry import absolute
+
+    base = cwd or os.getcwd()
+    for name in PATH_OPTIONS:
+        value = getattr(args, name, None)
+        if isinstance(value, str | Path) and str(value) and not os.path.isabs(value):
+            resolved = os.path.normpath(os.path.join(base, value))
+            setattr(args, name, Path(resolved) if isinstance(value, Path) else resolved)
+    if getattr(args, "impl", None):
+        args.impl = ",".join(absolute(part, base) for part in args.impl.split(",") if part.strip())
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convcheck`` console script."""
-    args = build_parser().parse_args(argv)
+    args = absolute_paths(build_parser().parse_args(argv))
     handlers = {"run": cmd_run, "list": cmd_list}
     if args.command in handlers:
         return handlers[args.command](args)

@@ -41,11 +41,16 @@ _COMMON = {
 }
 PROFILES = {
     "fast": {"max_examples": 15, **_COMMON},
-    "ci": {"max_examples": 100, "derandomize": True, "database": None, **_COMMON},
+    # Derandomised by the run's seed (``DEFAULT_SEED`` unless one is given), not hypothesis's
+    # ``derandomize``: that ignores every seed and gives tests of one source the same draws.
+    "ci": {"max_examples": 100, "database": None, **_COMMON},
     "thorough": {"max_examples": 400, **_COMMON},
 }
 """Hypothesis profiles: ``fast`` for local work, ``ci`` (derandomised, the default
 when ``CI`` is set) and ``thorough`` for a release or a grading run."""
+DERANDOMISED = frozenset({"ci"})
+"""Profiles whose run draws the same cases every time: without ``--seed`` they use ``DEFAULT_SEED``."""
+DEFAULT_SEED = 0
 
 for _name, _kw in PROFILES.items():
     settings.register_profile(f"convcheck-{_name}", **_kw)
@@ -135,7 +140,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("hypothesis_profile", default=None):
         settings.load_profile("convcheck-active")
     try:
-        names = registry.requested(config.getoption("impl")) or [DEFAULT_IMPL]
+        names = registry.requested(config.getoption("impl"), str(config.invocation_params.dir)) or [
+            DEFAULT_IMPL
+        ]
         impls = [load_implementation(n, config) for n in names]
     except ConvcheckError as e:
         raise pytest.UsageError(str(e)) from None
@@ -146,18 +153,101 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(e)) from None
     config.stash[_IMPLS] = impls
     config.stash[_PROFILE] = profile
+    config.stash[_SEED] = run_seed(config, profile)
     tolerance.use_overrides(_tolerance_overrides(config))  # in every process, workers included
     if hasattr(config, "workerinput"):
         return  # an xdist worker: results travel to the controller, which collects and writes them
-    collector = Collector(config.getoption("convcheck_results"))
+    collector = Collector(path_option(config, "convcheck_results"))
     config.stash[_COLLECTOR] = collector
     config.pluginmanager.register(collector, "convcheck-collector")
     if config.getoption("convcheck_report"):
         from .report.writer import ReportPlugin
 
-        reporter = ReportPlugin(config, config.getoption("convcheck_report"), impls, profile)
+        reporter = ReportPlugin(config, path_option(config, "convcheck_report"), impls, profile)
         collector.listeners.append(reporter.add)
         config.pluginmanager.register(reporter, "convcheck-report")
+
+
+def run_seed(config: pytest.Config, profile: str) -> int:
+    """The run's seed: ``--hypothesis-seed`` (``convcheck run --seed``); else ``DEFAULT_SEED`` under a
+    derandomised profile and a fresh random one otherwise. xdist workers take the controller's."""
+    worker = getattr(config, "workerinput", None)
+    if worker is not None and "convcheck_seed" in worker:
+        return int(worker["convcheck_seed"])
+    given = config.getoption("hypothesis_seed", default=None)
+    if given is None:
+        import secrets
+
+        return DEFAULT_SEED if profile in DERANDOMISED else secrets.randbelow(2**32)
+    try:
+        return int(given)
+    except ValueError:
+        raise pytest.UsageError(f"--hypothesis-seed={given!r} must be an integer for convcheck") from None
+
+
+def seed_for(run: int, key: str) -> int:
+    """The seed one test draws from: the run's seed mixed with the test's ``draw_key``."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{run}|{key}".encode()).digest()[:8], "big")
+
+
+def draw_key(item: pytest.Item) -> str:
+    """What names a test's draws: its file and check (operation, oracle, output, dtype), not the
+    implementation, so every implementation of a run meets the same cases; else its node id."""
+    if item.get_closest_marker("conformance"):
+        return f"{item.path.name}::{_identity(item)['check']}"
+    return item.nodeid
+
+
+@pytest.fixture(autouse=True)
+def _seeded(request: pytest.FixtureRequest) -> Any:
+    """Every hypothesis test of the run draws from ``seed_for(run seed, draw_key)``: deterministic for
+    a seed, different between seeds, and different between two checks of one property (two oracles)."""
+    import hypothesis.core as core
+
+    seed = request.config.stash.get(_SEED, None)
+    if seed is None:
+        yield
+        return
+    before = core.global_force_seed
+    core.global_force_seed = seed_for(seed, draw_key(request.node))
+    try:
+        yield
+    finally:
+        core.global_force_seed = before
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: every worker draws from the controller's seed."""
+    node.workerinput["convcheck_seed"] = node.config.stash[_SEED]
+
+
+def replay_command(item: pytest.Item) -> str:
+    """The pytest command line that reruns one failed test with the same draws."""
+    import shlex
+
+    config = item.config
+    names = ",".join(i.source if i.source.endswith(".py") else i.name for i in config.stash[_IMPLS])
+    argv = ["python", "-m", "pytest", item.nodeid, "--impl", names]
+    argv += ["--convcheck-profile", config.stash[_PROFILE], "--hypothesis-seed", str(config.stash[_SEED])]
+    if config.getoption("max_examples"):
+        argv += ["--max-examples", str(config.getoption("max_examples"))]
+    if config.getoption("strict_contract"):
+        argv.append("--strict-contract")
+    return shlex.join(argv)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
+    """A failed conformance test's report carries the command that replays it."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and item.get_closest_marker("conformance"):
+        command = replay_command(item)
+        report.sections.append(("convcheck replay", command))
+        report.user_properties.append(("convcheck_replay", command))
 
 
 def isolation_limits(config: pytest.Config) -> Any:
@@ -203,12 +293,24 @@ def _fresh_breaker(request: pytest.FixtureRequest) -> None:
             impl.extras["sandbox"].reset_breaker()
 
 
+def path_option(config: pytest.Config, name: str) -> str | None:
+    """A file or folder option resolved against the folder pytest was invoked from.
+
+    The isolated worker and xdist's workers may run elsewhere; a relative path
+    means what it meant where the user typed it.
+    """
+    value = config.getoption(name)
+    if not value:
+        return None
+    return os.path.normpath(os.path.join(str(config.invocation_params.dir), value))
+
+
 def _tolerance_overrides(config: pytest.Config) -> tolerance.ToleranceOverrides:
     """The file's overrides, then the command line's (which win among equally specific ones)."""
     try:
         found = tolerance.ToleranceOverrides()
         if config.getoption("convcheck_tolerance_file"):
-            found += tolerance.ToleranceOverrides.from_file(config.getoption("convcheck_tolerance_file"))
+            found += tolerance.ToleranceOverrides.from_file(path_option(config, "convcheck_tolerance_file"))
         return found + tolerance.ToleranceOverrides.from_cli(config.getoption("convcheck_tolerance") or [])
     except ConvcheckError as e:
         raise pytest.UsageError(str(e)) from None
@@ -216,6 +318,7 @@ def _tolerance_overrides(config: pytest.Config) -> tolerance.ToleranceOverrides:
 
 _IMPLS = pytest.StashKey[list[registry.Implementation]]()
 _PROFILE = pytest.StashKey[str]()
+_SEED = pytest.StashKey[int]()
 _OPS = pytest.StashKey[list[str]]()
 _COLLECTOR = pytest.StashKey["Collector"]()
 
@@ -230,13 +333,18 @@ def loaded_implementations(config: pytest.Config) -> list[registry.Implementatio
     return config.stash[_IMPLS]
 
 
+def seed_of(config: pytest.Config) -> int | None:
+    """The seed the run draws from (``run_seed``)."""
+    return config.stash.get(_SEED, None)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     import numpy
     import scipy
     import torch
 
     lines = [
-        f"convcheck: profile={config.stash[_PROFILE]} strict={config.getoption('strict')} "
+        f"convcheck: profile={config.stash[_PROFILE]} seed={config.stash[_SEED]} strict={config.getoption('strict')} "
         f"numpy={numpy.__version__} scipy={scipy.__version__} torch={torch.__version__}",
     ]
     for impl in config.stash[_IMPLS]:
@@ -356,6 +464,8 @@ class Collector:
             else:
                 entry["status"] = "passed"
             entry["duration"] = report.duration
+            if "convcheck_replay" in props:
+                entry["replay"] = props["convcheck_replay"]
         if report.when == "teardown":
             if "convcheck_record" in props:
                 entry.update(json.loads(props["convcheck_record"]))

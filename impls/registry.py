@@ -201,7 +201,26 @@ def load(spec: str) -> Implementation:
     return from_namespace(obj, spec, spec)
 
 
-def requested(cli_value: str | None = None) -> list[str]:
-    """The implementation names asked for: the option, else ``CONVCHECK_IMPL``, comma-separated."""
+def absolute(spec: str, cwd: str | None = None) -> str:
+    """``spec`` with a file path made absolute against ``cwd`` (the caller's working folder).
+
+    Paths are resolved where the user typed them, before anything changes folder:
+    the isolated worker runs in a scratch folder of its own, where a relative path
+    would name nothing. Other forms (shipped names, modules, entry points) pass unchanged.
+    """
+    spec = spec.strip()
+    if not spec or spec in SHIPPED or spec.startswith("buggy."):
+        return spec
+    path = Path(cwd or os.getcwd()) / spec
+    if Path(spec).is_absolute() or not path.is_file():
+        return spec  # a missing file keeps the name as typed, for the error message
+    return os.path.normpath(path)
+
+
+def requested(cli_value: str | None = None, cwd: str | None = None) -> list[str]:
+    """The implementation names asked for: the option, else ``CONVCHECK_IMPL``, comma-separated.
+
+    ``.py`` paths come back absolute (see ``absolute``).
+    """
     raw = cli_value or os.environ.get(ENV_VAR, "")
-    return [s for s in (part.strip() for part in raw.split(",")) if s]
+    return [absolute(s, cwd) for s in (part.strip() for part in raw.split(",")) if s]

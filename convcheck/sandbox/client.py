@@ -242,9 +242,9 @@ def load(spec: str, limits: Limits | None = None) -> Any:
     The module is imported only in the worker, never here. ``ContractError`` as
     for ``registry.load``.
     """
-    from ..impls.registry import Implementation
+    from ..impls.registry import Implementation, absolute
 
-    sandbox = Sandbox(spec, limits or Limits())
+    sandbox = Sandbox(absolute(spec), limits or Limits())
     info = sandbox.start()
     caps = parse_capabilities(info["capabilities"], where=f"{info['source']}: CONVCHECK_CAPABILITIES")
     functions = {
