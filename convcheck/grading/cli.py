@@ -112,7 +112,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     passed.add_argument("--timeout", metavar="SECONDS", default=None, help="wall-clock limit per call")
     passed.add_argument("--memory", metavar="MB", default=None, help="memory cap of the isolated worker")
     passed.add_argument("--cpu-time", metavar="SECONDS", default=None, help="CPU-time limit per call")
-    passed.add_argument("--seed", type=int, default=None, help="hypothesis seed")
+    passed.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="the seed every submission's draws derive from (default 0 under ci, else one random seed for the class)",
+    )
 
 
 def _ops(value: str | None) -> tuple[str, ...]:
@@ -169,6 +174,7 @@ def _settings(args: argparse.Namespace) -> GradeSettings:
             f"rubric {rubric.source} gives no weight to the operations asked for ({', '.join(ops)})"
         )
     supported = supported_run_flags()
+    class_seed(args)
     options = RunOptions(
         profile=args.profile,
         max_examples=args.max_examples,
@@ -179,6 +185,17 @@ def _settings(args: argparse.Namespace) -> GradeSettings:
         passthrough=_passthrough(args, supported),
     )
     return GradeSettings(args.report.resolve(), rubric, options, args.submissions.resolve())
+
+
+def class_seed(args: argparse.Namespace) -> None:
+    """One seed for the whole class, so every submission meets the same cases: ``--seed``, else the
+    derandomised profile's default (left to ``convcheck run``), else one random seed drawn here."""
+    import secrets
+
+    from ..pytest_plugin import DERANDOMISED
+
+    if args.seed is None and args.profile not in DERANDOMISED:
+        args.seed = secrets.randbelow(2**32)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

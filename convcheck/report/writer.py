@@ -200,13 +200,14 @@ def run_info(config: Any, profile: str) -> dict[str, Any]:
     """How the run was made: profile, examples, seed, operations, workers, command line."""
     from hypothesis import settings
 
+    from ..pytest_plugin import DERANDOMISED, seed_of
+
     active = settings()
-    seed = config.getoption("hypothesis_seed", default=None)
     return {
         "profile": profile,
         "max_examples": active.max_examples,
-        "derandomize": bool(active.derandomize),
-        "seed": None if seed is None else int(seed),
+        "derandomize": bool(active.derandomize) or profile in DERANDOMISED,
+        "seed": seed_of(config),
         "ops": list(config.getoption("ops").split(",")) if config.getoption("ops") else None,
         "workers": config.getoption("numprocesses", default=None),
         "select": config.getoption("keyword", default="") or None,
