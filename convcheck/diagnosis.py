@@ -357,6 +357,64 @@ FALLBACKS: tuple[Symptom, ...] = (
 """Behaviours named only when no catalogue entry explains the failure more precisely."""
 
 
+# --------------------------------------------------------------------------- the environment
+
+ENVIRONMENT: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    (
+        "python2_division_in_indices",
+        (
+            "slice indices must be integers",
+            "only integers, slices",
+            "object cannot be interpreted as an integer",
+            "cannot be safely interpreted as an integer",
+        ),
+        "environment: code written for Python 2, where / of two ints gave an int; in Python 3 it gives a "
+        "float, which cannot index, slice or size an array; use // for output sizes and indices",
+    ),
+    (
+        "int_of_an_array",
+        (
+            "only length-1 arrays can be converted",
+            "only 0-dimensional arrays can be converted",
+            "only size-1 arrays can be converted",
+        ),
+        "environment: int() or float() of an array that is not a single number (NumPy 2 accepts only "
+        "0-d arrays); take the element you mean (a[0], a.item()) or keep working with arrays",
+    ),
+    (
+        "numpy_removed_alias",
+        (
+            "module 'numpy' has no attribute",
+            "was removed in the numpy 2.0 release",
+            "unexpected keyword argument",
+        ),
+        "environment: a NumPy name or keyword that this NumPy no longer has: np.int, np.float, np.bool "
+        "(removed in 1.24: use int, float, bool or np.int64, np.float64), np.float_, np.NaN, np.product "
+        "(removed in 2.0: np.float64, np.nan, np.prod), or a keyword a function dropped",
+    ),
+)
+"""Failures that are not mistakes in the layer's arithmetic but code written for another Python or
+NumPy: ``(slug, fragments of the exception message, explanation with the fix)``."""
+
+
+def environment_cause(text: str) -> Diagnosis | None:
+    """The environment problem an exception's text shows (see ``ENVIRONMENT``), or ``None``."""
+    low = text.lower()
+    for slug, fragments, explanation in ENVIRONMENT:
+        for fragment in fragments:
+            if fragment.lower() in low:
+                return Diagnosis(slug, f"{explanation} (raised: {_raised_line(text, fragment)})")
+    return None
+
+
+def _raised_line(text: str, fragment: str) -> str:
+    """The line of ``text`` holding ``fragment`` (the exception's own line), trimmed."""
+    for line in text.splitlines():
+        if fragment.lower() in line.lower():
+            return line.strip().removeprefix("E").strip()[:160]
+    return fragment
+
+
 # --------------------------------------------------------------------------- value mistakes
 
 
@@ -582,6 +640,10 @@ def _diagnose(impl: Any, case: Case, caps: Any, output: str | None, repeat: bool
                 seen = "seen on this case with its batch repeated twice; the case itself comes out right"
                 return Diagnosis(again.slug, f"{again.explanation} ({seen})", again.alternatives, tested)
             where += " and on it with its batch repeated twice"
+        for error in obs.raised.values():
+            found = environment_cause(error)
+            if found is not None:
+                return dataclasses.replace(found, tested=tested)
         raised = "; ".join(f"{f} raised {e}" for f, e in obs.raised.items())
         why = f"{tested} hypotheses tested {where}" + (f"; {raised}" if raised else "")
         return Diagnosis(None, why, tested=tested)

@@ -207,6 +207,32 @@ def _dx_crop_ignores_padding(case: Case, sem: Mapping[str, Any]) -> Iterator[Out
     yield {"dx": dxp[:, :, : case.x.shape[2], : case.x.shape[3]]}
 
 
+def _padded_dx(case: Case, sem: Mapping[str, Any]) -> np.ndarray:
+    """The gradient of the zero-padded input: the right ``dx`` before the padding is cropped off."""
+    t, b, l, r = case.params.padding
+    xp = np.pad(case.x, ((0, 0), (0, 0), (t, b), (l, r)))
+    dxp = backward(case, sem, dataclasses.replace(case.params, padding=(0, 0, 0, 0)), x=xp)["dx"]
+    assert dxp is not None
+    return dxp
+
+
+def _dx_crop_at_zero_padding(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """The padded gradient cropped as ``dx_pad[:, :, t:-b, l:-r]``: empty on an axis whose padding is 0."""
+    t, b, l, r = case.params.padding
+    if b and r:
+        return
+    yield {"dx": _padded_dx(case, sem)[:, :, t:-b, l:-r]}
+
+
+def _dx_crop_hard_coded(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """The padded gradient cropped by a constant (0, 1 or 2 cells a side) whatever the padding."""
+    dxp = _padded_dx(case, sem)
+    hp, wp = dxp.shape[2:]
+    for c in (1, 0, 2):
+        if (c, c, c, c) != tuple(case.params.padding):
+            yield {"dx": dxp[:, :, c : hp - c, c : wp - c]}
+
+
 def _ignored(case: Case, sem: Mapping[str, Any], name: str) -> Iterator[Outputs]:
     """The backward pass run as if hyper-parameter ``name`` were ``(1, 1)``, on ``dy`` as it came."""
     if tuple(getattr(case.params, name)) == (1, 1):
@@ -311,6 +337,79 @@ def _output_ceil(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
         if output_shape(case, params) == output_shape(case, p):
             return
     yield {"y": forward(case, sem, params)}
+
+
+def _square_outputs(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Code that assumes square outputs (``H_out`` used for both axes, or ``W_out``): the windows
+    past the smaller extent are never visited (zeros in ``y``, no gradient from them), or the
+    output itself is allocated square."""
+    right = outputs(case, sem)
+    oh, ow = right["y"].shape[2:]
+    if oh == ow:
+        return
+    m = min(oh, ow)
+    mask = np.zeros(right["y"].shape)
+    mask[:, :, :m, :m] = 1.0
+    dy = np.asarray(case.dy, dtype=np.float64) * mask
+    visited = {"y": right["y"] * mask, **grads_only(backward(case, sem, dy=dy), "dx", "dw")}
+    yield from with_split_variants(visited)
+    yield {"y": right["y"][:, :, :m, :m]}
+
+
+def _pool_by_slices(case: Case, sizes: list[int], kernel: tuple[int, int]) -> Outputs:
+    """Pooling written with slices ``x[..., i*s:i*s + k0, j*s:j*s + k1]`` for ``sizes`` outputs (NumPy
+    clips a slice at the edge): ``y`` and ``dx`` (first maximum, or an even share of the window)."""
+    x = np.asarray(case.x, dtype=np.float64)
+    s0, s1 = case.params.stride
+    y = np.zeros((*x.shape[:2], *sizes))
+    dx = np.zeros(x.shape)
+    dy = np.asarray(case.dy, dtype=np.float64)
+    for i in range(sizes[0]):
+        for j in range(sizes[1]):
+            rows, cols = slice(i * s0, i * s0 + kernel[0]), slice(j * s1, j * s1 + kernel[1])
+            window = x[:, :, rows, cols]
+            if window.size == 0:
+                raise ValueError("an empty window")
+            flat = window.reshape(*x.shape[:2], -1)
+            g = dy[:, :, i, j, None] if i < dy.shape[2] and j < dy.shape[3] else np.zeros((*x.shape[:2], 1))
+            if case.op.family == "max_pool":
+                y[:, :, i, j] = flat.max(axis=-1)
+                share = _first(_winners(flat)) * g
+            else:
+                y[:, :, i, j] = flat.mean(axis=-1)
+                share = np.ones(flat.shape) / flat.shape[-1] * g
+            dx[:, :, rows, cols] += share.reshape(window.shape)
+    return {"y": y, "dx": dx}
+
+
+def _plain_pooling(case: Case) -> bool:
+    """A CS231n-style pooling case: no padding, no dilation, no ``ceil_mode``."""
+    p = case.params
+    return not (p.ceil_mode or any(p.padding) or any(d != 1 for d in getattr(p, "dilation", (1, 1))))
+
+
+def _window_from_wrong_axis(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """A pooling window's extents taken from one axis for both (``pool_height`` for the width, or
+    ``pool_width`` for the height): square windows, cut by the edge, where rectangular ones were asked."""
+    kh, kw = case.params.kernel_size
+    if kh == kw or not _plain_pooling(case):
+        return
+    sizes = list(output_shape(case, case.params)[2:])
+    for k in (kh, kw):
+        yield from with_split_variants(_pool_by_slices(case, sizes, (k, k)))
+
+
+def _output_rounded(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Output size by ``round()`` where the contract floors (pooling): the last window, cut by the
+    edge, still makes an output."""
+    p = case.params
+    if not _plain_pooling(case):
+        return
+    shape = case.x.shape[2:]
+    sizes = [1 + round((n - k) / s) for n, k, s in zip(shape, p.kernel_size, p.stride, strict=True)]
+    if sizes == list(output_shape(case, p)[2:]):
+        return
+    yield {"y": _pool_by_slices(case, sizes, tuple(p.kernel_size))["y"]}
 
 
 # --------------------------------------------------------------------------- max_pool2d
@@ -616,6 +715,20 @@ CATALOGUE: tuple[Mistake, ...] = (
         _dx_crop_ignores_padding,
     ),
     Mistake(
+        "dx_crop_at_zero_padding",
+        CONV,
+        "dx matches the padded gradient cropped as dx_pad[:, :, p:-p, p:-p], which is empty when p = 0 "
+        "(-0 is 0); crop with dx_pad[:, :, p:p + H, p:p + W]",
+        _dx_crop_at_zero_padding,
+    ),
+    Mistake(
+        "dx_crop_hard_coded",
+        CONV,
+        "dx matches the padded gradient cropped by a fixed number of cells (e.g. [1:-1, 1:-1], or not at "
+        "all) whatever the padding; crop the padding actually used, dx_pad[:, :, p:p + H, p:p + W]",
+        _dx_crop_hard_coded,
+    ),
+    Mistake(
         "dw_batch_averaged",
         CONV,
         "dw equals the right dw divided by N (averaged over the batch)",
@@ -715,8 +828,16 @@ CATALOGUE: tuple[Mistake, ...] = (
     Mistake(
         "output_size_ceil_not_floor",
         ALL,
-        "the output size is rounded up (ceil) where the contract rounds down (floor)",
+        "the output size is rounded up (ceil, or round() of a fraction of at least 1/2) where the contract "
+        "rounds down (floor)",
         _output_ceil,
+    ),
+    Mistake(
+        "output_size_rounded_not_floored",
+        ("max_pool2d", "avg_pool2d"),
+        "the output size is round((H - K) / S) + 1 where the contract floors: a window cut by the edge "
+        "still makes an output; use (H - K) // S + 1",
+        _output_rounded,
     ),
     Mistake(
         "asymmetric_padding_treated_as_symmetric",
@@ -729,6 +850,20 @@ CATALOGUE: tuple[Mistake, ...] = (
         ALL,
         "the outputs match the (h, w) hyper-parameters read as (w, h): height and width swapped",
         _hw_swapped,
+    ),
+    Mistake(
+        "square_outputs_assumed",
+        ALL,
+        "the outputs match code that assumes a square output (H_out used for both axes, or W_out): "
+        "windows past the smaller extent are skipped, or the output is allocated square",
+        _square_outputs,
+    ),
+    Mistake(
+        "window_extent_from_wrong_axis",
+        ("max_pool2d", "avg_pool2d"),
+        "the outputs match a square pooling window: one axis's extent used for both (pool_height for "
+        "the width, or pool_width for the height)",
+        _window_from_wrong_axis,
     ),
     Mistake(
         "dx_kernel_depth_not_flipped",
