@@ -62,10 +62,14 @@ class OutputStats:
         self.overrides: set[str] = set()
         self.zeros = 0
         self.histogram = [0] * (len(RATIO_EDGES) + 1)
+        self.elements = 0
+        self.aggregate_judged = 0
 
     def add(self, comp: Any) -> None:
         """Fold one ``spec.tolerance.Comparison`` in."""
         self.comparisons += 1
+        self.elements += comp.size
+        self.aggregate_judged += int(comp.aggregate_judged)
         self.mistrusted += int(comp.mistrusted)
         self.failed += int(not comp.passed)
         self.error_ratio = max(self.error_ratio, comp.error_ratio)
@@ -95,6 +99,8 @@ class OutputStats:
             "overrides": sorted(self.overrides),
             "zeros": self.zeros,
             "histogram": self.histogram,
+            "elements": self.elements,
+            "aggregate_judged": self.aggregate_judged,
         }
 
 

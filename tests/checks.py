@@ -151,16 +151,28 @@ def shape_hint(case: Case, what: str) -> str:
 def call_forward(impl: Implementation, case: Case) -> np.ndarray:
     """Run the forward function on fresh copies; check the result is an array of the right shape."""
     __tracebackhide__ = True
-    fname = case.op.forward
-    y = impl.functions[fname](*_fresh_args(case, case.forward_args()), **case.kwargs())
-    return _check_array(y, f"{fname}(...) -> y", case.output_shape(), case.dtype, case, impl)
+    y = impl.functions[case.op.forward](*_fresh_args(case, case.forward_args()), **case.kwargs())
+    return validate_forward(impl, case, y)
+
+
+def validate_forward(impl: Implementation, case: Case, y: Any) -> np.ndarray:
+    """Check a forward function's return value is an array of the right shape, dtype and finiteness."""
+    __tracebackhide__ = True
+    return _check_array(y, f"{case.op.forward}(...) -> y", case.output_shape(), case.dtype, case, impl)
 
 
 def call_backward(impl: Implementation, case: Case) -> Outputs:
     """Run the backward function on fresh copies; return ``{grad name: array}``."""
     __tracebackhide__ = True
+    out = impl.functions[case.op.backward](*_fresh_args(case, case.backward_args()), **case.kwargs())
+    return validate_backward(impl, case, out)
+
+
+def validate_backward(impl: Implementation, case: Case, out: Any) -> Outputs:
+    """Check a backward function's return value (a gradient, or a tuple of them, ``db`` ``None``
+    exactly when there is no bias); return ``{grad name: array}``."""
+    __tracebackhide__ = True
     op = case.op
-    out = impl.functions[op.backward](*_fresh_args(case, case.backward_args()), **case.kwargs())
     names = op.grads
     if len(names) == 1:
         values: tuple[Any, ...] = (out,)
@@ -325,6 +337,12 @@ def override_factor(case: Case) -> float:
     return 1.0 if o is None else o.factor_or_one
 
 
+ORACLE_LABELS = ("got", "expected")
+"""How a mismatch report names its two sides when one is the implementation's answer and the other
+the oracle's (or the spec's definition): ``got`` is always the implementation's, ``expected`` always
+the oracle's. A property comparing two answers of the implementation names them itself."""
+
+
 def assert_matches(
     case: Case,
     what: str,
@@ -332,12 +350,14 @@ def assert_matches(
     got: np.ndarray,
     expected: np.ndarray,
     impl: Implementation,
+    labels: tuple[str, str] = ORACLE_LABELS,
 ) -> None:
-    """Fail with a full mismatch report unless ``comp`` passed."""
+    """Fail with a full mismatch report unless ``comp`` passed; ``labels`` name ``got`` and ``expected``
+    (``ORACLE_LABELS`` only when ``expected`` is the oracle's)."""
     __tracebackhide__ = True
     if comp.passed:
         return
-    fail(case, impl, mismatch_report(case, what, comp, got, expected, impl), output=comp.name)
+    fail(case, impl, mismatch_report(case, what, comp, got, expected, impl, labels), output=comp.name)
 
 
 def mismatch_report(
@@ -347,8 +367,11 @@ def mismatch_report(
     got: np.ndarray,
     expected: np.ndarray,
     impl: Implementation,
+    labels: tuple[str, str] = ORACLE_LABELS,
+    fname: str | None = None,
 ) -> str:
-    """NumPy-style mismatch report plus the case, small arrays and a reproduction."""
+    """NumPy-style mismatch report plus the case, small arrays and a reproduction (calling ``fname``,
+    by default the backward); ``labels`` name the two sides."""
     if comp.mode == "override":
         rule = f"the user's tolerance override {comp.override} (the policy's bound replaced)"
     elif comp.exact:
@@ -365,13 +388,15 @@ def mismatch_report(
         f"  mismatched elements: {comp.mismatches} / {comp.size} "
         f"({100.0 * comp.mismatches / max(comp.size, 1):.1f}%); max abs error {comp.max_abs:.6g}, "
         f"max rel error {comp.max_rel:.6g}, max ULP {comp.max_ulp}",
-        f"  worst at index {comp.worst_index}: got {comp.worst_got!r}, expected {comp.worst_expected!r} "
-        f"(bound {comp.worst_bound:.3g})",
+        f"  worst at index {comp.worst_index}: {labels[0]} {comp.worst_got!r}, {labels[1]} "
+        f"{comp.worst_expected!r} (bound {comp.worst_bound:.3g})",
     ]
     if not comp.aggregate_ok:
         lines.append(
             f"  aggregate errors: bias {comp.bias:.3g} (limit {comp.bias_limit:.3g}), "
-            f"variance {comp.variance:.3g} (limit {comp.variance_limit:.3g}): a systematic error"
+            f"variance {comp.variance:.3g} (limit {comp.variance_limit:.3g}) over {comp.size} elements: "
+            f"a systematic error (each limit fails correct code with probability "
+            f"{tolerance.FALSE_ALARM:g}; spec/tolerance.py)"
         )
     if got.size <= SMALL:
         for name, arr in case.inputs.items():
@@ -379,9 +404,10 @@ def mismatch_report(
                 lines.append(f"  {name} = {_fmt(arr)}")
         if case.dy is not None:
             lines.append(f"  dy = {_fmt(case.dy)}")
-        lines.append(f"  expected = {_fmt(expected)}")
-        lines.append(f"  got      = {_fmt(got)}")
-    lines.append(reproduction(case, impl))
+        width = max(len(label) for label in labels)
+        lines.append(f"  {labels[1]:<{width}} = {_fmt(expected)}")
+        lines.append(f"  {labels[0]:<{width}} = {_fmt(got)}")
+    lines.append(reproduction(case, impl, fname=fname))
     return "\n".join(lines)
 
 
@@ -391,20 +417,22 @@ def _fmt(a: np.ndarray) -> str:
     )
 
 
-def reproduction(case: Case, impl: Implementation, extra: str = "") -> str:
+def reproduction(case: Case, impl: Implementation, extra: str = "", fname: str | None = None) -> str:
     """A snippet rebuilding the case without hypothesis and printing what the implementation returns.
 
     ``extra`` holds further statements (already indented) that adjust ``case``,
-    e.g. the one-hot ``dy`` of a routing probe.
+    e.g. the one-hot ``dy`` of a routing probe. ``fname`` is the function called: by default
+    the backward (a loss's one function).
     """
     p = case.params
     shapes = case.shapes()
     op = case.op
-    call = (
-        f"impl.functions[{op.forward!r}](*case.forward_args())"
-        if op.is_loss
-        else f"impl.functions[{op.backward!r}](*case.backward_args(), **case.kwargs())"
-    )
+    if op.is_loss:
+        call = f"impl.functions[{op.forward!r}](*case.forward_args())"
+    elif fname == op.forward:
+        call = f"impl.functions[{op.forward!r}](*case.forward_args(), **case.kwargs())"
+    else:
+        call = f"impl.functions[{op.backward!r}](*case.backward_args(), **case.kwargs())"
     return (
         "  reproduce:\n"
         "    from convcheck.impls.registry import load\n"
@@ -512,3 +540,34 @@ def within(
         scale=factor,
         override=tolerance.override_for(case.op_name, case.dtype),
     )
+
+
+def forward_at_fault(case: Case, impl: Implementation, caps: Capabilities, found_by: str) -> None:
+    """Blame the function at fault: before a backward-side property (adjoint, finite differences,
+    batch independence, linearity; a loss's gradient identities) reports its failure, compare the
+    forward (a loss's value) with the oracle at the failing case. When that is wrong, fail against
+    the forward, saying which property found it, with a reproduction that calls the forward;
+    otherwise return and let the property report.
+    """
+    __tracebackhide__ = True
+    op = case.op
+    oracle = next(
+        (o for o in oracles.ORACLES if oracles.ORACLES[o].covers(op.name, semantics(case, caps))), None
+    )
+    if oracle is None or not impl.provides(op.forward):
+        return
+    if op.is_loss:
+        name, got = "loss", call_loss(impl, case)["loss"]
+        expected, scale = oracle_loss(oracle, case)["loss"], case.magnitude("loss")
+    else:
+        name, got = "y", call_forward(impl, case)
+        expected = oracle_forward(oracle, case, caps)
+        scale = oracle_forward(oracle, case, caps, absolute=True)
+    comp = compare(case, name, got, expected, scale, caps)
+    if comp.passed:
+        return
+    what = (
+        f"the forward is wrong: {found_by} failed on this case, and here {op.forward} {name} "
+        f"disagrees with the {oracle} oracle, so the fault is in {op.forward} (fix it first);"
+    )
+    fail(case, impl, mismatch_report(case, what, comp, got, expected, impl, fname=op.forward), output=name)
