@@ -53,6 +53,11 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--junitxml", default=None, help="also write a JUnit XML report here")
     p.add_argument("--results", default=None, help="append one JSON line per finished check to this file")
     p.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output as well")
+    p.add_argument(
+        "--coverage",
+        action="store_true",
+        help="also list how many distinct values each hyper-parameter took (always in the report)",
+    )
     _add_report_options(p)
 
 
@@ -95,6 +100,7 @@ EXTERNAL_COMMANDS: list[tuple[str, str, str]] = [
     ("grade", "convcheck.grading.cli", "grade a folder of submissions"),
     ("report", "convcheck.report.cli", "rebuild a report folder, or diff two reports (exit 1 if regressed)"),
     ("scoreboard", "convcheck.report.scoreboard", "several reports side by side: one page and table"),
+    ("calibrate", "convcheck.calibration", "count false alarms: correct implementations under many seeds"),
 ]
 """Subcommands that live in their own modules: ``(name, module, help)``. Each module
 defines ``add_arguments(parser)`` and ``run(args) -> int`` (an exit status)."""
@@ -261,8 +267,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     import pytest
 
+    from .grouping import block_lines, failure_groups
     from .spec import ConvcheckError
-    from .summary import coverage_lines, rows, status_table
+    from .summary import rows
 
     try:
         if args.report:
@@ -304,13 +311,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"convcheck: error: the test session ended with pytest exit code {int(code)}", file=sys.stderr)
         return EXIT_INTERNAL
     print(f"convcheck: profile {args.profile}, seed {args.seed} (--seed {args.seed} draws these cases again)")
-    _print_summary(impl, results, status_table, coverage_lines)
+    _print_summary(impl, results, coverage=args.coverage or args.verbose)
     summary = rows(results)
-    for row in summary:
-        for failure in row["failures"]:
-            print(f"\n--- {row['op']} / {row['property']} FAILED ({failure['test']})")
-            print(failure_text(failure.get("message", "")))
-            print(f"replay: {replay_command(args, failure['test'])}")
+    for group in failure_groups(results):  # one block per mistake, however many properties it fails
+        print()
+        for line in block_lines(group, impl.source if impl.source.endswith(".py") else impl.name):
+            print(line)
+        print(f"replay: {replay_command(args, group.first['test'])}")
     failed = [r for r in summary if r["status"] in ("failed", "error")]
     if args.report:
         files = "report.html, report.md, report.json, junit.xml, repro/"
@@ -356,15 +363,33 @@ def replay_command(args: argparse.Namespace, test: str) -> str:
     return shlex.join([*argv, "-k", test.split("::")[-1]])
 
 
-def _print_summary(impl: Any, results: list[dict[str, Any]], status_table: Any, coverage_lines: Any) -> None:
+def _print_summary(impl: Any, results: list[dict[str, Any]], coverage: bool = False) -> None:
+    """What the implementation provides and declares, the compact status table, and (``coverage``)
+    the values each hyper-parameter took."""
+    from .summary import compact_table, coverage_lines
+
     print(f"convcheck: {impl.name} ({impl.source}) provides {', '.join(impl.functions)}")
-    for op, feature, value in impl.capabilities.unsupported():
-        print(f"  unsupported (declared): {op}.{feature} = {value!r}")
+    for line in declared_lines(impl):
+        print(line)
     print()
-    for line in status_table(results):
+    for line in compact_table(results):
         print(line)
-    for line in coverage_lines(results):
-        print(line)
+    if coverage:
+        for line in coverage_lines(results):
+            print(line)
+
+
+def declared_lines(impl: Any) -> list[str]:
+    """One ``unsupported (declared):`` line per operation the implementation provides, naming each
+    feature it declares unsupported (``op.feature = value``, separated by ``;``)."""
+    from .spec import OPERATIONS
+
+    provided = {name for name, op in OPERATIONS.items() if any(f in impl.functions for f in op.functions)}
+    by_op: dict[str, list[str]] = {}
+    for op, feature, value in impl.capabilities.unsupported():
+        if op in provided:
+            by_op.setdefault(op, []).append(f"{op}.{feature} = {value!r}")
+    return [f"  unsupported (declared): {'; '.join(items)}" for items in by_op.values()]
 
 
 def cmd_list(args: argparse.Namespace) -> int:
