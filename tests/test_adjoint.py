@@ -48,6 +48,8 @@ def test_adjoint(impl, caps, op_name, record):
             bound *= checks.override_factor(case)
             if checks.exact_combination(case, caps):
                 bound = 0.0
+            if abs(lhs - rhs) > bound:
+                checks.forward_at_fault(case, impl, caps, f"the adjoint identity for {name}")
             checks.ensure(
                 abs(lhs - rhs) <= bound,
                 f"adjoint identity <{op.forward}(x), dy> = <{name[1:]}, {name}> fails: "

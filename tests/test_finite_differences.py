@@ -68,6 +68,8 @@ def test_finite_differences(impl, caps, op_name, record):
             if op.third_derivative:
                 bound += EPS**2 / 6 * op.third_derivative * float(np.sum(np.abs(case.dy) * np.abs(v) ** 3))
             bound *= checks.override_factor(case)
+            if abs(fd - analytic) > bound:
+                checks.forward_at_fault(case, impl, caps, f"finite differences for {name}")
             checks.ensure(
                 abs(fd - analytic) <= bound,
                 f"finite differences disagree with {op.backward} {name}: along a random direction v, "

@@ -12,6 +12,8 @@ from .strategies import cases, seeds
 from .values import fill
 
 A, B = 2.0, -3.0  # exact in every dtype, so a*dy1 + b*dy2 of integers stays exact
+LABELS = ("g(a dy1 + b dy2)", "a g(dy1) + b g(dy2)")
+"""Both sides are the implementation's answers: named for what they are, never got/expected."""
 
 
 @pytest.mark.conformance("linearity")
@@ -35,17 +37,22 @@ def test_linearity(impl, caps, op_name, record):
         for name in op.grads:
             if g12[name] is None:
                 continue
-            expected = A * g1[name].astype(np.float64) + B * g2[name]
+            combined_grads = A * g1[name].astype(np.float64) + B * g2[name]
             exact = checks.exact_combination(case, caps)  # a*dy1 + b*dy2 rounds unless integer
-            comp = checks.within(case, name, g12[name], expected, s[name], caps, factor=3.0, exact=exact)
+            comp = checks.within(
+                case, name, g12[name], combined_grads, s[name], caps, factor=3.0, exact=exact
+            )
             record.comparison(comp)
+            if not comp.passed:
+                checks.forward_at_fault(case, impl, caps, f"linearity of {name} in dy")
             checks.assert_matches(
                 case,
                 f"{op.backward} {name} is not linear in dy (a={A}, b={B}, seed={seed}):",
                 comp,
                 g12[name],
-                expected,
+                combined_grads,
                 impl,
+                LABELS,
             )
 
     check()

@@ -94,6 +94,8 @@ def test_loss_finite_differences(impl, caps, op_name, record):
         bound += tolerance.SAFETY * tolerance.gamma(k["dz"] + v.size, u) * float(np.sum(s["dz"] * np.abs(v)))
         bound += EPS**2 / 6 * float(np.sum(np.abs(v) ** 3)) / n
         bound *= checks.override_factor(case)
+        if abs(fd - analytic) > bound:
+            checks.forward_at_fault(case, impl, caps, "finite differences for dz")
         checks.ensure(
             abs(fd - analytic) <= bound,
             f"finite differences disagree with {op.forward}'s dz: along a random direction v, "
@@ -145,6 +147,8 @@ def test_loss_batch_mean(impl, caps, op_name, record):
         for half, rows in (("first", halves[: len(case.x)]), ("second", halves[len(case.x) :])):
             comp = checks.within(case, "dz", rows, out["dz"], s["dz"], caps, factor=3.0)
             record.comparison(comp)
+            if not comp.passed:
+                checks.forward_at_fault(case, impl, caps, "the batch mean of dz")
             checks.assert_matches(
                 case,
                 f"{op.forward} dz on the batch repeated twice ({half} copy, times 2) vs dz on the batch: "
@@ -153,9 +157,12 @@ def test_loss_batch_mean(impl, caps, op_name, record):
                 rows,
                 out["dz"],
                 impl,
+                (f"repeated ({half} copy) x 2", "batch"),
             )
         comp = checks.within(case, "loss", doubled["loss"], out["loss"], s["loss"], caps, factor=3.0)
         record.comparison(comp)
+        if not comp.passed:
+            checks.forward_at_fault(case, impl, caps, "the batch mean of the loss")
         checks.assert_matches(
             case,
             f"{op.forward} loss on the batch repeated twice vs on the batch (a mean must not change):",
@@ -163,6 +170,7 @@ def test_loss_batch_mean(impl, caps, op_name, record):
             doubled["loss"],
             out["loss"],
             impl,
+            ("repeated", "batch"),
         )
 
     check()
