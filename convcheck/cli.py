@@ -284,6 +284,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"convcheck: error: --max-examples={args.max_examples} must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     try:
+        from .pytest_plugin import env_max_examples
+
+        env_max_examples()
+    except pytest.UsageError as e:
+        print(f"convcheck: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         resolve_draws(args)
     except ConvcheckError as e:
         print(f"convcheck: error: {e}", file=sys.stderr)

@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, Phase, settings
 from . import recording
 from .impls import registry
 from .recording import Recorder
-from .spec import FULL, OPERATIONS, Capabilities, ConvcheckError, tolerance
+from .spec import FULL, OPERATIONS, Capabilities, ConvcheckError, contracts, tolerance
+from .spec.capabilities import FORWARD_ONLY_PROPERTIES
+from .spec.contracts import CONTRACTS
 from .spec.networks import ALL_NETWORKS, NETWORKS, selection
 
 DEFAULT_IMPL = "numpy_fast"
@@ -79,6 +81,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="ignore capability declarations and check the full contract",
     )
     group.addoption(
+        "--contract",
+        default=None,
+        choices=CONTRACTS,
+        help="library: PyTorch's exact rules at kinks (ReLU'(0) = 0, ties to the first maximum); course: "
+        "conventions at kinks are notes, kink defects warnings, output sizes divide exactly "
+        "(spec/contracts.py). Default: what the declaration names (from_cs231n: course), else library",
+    )
+    group.addoption(
         "--convcheck-profile",
         default=None,
         choices=sorted(PROFILES),
@@ -99,7 +109,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"only these operations, comma-separated ({', '.join(OPERATIONS)}), or '{ALL_NETWORKS}' for the "
         f"whole-network checks ({', '.join(NETWORKS)}, each also by name); default all",
     )
-    group.addoption("--max-examples", type=int, default=None, help="override the profile's examples per test")
+    group.addoption(
+        "--max-examples",
+        type=int,
+        default=None,
+        help=f"override the profile's examples per test (default ${MAX_EXAMPLES_ENV} when set)",
+    )
     group.addoption(
         "--convcheck-results",
         default=None,
@@ -128,14 +143,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+MAX_EXAMPLES_ENV = "CONVCHECK_MAX_EXAMPLES"
+"""Examples per property for every run in this environment, unless ``--max-examples`` says
+otherwise: a budget knob for CI jobs and for running documentation commands quickly."""
+
+
+def env_max_examples() -> int | None:
+    """``$CONVCHECK_MAX_EXAMPLES`` as a positive int, ``None`` when unset; a usage error otherwise."""
+    raw = os.environ.get(MAX_EXAMPLES_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise pytest.UsageError(f"{MAX_EXAMPLES_ENV}={raw!r} must be a positive integer, e.g. 20")
+    return int(raw)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance(prop): a conformance property")
     profile = config.getoption("convcheck_profile") or default_profile()
     if profile not in PROFILES:
         raise pytest.UsageError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     overrides: dict[str, Any] = {}
-    if config.getoption("max_examples"):
-        overrides["max_examples"] = config.getoption("max_examples")
+    max_examples = config.getoption("max_examples") or env_max_examples()
+    if max_examples:
+        overrides["max_examples"] = max_examples
     settings.register_profile("convcheck-active", settings.get_profile(f"convcheck-{profile}"), **overrides)
     if not config.getoption("hypothesis_profile", default=None):
         settings.load_profile("convcheck-active")
@@ -151,6 +182,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_OPS] = selection(ops)
     except ConvcheckError as e:
         raise pytest.UsageError(str(e)) from None
+    for impl in impls:
+        contract = contracts.resolve(config.getoption("contract"), impl.capabilities)
+        impl.extras["contract"] = contract
+        impl.capabilities = contracts.under(impl.capabilities, contract)
     config.stash[_IMPLS] = impls
     config.stash[_PROFILE] = profile
     config.stash[_SEED] = run_seed(config, profile)
@@ -353,6 +388,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"convcheck: impl {impl.name} ({impl.source}): {', '.join(impl.functions)}; "
             f"declared unsupported: {unsupported}"
         )
+        lines.append(f"convcheck: {impl.name}: {contracts.summary_line(impl.extras.get('contract', 'library'))}")
     return lines
 
 
@@ -385,9 +421,20 @@ def strict(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture
-def caps(impl: registry.Implementation, strict: bool) -> Capabilities:
-    """The capabilities the run honours: the declaration, or the full contract under --strict."""
-    return FULL if strict else impl.capabilities
+def caps(request: pytest.FixtureRequest, impl: registry.Implementation, strict: bool) -> Capabilities:
+    """The capabilities the run honours: the declaration, or the full contract under --strict; seen
+    from the direction the property calls (a forward-only declaration reaches the forward property)."""
+    if strict:
+        return FULL
+    marker = request.node.get_closest_marker("conformance")
+    prop = marker.args[0] if marker and marker.args else ""
+    return impl.capabilities.for_direction("forward" if prop in FORWARD_ONLY_PROPERTIES else None)
+
+
+@pytest.fixture
+def contract(impl: registry.Implementation) -> str:
+    """The contract the run checks ``impl`` against (``spec.contracts``): ``library`` or ``course``."""
+    return impl.extras.get("contract", contracts.LIBRARY)
 
 
 @pytest.fixture
