@@ -31,6 +31,14 @@ narrowed-away parts are reported as *unsupported*, never as failures and never
 silently. Semantic features (``convention``, ``ties``) change what is expected.
 In strict mode the declaration is ignored and the full contract is checked.
 
+A support feature may be declared per direction, for a framework whose forward does more
+than its backward: ``{"conv2d": {"dilation": "forward", "groups": "forward"}}`` says the
+forward supports the feature and the backward does not; the general form names a level for
+each, ``{"stride": {"forward": "any", "backward": "unit"}}``. The forward property is then
+generated with the forward's level, and every property that calls the backward (backward,
+adjoint, finite differences, ...) with the backward's; the summary and the report's matrix
+say ``forward only``.
+
 ``synchronize`` is not a contract feature: it is the hook ``convcheck bench``
 calls to wait for an implementation's queued device work (a CUDA stream, CuPy)
 before it reads the clock; a dotted path is imported when the declaration is
@@ -41,11 +49,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import CapabilityError
-from .ops import ALGORITHMS, DTYPES, OPERATIONS, Operation
+from .ops import ALGORITHMS, DTYPES, OPERATIONS, Feature, Operation
 
 _TOP_LEVEL = ("dtypes", "algorithm", "synchronize", *OPERATIONS)
 
@@ -62,11 +70,21 @@ class Capabilities:
     features: dict[str, dict[str, Any]] = field(default_factory=dict)
     declared: bool = False
     synchronize: Callable[[], Any] | None = None
+    direction: str | None = None
+    """``"forward"`` when the checks at hand call the forward alone: a per-direction declaration
+    gives its forward level; otherwise its backward level, which any property calling the
+    backward needs."""
 
     def value(self, op: Operation | str, feature: str) -> Any:
-        """Declared value of ``feature`` for ``op``, or the full contract's."""
+        """Declared value of ``feature`` for ``op`` (in ``direction``), or the full contract's."""
         op = OPERATIONS[op] if isinstance(op, str) else op
-        return self.features.get(op.name, {}).get(feature, op.feature(feature).full)
+        declared = self.features.get(op.name, {}).get(feature, op.feature(feature).full)
+        return by_direction(declared, self.direction)
+
+    def for_direction(self, direction: str | None) -> Capabilities:
+        """These capabilities as seen by checks calling only the ``forward``, or the backward too."""
+        return replace(self, direction=direction)
+
 
     def supports(self, op: Operation | str, feature: str, level: Any) -> bool:
         """Whether a case that needs ``level`` of a support feature may run."""
@@ -84,7 +102,9 @@ class Capabilities:
         out = []
         for op in OPERATIONS.values():
             for f in op.features:
-                v = self.value(op, f.name)
+                v = self.features.get(op.name, {}).get(f.name, f.full)
+                if is_per_direction(v):
+                    v = describe_directions(f, v)
                 if v != f.full:
                     out.append((op.name, f.name, v))
         return out
@@ -99,6 +119,55 @@ class Capabilities:
 
 FULL = Capabilities()
 """The full contract: what strict mode checks whatever a module declares."""
+
+
+DIRECTIONS = ("forward", "backward")
+FORWARD_ONLY_PROPERTIES = frozenset({"forward"})
+"""Properties that call an operation's forward alone: a per-direction declaration gives them its
+forward level; every other property calls the backward and gets the backward's."""
+FORWARD_ONLY = "forward"
+"""The short per-direction declaration: the forward supports the feature, the backward does not."""
+
+
+def is_per_direction(value: Any) -> bool:
+    """Whether a declared value is the normalised per-direction form ``{"forward": .., "backward": ..}``."""
+    return isinstance(value, Mapping) and set(value) == set(DIRECTIONS)
+
+
+def by_direction(value: Any, direction: str | None) -> Any:
+    """A declared value in ``direction``: a per-direction value's forward level for ``"forward"``,
+    its backward level otherwise; any other value as it is."""
+    if not is_per_direction(value):
+        return value
+    return value["forward"] if direction == "forward" else value["backward"]
+
+
+def describe_directions(feature: Feature, value: Mapping[str, Any]) -> Any:
+    """How the summary and the report name a per-direction declaration: ``"forward only"`` when the
+    forward has the full feature and the backward none of it, else both levels."""
+    if value["forward"] == feature.full and value["backward"] == feature.choices[0]:
+        return "forward only"
+    if value["forward"] == value["backward"]:
+        return value["forward"]
+    return f"forward {value['forward']!r}, backward {value['backward']!r}"
+
+
+def per_direction(feature: Feature, value: Any, where: str) -> Any:
+    """A support feature declared per direction, normalised to ``{"forward": level, "backward": level}``
+    (``"forward"`` is the forward's full level and the backward's lowest); other values unchanged.
+    ``CapabilityError`` for a malformed per-direction form."""
+    if feature.kind != "support" or not (value == FORWARD_ONLY or isinstance(value, Mapping)):
+        return value
+    if value == FORWARD_ONLY:
+        return {"forward": feature.full, "backward": feature.choices[0]}
+    levels = list(feature.choices)
+    if set(value) != set(DIRECTIONS) or not all(
+        value[d] in levels and type(value[d]) is type(levels[0]) for d in DIRECTIONS
+    ):
+        raise CapabilityError(
+            f"{where}={dict(value)!r} must give a level of {levels} for each of 'forward' and 'backward'"
+        )
+    return {d: value[d] for d in DIRECTIONS}
 
 
 def callable_name(fn: Callable[..., Any]) -> str:
@@ -171,12 +240,16 @@ def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
                     f"{where}[{op.name!r}] has unknown feature {key!r}; "
                     f"{op.name} features are {', '.join(names)}"
                 )
+            if per_direction(op.feature(key), value, f"{where}[{op.name!r}][{key!r}]") is not value:
+                continue  # a per-direction declaration, checked there
             choices = op.feature(key).choices
             if value not in choices or type(value) is not type(choices[0]):
                 raise CapabilityError(
                     f"{where}[{op.name!r}][{key!r}]={value!r} must be one of {list(choices)}"
                 )
-        features[op.name] = dict(section)
+        features[op.name] = {
+            k: per_direction(op.feature(k), v, f"{where}[{op.name!r}][{k!r}]") for k, v in section.items()
+        }
     return Capabilities(
         dtypes=tuple(d for d in DTYPES if d in dtypes),
         algorithm=algorithm,

@@ -174,6 +174,17 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 
+def directional(caps: dict[str, Any], direction: str) -> dict[str, Any]:
+    """The declared capabilities (``to_dict`` form) as seen from ``direction``: per-direction values
+    (``spec.capabilities.by_direction``) replaced by that direction's level."""
+    from ..spec.capabilities import by_direction
+
+    return {
+        k: {f: by_direction(v, direction) for f, v in section.items()} if k in OPERATIONS else section
+        for k, section in caps.items()
+    }
+
+
 def _semantic_note(column: Column, caps: dict[str, Any], op: str) -> str:
     if column.key == "ties":
         return f"rule: {_level(caps, op, 'ties')}"
@@ -195,8 +206,10 @@ def cell(document: dict[str, Any], op: str, column: Column) -> dict[str, Any]:
     if op not in column.ops:
         return {"status": "n/a", "failures": 0, "note": ""}
     note = _semantic_note(column, caps, op)
-    if not column.supported(caps, op):
+    if not column.supported(directional(caps, "forward"), op):
         return {"status": "unsupported", "failures": 0, "note": "declared unsupported"}
+    if not column.supported(directional(caps, "backward"), op):
+        note = "forward only" + (f"; {note}" if note else "")  # the backward is declared without it
     records = [r for r in document.get("records", []) if r["op"] == op]
     failing = [r for r in records if r["status"] in ("failed", "error")]
     if column.key == "convention":
