@@ -134,3 +134,12 @@ def test_sign_test_false_alarm_rate_by_simulation():
     e = magnitudes * rng.choice([-1.0, 1.0], (trials, t))
     rate = np.mean(np.abs(e.sum(axis=1)) > z * np.sqrt((e * e).sum(axis=1)))
     assert rate <= 1e-2
+
+
+def test_an_all_zero_output_is_judged_without_dividing_by_zero():
+    """Expected all zeros (a sigmoid gradient with ``dy = 0``): exact zeros pass, one sign fails."""
+    zeros, s = np.zeros(400), np.ones(400)
+    assert tolerance.compare("dx", zeros, zeros, s, 3, "float32").passed
+    shifted = zeros + 4 * 2.0**-24  # inside each element's bound, the same sign everywhere
+    comp = tolerance.compare("dx", shifted, zeros, s, 3, "float32")
+    assert comp.error_ratio <= 1 and not comp.aggregate_ok

@@ -302,7 +302,7 @@ def _aggregate(
     # to the result (a scale error), whichever is further past its limit.
     signed = e * np.sign(expected[mask])
     (comp.bias, comp.bias_limit) = max(
-        ((float(abs(v.sum())), bias_limit(v, allowed)) for v in (e, signed)), key=lambda p: p[0] / p[1]
+        ((float(abs(v.sum())), bias_limit(v, allowed)) for v in (e, signed)), key=_excess
     )
     comp.variance = float((e * e).sum())
     comp.variance_limit = variance_limit(k, t, float(reach.max()), scale)
@@ -311,6 +311,14 @@ def _aggregate(
     )
     if not comp.aggregate_judged:
         comp.notes.append(f"aggregate checks: too few elements to judge ({t})")
+
+
+def _excess(stat_and_limit: tuple[float, float]) -> float:
+    """How far a statistic is past its limit, as a ratio (a zero limit: 0 when the statistic is too)."""
+    stat, limit = stat_and_limit
+    if limit > 0:
+        return stat / limit
+    return math.inf if stat > 0 else 0.0
 
 
 BIAS_Z = math.sqrt(2.0 * math.log(4.0 / FALSE_ALARM))
