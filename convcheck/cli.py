@@ -248,6 +248,20 @@ def _write_lines(path: str, records: list[dict[str, Any]]) -> None:
     write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
+def with_mistakes(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The results, each failed one carrying its mistake (``convcheck.grouping``): the group's title,
+    cause and the check shown for it, so that a reader of the results sees each mistake once."""
+    from .grouping import group_of
+
+    groups = group_of(results)
+    out = []
+    for r in results:
+        g = groups.get(r["test"])
+        mistake = None if g is None else {"title": g.title, "cause": g.cause, "shown": g.first["test"]}
+        out.append({**r, "mistake": mistake} if mistake else r)
+    return out
+
+
 def writable_folder(path: str, what: str) -> None:
     """Raise ``UsageError`` (one line) unless ``path`` is, or can be made, a writable folder."""
     from .spec import UsageError
@@ -311,7 +325,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # code under test wrote into it survives.
         results = grab.results()
         if args.results:
-            _write_lines(results_path, results)
+            _write_lines(results_path, with_mistakes(results))
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
     if code == pytest.ExitCode.INTERNAL_ERROR or (code not in (0, 1, 5) and not results):

@@ -58,7 +58,43 @@ def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def status_table(results: list[dict[str, Any]]) -> list[str]:
     """Plain-text table lines, one per (impl, op, property)."""
-    table = rows(results)
+    return _table_lines(rows(results))
+
+
+def compact_table(results: list[dict[str, Any]]) -> list[str]:
+    """The status table for a terminal: an operation whose every property passed is one row, the
+    operations the implementation does not have are one line (``convcheck.grouping``), every other
+    (operation, property) keeps its row."""
+    from .grouping import absent_line, absent_operations
+
+    absent = absent_operations(results)
+    kept = [r for r in results if r["op"] not in absent.get(r["impl"], ())]
+    table = rows(kept)
+    by_op: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in table:
+        by_op[(row["impl"], row["op"])].append(row)
+    shown = []
+    for items in by_op.values():
+        if len(items) > 1 and all(r["status"] == "passed" for r in items):
+            ratios = [r["worst_error_ratio"] for r in items if r["worst_error_ratio"] is not None]
+            shown.append(
+                {
+                    **items[0],
+                    "property": f"all {len(items)} properties",
+                    "checks": sum(r["checks"] for r in items),
+                    "passed": sum(r["passed"] for r in items),
+                    "examples": sum(r["examples"] for r in items),
+                    "worst_error_ratio": max(ratios, default=None),
+                }
+            )
+        else:
+            shown += items
+    lines = _table_lines(shown) if shown else []
+    return lines + [absent_line(impl, ops) for impl, ops in absent.items()]
+
+
+def _table_lines(table: list[dict[str, Any]]) -> list[str]:
+    """Plain-text table lines for summary rows."""
     wi = max([len("implementation"), *(len(r["impl"]) for r in table)])
     head = f"{'implementation':<{wi}} {'operation':<11} {'property':<20} {'status':<12} {'checks':>7} "
     head += f"{'examples':>8} {'worst ratio':>11}"

@@ -24,6 +24,7 @@ import jsonschema
 import pytest
 
 from convcheck.cli import main
+from convcheck.grouping import failure_groups
 from convcheck.report import matrix, model, writer
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "spec" / "report.schema.json").read_text())
@@ -197,8 +198,8 @@ def test_html_is_self_contained_and_shows_matrix_tolerances_plots_failures(faili
     assert "na" in cells[("max_pool2d", "groups")]
     assert tags.count("svg") >= 2  # the error-ratio distribution and the worst ratios, inline
     assert sum(1 for t, a in page.tags if t == "article" and "failure" in a.get("class", "")) == len(
-        model.failures(load(failing))
-    )
+        failure_groups(model.failures(load(failing)))
+    )  # one article per mistake (convcheck.grouping)
     words = " ".join(page.text)
     assert "Likely cause:" in words and "maxpool_ties_to_last" in words and "error ratio" in words.lower()
     assert "python " in words and "reproduction script" in words

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_text_atomic
+from ..grouping import failure_groups
 from .rubric import Rubric
 from .runner import ChildRun
 from .scoring import declared_features, group_statuses, item_statuses, score
@@ -55,6 +56,7 @@ class Outcome:
     seconds: float = 0.0
     entry: str | None = None
     stderr_tail: list[str] = field(default_factory=list)
+    mistakes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failing(self) -> list[str]:
@@ -150,6 +152,9 @@ def judge(
     declared = declared_features(_read_text(folder / "stdout.txt"))
     items = item_statuses(rubric, group_statuses(results), declared, ops)
     status, message = _verdict(run, len(results), stderr, items)
+    groups = failure_groups(results)  # one entry per mistake, not per failing property
+    if status == "graded" and groups:
+        message = mistakes_message(groups)
     if root:
         message = message.replace(f"{root}{os.sep}", "")
     return Outcome(
@@ -162,7 +167,13 @@ def judge(
         returncode=run.returncode,
         seconds=round(run.seconds, 1),
         stderr_tail=[] if status == "graded" else stderr.splitlines()[-STDERR_TAIL_LINES:],
+        mistakes=[g.to_dict() for g in groups],
     )
+
+
+def mistakes_message(groups: list[Any]) -> str:
+    """The feedback line of a graded run: each mistake once, with how many checks it failed."""
+    return f"{len(groups)} mistake(s): " + "; ".join(f"{g.op}: {g.title} ({g.span()})" for g in groups)
 
 
 def write_grade(folder: Path, outcome: Outcome) -> None:

@@ -19,8 +19,10 @@ from typing import Any
 from ..summary import rows
 from .rubric import Rubric
 
-_DECLARED = re.compile(r"^\s*unsupported \(declared\): (\w+)\.(\w+) = ", re.MULTILINE)
-"""The line ``convcheck run`` prints for each declared-unsupported feature."""
+_DECLARED = re.compile(r"^\s*unsupported \(declared\): (.+)$", re.MULTILINE)
+"""The line ``convcheck run`` prints for each operation with declared-unsupported features."""
+_FEATURE = re.compile(r"(?:^|; )(\w+)\.(\w+) = ")
+"""One ``op.feature = value`` item of such a line (items are separated by ``; ``)."""
 
 _MISSING_REASON = " does not provide "
 _RAN = ("passed", "failed", "error")
@@ -29,7 +31,9 @@ _NOT_CHECKED_ORDER = ("missing", "unsupported", "skipped", "not_run")
 
 def declared_features(run_output: str) -> set[str]:
     """``"op.feature"`` for every feature a run's output lists as ``unsupported (declared)``."""
-    return {f"{op}.{feature}" for op, feature in _DECLARED.findall(run_output)}
+    return {
+        f"{op}.{feature}" for line in _DECLARED.findall(run_output) for op, feature in _FEATURE.findall(line)
+    }
 
 
 def group_statuses(results: list[dict[str, Any]]) -> dict[str, str]:

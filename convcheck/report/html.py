@@ -58,10 +58,13 @@ def _scripts(document: dict[str, Any], folder: Path | None) -> dict[str, str]:
 
 def render(document: dict[str, Any], folder: str | Path | None = None) -> str:
     """report.html for ``document``; ``folder`` holds its scripts and any benchmark files."""
+    from ..grouping import failure_groups
+
     folder = None if folder is None else Path(folder)
     benchmark = document.get("benchmark")
     benchmark_html = bench.html_fragment(benchmark, folder or Path(".")) if benchmark else ""
     template = environment().get_template("report.html.j2")
+    groups = failure_groups(model.failures(document))  # one article per mistake
     return template.render(
         doc=document,
         impl=document["implementation"],
@@ -74,7 +77,8 @@ def render(document: dict[str, Any], folder: str | Path | None = None) -> str:
         properties=model.property_table(document["records"]),
         tolerance_rows=model.tolerance_rows(document),
         figures=plots.figures(document),
-        failures=model.failures(document),
+        failures=[g.first for g in groups],
+        groups={g.first["id"]: g for g in groups},
         scripts=_scripts(document, folder),
         coverage={
             op: document["coverage"][op] for op in model.operations_in(document) if op in document["coverage"]

@@ -191,6 +191,26 @@ def failure_lines(rec: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def failures_section(doc: dict[str, Any]) -> list[str]:
+    """One entry per mistake (``convcheck.grouping``): its smallest failure in full, then the other
+    checks that failed the same way in one line."""
+    from ..grouping import failure_groups
+
+    lines = ["## Failures", ""]
+    groups = failure_groups(model.failures(doc))
+    if not groups:
+        return [*lines, "None.", ""]
+    for group in groups:
+        lines += [f"### {group.op}: {group.title} ({group.span()})", ""]
+        entry = failure_lines(group.first)
+        entry[0] = f"#{entry[0]}"  # the shown check, under its mistake's heading
+        also = group.also_line()
+        if also:
+            entry.insert(3, f"- {also}")
+        lines += entry
+    return lines
+
+
 def coverage_section(doc: dict[str, Any], limit: int = 12) -> list[str]:
     lines = [
         "## What the run exercised",
@@ -214,12 +234,7 @@ def coverage_section(doc: dict[str, Any], limit: int = 12) -> list[str]:
 def render(doc: dict[str, Any]) -> str:
     """report.md for ``doc``."""
     lines = [*header(doc), "", *matrix_section(doc), *properties_section(doc), *tolerance_section(doc)]
-    bad = model.failures(doc)
-    lines += ["## Failures", ""]
-    if not bad:
-        lines += ["None.", ""]
-    for rec in bad:
-        lines += failure_lines(rec)
+    lines += failures_section(doc)
     lines += coverage_section(doc)
     if doc.get("benchmark"):
         lines += ["## Benchmark", "", bench.markdown(doc["benchmark"]), ""]

@@ -1,0 +1,264 @@
+"""One block per mistake: failing checks grouped by root cause, and absent operations in one line.
+
+A single mistake usually fails many properties at once (a wrong ``dx`` breaks
+backward, adjoint, finite differences, linearity, ...). The terminal, the
+reports and the grading feedback all show it once, through this module:
+
+* ``failure_groups(results)`` puts every failed check of an implementation and
+  operation in the group of its *root cause*, tried in this order: the named
+  mistake (the diagnosis recorded with the failure), an environment problem
+  read from the exception (``convcheck.diagnosis.environment_cause``), the same
+  exception type raised at the same place of the implementation, then the same
+  failure message once its numbers and case are taken out. Each group keeps its
+  smallest counterexample as the one to show, and names the other checks that
+  failed the same way.
+* ``absent_operations(results)`` lists the operations (and networks) whose
+  every check was unsupported because the module lacks their functions: one
+  line instead of a row per property.
+* ``block_lines(group)`` renders a group for a terminal: the cause, the
+  smallest case with expected against got, the reproduce snippet, then one
+  line naming the other properties.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+MISSING_REASON = " does not provide "
+"""The text of a skip for a contract function the implementation lacks."""
+
+BLOCK_LIMIT = 22
+"""Most lines of one failure's text shown in a block (the full text is in the report)."""
+
+
+@dataclass
+class FailureGroup:
+    """Failed checks of one implementation and operation that share a root cause."""
+
+    impl: str
+    op: str
+    key: tuple[str, ...]
+    title: str
+    cause: str | None
+    members: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def first(self) -> dict[str, Any]:
+        """The member to show: the smallest counterexample (then forward before backward, by name)."""
+        return min(self.members, key=_smallness)
+
+    def properties(self) -> list[str]:
+        """Every property of the group, in order of first appearance."""
+        return list(dict.fromkeys(m["property"] for m in self.members))
+
+    def span(self) -> str:
+        """``"14 checks in 9 properties"``."""
+        n, p = len(self.members), len(self.properties())
+        return f"{n} check{'s' if n > 1 else ''} in {p} propert{'ies' if p > 1 else 'y'}"
+
+    def also_line(self) -> str | None:
+        """``also failed the same way: ...`` naming the other properties, or ``None``."""
+        others = self.others()
+        return f"also failed the same way: {', '.join(others)}" if others else None
+
+    def others(self) -> list[str]:
+        """``op:property (n checks)`` for every property but the shown one's check."""
+        counts = Counter(m["property"] for m in self.members if m is not self.first)
+        return [f"{self.op}:{p}" + (f" ({n} checks)" if n > 1 else "") for p, n in counts.items()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "impl": self.impl,
+            "op": self.op,
+            "title": self.title,
+            "cause": self.cause,
+            "shown": _test(self.first),
+            "checks": [_test(m) for m in self.members],
+            "properties": self.properties(),
+        }
+
+
+def _failure(record: dict[str, Any]) -> dict[str, Any]:
+    """The recorded failure: a result's ``failure``, or a report record itself (which holds
+    ``diagnosis``, ``counterexample`` and ``message`` at its top level)."""
+    return record.get("failure") or record
+
+
+def _test(record: dict[str, Any]) -> str:
+    """The check's pytest id (a result's ``test``; a report record's ``test`` or ``id``)."""
+    return record.get("test") or record.get("id") or ""
+
+
+def _smallness(record: dict[str, Any]) -> tuple[int, int, str]:
+    spec = _failure(record).get("counterexample") or {}
+    size = 0
+    for shape in (spec.get("shapes") or {}).values():
+        n = 1
+        for s in shape or ():
+            n *= int(s)
+        size += n
+    return (size if spec else 1 << 60, 0 if record.get("property") == "forward" else 1, _test(record))
+
+
+def _diagnosis(record: dict[str, Any]) -> dict[str, Any] | None:
+    diag = _failure(record).get("diagnosis")
+    return diag if diag and diag.get("slug") else None
+
+
+_PLACE = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+_RAISED = re.compile(r"\braised (\w+)|^\s*(\w+(?:Error|Exception))\b", re.MULTILINE)
+
+
+def _raised_at(message: str) -> tuple[str, str] | None:
+    """``(exception type, file:line in function)`` of an exception the implementation raised."""
+    places = _PLACE.findall(message)
+    kinds = [a or b for a, b in _RAISED.findall(message)]
+    kinds = [k for k in kinds if k not in ("AssertionError", "ContractViolation")]
+    if not places or not kinds:
+        return None
+    path, line, function = places[-1]
+    return kinds[-1], f"{path.rsplit('/', 1)[-1]}:{line} in {function}"
+
+
+def _first_line(message: str) -> str:
+    for line in message.splitlines():
+        line = line[4:] if line.startswith("E   ") else line
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _normalised(line: str) -> str:
+    """A failure's first line without its case description and numbers: equal for the same mistake."""
+    line = re.sub(r"\[[^\]]*\]", "", line)
+    return re.sub(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "#", line).strip()
+
+
+def root_cause(record: dict[str, Any]) -> tuple[tuple[str, ...], str, str | None]:
+    """``(key, title, cause line)`` of one failed check (see the module's docstring for the order)."""
+    from .diagnosis import environment_cause
+
+    diag = _diagnosis(record)
+    if diag is not None:
+        return ("cause", diag["slug"]), diag["slug"], f"likely cause: {diag['slug']}: {diag['explanation']}"
+    message = record.get("message") or ""
+    env = environment_cause(message)
+    if env is not None:
+        return ("cause", env.slug), env.slug, env.line()
+    raised = _raised_at(message)
+    if raised is not None:
+        kind, place = raised
+        return ("raised", kind, place), f"{kind} raised at {place}", None
+    first = _first_line(message)
+    return ("message", _normalised(first)), first[:100], None
+
+
+def failure_groups(results: list[dict[str, Any]]) -> list[FailureGroup]:
+    """Failed and errored checks grouped by implementation, operation and root cause, largest first."""
+    groups: dict[tuple[str, ...], FailureGroup] = {}
+    for r in sorted(results, key=lambda r: (r.get("impl", ""), r["op"], r["property"], _test(r))):
+        if r.get("status") not in ("failed", "error"):
+            continue
+        key, title, cause = root_cause(r)
+        full = (r.get("impl", ""), r["op"], *key)
+        if full not in groups:
+            groups[full] = FailureGroup(r.get("impl", ""), r["op"], key, title, cause)
+        groups[full].members.append(r)
+    return sorted(groups.values(), key=lambda g: (g.impl, g.op, -len(g.members), g.title))
+
+
+def group_of(results: list[dict[str, Any]]) -> dict[str, FailureGroup]:
+    """The group of every failed check, by its test id."""
+    return {_test(m): g for g in failure_groups(results) for m in g.members}
+
+
+def absent_operations(results: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Per implementation, the operations (and networks) none of whose checks could run because the
+    implementation lacks their functions."""
+    by_op: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in results:
+        by_op.setdefault((r["impl"], r["op"]), []).append(r)
+    out: dict[str, list[str]] = {}
+    for (impl, op), items in sorted(by_op.items()):
+        if items and all(
+            r.get("status") == "unsupported" and MISSING_REASON in (r.get("message") or "") for r in items
+        ):
+            out.setdefault(impl, []).append(op)
+    return out
+
+
+def _trimmed(message: str) -> list[str]:
+    """A failure's text without hypothesis's falsifying-example dump and decorator hint."""
+    from .cli import failure_text
+
+    lines, skipping = [], False
+    for line in failure_text(message).splitlines():
+        if line.startswith("Falsifying example:"):
+            skipping = True
+            continue
+        if skipping:
+            if line.startswith(")"):
+                skipping = False
+            continue
+        if "@reproduce_failure(" in line or not line.strip():
+            continue
+        lines.append(line)
+    if len(lines) > BLOCK_LIMIT:
+        lines = [*lines[:BLOCK_LIMIT], f"... ({len(lines) - BLOCK_LIMIT} more lines in the report)"]
+    return lines
+
+
+def reproduce_snippet(record: dict[str, Any], impl_source: str) -> list[str]:
+    """A snippet rebuilding the group's smallest case and calling the implementation on it (for a
+    failure whose text has none)."""
+    spec = _failure(record).get("counterexample")
+    if not spec:
+        return []
+    params = ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in spec["params"].items())
+    shapes = {k: (None if v is None else tuple(v)) for k, v in spec["shapes"].items()}
+    return [
+        "  reproduce:",
+        "    from convcheck.impls.registry import load",
+        f"    from convcheck.spec.params import {spec['params_type']}",
+        "    from convcheck.tests.values import make_case",
+        f"    case = make_case({spec['op']!r}, {spec['params_type']}({params}), {shapes!r}, {spec['dtype']!r}, "
+        f"{spec['family']!r}, seed={spec['seed']}, layout={spec['layout']!r})",
+        f"    impl = load({impl_source!r})",
+        f"    print({_call(spec['op'], _failure(record).get('output'))})",
+    ]
+
+
+def _call(op_name: str, output: str | None) -> str:
+    """The call of the function whose output failed (the backward unless it was ``y``)."""
+    from .spec import OPERATIONS
+
+    op = OPERATIONS[op_name]
+    if op.is_loss:
+        return f"impl.functions[{op.forward!r}](*case.forward_args())"
+    if output == "y" or op.backward is None:
+        return f"impl.functions[{op.forward!r}](*case.forward_args(), **case.kwargs())"
+    return f"impl.functions[{op.backward!r}](*case.backward_args(), **case.kwargs())"
+
+
+def block_lines(group: FailureGroup, impl_source: str | None = None) -> list[str]:
+    """A group as terminal lines: header, the smallest failure, its cause, reproduce, the others."""
+    first = group.first
+    shown = _test(first).split("::")[-1]
+    lines = [f"--- {group.op}: {group.title} ({group.span()}; shown: {first['property']}, {shown})"]
+    body = _trimmed(first.get("message") or "")
+    if group.cause and not any("likely cause:" in line for line in body):
+        body.insert(min(len(body), 1), f"  {group.cause}")
+    if impl_source and not any("reproduce:" in line for line in body):
+        body += reproduce_snippet(first, impl_source)
+    lines += body
+    if group.also_line():
+        lines.append(f"  {group.also_line()}")
+    return lines
+
+
+def absent_line(impl: str, ops: list[str]) -> str:
+    """The one line that stands for every row of the operations an implementation does not have."""
+    return f"{impl}: not provided, so not checked ({len(ops)}): {', '.join(ops)}"
