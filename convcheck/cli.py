@@ -41,6 +41,14 @@ def _add_run(sub: Any) -> None:
         help="hypothesis profile (default: 'ci' under CI, else 'fast')",
     )
     p.add_argument("--strict", action="store_true", help="ignore the capabilities declaration")
+    p.add_argument(
+        "--contract",
+        choices=("library", "course"),
+        default=None,
+        help="library: PyTorch's exact rules at kinks; course: conventions at kinks are notes, kink defects "
+        "warnings, output sizes divide exactly (default: what the declaration names, from_cs231n: course; "
+        "else library)",
+    )
     p.add_argument("--max-examples", type=int, default=None, help="examples per property (overrides profile)")
     p.add_argument("--ops", default=None, help="only these operations, comma-separated (default all)")
     iso = p.add_argument_group("isolation (the implementation runs in a separate worker process)")
@@ -158,6 +166,8 @@ def pytest_args(args: argparse.Namespace, results_path: str) -> list[str]:
         argv += ["--hypothesis-seed", str(args.seed)]
     if args.strict:
         argv.append("--strict-contract")
+    if getattr(args, "contract", None):
+        argv += ["--contract", args.contract]
     if args.max_examples:
         argv += ["--max-examples", str(args.max_examples)]
     if args.no_isolation:
@@ -196,6 +206,16 @@ def failure_text(message: str, limit: int = 60) -> str:
     if len(picked) > limit:
         picked = [*picked[:limit], f"... ({len(picked) - limit} more lines)"]
     return "\n".join(picked)
+
+
+def _apply_contract(impl: Any, args: argparse.Namespace) -> None:
+    """Resolve the run's contract for ``impl`` as the plugin does (``--contract``, else the declaration's,
+    else library), so that the summary states it and lists what it declares (``spec.contracts``)."""
+    from .spec import FULL, contracts
+
+    contract = contracts.LIBRARY if args.strict else contracts.resolve(args.contract, impl.capabilities)
+    impl.extras["contract"] = contract
+    impl.capabilities = FULL if args.strict else contracts.under(impl.capabilities, contract)
 
 
 def _load_for_summary(args: argparse.Namespace) -> Any:
@@ -291,6 +311,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.results:
             writable_folder(str(Path(args.results).resolve().parent), "folder of --results")
         impl = _load_for_summary(args)
+        _apply_contract(impl, args)
     except ConvcheckError as e:
         print(f"convcheck: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -379,6 +400,8 @@ def replay_command(args: argparse.Namespace, test: str) -> str:
         argv += ["--max-examples", str(args.max_examples)]
     if args.strict:
         argv.append("--strict")
+    if getattr(args, "contract", None):
+        argv += ["--contract", args.contract]
     if args.no_isolation:
         argv.append("--no-isolation")
     return shlex.join([*argv, "-k", test.split("::")[-1]])
@@ -387,17 +410,38 @@ def replay_command(args: argparse.Namespace, test: str) -> str:
 def _print_summary(impl: Any, results: list[dict[str, Any]], coverage: bool = False) -> None:
     """What the implementation provides and declares, the compact status table, and (``coverage``)
     the values each hyper-parameter took."""
+    from .spec import contracts
     from .summary import compact_table, coverage_lines
 
     print(f"convcheck: {impl.name} ({impl.source}) provides {', '.join(impl.functions)}")
+    print(f"convcheck: {contracts.summary_line(impl.extras.get('contract', contracts.LIBRARY))}")
     for line in declared_lines(impl):
         print(line)
     print()
     for line in compact_table(results):
         print(line)
+    for line in kink_lines(results):
+        print(line)
     if coverage:
         for line in coverage_lines(results):
             print(line)
+
+
+def kink_lines(results: list[dict[str, Any]]) -> list[str]:
+    """The course contract's notes (conventions) and warnings (kink defects), one line per
+    (kind, operation, rule) with the checks that met it (``spec.contracts``)."""
+    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in results:
+        for k in r.get("kinks") or []:
+            entry = seen.setdefault((k["kind"], k["op"], k["rule"]), {**k, "checks": set()})
+            entry["checks"].add(r.get("property", ""))
+    if not seen:
+        return []
+    lines = ["", "notes and warnings at kinks (not failures under the course contract):"]
+    for (kind, _, _), k in sorted(seen.items()):
+        label = "warning" if kind == "kink defect" else "note"
+        lines.append(f"  {label}: {k['line']} [{', '.join(sorted(k['checks']))}]")
+    return lines
 
 
 def declared_lines(impl: Any) -> list[str]:

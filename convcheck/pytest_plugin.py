@@ -182,8 +182,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_OPS] = selection(ops)
     except ConvcheckError as e:
         raise pytest.UsageError(str(e)) from None
-    for impl in impls:
-        contract = contracts.resolve(config.getoption("contract"), impl.capabilities)
+    for impl in impls:  # the run's contract (spec/contracts.py); --strict checks the library's
+        option = contracts.LIBRARY if config.getoption("strict_contract") else config.getoption("contract")
+        contract = contracts.resolve(option, impl.capabilities)
         impl.extras["contract"] = contract
         impl.capabilities = contracts.under(impl.capabilities, contract)
     config.stash[_IMPLS] = impls

@@ -121,7 +121,9 @@ class Recorder:
         self.final_failure: dict[str, Any] | None = None
         self._last: Any = None
 
+        self.kinks: dict[tuple[str, str, str], dict[str, Any]] = {}
     def case(self, case: Any) -> None:
+        self.pair_limits: dict[str, str] = {}
         """Note one example's configuration (called once per hypothesis example)."""
         self.examples += 1
         self.dtype_examples[case.dtype] += 1
@@ -195,6 +197,13 @@ class Recorder:
             "values": {k: sorted(v) for k, v in self.values.items()},
             "worst_error_ratio": self.worst,
             "mistrusted": self.mistrusted,
+    def kink(self, verdict: dict[str, Any], line: str, where: str) -> None:
+        """Note a convention or a kink defect that the run's contract does not fail (the course
+        contract's notes and warnings, ``spec.contracts``): once per (kind, operation, rule), counted."""
+        key = (verdict["kind"], verdict["op"], verdict["rule"])
+        entry = self.kinks.setdefault(key, {**verdict, "line": line, "first_case": where, "examples": 0})
+        entry["examples"] += 1
+
             "by_dtype": by_dtype,
             "failed_dtypes": sorted(self.failed_dtypes),
             "failing_cases": self.failing_cases,
@@ -212,6 +221,7 @@ def active(recorder: Recorder) -> Iterator[Recorder]:
     _CURRENT.append(recorder)
     try:
         yield recorder
+            "kinks": list(self.kinks.values()),
     finally:
         _CURRENT.remove(recorder)
 

@@ -50,6 +50,11 @@ _CONV = {"stride": "uniform", "padding": "uniform", "dilation": False, "groups":
 _POOL = {"stride": "uniform", "padding": "none", "dilation": False, "ceil_mode": False}
 
 CS231N_CAPABILITIES: dict[str, Any] = {
+    # The course contract (spec/contracts.py) by default: ReLU'(0) and tie rules that are valid
+    # subgradients are notes, every-max routing a warning, and the assignment's geometry applies:
+    # its output size 1 + (H + 2 * pad - HH) / stride is an integer only when the stride tiles the
+    # padded input exactly (geometry "exact"), so other sizes are not drawn.
+    "contract": "course",
     # conv_param = {'stride': int, 'pad': int}: one stride, one padding for every
     # side, no dilation, no groups.
     "conv1d": {"padding": "uniform", "dilation": False, "groups": False},
@@ -85,7 +90,10 @@ _POOL_KEYS = {"L": "pool_length", "D": "pool_depth", "H": "pool_height", "W": "p
 
 def _check_supported(op_name: str, caps: Capabilities, dtype: np.dtype, hp: Mapping[str, Any]) -> None:
     """Raise ``NotImplementedError`` naming the first hyper-parameter (or dtype)
-    that ``caps`` declares unsupported for ``op_name``."""
+    that ``caps`` declares unsupported for ``op_name``.
+
+    The course contract's ``geometry = "exact"`` is not enforced here: it narrows what the
+    suite draws, and wrapped code that handles any geometry (floors) still answers when called."""
     op = OPERATIONS[op_name]
     if np.dtype(dtype).name not in caps.dtypes:
         raise NotImplementedError(
@@ -205,8 +213,124 @@ def narrow_capabilities(base: Mapping[str, Any], extra: Mapping[str, Any] | None
 
 
 def _bias_or_zeros(b: Array | None, w: Array) -> Array:
-    """A copy of ``b``, or zeros of shape ``(C_out,)`` when there is no bias."""
-    return np.zeros(w.shape[0], dtype=w.dtype) if b is None else b.copy()
+    """``b`` itself (the caller's array), or zeros of shape ``(C_out,)`` when there is no bias."""
+    return np.zeros(w.shape[0], dtype=w.dtype) if b is None else b
+
+
+class InputModified(AssertionError):
+    """Adapted code wrote into one of its inputs (an array, a parameter dict or a cache)."""
+
+
+def _snapshot(value: Any) -> Any:
+    """A deep copy of ``value`` for a later bit-for-bit comparison: arrays, dicts, lists and tuples
+    are copied recursively, plain scalars kept; anything else is not compared (``_UNCHECKED``)."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, Mapping):
+        return {k: _snapshot(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_snapshot(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if value is None or isinstance(value, int | float | complex | str | bytes | np.generic):
+        return value
+    return _UNCHECKED
+
+
+_UNCHECKED = object()
+"""What ``_snapshot`` keeps of a value it cannot compare (an arbitrary object in a cache)."""
+
+
+def _bits(a: Array) -> Array:
+    """``a``'s elements as unsigned integers of the same width (bit-for-bit comparison; ``-0.0`` is
+    not ``0.0`` and a NaN equals only the same NaN)."""
+    c = np.ascontiguousarray(a)
+    width = c.dtype.itemsize
+    return c.view(f"u{width}") if width in (1, 2, 4, 8) else c.view(np.uint8).reshape(*c.shape, width)
+
+
+def _first_write(before: Any, after: Any, where: str) -> str | None:
+    """How ``after`` differs from its snapshot ``before`` (the first difference, named by its
+    path, e.g. ``dout[0, 2]`` or ``conv_param['pad']``), or ``None`` when it is unchanged."""
+    if before is _UNCHECKED:
+        return None
+    if isinstance(before, np.ndarray):
+        if not isinstance(after, np.ndarray) or after.shape != before.shape or after.dtype != before.dtype:
+            return f"{where} was an array of shape {before.shape} and dtype {before.dtype}, afterwards {_kind(after)}"
+        diff = _bits(before) != _bits(after)
+        if diff.ndim > before.ndim:
+            diff = diff.any(axis=-1)
+        if not diff.any():
+            return None
+        idx = tuple(int(i) for i in np.argwhere(diff)[0])
+        return (
+            f"{where}[{', '.join(map(str, idx))}] was {before[idx]!r}, afterwards {after[idx]!r} "
+            f"({int(diff.sum())} of {diff.size} elements changed)"
+        )
+    if isinstance(before, dict):
+        if not isinstance(after, Mapping) or set(after) != set(before):
+            return f"{where} had keys {sorted(map(str, before))}, afterwards {_kind(after)}"
+        for key in before:
+            found = _first_write(before[key], after[key], f"{where}[{key!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(before, list | tuple):
+        if not isinstance(after, list | tuple) or len(after) != len(before):
+            return f"{where} had {len(before)} items, afterwards {_kind(after)}"
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            found = _first_write(b, a, f"{where}[{i}]")
+            if found:
+                return found
+        return None
+    same = type(before) is type(after) and (before == after or (before != before and after != after))
+    return None if same else f"{where} was {before!r}, afterwards {after!r}"
+
+
+def _kind(value: Any) -> str:
+    """A short description of a value for ``_first_write``'s messages."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, Mapping):
+        return f"keys {sorted(map(str, value))}"
+    if isinstance(value, list | tuple):
+        return f"{len(value)} items"
+    return repr(value)
+
+
+def _argument_names(fn: Callable[..., Any], defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of ``fn``'s positional parameters as its author wrote them (``dout``, ``cache``),
+    or ``defaults`` (the CS231n names) when they cannot be read."""
+    try:
+        params = [
+            p.name
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return defaults
+    return tuple(params[: len(defaults)]) if len(params) >= len(defaults) else defaults
+
+
+def _guarded(fn: Callable[..., Any], *defaults: str) -> Callable[..., Any]:
+    """``fn`` called on the caller's own arguments, each compared bit for bit after the call with a
+    copy saved before it (arrays, parameter dicts and caches alike); a write raises ``InputModified``
+    naming the function and the argument. ``defaults`` are the CS231n names of the arguments."""
+    name = getattr(fn, "__name__", repr(fn))
+    names = _argument_names(fn, defaults)
+
+    def call(*args: Any) -> Any:
+        saved = [_snapshot(a) for a in args]
+        out = fn(*args)
+        for arg_name, before, after in zip(names, saved, args, strict=False):
+            found = _first_write(before, after, arg_name)
+            if found:
+                raise InputModified(
+                    f"{name} wrote into its argument {arg_name}: {found}; inputs must never be modified "
+                    f"(work on a copy, e.g. dx = {arg_name}.copy(), or build a new array)"
+                )
+        return out
+
+    return call
 
 
 def cs231n_conv(forward: Callable[..., Any], backward: Callable[..., Any] | None, ndim: int = 2) -> Pair:
@@ -216,9 +340,12 @@ def cs231n_conv(forward: Callable[..., Any], backward: Callable[..., Any] | None
 
     ``conv_param`` is ``{'stride': s, 'pad': p}`` whatever the number of spatial
     axes; the backward re-runs the forward for its cache. A missing bias is
-    passed as zeros and its gradient returned as ``None``.
+    passed as zeros and its gradient returned as ``None``. The wrapped functions get
+    the caller's arrays and must not write into them (``_guarded``).
     """
     op_name = f"conv{ndim}d"
+    forward = _guarded(forward, "x", "w", "b", "conv_param")
+    backward = None if backward is None else _guarded(backward, "dout", "cache")
 
     def conv_param(x: Array, hp: dict[str, Any]) -> dict[str, int]:
         _check_supported(op_name, _CS231N, x.dtype, hp)
@@ -226,13 +353,13 @@ def cs231n_conv(forward: Callable[..., Any], backward: Callable[..., Any] | None
 
     def conv_forward(x, w, b, *, stride, padding, dilation, groups):
         param = conv_param(x, dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
-        out, _ = forward(x.copy(), w.copy(), _bias_or_zeros(b, w), param)
+        out, _ = forward(x, w, _bias_or_zeros(b, w), param)
         return _fresh(out, x.dtype)
 
     def conv_backward(dy, x, w, b, *, stride, padding, dilation, groups):
         param = conv_param(x, dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
-        _, cache = forward(x.copy(), w.copy(), _bias_or_zeros(b, w), param)
-        dx, dw, db = backward(dy.copy(), cache)  # type: ignore[misc]
+        _, cache = forward(x, w, _bias_or_zeros(b, w), param)
+        dx, dw, db = backward(dy, cache)  # type: ignore[misc]
         return _fresh(dx, x.dtype), _fresh(dw, w.dtype), None if b is None else _fresh(db, b.dtype)
 
     return _named(op_name, conv_forward, conv_backward)
@@ -246,9 +373,12 @@ def cs231n_max_pool(forward: Callable[..., Any], backward: Callable[..., Any] | 
     ``pool_param`` is ``{'pool_height': kh, 'pool_width': kw, 'stride': s}`` in
     2-D, ``{'pool_length': k, 'stride': s}`` in 1-D and ``{'pool_depth': kd,
     'pool_height': kh, 'pool_width': kw, 'stride': s}`` in 3-D; the backward
-    re-runs the forward for its cache.
+    re-runs the forward for its cache. The wrapped functions get the caller's
+    arrays and must not write into them (``_guarded``).
     """
     op_name = f"max_pool{ndim}d"
+    forward = _guarded(forward, "x", "pool_param")
+    backward = None if backward is None else _guarded(backward, "dout", "cache")
     keys = [_POOL_KEYS[axis] for axis in AXIS_NAMES[ndim]]
 
     def pool_param(x: Array, hp: dict[str, Any]) -> dict[str, int]:
@@ -257,13 +387,13 @@ def cs231n_max_pool(forward: Callable[..., Any], backward: Callable[..., Any] | 
 
     def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
         hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
-        out, _ = forward(x.copy(), pool_param(x, {**hp, "ceil_mode": ceil_mode}))
+        out, _ = forward(x, pool_param(x, {**hp, "ceil_mode": ceil_mode}))
         return _fresh(out, x.dtype)
 
     def max_pool_backward(dy, x, *, kernel_size, stride, padding, dilation, ceil_mode):
         hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
-        _, cache = forward(x.copy(), pool_param(x, {**hp, "ceil_mode": ceil_mode}))
-        return _fresh(backward(dy.copy(), cache), x.dtype)  # type: ignore[misc]
+        _, cache = forward(x, pool_param(x, {**hp, "ceil_mode": ceil_mode}))
+        return _fresh(backward(dy, cache), x.dtype)  # type: ignore[misc]
 
     return _named(op_name, max_pool_forward, max_pool_backward)
 
@@ -273,19 +403,42 @@ def cs231n_activation(
 ) -> Pair:
     """Wrap ``relu_forward(x) -> (out, cache)`` and ``relu_backward(dout, cache) -> dx``
     (or the ``sigmoid_``/``tanh_`` pair, with ``name``) as the contract's
-    ``({name}_forward, {name}_backward)``; the backward re-runs the forward for its cache."""
+    ``({name}_forward, {name}_backward)``; the backward re-runs the forward for its cache.
+    The wrapped functions get the caller's arrays and must not write into them (``_guarded``)."""
+    forward = _guarded(forward, "x")
+    backward = None if backward is None else _guarded(backward, "dout", "cache")
 
     def activation_forward(x):
         _check_supported(name, _CS231N, x.dtype, {})
-        out, _ = forward(x.copy())
+        out, _ = forward(x)
         return _fresh(out, x.dtype)
 
     def activation_backward(dy, x):
         _check_supported(name, _CS231N, x.dtype, {})
-        _, cache = forward(x.copy())
-        return _fresh(backward(dy.copy(), cache), x.dtype)  # type: ignore[misc]
+        _, cache = forward(x)
+        return _fresh(backward(dy, cache), x.dtype)  # type: ignore[misc]
 
     return _named(name, activation_forward, activation_backward)
+
+
+def _smallest_factor(n: int) -> int:
+    """The smallest divisor of ``n`` above 1 (``n`` itself when prime; 1 for 1)."""
+    return next((f for f in range(2, n + 1) if n % f == 0), 1)
+
+
+def affine_input_shape(n: int, d_in: int, d_out: int) -> tuple[int, ...]:
+    """The shape ``(N, d_1, ..., d_k)`` the CS231n adapter gives ``affine_forward``'s ``x`` for a
+    contract ``x`` of shape ``(N, d_in)`` and ``d_out`` outputs: rank 2, 3 or 4 (``2 + (d_in + d_out)
+    % 3``), ``d_in`` split into its smallest factors first (1 where it has too few), so that the
+    suite's draws of ``d_in`` and ``d_out`` reach every rank the CS231n API takes."""
+    rank = 2 + (d_in + d_out) % 3
+    dims: list[int] = []
+    rest = d_in
+    for _ in range(rank - 2):
+        f = _smallest_factor(rest)
+        dims.append(f)
+        rest //= f
+    return (n, *dims, rest)
 
 
 def cs231n_affine(forward: Callable[..., Any], backward: Callable[..., Any] | None) -> Pair:
@@ -295,19 +448,34 @@ def cs231n_affine(forward: Callable[..., Any], backward: Callable[..., Any] | No
     CS231n's ``w`` is ``(in, out)`` (``out = x @ w + b``); the contract's is
     PyTorch's ``(out, in)``: the adapter passes ``w.T`` and returns ``dw.T``. A
     missing bias is passed as zeros and its gradient returned as ``None``.
+    CS231n's ``x`` may have any rank ``(N, d_1, ..., d_k)`` and ``dx`` must come back
+    in that shape: the adapter hands ``x`` over reshaped to ``affine_input_shape``
+    (rank 2 to 4) and checks ``dx``'s shape before flattening it back. The wrapped
+    functions get the caller's arrays and must not write into them (``_guarded``).
     """
+    forward = _guarded(forward, "x", "w", "b")
+    backward = None if backward is None else _guarded(backward, "dout", "cache")
+
+    def student_x(x: Array, w: Array) -> Array:
+        return x.reshape(affine_input_shape(x.shape[0], x.shape[1], w.shape[0]))
 
     def linear_forward(x, w, b):
         _check_supported("linear", _CS231N, x.dtype, {})
-        out, _ = forward(x.copy(), w.T.copy(), _bias_or_zeros(b, w))
+        out, _ = forward(student_x(x, w), w.T, _bias_or_zeros(b, w))
         return _fresh(out, x.dtype)
 
     def linear_backward(dy, x, w, b):
         _check_supported("linear", _CS231N, x.dtype, {})
-        _, cache = forward(x.copy(), w.T.copy(), _bias_or_zeros(b, w))
-        dx, dw_in_out, db = backward(dy.copy(), cache)  # type: ignore[misc]
+        xs = student_x(x, w)
+        _, cache = forward(xs, w.T, _bias_or_zeros(b, w))
+        dx, dw_in_out, db = backward(dy, cache)  # type: ignore[misc]
+        if np.shape(dx) != xs.shape:
+            raise ValueError(
+                f"affine_backward returned dx of shape {np.shape(dx)} for x of shape {xs.shape}; dx must "
+                "have x's shape, whatever its rank (reshape dout @ w.T to x.shape)"
+            )
         dw = np.array(np.transpose(dw_in_out), dtype=w.dtype, order="C")
-        return _fresh(dx, x.dtype), dw, None if b is None else _fresh(db, b.dtype)
+        return _fresh(np.reshape(dx, x.shape), x.dtype), dw, None if b is None else _fresh(db, b.dtype)
 
     return _named("linear", linear_forward, linear_backward)
 
@@ -323,9 +491,10 @@ def cs231n_loss(loss: Callable[..., Any], op_name: str = "softmax_cross_entropy"
 
     def call(z: Array, target: Array) -> tuple[Array, Array]:
         _check_supported(op_name, _CS231N, z.dtype, {})
-        value, dz = loss(z.copy(), np.array(target, copy=True))
+        value, dz = guarded(z, target)
         return _fresh(value, z.dtype), _fresh(dz, z.dtype)
 
+    guarded = _guarded(loss, "x", "y")
     return _as_loss(op_name, call)
 
 

@@ -642,7 +642,17 @@ def test_any_memory_layout(request, which, layout):
         y, grads = _call(plugin, operation, arrays, hp, dy)
         y2, grads2 = _call(plugin, operation, {k: relayout(a) for k, a in arrays.items()}, hp, relayout(dy))
         for a, b in zip((y, *grads), (y2, *grads2), strict=True):
-            np.testing.assert_array_equal(a, b)
+            _assert_same_answer(which, a, b, operation)
+
+
+def _assert_same_answer(which: str, a: np.ndarray, b: np.ndarray, what: str) -> None:
+    """Autodiff plug-ins compute on C-ordered copies, so any layout gives the same bits; the CS231n
+    adapter hands the caller's arrays to the student's code, whose NumPy sums may round differently
+    in another layout (by an ulp or two), so its answers agree to rounding."""
+    if which.startswith("cs231n"):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15, err_msg=what)
+    else:
+        np.testing.assert_array_equal(a, b, err_msg=what)
 
 
 @pytest.mark.parametrize("which", ["cs231n", "torch_plugin", "cs231n_more", "torch_more"])
@@ -675,6 +685,8 @@ def test_cs231n_capabilities_declare_exactly_what_the_api_cannot_express():
     }
     assert set(caps.unsupported()) == expected
     assert caps.dtypes == ("float32", "float64")
+    # the course contract by default: its geometry ("exact") comes with it (spec/contracts.py)
+    assert caps.contract == "course"
 
 
 def test_cs231n_plugin_has_no_avg_pool(cs231n):
@@ -822,7 +834,7 @@ def test_more_inputs_untouched_outputs_fresh_any_layout(request, which):
                 if a is None:
                     assert b is None
                     continue
-                np.testing.assert_array_equal(a, b, err_msg=f"{operation} {layout}")
+                _assert_same_answer(which, a, b, f"{operation} {layout}")
                 assert not any(np.shares_memory(b, a_in) for a_in in inputs), f"{operation}: aliased"
 
 

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from convcheck import oracles
 from convcheck.spec import FULL, OPERATIONS, parse_capabilities
+from convcheck.spec.ops import geometry_of
 from convcheck.spec.shapes import effective_kernel
 from convcheck.tests.strategies import cases
 from convcheck.tests.values import LAYOUTS, fresh
@@ -115,3 +116,29 @@ EDGES = {
 def test_strategies_reach(edge):
     operation, condition = EDGES[edge]
     find(cases(operation, FULL), condition, settings=settings(max_examples=2000, database=None))
+
+
+WINDOWED = [name for name, op in OPERATIONS.items() if op.ndim]
+EXACT = parse_capabilities({name: {"geometry": "exact"} for name in WINDOWED})
+
+
+@pytest.mark.parametrize("operation", WINDOWED)
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_exact_geometry_draws_only_tiled_inputs(operation, data):
+    """Under ``geometry = "exact"`` every spatial axis is tiled exactly by the windows (the spec's
+    rule, ``geometry_of``), and the draws still reach strides above 1."""
+    case = data.draw(cases(operation, EXACT))
+    assert geometry_of(case.op, case.shapes(), case.params) == "exact", case.describe()
+
+
+@pytest.mark.parametrize("operation", ["conv2d", "max_pool2d"])
+def test_exact_geometry_still_draws_strides_that_skip_cells(operation):
+    """Tiled inputs with stride 2 or more exist in the draws (the declaration narrows, not empties)."""
+    find(cases(operation, EXACT), lambda c: min(c.params.stride) >= 2 and min(c.x.shape[2:]) >= 4)
+
+
+@pytest.mark.parametrize("operation", ["conv2d", "max_pool2d"])
+def test_full_geometry_draws_inputs_the_windows_do_not_tile(operation):
+    """Without the declaration the draws include strides that leave cells unread."""
+    find(cases(operation, FULL), lambda c: geometry_of(c.op, c.shapes(), c.params) == "any")

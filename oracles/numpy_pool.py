@@ -151,10 +151,12 @@ def _tie_weights(winners: np.ndarray, ties: str) -> np.ndarray:
     """Share of a window's gradient that each cell receives under the tie rule.
 
     ``"first"``/``"last"``: 1 for the first/last winner in window order, 0
-    elsewhere; ``"split"``: ``1 / #winners`` for every winner.
+    elsewhere; ``"split"``: ``1 / #winners`` for every winner; ``"all"``: 1 for every winner.
     """
     if ties == "split":
         return winners / winners.sum(axis=-1, keepdims=True)
+    if ties == "all":  # each tied maximum the whole gradient (a kink defect, spec.contracts)
+        return winners.astype(np.float64)
     m = winners.shape[-1]
     if ties == "first":
         index = np.argmax(winners, axis=-1)

@@ -29,6 +29,8 @@ absolute error of ``u * s``, which for ``s`` near 1 is much larger than
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .errors import InvalidConfiguration
@@ -36,6 +38,20 @@ from .errors import InvalidConfiguration
 Shape = tuple[int, ...]
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
+
+
+def valid_derivative_at_zero(value: Any) -> bool:
+    """Whether ``value`` may be declared as relu's ``derivative_at_zero`` (``spec.contracts``): a
+    number in ``[0, 1]`` or a ``[lo, hi]`` pair with ``0 <= lo <= hi <= 1``."""
+
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    if number(value):
+        return 0 <= value <= 1
+    if isinstance(value, list | tuple) and len(value) == 2 and all(number(v) for v in value):
+        return 0 <= value[0] <= value[1] <= 1
+    return False
 
 ROUNDINGS = {"relu": {"y": 0, "dx": 0}, "sigmoid": {"y": 4, "dx": 8}, "tanh": {"y": 4, "dx": 8}}
 """``K`` per output: the roundings a straightforward evaluation performs (an

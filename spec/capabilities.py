@@ -20,6 +20,8 @@ contract::
         "max_pool1d": {...}, "avg_pool3d": {...},
         "sigmoid_binary_cross_entropy": {"soft_targets": False},   # targets 0 or 1 only
         "synchronize": "torch.cuda.synchronize",   # or any callable of no arguments
+        "relu": {"derivative_at_zero": 1},      # ReLU'(0): a number in [0, 1] or a [lo, hi] range
+        "contract": "course",                   # the run's default contract (spec/contracts.py)
     }
 
 An operation whose functions a module does not define is simply not checked
@@ -55,7 +57,9 @@ from typing import Any
 from .errors import CapabilityError
 from .ops import ALGORITHMS, DTYPES, OPERATIONS, Feature, Operation
 
-_TOP_LEVEL = ("dtypes", "algorithm", "synchronize", *OPERATIONS)
+_TOP_LEVEL = ("dtypes", "algorithm", "synchronize", "contract", *OPERATIONS)
+CONTRACT_NAMES = ("library", "course")
+"""The contracts a declaration may name as its default (``spec.contracts``)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Capabilities:
     features: dict[str, dict[str, Any]] = field(default_factory=dict)
     declared: bool = False
     synchronize: Callable[[], Any] | None = None
+    contract: str | None = None
     direction: str | None = None
     """``"forward"`` when the checks at hand call the forward alone: a per-direction declaration
     gives its forward level; otherwise its backward level, which any property calling the
@@ -123,6 +128,8 @@ FULL = Capabilities()
 
 DIRECTIONS = ("forward", "backward")
 FORWARD_ONLY_PROPERTIES = frozenset({"forward"})
+        if self.contract is not None:
+            out["contract"] = self.contract
 """Properties that call an operation's forward alone: a per-direction declaration gives them its
 forward level; every other property calls the backward and gets the backward's."""
 FORWARD_ONLY = "forward"
@@ -233,6 +240,9 @@ def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
         section = raw.get(op.name, {})
         if not isinstance(section, Mapping):
             raise CapabilityError(f"{where}[{op.name!r}] must be a dict of feature: value")
+    contract = raw.get("contract")
+    if contract is not None and contract not in CONTRACT_NAMES:
+        raise CapabilityError(f"{where}['contract']={contract!r} must be one of {list(CONTRACT_NAMES)}")
         names = [f.name for f in op.features]
         for key, value in section.items():
             if key not in names:
@@ -240,13 +250,12 @@ def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
                     f"{where}[{op.name!r}] has unknown feature {key!r}; "
                     f"{op.name} features are {', '.join(names)}"
                 )
-            if per_direction(op.feature(key), value, f"{where}[{op.name!r}][{key!r}]") is not value:
+            feature = op.feature(key)
+            if per_direction(feature, value, f"{where}[{op.name!r}][{key!r}]") is not value:
                 continue  # a per-direction declaration, checked there
-            choices = op.feature(key).choices
-            if value not in choices or type(value) is not type(choices[0]):
-                raise CapabilityError(
-                    f"{where}[{op.name!r}][{key!r}]={value!r} must be one of {list(choices)}"
-                )
+            if not feature.valid(value):
+                expected = feature.doc if feature.accepts else f"one of {list(feature.choices)}"
+                raise CapabilityError(f"{where}[{op.name!r}][{key!r}]={value!r} must be {expected}")
         features[op.name] = {
             k: per_direction(op.feature(k), v, f"{where}[{op.name!r}][{k!r}]") for k, v in section.items()
         }
@@ -257,3 +266,4 @@ def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
         declared=True,
         synchronize=resolve_synchronize(raw.get("synchronize"), where),
     )
+        contract=contract,

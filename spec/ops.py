@@ -27,6 +27,7 @@ from .params import (
     NoParams,
     Params,
 )
+from .shapes import divides_exactly
 
 Shape = tuple[int, ...]
 Shapes = dict[str, Shape | None]
@@ -68,6 +69,8 @@ class Feature:
     is ``>= i``) or ``"semantics"`` when a choice changes the expected answer
     (the oracles follow the declared value). ``required`` maps a case's
     parameters to the level (support) it needs; semantic features have none.
+    ``accepts``, when given, replaces membership in ``choices`` as the test of a
+    declared value (a number in a range, say; ``choices`` then lists examples).
     """
 
     name: str
@@ -75,6 +78,13 @@ class Feature:
     choices: tuple[Any, ...]
     kind: str = "support"
     required: Callable[[Any], Any] | None = None
+    accepts: Callable[[Any], bool] | None = None
+
+    def valid(self, value: Any) -> bool:
+        """Whether a declaration may give ``value`` for this feature."""
+        if self.accepts is not None:
+            return self.accepts(value)
+        return value in self.choices and type(value) is type(self.choices[0])
 
     @property
     def full(self) -> Any:
@@ -199,6 +209,14 @@ STRIDE = Feature(
 DILATION = Feature(
     "dilation", "dilation other than 1", (False, True), required=lambda p: _any_above_one(p.dilation)
 )
+GEOMETRY = Feature(
+    "geometry",
+    "output sizes: 'exact' (the windows tile every padded axis exactly, (size + pads - dilation*(k-1) - 1) "
+    "% stride == 0, as the CS231n assignment's formula assumes) or 'any' (the contract: floor)",
+    ("exact", "any"),
+)
+"""A support feature of a case's shapes, not of its hyper-parameters alone: ``geometry_of``
+says which level a case needs (``required`` is ``None``)."""
 CEIL_MODE = Feature("ceil_mode", "ceil_mode=True", (False, True), required=lambda p: bool(p.ceil_mode))
 
 GROUPS = Feature("groups", "groups other than 1", (False, True), required=lambda p: p.groups > 1)
@@ -210,7 +228,9 @@ CONVENTION = Feature(
 )
 TIES = Feature(
     "ties",
-    "where a tied window's gradient goes: 'first' maximum (the contract), 'last', or 'split' evenly",
+    "where a tied window's gradient goes: 'first' maximum (the contract), 'last', 'split' evenly, 'any' "
+    "valid subgradient (a convex combination), or 'all' (each tied maximum the whole gradient: not a "
+    "subgradient, see spec/contracts.py)",
     pool.TIE_RULES,
     kind="semantics",
 )
@@ -219,6 +239,14 @@ EXCLUDE_PAD = Feature(
     "count_include_pad=False (divide by the real cells only)",
     (False, True),
     required=lambda p: not p.count_include_pad,
+)
+DERIVATIVE_AT_ZERO = Feature(
+    "derivative_at_zero",
+    "ReLU'(0): 0 (the contract, PyTorch's), another number in [0, 1] (1: the gradient passes where x >= 0), "
+    "or a [lo, hi] range of them (spec/contracts.py)",
+    (0, 1),
+    kind="semantics",
+    accepts=activation.valid_derivative_at_zero,
 )
 SOFT_TARGETS = Feature("soft_targets", "targets anywhere in [0, 1], not only 0 or 1", (False, True))
 
@@ -283,7 +311,7 @@ def _conv(ndim: int) -> Operation:
         inputs=("x", "w", "b"),
         grads=("dx", "dw", "db"),
         hyperparameters=("stride", "padding", "dilation", "groups"),
-        features=(STRIDE, PADDING, DILATION, GROUPS, CONVENTION),
+        features=(STRIDE, PADDING, DILATION, GROUPS, GEOMETRY, CONVENTION),
         doc=conv.__doc__ or "",
         rules=CONV_RULES,
     )
@@ -297,7 +325,7 @@ def _max_pool(ndim: int) -> Operation:
         inputs=("x",),
         grads=("dx",),
         hyperparameters=("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-        features=(STRIDE, PADDING, DILATION, CEIL_MODE, TIES),
+        features=(STRIDE, PADDING, DILATION, CEIL_MODE, GEOMETRY, TIES),
         doc=pool.__doc__ or "",
         rules=POOL_RULES,
         kinked=True,
@@ -312,7 +340,7 @@ def _avg_pool(ndim: int) -> Operation:
         inputs=("x",),
         grads=("dx",),
         hyperparameters=("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
-        features=(STRIDE, PADDING, CEIL_MODE, EXCLUDE_PAD),
+        features=(STRIDE, PADDING, CEIL_MODE, EXCLUDE_PAD, GEOMETRY),
         doc=pool.__doc__ or "",
         rules=POOL_RULES,
         exact="never",
@@ -330,7 +358,7 @@ def _activation(name: str) -> Operation:
         grads=("dx",),
         params_type=NoParams,
         hyperparameters=(),
-        features=(),
+        features=(DERIVATIVE_AT_ZERO,) if relu else (),
         doc=activation.__doc__ or "",
         rules=_shape_only(activation.check, activation.output_shape, lambda s: dict(roundings)),
         magnitude=lambda output, inputs, dy, dtype: activation.magnitude(
@@ -433,6 +461,22 @@ ALGORITHMS = ("direct", "fft", "winograd")
 results on exact-integer data."""
 
 FUNCTION_NAMES: tuple[str, ...] = tuple(n for op in OPERATIONS.values() for n in op.functions)
+
+
+def geometry_of(op: Operation, shapes: Shapes, params: Params) -> str:
+    """The ``geometry`` level a convolution or pooling case needs: ``"exact"`` when the windows tile
+    every padded spatial axis exactly (``spec.shapes.divides_exactly``), else ``"any"``; ``"exact"``
+    for an operation without windows."""
+    if op.ndim == 0:
+        return "exact"
+    x = shapes["x"]
+    kernel = shapes["w"][2:] if op.family == "conv" else params.kernel_size  # type: ignore[index,attr-defined]
+    dilation = getattr(params, "dilation", (1,) * op.ndim)
+    for a in range(op.ndim):
+        lo, hi = params.pads(a)  # type: ignore[attr-defined]
+        if not divides_exactly(x[2 + a], kernel[a], params.stride[a], lo, hi, dilation[a]):  # type: ignore
+            return "any"
+    return "exact"
 
 
 def operation_of(function_name: str) -> Operation:

@@ -31,8 +31,10 @@ from .shapes import ceil_div, effective_kernel, pool_out_size, windows_all_touch
 Shape = tuple[int, ...]
 PoolParams = MaxPoolParams | AvgPoolParams
 
-TIE_RULES = ("first", "last", "split")
-"""Max-pool tie rules an implementation may declare; ``"first"`` is the contract's."""
+TIE_RULES = ("first", "last", "split", "any", "all")
+"""Max-pool tie rules an implementation may declare; ``"first"`` is the contract's. ``"any"``
+accepts any valid subgradient (a convex combination over the tied maxima); ``"all"`` (each tied
+maximum gets the whole gradient) is not one, and is accepted only when declared (``spec.contracts``)."""
 
 
 def _axes(x_shape: Shape, p: PoolParams) -> list[tuple[str, int, int, int, int, int, int]]:

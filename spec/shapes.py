@@ -23,6 +23,15 @@ def conv_out_size(n: int, k: int, s: int, lo: int, hi: int, d: int) -> int:
     return (n + lo + hi - effective_kernel(k, d)) // s + 1
 
 
+def divides_exactly(n: int, k: int, s: int, lo: int, hi: int, d: int) -> bool:
+    """Whether the windows tile the padded axis exactly: ``(n + lo + hi - d*(k-1) - 1) % s == 0``.
+
+    Then the output-size formula is an integer without rounding (floor and ceil agree),
+    which is the geometry the CS231n assignment's layers assume (``geometry = "exact"``).
+    """
+    return (n + lo + hi - effective_kernel(k, d)) % s == 0
+
+
 def pool_out_size(n: int, k: int, s: int, lo: int, hi: int, d: int, ceil_mode: bool) -> int:
     """Pooling output length, PyTorch's rule with the padding made explicit.
 

@@ -11,16 +11,19 @@ diagnosis) in the running test's recorder, from which reports are built.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from convcheck import oracles, recording
 from convcheck.impls.registry import Implementation
-from convcheck.spec import Capabilities, tolerance
+from convcheck.spec import Capabilities, contracts, tolerance
 from convcheck.spec.case import SMALL, Case, with_inputs
+from convcheck.spec.ops import geometry_of
 
-from .values import INTEGER_FAMILIES, fresh
+from .values import INTEGER_FAMILIES, fresh, pool_windows
 
 Outputs = dict[str, np.ndarray | None]
 
@@ -30,8 +33,9 @@ class ContractViolation(AssertionError):
 
 
 def semantics(case: Case, caps: Capabilities) -> dict[str, Any]:
-    """The semantic choices (convention, tie rule) the oracles must follow for this case."""
-    return caps.semantics(case.op)
+    """The semantic choices (convention, tie rule) the oracles must follow for this case
+    (``spec.contracts.oracle_semantics``: the declared conventions at kinks are judged apart)."""
+    return contracts.oracle_semantics(caps.semantics(case.op))
 
 
 def _fresh_args(case: Case, arrays: list[np.ndarray | None]) -> list[np.ndarray | None]:
@@ -148,10 +152,37 @@ def shape_hint(case: Case, what: str) -> str:
     )
 
 
+def geometry_note(case: Case) -> str | None:
+    """For a window case whose strides do not tile the padded input (``spec.ops.geometry_of``): how to
+    declare that an implementation assumes they do (the CS231n assignment's geometry); else ``None``."""
+    op = case.op
+    if not op.ndim or geometry_of(op, case.shapes(), case.params) == "exact":
+        return None
+    return (
+        f"note: this {op.name} case's stride does not tile the padded input "
+        "((size + pads - dilation*(k-1) - 1) % stride != 0 on some axis); if the implementation assumes "
+        f'it does, as the CS231n assignment does, declare it: CONVCHECK_CAPABILITIES = {{"{op.name}": '
+        '{"geometry": "exact"}}, or check under the course contract (--contract course)'
+    )
+
+
+@contextlib.contextmanager
+def _geometry_noted(case: Case) -> Iterator[None]:
+    """Add ``geometry_note`` to an exception the implementation raises on a case it may not expect."""
+    try:
+        yield
+    except Exception as e:
+        note = geometry_note(case)
+        if note is not None:
+            e.add_note(note)
+        raise
+
+
 def call_forward(impl: Implementation, case: Case) -> np.ndarray:
     """Run the forward function on fresh copies; check the result is an array of the right shape."""
     __tracebackhide__ = True
-    y = impl.functions[case.op.forward](*_fresh_args(case, case.forward_args()), **case.kwargs())
+    with _geometry_noted(case):
+        y = impl.functions[case.op.forward](*_fresh_args(case, case.forward_args()), **case.kwargs())
     return validate_forward(impl, case, y)
 
 
@@ -164,7 +195,8 @@ def validate_forward(impl: Implementation, case: Case, y: Any) -> np.ndarray:
 def call_backward(impl: Implementation, case: Case) -> Outputs:
     """Run the backward function on fresh copies; return ``{grad name: array}``."""
     __tracebackhide__ = True
-    out = impl.functions[case.op.backward](*_fresh_args(case, case.backward_args()), **case.kwargs())
+    with _geometry_noted(case):
+        out = impl.functions[case.op.backward](*_fresh_args(case, case.backward_args()), **case.kwargs())
     return validate_backward(impl, case, out)
 
 
@@ -479,7 +511,7 @@ def require_oracle(oracle: str, op_name: str, caps: Capabilities) -> None:
     """Skip when the oracle cannot follow the declared semantics (e.g. torch and ties='split')."""
     import pytest
 
-    sem = caps.semantics(op_name)
+    sem = contracts.oracle_semantics(caps.semantics(op_name))
     if not oracles.ORACLES[oracle].covers(op_name, sem):
         pytest.skip(f"not covered: the {oracle} oracle cannot follow {sem}")
 
@@ -571,3 +603,113 @@ def forward_at_fault(case: Case, impl: Implementation, caps: Capabilities, found
         f"disagrees with the {oracle} oracle, so the fault is in {op.forward} (fix it first);"
     )
     fail(case, impl, mismatch_report(case, what, comp, got, expected, impl, fname=op.forward), output=name)
+
+
+# --------------------------------------------------------------------------- kinks (spec/contracts.py)
+
+
+def kink_verdict(
+    case: Case, caps: Capabilities, name: str, got: np.ndarray, expected: np.ndarray
+) -> contracts.Verdict | None:
+    """What a backward output that does not match the contract's is, at the kinks of ReLU and
+    max-pool (``spec.contracts``): ``None`` when the declaration accepts it, else a ``Verdict`` whose
+    kind is ``defect`` (wrong away from the kinks), ``convention`` or ``kink defect``."""
+    op = case.op
+    defect = contracts.Verdict(contracts.DEFECT, op.name, "", "wrong away from the kinks")
+    if name != "dx" or not op.kinked:
+        return defect
+    if op.family == "relu":
+        x = case.x
+        if np.any((got != expected) & (x != 0)):
+            return defect
+        slack = 4 * tolerance.unit_roundoff(case.dtype)
+        return contracts.relu_verdict(x, case.dy, got, caps.value(op, "derivative_at_zero"), slack)
+    return _pool_kink_verdict(case, caps, got)
+
+
+def _pool_kink_verdict(case: Case, caps: Capabilities, got: np.ndarray) -> contracts.Verdict | None:
+    """The verdict of a max-pool ``dx`` by the tie rule it follows (``pool_tie_rule``)."""
+    rule = pool_tie_rule(case, got)
+    if rule is None:
+        return contracts.Verdict(contracts.DEFECT, case.op.name, "", "wrong away from the kinks")
+    return contracts.tie_rule_verdict(case.op.name, rule, caps.value(case.op, "ties"))
+
+
+def pool_tie_rule(case: Case, got: np.ndarray) -> str | None:
+    """The tie rule a max-pool ``dx`` follows: ``first``, ``last``, ``split`` or ``all`` when it matches
+    the scipy oracle under that rule; ``any`` when it is some other convex combination (it differs
+    from the first-maximum answer only on cells holding a tied window maximum, and every channel hands
+    on its whole gradient: a necessary condition; ``max_routing`` checks each window exactly); else
+    ``None`` (a defect)."""
+    op = case.op
+    dy, x = case.dy.astype(np.float64), case.x.astype(np.float64)
+    u = tolerance.unit_roundoff(case.dtype)
+    got64 = got.astype(np.float64)
+    answers = {}
+    for rule in ("first", "last", "split", "all"):
+        sem = {"ties": rule}
+        expected = oracles.call("scipy", op.backward, dy, x, semantics=sem, **case.kwargs())
+        scale = oracles.call("scipy", op.backward, np.abs(dy), x, semantics=sem, **case.kwargs())
+        answers[rule] = expected
+        if np.all(np.abs(got64 - expected) <= 8 * u * scale):
+            return rule
+    windows = pool_windows(x, case.params)
+    tied = (windows == windows.max(axis=-1, keepdims=True)).sum(axis=-1) > 1
+    tied_values = set(np.unique(windows.max(axis=-1)[tied]).tolist())
+    moved = np.abs(got64 - answers["first"]) > 8 * u * np.abs(answers["first"]).max(initial=1.0)
+    spatial = tuple(range(2, x.ndim))
+    conserved = np.allclose(got64.sum(axis=spatial), dy.sum(axis=spatial), rtol=16 * u, atol=16 * u)
+    if conserved and all(v in tied_values for v in x[moved].tolist()):
+        return "any"
+    return None
+
+
+def excused_at_kink(
+    case: Case,
+    impl: Implementation,
+    caps: Capabilities,
+    contract: str,
+    message: str,
+    got: np.ndarray | None = None,
+) -> bool:
+    """For a failing check of ReLU or max-pool: whether the backward's ``dx`` (``got``, else called)
+    differs from the contract's only at kinks, by a declared, conventional or kink-defect answer
+    (``kink_verdict``). Such an answer is reported by ``at_kink`` (under the library contract that
+    fails with ``message``) and ``True`` comes back, so the caller does not fail it as a defect;
+    ``False`` when ``dx`` is the contract's own answer or wrong away from the kinks."""
+    __tracebackhide__ = True
+    op = case.op
+    if not op.kinked or case.dy is None:
+        return False
+    got = call_backward(impl, case)["dx"] if got is None else got
+    if op.family == "max_pool":
+        if pool_tie_rule(case, got) == caps.value(op, "ties"):
+            return False
+    elif np.array_equal(got, oracle_backward("scipy", case, caps)["dx"]):
+        return False
+    verdict = kink_verdict(case, caps, "dx", got, oracle_backward("scipy", case, caps)["dx"])
+    if verdict is not None and verdict.kind == contracts.DEFECT:
+        return False
+    if verdict is not None:
+        at_kink(case, impl, verdict, contract, message, output="dx")
+    return True
+
+
+def at_kink(
+    case: Case,
+    impl: Implementation,
+    verdict: contracts.Verdict,
+    contract: str,
+    message: str,
+    output: str | None = None,
+) -> None:
+    """Report a convention or a kink defect under the run's ``contract``: under the course contract
+    it is noted in the test's recorder (a note, or a warning) and the check goes on; under the
+    library contract it fails with ``message`` and the verdict's line (how to declare it)."""
+    __tracebackhide__ = True
+    if contract == contracts.COURSE:
+        rec = recording.current()
+        if rec is not None:
+            rec.kink(verdict.to_dict(), verdict.line(contract), case.describe())
+        return
+    fail(case, impl, with_cause(message, verdict.line(contract)), output=output)

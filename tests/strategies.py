@@ -58,12 +58,26 @@ def per_axis(draw: st.DrawFn, lo: int, hi: int, kind: str, ndim: int = 2) -> tup
     return (first, *(draw(st.integers(lo, hi)) for _ in range(ndim - 1)))
 
 
+@st.composite
+def one_unit_axis(draw: st.DrawFn, hi: int, ndim: int) -> tuple[int, ...]:
+    """One axis at 1 and every other above it, e.g. stride ``(1, 2)``: the asymmetric case that
+    code swapping or sharing the axes' strides gets wrong."""
+    unit = draw(st.integers(0, ndim - 1))
+    return tuple(1 if a == unit else draw(st.integers(2, hi)) for a in range(ndim))
+
+
 def strides(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[int, ...]]:
-    """Strides up to ``MAX_STRIDE`` (larger than small kernels, so some cells get no gradient)."""
+    """Strides up to ``MAX_STRIDE`` (larger than small kernels, so some cells get no gradient);
+    where the declaration allows any strides, half of them have one unit axis."""
     ndim = OPERATIONS[op_name].ndim
-    return st.sampled_from(levels(caps, op_name, "stride")).flatmap(
-        lambda k: per_axis(1, MAX_STRIDE, k, ndim)
-    )
+
+    def of_level(kind: str) -> st.SearchStrategy[tuple[int, ...]]:
+        drawn = per_axis(1, MAX_STRIDE, kind, ndim)
+        if kind != "any" or ndim == 1:
+            return drawn
+        return st.one_of(drawn, one_unit_axis(MAX_STRIDE, ndim))
+
+    return st.sampled_from(levels(caps, op_name, "stride")).flatmap(of_level)
 
 
 def dilations(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[int, ...]]:
@@ -94,10 +108,23 @@ def paddings(
     return tuple(out)
 
 
-def sizes_for(kernel_extent: int, pad_total: int, ndim: int = 2) -> st.SearchStrategy[int]:
-    """Input lengths in which a window of ``kernel_extent`` fits (up to the whole input)."""
+def sizes_for(
+    kernel_extent: int, pad_total: int, ndim: int = 2, stride: int = 1, exact: bool = False
+) -> st.SearchStrategy[int]:
+    """Input lengths in which a window of ``kernel_extent`` fits (up to the whole input); with
+    ``exact`` (a ``geometry = "exact"`` declaration) only those the windows tile exactly at ``stride``
+    (``spec.shapes.divides_exactly``)."""
     least = max(1, kernel_extent - pad_total)
-    return st.integers(least, least + MAX_EXTRA[ndim])
+    if not exact:  # a third give one output cell on this axis (from the least size, stride - 1 more)
+        sizes = st.integers(least, least + MAX_EXTRA[ndim])
+        return st.one_of(sizes, sizes, st.integers(least, least + stride - 1))
+    first = least + (kernel_extent - pad_total - least) % stride  # the smallest tiled length
+    return st.integers(0, MAX_EXTRA[ndim] // stride).map(lambda m: first + m * stride)
+
+
+def exact_geometry(caps: Capabilities, op_name: str) -> bool:
+    """Whether ``caps`` declares the ``exact`` geometry only (the CS231n assignment's)."""
+    return not caps.supports(op_name, "geometry", "any")
 
 
 def dtypes(caps: Capabilities) -> st.SearchStrategy[str]:
@@ -134,8 +161,9 @@ def conv_configs(
     stride = draw(strides(caps, op_name))
     dilation = draw(dilations(caps, op_name))
     padding = draw(paddings(caps, op_name))
+    exact = exact_geometry(caps, op_name)
     spatial = tuple(
-        draw(sizes_for(effective_kernel(k, d), padding[2 * a] + padding[2 * a + 1], ndim))
+        draw(sizes_for(effective_kernel(k, d), padding[2 * a] + padding[2 * a + 1], ndim, stride[a], exact))
         for a, (k, d) in enumerate(zip(kernel, dilation, strict=True))
     )
     has_bias = draw(st.booleans()) if bias is None else bias
@@ -162,10 +190,12 @@ def pool_configs(draw: st.DrawFn, caps: Capabilities, op_name: str) -> tuple[Par
     extents = tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation, strict=True))
     padding = draw(paddings(caps, op_name, tuple(e // 2 for e in extents)))
     ceil_mode = draw(st.booleans()) if caps.supports(op_name, "ceil_mode", True) else False
+    exact = exact_geometry(caps, op_name)
     spatial = tuple(
-        draw(sizes_for(e, padding[2 * a] + padding[2 * a + 1], ndim)) for a, e in enumerate(extents)
+        draw(sizes_for(e, padding[2 * a] + padding[2 * a + 1], ndim, stride[a], exact))
+        for a, e in enumerate(extents)
     )
-    if ceil_mode and draw(st.booleans(), label="overhang"):
+    if ceil_mode and not exact and draw(st.booleans(), label="overhang"):
         spatial = tuple(
             overhanging(n, e, s, padding[2 * a] + padding[2 * a + 1])
             for a, (n, e, s) in enumerate(zip(spatial, extents, stride, strict=True))

@@ -21,7 +21,7 @@ def _dot(a, b):
 
 
 @pytest.mark.conformance("adjoint")
-def test_adjoint(impl, caps, op_name, record):
+def test_adjoint(impl, caps, contract, op_name, record):
     op = OPERATIONS[op_name]
     checks.require(impl, op.forward, op.backward)
 
@@ -48,14 +48,19 @@ def test_adjoint(impl, caps, op_name, record):
             bound *= checks.override_factor(case)
             if checks.exact_combination(case, caps):
                 bound = 0.0
-            if abs(lhs - rhs) > bound:
-                checks.forward_at_fault(case, impl, caps, f"the adjoint identity for {name}")
-            checks.ensure(
-                abs(lhs - rhs) <= bound,
+            message = (
                 f"adjoint identity <{op.forward}(x), dy> = <{name[1:]}, {name}> fails: "
                 f"{lhs!r} vs {rhs!r}, difference {abs(lhs - rhs):.3g} > bound {bound:.3g}; "
                 f"{name} is not the transpose of the forward map [{case.describe()}]\n"
-                + checks.reproduction(case, impl),
+                + checks.reproduction(case, impl)
+            )
+            if abs(lhs - rhs) > bound:
+                checks.forward_at_fault(case, impl, caps, f"the adjoint identity for {name}")
+                if checks.excused_at_kink(case, impl, caps, contract, message, grad):
+                    continue  # a tie or ReLU'(0) choice (spec/contracts.py), reported as such
+            checks.ensure(
+                abs(lhs - rhs) <= bound,
+                message,
                 case=case,
                 impl=impl,
             )
