@@ -92,8 +92,14 @@ def _test(record: dict[str, Any]) -> str:
     return record.get("test") or record.get("id") or ""
 
 
+def _case(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The failing case's description: the recorded counterexample or, when the implementation raised
+    (no comparison recorded one), the last case the check ran, which is hypothesis's shrunk one."""
+    return _failure(record).get("counterexample") or record.get("last_case")
+
+
 def _smallness(record: dict[str, Any]) -> tuple[int, int, str]:
-    spec = _failure(record).get("counterexample") or {}
+    spec = _case(record) or {}
     size = 0
     for shape in (spec.get("shapes") or {}).values():
         n = 1
@@ -190,12 +196,32 @@ def absent_operations(results: list[dict[str, Any]]) -> dict[str, list[str]]:
     return out
 
 
+def _own_frames_dropped(lines: list[str]) -> list[str]:
+    """A traceback without the frames of convcheck's adapters (the wrappers around a CS231n or
+    autodiff module): the student's own frames and the exception stay."""
+    from .impls import adapters
+
+    ours = adapters.__file__
+    out, skip_indent = [], None
+    for line in lines:
+        indent = len(line) - len(line.lstrip())
+        if skip_indent is not None and indent > skip_indent:
+            continue
+        skip_indent = None
+        match = _PLACE.search(line)
+        if match and match.group(1) == ours:
+            skip_indent = indent
+            continue
+        out.append(line)
+    return out
+
+
 def _trimmed(message: str) -> list[str]:
     """A failure's text without hypothesis's falsifying-example dump and decorator hint."""
     from .cli import failure_text
 
     lines, skipping = [], False
-    for line in failure_text(message).splitlines():
+    for line in _own_frames_dropped(failure_text(message).splitlines()):
         if line.startswith("Falsifying example:"):
             skipping = True
             continue
@@ -214,7 +240,7 @@ def _trimmed(message: str) -> list[str]:
 def reproduce_snippet(record: dict[str, Any], impl_source: str) -> list[str]:
     """A snippet rebuilding the group's smallest case and calling the implementation on it (for a
     failure whose text has none)."""
-    spec = _failure(record).get("counterexample")
+    spec = _case(record)
     if not spec:
         return []
     params = ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in spec["params"].items())

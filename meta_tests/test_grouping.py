@@ -181,3 +181,20 @@ def test_a_clean_cs231n_file_prints_at_most_25_lines(tmp_path):
     assert len(lines) <= 25, proc.stdout
     assert sum("not provided, so not checked" in ln for ln in lines) == 1
     assert "exercised values" not in proc.stdout  # the coverage listing is behind --coverage
+
+
+def test_a_raised_block_keeps_the_students_frames_and_drops_the_adapters():
+    from convcheck.impls import adapters
+
+    message = (
+        "convcheck.sandbox.client.SandboxFailure: conv2d_forward raised TypeError: bad operand\n"
+        "  its traceback:\n"
+        f'      File "{adapters.__file__}", line 356, in conv_forward\n'
+        "        out, _ = forward(x, w, b, param)\n"
+        '      File "/subs/alice/layers.py", line 14, in conv_forward_naive\n'
+        "        out = x + None\n"
+        "    TypeError: bad operand\n"
+    )
+    text = "\n".join(block_lines(failure_groups([_failed("forward", "t::f", message=message)])[0]))
+    assert "alice/layers.py" in text and "out = x + None" in text
+    assert adapters.__file__ not in text and "forward(x, w, b, param)" not in text
