@@ -47,6 +47,7 @@ TEST_OF_PROPERTY = {
     "hygiene": "test_hygiene",
     "shapes_dtypes": "test_shapes_dtypes",
     "linearity": "test_linearity",
+    "sweep": "test_sweep",
 }
 
 

@@ -21,6 +21,7 @@ imported on first use, so importing this package does not import torch.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
@@ -102,9 +103,15 @@ def call(
             f"unknown semantic options {sorted(unknown)}; expected some of {sorted(SEMANTIC_OPTIONS)}"
         )
     fn = ORACLES[oracle_name].function(function_name)
-    accepted = inspect.signature(fn).parameters
+    accepted = _parameters(fn)
     options = {k: v for k, v in semantics.items() if k in accepted}
     return fn(*arrays, **kwargs, **options)
+
+
+@functools.cache
+def _parameters(fn: Callable[..., Any]) -> frozenset[str]:
+    """The parameter names of an oracle function (read once: the sweep calls oracles thousands of times)."""
+    return frozenset(inspect.signature(fn).parameters)
 
 
 __all__ = ["ORACLES", "SEMANTIC_OPTIONS", "Oracle", "call"]

@@ -273,6 +273,14 @@ def _convention_flipped(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]
 # --------------------------------------------------------------------------- every operation
 
 
+def _first_sample_everywhere(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Every sample of the batch given sample 0's answer (a batch stride of zero), forward only."""
+    x = np.asarray(case.x, dtype=np.float64)
+    if x.shape[0] < 2:
+        return
+    yield {"y": forward(case, sem, x=np.repeat(x[:1], x.shape[0], axis=0))}
+
+
 def _hw_swapped(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
     """Every ``(h, w)`` hyper-parameter read the other way round (and padding as left/right/top/bottom)."""
     p = case.params
@@ -693,6 +701,7 @@ CONV = ("conv2d",)
 MAX = ("max_pool2d",)
 AVG = ("avg_pool2d",)
 ALL = ("conv2d", "max_pool2d", "avg_pool2d")
+WINDOWS = tuple(f"{family}{ndim}d" for ndim in (1, 2, 3) for family in ("conv", "max_pool", "avg_pool"))
 LOSSES = ("softmax_cross_entropy", "sigmoid_binary_cross_entropy")
 
 CATALOGUE: tuple[Mistake, ...] = (
@@ -844,6 +853,12 @@ CATALOGUE: tuple[Mistake, ...] = (
         ALL,
         "the outputs match a symmetric padding (one value per axis) where an asymmetric one was asked",
         _padding_as_symmetric,
+    ),
+    Mistake(
+        "batch_reads_first_sample",
+        WINDOWS,
+        "every sample of the batch gets sample 0's output: the batch is stepped through with a stride of 0",
+        _first_sample_everywhere,
     ),
     Mistake(
         "h_w_swapped",

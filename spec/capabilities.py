@@ -90,12 +90,21 @@ class Capabilities:
         """These capabilities as seen by checks calling only the ``forward``, or the backward too."""
         return replace(self, direction=direction)
 
-
     def supports(self, op: Operation | str, feature: str, level: Any) -> bool:
         """Whether a case that needs ``level`` of a support feature may run."""
         op = OPERATIONS[op] if isinstance(op, str) else op
         f = op.feature(feature)
         return f.choices.index(level) <= f.choices.index(self.value(op, feature))
+
+    def admits(self, op: Operation | str, params: Any) -> bool:
+        """Whether a case with hyper-parameters ``params`` needs only supported levels of every
+        support feature of ``op`` (``Feature.required``)."""
+        op = OPERATIONS[op] if isinstance(op, str) else op
+        return all(
+            self.supports(op, f.name, f.required(params))
+            for f in op.features
+            if f.kind == "support" and f.required is not None
+        )
 
     def semantics(self, op: Operation | str) -> dict[str, Any]:
         """The semantic choices (convention, tie rule) an oracle must follow for ``op``."""

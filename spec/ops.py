@@ -295,7 +295,7 @@ def _window(family: str, ndim: int, extra_properties: set[str], **fields: Any) -
     return _layer(
         f"{family}{ndim}d",
         family,
-        extra_properties | {"adjoint"},
+        extra_properties | {"adjoint", "sweep"},
         params_type=PARAMS_TYPES[family][ndim],
         ndim=ndim,
         homogeneous=True,

@@ -14,7 +14,7 @@ hyper-parameters (activations, ``linear``, ``flatten``, losses) take ``NoParams`
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, make_dataclass
+from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any, ClassVar
 
 from .errors import InvalidConfiguration
@@ -38,7 +38,7 @@ class Params:
 
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments an implementation receives, by contract name."""
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # immutable values: no deep copy
 
 
 @dataclass(frozen=True)

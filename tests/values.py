@@ -24,13 +24,17 @@ Families:
     normal floats scaled by ``2**12``: large magnitudes without overflow (and
     logits beyond ``spec.loss.LARGE_LOGIT``, where a naive log-sum-exp overflows);
 
-and two families drawn only where a property asks for them:
+and three families drawn only where a property asks for them:
 
 ``offset``
     ``distinct`` shifted by one half: no ties and no zeros, so finite
     differences stay off the kinks of relu as well as max-pool;
 ``soft``
-    binary cross-entropy targets anywhere in ``[0, 1]`` (logits normal).
+    binary cross-entropy targets anywhere in ``[0, 1]`` (logits normal);
+``distinct_exact``
+    ``distinct`` for ``x`` and small integers in ``[-4, 4]`` for the other arrays:
+    no ties, and every array the same in float32 as in float64 (the small-scope
+    sweep, ``tests/small_scope.py``).
 
 The first input (``x``, or a loss's logits ``z``) carries the family; a
 loss's class ``labels`` are uniform over the classes and its binary targets
@@ -52,9 +56,9 @@ PRIMARY = ("x", "z")
 
 FAMILIES = ("normal", "exact", "ties", "distinct", "zeros", "large")
 """The families every operation is drawn from."""
-EXTRA_FAMILIES = ("offset", "soft")
+EXTRA_FAMILIES = ("offset", "soft", "distinct_exact")
 """Families for particular properties (see the module docstring)."""
-INTEGER_FAMILIES = ("exact", "ties")
+INTEGER_FAMILIES = ("exact", "ties", "distinct_exact")
 """Families whose every array holds small integers (so sums are exact)."""
 
 LAYOUTS = ("contiguous", "fortran", "channels_last", "sliced", "reversed")
@@ -68,14 +72,14 @@ def fill(family: str, role: str, shape: tuple[int, ...], rng: np.random.Generato
     if role == "y":
         return rng.random(shape) if family == "soft" else rng.integers(0, 2, size=shape).astype(np.float64)
     primary = role in PRIMARY
-    if family == "exact" or (family == "ties" and not primary):
+    if family == "exact" or (family in ("ties", "distinct_exact") and not primary):
         a = rng.integers(-4, 5, size=shape).astype(np.float64)
         if primary:
             a[rng.random(shape) < 0.25] = 0.0
         return a
     if family == "ties":
         return rng.integers(0, 3, size=shape).astype(np.float64)
-    if family in ("distinct", "offset") and primary:
+    if family in ("distinct", "offset", "distinct_exact") and primary:
         size = int(np.prod(shape))
         shift = 0.5 if family == "offset" else 0.0
         return (rng.permutation(size).astype(np.float64) - size // 2 + shift).reshape(shape)

@@ -166,6 +166,41 @@ class Sandbox:
                 np.copyto(target, value)  # the caller sees the modification, as it would in-process
         return payload
 
+    def send_many(
+        self, calls: list[tuple[str, tuple[Any, ...], dict[str, Any], list[str]]], repeat: int = 1
+    ) -> bool:
+        """Start several ``(fname, args, kwargs, names)`` calls in one message, each to run
+        ``repeat`` times in a row on fresh copies of its arguments; ``receive_many`` collects them.
+
+        The caller may compute in the meantime, but must collect before any other call.
+        False (nothing sent) when one of the functions already killed its worker in this check.
+        """
+        if any(fname in self._tripped for fname, *_ in calls):
+            return False
+        if self._proc is None or self._proc.poll() is not None:
+            self.start()
+        assert self._conn is not None
+        self._conn.send_bytes(wire.dumps(["batch", [[f, list(a), k, n, repeat] for f, a, k, n in calls]]))
+        return True
+
+    def receive_many(self) -> list[Any] | None:
+        """The outputs of the calls ``send_many`` started, in order (``repeat`` per call), each
+        ``None`` where that call raised; ``None`` as a whole when the batch did not finish within
+        the wall-clock limit or the worker died (it is replaced). The caller then repeats the calls
+        one by one with ``call``, which names the failing call as usual. Inputs changed in
+        place are not mirrored back."""
+        if self._conn is None:
+            return None
+        if not self._conn.poll(self.limits.timeout_s):
+            self._kill()
+            return None
+        try:
+            _, replies = wire.loads(self._conn.recv_bytes())
+        except (EOFError, OSError, ValueError):
+            self._kill()
+            return None
+        return [payload if kind == "ok" else None for kind, payload, *_ in replies]
+
     def _fail(self, fname: str, kind: str, message: str) -> None:
         __tracebackhide__ = True
         self.deaths += 1

@@ -47,7 +47,7 @@ def main(conn: Any, spec: str, memory_mb: int, cpu_s: int, workdir: str) -> None
     apply_memory_cap(memory_mb)
     os.chdir(workdir)
     _redirect_output(os.path.join(workdir, "output.log"))
-    import numpy as np
+    import numpy as np  # bound before the code under test is imported, which may patch sys.modules
 
     from ..impls import registry
     from ..spec import ContractError
@@ -82,23 +82,44 @@ def main(conn: Any, spec: str, memory_mb: int, cpu_s: int, workdir: str) -> None
             return
         from .wire import loads
 
-        _, fname, args, kwargs, names = loads(request)
-        before = [np.array(a, copy=True) if isinstance(a, np.ndarray) else None for a in args]
-        arm_cpu_cap(cpu_s)
-        try:
-            out = impl.functions[fname](*args, **kwargs)
-        except BaseException as e:  # report everything, SystemExit and MemoryError included
-            _send(
-                conn,
-                ["raised", {"type": type(e).__name__, "message": str(e), "traceback": _their_traceback(e)}],
-            )
-            continue
-        changed = {
-            str(i): a
-            for i, (a, b) in enumerate(zip(args, before, strict=True))
-            if b is not None and not np.array_equal(a, b, equal_nan=True)
-        }
-        _send(conn, ["ok", _mark_aliases(out, args, names, aliased, np), changed])
+        message = loads(request)
+        tools = (np, arm_cpu_cap, aliased, cpu_s)
+        if message[0] == "batch":  # several calls in one round trip (the small-scope sweep)
+            _send(conn, ["batch", _run_batch(impl, message[1], tools)])
+        else:
+            _send(conn, _run_one(impl, message[1:], tools))
+
+
+def _run_batch(impl: Any, calls: list[list[Any]], tools: tuple[Any, ...]) -> list[list[Any]]:
+    """Run each ``[fname, args, kwargs, names, repeat]`` ``repeat`` times, each time on fresh
+    copies of the arguments; the replies in order."""
+    np = tools[0]
+    replies = []
+    for fname, args, kwargs, names, repeat in calls:
+        for _ in range(repeat):
+            copies = [np.array(a, copy=True, order="K") if isinstance(a, np.ndarray) else a for a in args]
+            replies.append(_run_one(impl, [fname, copies, kwargs, names], tools))
+    return replies
+
+
+def _run_one(impl: Any, call: list[Any], tools: tuple[Any, ...]) -> list[Any]:
+    """Run one call ``[fname, args, kwargs, names]``; the reply: ``["ok", output, changed inputs]`` or
+    ``["raised", details]``. ``tools`` are numpy, the CPU-cap arming, the alias marker and the CPU cap,
+    all bound before the code under test was imported."""
+    np, arm_cpu_cap, aliased, cpu_s = tools
+    fname, args, kwargs, names = call
+    before = [np.array(a, copy=True) if isinstance(a, np.ndarray) else None for a in args]
+    arm_cpu_cap(cpu_s)
+    try:
+        out = impl.functions[fname](*args, **kwargs)
+    except BaseException as e:  # report everything, SystemExit and MemoryError included
+        return ["raised", {"type": type(e).__name__, "message": str(e), "traceback": _their_traceback(e)}]
+    changed = {
+        str(i): a
+        for i, (a, b) in enumerate(zip(args, before, strict=True))
+        if b is not None and not np.array_equal(a, b, equal_nan=True)
+    }
+    return ["ok", _mark_aliases(out, args, names, aliased, np), changed]
 
 
 def _mark_aliases(out: Any, args: list[Any], names: list[str], aliased: Any, np: Any) -> Any:
