@@ -13,6 +13,7 @@ dense layers and losses have their own small shape strategies.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -40,30 +41,38 @@ MAX_FEATURES = 6
 """Widest dense layer (inputs or outputs) and most classes of a loss."""
 
 
+@cache
+def ints(lo: int, hi: int) -> st.SearchStrategy[int]:
+    """``st.integers(lo, hi)``, built once per range: a strategy built afresh inside every draw is
+    validated afresh, about a fifth of the CPU time spent drawing configurations."""
+    return st.integers(lo, hi)
+
+
 def levels(caps: Capabilities, op_name: str, feature: str) -> list[Any]:
     """The levels of a support feature that ``caps`` allows, simplest first."""
     f = OPERATIONS[op_name].feature(feature)
     return [c for c in f.choices if caps.supports(op_name, feature, c)]
 
 
+@cache
 @st.composite
 def per_axis(draw: st.DrawFn, lo: int, hi: int, kind: str, ndim: int = 2) -> tuple[int, ...]:
     """One int per spatial axis: ``unit`` gives all 1, ``uniform`` one value for every axis,
     ``any`` independent values."""
     if kind == "unit":
         return (1,) * ndim
-    first = draw(st.integers(lo, hi))
+    first = draw(ints(lo, hi))
     if kind == "uniform":
         return (first,) * ndim
-    return (first, *(draw(st.integers(lo, hi)) for _ in range(ndim - 1)))
+    return (first, *(draw(ints(lo, hi)) for _ in range(ndim - 1)))
 
 
 @st.composite
 def one_unit_axis(draw: st.DrawFn, hi: int, ndim: int) -> tuple[int, ...]:
     """One axis at 1 and every other above it, e.g. stride ``(1, 2)``: the asymmetric case that
     code swapping or sharing the axes' strides gets wrong."""
-    unit = draw(st.integers(0, ndim - 1))
-    return tuple(1 if a == unit else draw(st.integers(2, hi)) for a in range(ndim))
+    unit = draw(ints(0, ndim - 1))
+    return tuple(1 if a == unit else draw(ints(2, hi)) for a in range(ndim))
 
 
 def strides(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[int, ...]]:
@@ -99,15 +108,16 @@ def paddings(
     if kind == "none":
         return (0,) * (2 * ndim)
     if kind == "uniform":
-        p = draw(st.integers(0, min(limits)))
+        p = draw(ints(0, min(limits)))
         return (p,) * (2 * ndim)
     out: list[int] = []
     for limit in limits:
-        lo = draw(st.integers(0, limit))
-        out += [lo, lo] if kind == "symmetric" else [lo, draw(st.integers(0, limit))]
+        lo = draw(ints(0, limit))
+        out += [lo, lo] if kind == "symmetric" else [lo, draw(ints(0, limit))]
     return tuple(out)
 
 
+@cache
 def sizes_for(
     kernel_extent: int, pad_total: int, ndim: int = 2, stride: int = 1, exact: bool = False
 ) -> st.SearchStrategy[int]:
@@ -116,8 +126,8 @@ def sizes_for(
     (``spec.shapes.divides_exactly``)."""
     least = max(1, kernel_extent - pad_total)
     if not exact:  # a third give one output cell on this axis (from the least size, stride - 1 more)
-        sizes = st.integers(least, least + MAX_EXTRA[ndim])
-        return st.one_of(sizes, sizes, st.integers(least, least + stride - 1))
+        sizes = ints(least, least + MAX_EXTRA[ndim])
+        return st.one_of(sizes, sizes, ints(least, least + stride - 1))
     first = least + (kernel_extent - pad_total - least) % stride  # the smallest tiled length
     return st.integers(0, MAX_EXTRA[ndim] // stride).map(lambda m: first + m * stride)
 
@@ -153,10 +163,10 @@ def conv_configs(
     unless ``bias`` fixes it)."""
     op = OPERATIONS[op_name]
     ndim = op.ndim
-    groups = draw(st.integers(1, 3)) if caps.supports(op_name, "groups", True) else 1
-    c_in = groups * draw(st.integers(1, MAX_CHANNELS))
-    c_out = groups * draw(st.integers(1, MAX_CHANNELS))
-    n = draw(st.integers(1, MAX_BATCH))
+    groups = draw(ints(1, 3)) if caps.supports(op_name, "groups", True) else 1
+    c_in = groups * draw(ints(1, MAX_CHANNELS))
+    c_out = groups * draw(ints(1, MAX_CHANNELS))
+    n = draw(ints(1, MAX_BATCH))
     kernel = draw(per_axis(1, MAX_KERNEL[ndim], "any", ndim))
     stride = draw(strides(caps, op_name))
     dilation = draw(dilations(caps, op_name))
@@ -182,8 +192,8 @@ def pool_configs(draw: st.DrawFn, caps: Capabilities, op_name: str) -> tuple[Par
     effective kernel, and every window reading at least one input cell."""
     op = OPERATIONS[op_name]
     ndim = op.ndim
-    n = draw(st.integers(1, MAX_BATCH))
-    c = draw(st.integers(1, MAX_CHANNELS))
+    n = draw(ints(1, MAX_BATCH))
+    c = draw(ints(1, MAX_CHANNELS))
     kernel = draw(per_axis(1, min(4, MAX_KERNEL[ndim]), "any", ndim))
     stride = draw(strides(caps, op_name))
     dilation = draw(dilations(caps, op_name)) if op.family == "max_pool" else (1,) * ndim
@@ -225,11 +235,11 @@ def overhanging(n: int, extent: int, stride: int, pad_total: int) -> int:
 @st.composite
 def feature_maps(draw: st.DrawFn, min_rank: int = 2, max_rank: int = 4) -> tuple[int, ...]:
     """Activation-like shapes: ``(N, F)`` from a dense layer or ``(N, C, ...)`` from a conv layer."""
-    rank = draw(st.integers(min_rank, max_rank))
-    n = draw(st.integers(1, MAX_BATCH))
+    rank = draw(ints(min_rank, max_rank))
+    n = draw(ints(1, MAX_BATCH))
     if rank == 2:
-        return (n, draw(st.integers(1, MAX_FEATURES)))
-    return (n, draw(st.integers(1, MAX_CHANNELS)), *(draw(st.integers(1, 5)) for _ in range(rank - 2)))
+        return (n, draw(ints(1, MAX_FEATURES)))
+    return (n, draw(ints(1, MAX_CHANNELS)), *(draw(ints(1, 5)) for _ in range(rank - 2)))
 
 
 @st.composite
@@ -247,9 +257,9 @@ def flatten_configs(draw: st.DrawFn) -> tuple[Params, Shapes]:
 @st.composite
 def linear_configs(draw: st.DrawFn, bias: bool | None = None) -> tuple[Params, Shapes]:
     """``x: (N, in)``, ``w: (out, in)``, ``b: (out,)`` or ``None``."""
-    n = draw(st.integers(1, MAX_BATCH))
-    n_in = draw(st.integers(1, MAX_FEATURES))
-    n_out = draw(st.integers(1, MAX_FEATURES))
+    n = draw(ints(1, MAX_BATCH))
+    n_in = draw(ints(1, MAX_FEATURES))
+    n_out = draw(ints(1, MAX_FEATURES))
     has_bias = draw(st.booleans()) if bias is None else bias
     return NoParams(), {"x": (n, n_in), "w": (n_out, n_in), "b": (n_out,) if has_bias else None}
 
@@ -257,16 +267,16 @@ def linear_configs(draw: st.DrawFn, bias: bool | None = None) -> tuple[Params, S
 @st.composite
 def softmax_configs(draw: st.DrawFn) -> tuple[Params, Shapes]:
     """Logits ``(N, C)`` and labels ``(N,)``; one class is allowed (loss 0, gradient 0)."""
-    n = draw(st.integers(1, MAX_BATCH + 1))
-    c = draw(st.integers(1, MAX_FEATURES))
+    n = draw(ints(1, MAX_BATCH + 1))
+    c = draw(ints(1, MAX_FEATURES))
     return NoParams(), {"z": (n, c), "labels": (n,)}
 
 
 @st.composite
 def bce_configs(draw: st.DrawFn) -> tuple[Params, Shapes]:
     """Logits and targets of shape ``(N,)`` or ``(N, K)``."""
-    n = draw(st.integers(1, MAX_BATCH + 1))
-    shape = draw(st.sampled_from([(n,), (n, 1), (n, draw(st.integers(2, 3)))]))
+    n = draw(ints(1, MAX_BATCH + 1))
+    shape = draw(st.sampled_from([(n,), (n, 1), (n, draw(ints(2, 3)))]))
     return NoParams(), {"z": shape, "y": shape}
 
 
