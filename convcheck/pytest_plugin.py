@@ -533,11 +533,14 @@ class Collector:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results:
             return
-        from .summary import coverage_lines, status_table
+        from .grouping import failure_groups
+        from .summary import compact_table, coverage_lines
 
         tr = terminalreporter
         tr.section("convcheck conformance summary")
-        for line in status_table(self.results):
+        for line in compact_table(self.results):
             tr.write_line(line)
+        for group in failure_groups(self.results):  # each mistake once, however many tests it failed
+            tr.write_line(f"mistake: {group.impl} {group.op}: {group.title} ({group.span()})")
         for line in coverage_lines(self.results):
             tr.write_line(line)
