@@ -10,7 +10,10 @@ relative bias far below the element-wise bound, fails.
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -143,3 +146,29 @@ def test_an_all_zero_output_is_judged_without_dividing_by_zero():
     shifted = zeros + 4 * 2.0**-24  # inside each element's bound, the same sign everywhere
     comp = tolerance.compare("dx", shifted, zeros, s, 3, "float32")
     assert comp.error_ratio <= 1 and not comp.aggregate_ok
+
+
+@pytest.mark.slow
+def test_calibration_finds_no_false_alarm_on_fixed_seeds(tmp_path):
+    """The cheap version of ``convcheck calibrate``: correct implementations under fixed seeds
+    (507 among them), not derandomised, on the operations with aggregate verdicts. No failure,
+    and the summary counts what was compared."""
+    out = tmp_path / "calibration.json"
+    cmd = [sys.executable, "-m", "convcheck", "calibrate", "--impl", "numpy_fast,torch", "--seeds", "1,507"]
+    cmd += [
+        "--max-examples",
+        "12",
+        "--ops",
+        "conv2d,linear,avg_pool2d,softmax_cross_entropy",
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr
+    assert "0 failure(s) of correct implementations over 2 seed(s)" in done.stdout
+    summary = json.loads(out.read_text())
+    for impl in ("numpy_fast", "torch"):
+        assert summary[impl]["runs"] == 2 and summary[impl]["failed_checks"] == []
+        for dtype in ("float32", "float64"):
+            totals = summary[impl]["by_dtype"][dtype]
+            assert totals["elements"] > 1000 and totals["aggregate_judged"] > 0
