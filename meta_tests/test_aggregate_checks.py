@@ -155,14 +155,7 @@ def test_calibration_finds_no_false_alarm_on_fixed_seeds(tmp_path):
     and the summary counts what was compared."""
     out = tmp_path / "calibration.json"
     cmd = [sys.executable, "-m", "convcheck", "calibrate", "--impl", "numpy_fast,torch", "--seeds", "1,507"]
-    cmd += [
-        "--max-examples",
-        "12",
-        "--ops",
-        "conv2d,linear,avg_pool2d,softmax_cross_entropy",
-        "--out",
-        str(out),
-    ]
+    cmd += ["--max-examples", "8", "--ops", "conv2d,linear,avg_pool2d", "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr
     assert "0 failure(s) of correct implementations over 2 seed(s)" in done.stdout
