@@ -446,3 +446,26 @@ def test_diff_compares_error_ratios_only_under_the_same_tolerance():
     changed = diff.compare(doc(0.05, None), doc(0.8, ["conv2d:float32 rtol=1e-06"]))
     assert changed.regressions == 0
     assert any("different tolerance overrides" in note for note in changed.notes)
+
+
+@pytest.mark.parametrize(
+    "padding",
+    [
+        (0, 0),
+        (1, 1),
+        (0, 2),
+        (1, 1, 2, 2),
+        (2, 1, 2, 1),
+        (1, 1, 1, 1, 1, 1),
+        (1, 1, 2, 2, 0, 0),
+        (0, 1, 0, 0, 0, 0),
+    ],
+)
+def test_matrix_padding_kind_is_the_spec_rule_in_every_dimension(padding):
+    """The matrix reads a recorded padding (as its repr, as a list) with the spec's one rule, in 1-D and 3-D too."""
+    from convcheck.report.matrix import padding_kind
+    from convcheck.spec.params import Conv1dParams, Conv2dParams, Conv3dParams
+
+    params = {1: Conv1dParams, 2: Conv2dParams, 3: Conv3dParams}[len(padding) // 2]
+    spec_kind = params(padding=padding).padding_kind
+    assert padding_kind(repr(padding)) == padding_kind(list(padding)) == spec_kind

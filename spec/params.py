@@ -14,6 +14,7 @@ hyper-parameters (activations, ``linear``, ``flatten``, losses) take ``NoParams`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any, ClassVar
 
@@ -21,6 +22,19 @@ from .errors import InvalidConfiguration
 
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 """Names of the spatial axes, for messages."""
+
+
+def padding_kind(padding: Sequence[int]) -> str:
+    """``"none"``, ``"uniform"`` (every side equal, a single int ``pad``), ``"symmetric"``
+    (low == high on every axis) or ``"asymmetric"``, for ``(low, high)`` pairs per spatial
+    axis in any number of dimensions."""
+    padding = tuple(padding)
+    if not any(padding):
+        return "none"
+    if len(set(padding)) == 1:
+        return "uniform"
+    pairs = zip(padding[::2], padding[1::2], strict=True)
+    return "symmetric" if all(lo == hi for lo, hi in pairs) else "asymmetric"
 
 
 def _check_tuple(name: str, value: Any, length: int, minimum: int, what: str) -> None:
@@ -66,14 +80,8 @@ class WindowParams(Params):
 
     @property
     def padding_kind(self) -> str:
-        """``"none"``, ``"uniform"`` (every side equal, a single int ``pad``),
-        ``"symmetric"`` (low == high on every axis) or ``"asymmetric"``."""
-        if not any(self.padding):
-            return "none"
-        if len(set(self.padding)) == 1:
-            return "uniform"
-        pairs = [self.pads(a) for a in range(self.NDIM)]
-        return "symmetric" if all(lo == hi for lo, hi in pairs) else "asymmetric"
+        """The padding's kind (see ``padding_kind``)."""
+        return padding_kind(self.padding)
 
     @property
     def stride_kind(self) -> str:

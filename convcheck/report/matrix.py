@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..spec import OPERATIONS
+from ..spec import OPERATIONS, params
 from ..summary import group_status
 
 CELL_STATUSES = ("passed", "failed", "unsupported", "untested", "n/a")
@@ -48,14 +48,11 @@ def _pairs(value: Any) -> tuple[int, ...]:
 
 
 def padding_kind(padding: Any) -> str:
-    """``none``, ``uniform``, ``symmetric`` or ``asymmetric`` (as ``spec.params``)."""
+    """The padding kind of a recorded ``padding`` (any number of spatial axes; ``spec.params``)."""
     p = _pairs(padding)
-    if len(p) != 4 or not any(p):
+    if not p or len(p) % 2:
         return "none"
-    t, b, l, r = p
-    if t == b == l == r:
-        return "uniform"
-    return "symmetric" if (t == b and l == r) else "asymmetric"
+    return params.padding_kind(p)
 
 
 @dataclass(frozen=True)
