@@ -380,7 +380,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     import torch
 
     lines = [
-        f"convcheck: profile={config.stash[_PROFILE]} seed={config.stash[_SEED]} strict={config.getoption('strict')} "
+        f"convcheck: profile={config.stash[_PROFILE]} seed={config.stash[_SEED]} strict={config.getoption('strict_contract')} "
         f"numpy={numpy.__version__} scipy={scipy.__version__} torch={torch.__version__}",
     ]
     for impl in config.stash[_IMPLS]:
@@ -389,7 +389,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"convcheck: impl {impl.name} ({impl.source}): {', '.join(impl.functions)}; "
             f"declared unsupported: {unsupported}"
         )
-        lines.append(f"convcheck: {impl.name}: {contracts.summary_line(impl.extras.get('contract', 'library'))}")
+        lines.append(
+            f"convcheck: {impl.name}: {contracts.summary_line(impl.extras.get('contract', 'library'))}"
+        )
     return lines
 
 
