@@ -532,7 +532,9 @@ def _consistent(mistake: mistakes.Mistake, obs: Observation, ref: Reference, sem
 
 def siblings(case: Case) -> list[Case]:
     """Cases next to ``case`` that tell similar mistakes apart: each boolean hyper-parameter
-    toggled, and the padding mirrored on every axis (same shapes, values family and seed)."""
+    toggled, the padding mirrored on every axis, and the padding widened by 2 on every side (a
+    crop that is only wrong at zero padding against one hard-coded for a padding); same shapes,
+    values family and seed."""
     from .tests.values import make_case
 
     p = case.params
@@ -541,6 +543,8 @@ def siblings(case: Case) -> list[Case]:
     mirrored = tuple(side for lo, hi in zip(padding[::2], padding[1::2], strict=True) for side in (hi, lo))
     if mirrored != padding:
         changes.append({"padding": mirrored})
+    if padding:
+        changes.append({"padding": tuple(side + 2 for side in padding)})
     out = []
     for change in changes:
         try:

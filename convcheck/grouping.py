@@ -125,7 +125,8 @@ def _raised_at(message: str) -> tuple[str, str] | None:
     kinds = [k for k in kinds if k not in ("AssertionError", "ContractViolation")]
     if not places or not kinds:
         return None
-    path, line, function = places[-1]
+    own = [p for p in places if not _not_theirs(p[0])]  # the implementation's line, not NumPy's
+    path, line, function = (own or places)[-1]
     return kinds[-1], f"{path.rsplit('/', 1)[-1]}:{line} in {function}"
 
 
@@ -196,12 +197,17 @@ def absent_operations(results: list[dict[str, Any]]) -> dict[str, list[str]]:
     return out
 
 
-def _own_frames_dropped(lines: list[str]) -> list[str]:
-    """A traceback without the frames of convcheck's adapters (the wrappers around a CS231n or
-    autodiff module): the student's own frames and the exception stay."""
+def _not_theirs(path: str) -> bool:
+    """A traceback frame outside the implementation's code: convcheck's adapters (the wrappers around
+    a CS231n or autodiff module), or an installed library (NumPy's internals)."""
     from .impls import adapters
 
-    ours = adapters.__file__
+    return path == adapters.__file__ or "site-packages" in path or "/lib/python3" in path
+
+
+def _own_frames_dropped(lines: list[str]) -> list[str]:
+    """A traceback with only the implementation's own frames (see ``_not_theirs``); the exception
+    line stays."""
     out, skip_indent = [], None
     for line in lines:
         indent = len(line) - len(line.lstrip())
@@ -209,7 +215,7 @@ def _own_frames_dropped(lines: list[str]) -> list[str]:
             continue
         skip_indent = None
         match = _PLACE.search(line)
-        if match and match.group(1) == ours:
+        if match and _not_theirs(match.group(1)):
             skip_indent = indent
             continue
         out.append(line)

@@ -26,7 +26,12 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cs231n_layers.py"
 
 CONV_3X3 = {"x": (1, 1, 4, 4), "w": (1, 1, 3, 3), "b": None}
 
+ONE_CELL = {"x": (1, 1, 1, 1), "w": (1, 1, 1, 1), "b": None}
+"""The shrunk case of both crop mistakes: told apart only by the sibling with a wider padding."""
+
 CASES = [
+    ("crop_at_zero", "dx_crop_at_zero_padding", "conv2d", Conv2dParams(), ONE_CELL, "dx", "normal"),
+    ("crop_hard_coded", "dx_crop_hard_coded", "conv2d", Conv2dParams(), ONE_CELL, "dx", "normal"),
     ("crop_at_zero", "dx_crop_at_zero_padding", "conv2d", Conv2dParams(), CONV_3X3, "dx", "normal"),
     (
         "crop_hard_coded",

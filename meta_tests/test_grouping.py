@@ -198,3 +198,19 @@ def test_a_raised_block_keeps_the_students_frames_and_drops_the_adapters():
     text = "\n".join(block_lines(failure_groups([_failed("forward", "t::f", message=message)])[0]))
     assert "alice/layers.py" in text and "out = x + None" in text
     assert adapters.__file__ not in text and "forward(x, w, b, param)" not in text
+
+
+def test_an_exception_inside_numpy_is_placed_at_the_implementations_line():
+    message = (
+        "convcheck.sandbox.client.SandboxFailure: conv2d_forward raised ValueError: shape-mismatch for sum\n"
+        "  its traceback:\n"
+        '      File "/subs/bob/layers.py", line 19, in conv_forward_naive\n'
+        "        out[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3]))\n"
+        '      File "/usr/lib/python3.11/site-packages/numpy/_core/numeric.py", line 1204, in tensordot\n'
+        "        raise ValueError('shape-mismatch for sum')\n"
+        "    ValueError: shape-mismatch for sum\n"
+    )
+    group = failure_groups([_failed("forward", "t::f", message=message)])[0]
+    assert group.title == "ValueError raised at layers.py:19 in conv_forward_naive"
+    text = "\n".join(block_lines(group))
+    assert "np.tensordot(window" in text and "numeric.py" not in text
