@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from . import pairs
+
 RATIO_EDGES: tuple[float, ...] = tuple(x / 2 for x in range(-20, 7))
 """``log10`` edges of the error-ratio histogram: ``1e-10`` to ``1e3`` in half decades.
 
@@ -119,11 +121,11 @@ class Recorder:
         self.failing_cases: dict[str, dict[str, Any]] = {}
         self.last_case: dict[str, Any] | None = None
         self.final_failure: dict[str, Any] | None = None
-        self._last: Any = None
-
         self.kinks: dict[tuple[str, str, str], dict[str, Any]] = {}
-    def case(self, case: Any) -> None:
+        self._last: Any = None
         self.pair_limits: dict[str, str] = {}
+
+    def case(self, case: Any) -> None:
         """Note one example's configuration (called once per hypothesis example)."""
         self.examples += 1
         self.dtype_examples[case.dtype] += 1
@@ -142,6 +144,16 @@ class Recorder:
             self.values["bias"].add("None")
         elif "b" in case.inputs:
             self.values["bias"].add("array")
+        if pairs.applies(case.op_name):  # which pairs of coarse features the draws reach (convcheck.pairs)
+            self.values["pairs"].update(pairs.reached(pairs.values_of(case)))
+            if self.caps is not None:
+                possible = pairs.possible(case.op_name, self.caps, self.pair_limits)
+                self.values["pairs_possible"].update(possible)
+
+    def limit_pairs(self, feature: str, value: str) -> None:
+        """The property draws only ``feature=value`` (batch independence needs ``N >= 2``): the pairs
+        with another value of that feature are not possible here (``convcheck.pairs``)."""
+        self.pair_limits[feature] = value
 
     def comparison(self, comp: Any) -> None:
         """Note one comparison under the tolerance policy (``spec.tolerance.Comparison``)."""
@@ -185,6 +197,13 @@ class Recorder:
                 "message": message,
             }
 
+    def kink(self, verdict: dict[str, Any], line: str, where: str) -> None:
+        """Note a convention or a kink defect that the run's contract does not fail (the course
+        contract's notes and warnings, ``spec.contracts``): once per (kind, operation, rule), counted."""
+        key = (verdict["kind"], verdict["op"], verdict["rule"])
+        entry = self.kinks.setdefault(key, {**verdict, "line": line, "first_case": where, "examples": 0})
+        entry["examples"] += 1
+
     def to_dict(self) -> dict[str, Any]:
         by_dtype: dict[str, dict[str, Any]] = {}
         for dtype, n in self.dtype_examples.items():
@@ -197,18 +216,12 @@ class Recorder:
             "values": {k: sorted(v) for k, v in self.values.items()},
             "worst_error_ratio": self.worst,
             "mistrusted": self.mistrusted,
-    def kink(self, verdict: dict[str, Any], line: str, where: str) -> None:
-        """Note a convention or a kink defect that the run's contract does not fail (the course
-        contract's notes and warnings, ``spec.contracts``): once per (kind, operation, rule), counted."""
-        key = (verdict["kind"], verdict["op"], verdict["rule"])
-        entry = self.kinks.setdefault(key, {**verdict, "line": line, "first_case": where, "examples": 0})
-        entry["examples"] += 1
-
             "by_dtype": by_dtype,
             "failed_dtypes": sorted(self.failed_dtypes),
             "failing_cases": self.failing_cases,
             "last_case": None if self._last is None else case_spec(self._last, embed=False),
             "failure": self.final_failure,
+            "kinks": list(self.kinks.values()),
         }
 
 
@@ -221,7 +234,6 @@ def active(recorder: Recorder) -> Iterator[Recorder]:
     _CURRENT.append(recorder)
     try:
         yield recorder
-            "kinks": list(self.kinks.values()),
     finally:
         _CURRENT.remove(recorder)
 

@@ -122,8 +122,24 @@ def coverage_lines(results: list[dict[str, Any]], limit: int = 8) -> list[str]:
     lines = ["", "exercised values (distinct count: examples of values):"]
     for (impl, op), params in sorted(coverage(results).items()):
         lines.append(f"{impl} {op}:")
-        for key in sorted(params):
+        for key in sorted(set(params) - PAIR_KEYS):
             values = sorted(params[key])
             shown = ", ".join(values[:limit]) + (", ..." if len(values) > limit else "")
             lines.append(f"    {key:<18} {len(values):>3}: {shown}")
+        if params.get("pairs_possible"):
+            lines.append(f"    {pairs_line(params)}")
     return lines
+
+
+PAIR_KEYS = frozenset({"pairs", "pairs_possible"})
+"""Coverage keys of ``convcheck.pairs``: shown as one line of the pairs never drawn."""
+
+
+def pairs_line(params: dict[str, Any]) -> str:
+    """``pairs  27/30 reached; never drawn: ...`` for an operation's coverage (``convcheck.pairs``)."""
+    from .pairs import missing
+
+    never = missing(params)
+    total = len(set(params.get("pairs_possible", [])))
+    head = f"{'feature pairs':<18} {total - len(never):>3}/{total} reached (N, C, stride, output extent)"
+    return head + (f"; never drawn: {'; '.join(never)}" if never else "")

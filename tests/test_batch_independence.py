@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 
+from convcheck import pairs
 from convcheck.spec import OPERATIONS
 from convcheck.spec.case import with_inputs
 
@@ -32,6 +33,7 @@ def test_batch_independence(impl, caps, op_name, record):
     def check(case):
         n_batch = case.x.shape[0]
         assume(n_batch >= 2)
+        record.limit_pairs("N", pairs.MANY)
         record.case(case)
         s = checks.self_bounds(impl, case)
         y = checks.call_forward(impl, case).astype(np.float64)

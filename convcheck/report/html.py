@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..pairs import readable
 from . import bench, matrix, model, plots
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -81,7 +82,9 @@ def render(document: dict[str, Any], folder: str | Path | None = None) -> str:
         groups={g.first["id"]: g for g in groups},
         scripts=_scripts(document, folder),
         coverage={
-            op: document["coverage"][op] for op in model.operations_in(document) if op in document["coverage"]
+            op: readable(document["coverage"][op])
+            for op in model.operations_in(document)
+            if op in document["coverage"]
         },
         benchmark_html=benchmark_html,
     )

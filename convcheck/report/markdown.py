@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..summary import PAIR_KEYS, pairs_line
 from . import bench, matrix, model
 from .model import fmt_ratio
 
@@ -223,11 +224,13 @@ def coverage_section(doc: dict[str, Any], limit: int = 12) -> list[str]:
         if not params:
             continue
         rows = []
-        for key in sorted(params):
+        for key in sorted(set(params) - PAIR_KEYS):
             values = params[key]
             shown = ", ".join(values[:limit]) + (", ..." if len(values) > limit else "")
             rows.append((key, len(values), shown))
         lines += [f"### {op}", "", *table(("hyper-parameter", "distinct", "values"), rows), ""]
+        if params.get("pairs_possible"):
+            lines += [f"- {pairs_line(params)}", ""]
     return lines
 
 
