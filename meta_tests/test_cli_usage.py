@@ -142,6 +142,8 @@ def test_env_var_selects_the_implementation_under_pytest():
             "avg_pool2d",
             "--max-examples",
             "3",
+            "--convcheck-profile",
+            "ci",
         ],
         capture_output=True,
         text=True,

@@ -437,6 +437,8 @@ def test_convcheck_run_reports_the_localisation(tmp_path):
             str(source),
             "--ops",
             "toy_cnn,two_conv",
+            "--profile",
+            "fast",
             "--report",
             str(folder),
         ],

@@ -419,7 +419,7 @@ def test_matrix_columns_apply_only_to_operations_with_the_feature(tmp_path):
     )
     folder = tmp_path / "report"
     proc = convcheck("run", "--impl", str(sub), "--ops", "conv1d,relu,softmax_cross_entropy", "--max-examples", "3",
-                     "--report", str(folder))  # fmt: skip
+                     "--profile", "ci", "--report", str(folder))  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc = load(folder)
     validate(doc)
