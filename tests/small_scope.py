@@ -73,13 +73,13 @@ class Bounds:
     dilation: tuple[int, ...] = (1, 2)
     full_size: int = 3
     full_kernel: int = 2
-    pool: int = 1500
+    pool: int = 400
 
 
 BOUNDS = {
     1: Bounds(size=(1, 2, 3, 4, 5), full_size=4, full_kernel=3),
     2: Bounds(full_size=2, full_kernel=2),
-    3: Bounds(size=(1, 2, 3), kernel=(1, 2), full_size=1, full_kernel=1, pool=800),
+    3: Bounds(size=(1, 2, 3), kernel=(1, 2), full_size=1, full_kernel=1, pool=300),
 }
 """Per number of spatial axes. Chosen from the measured budget (README, "Small-scope sweep"):
 the sweep adds at most a tenth to the ``ci`` run of a correct implementation."""
@@ -210,23 +210,76 @@ def _covering(op: Operation, caps: Capabilities, b: Bounds) -> list[Geometry]:
     """A greedy pairwise covering design over the whole bounded space (see the module docstring)."""
     rng = random.Random(zlib.crc32(op.name.encode()))
     globals_ = _globals(op, b, full=False)
-    per_axis = {
-        key: _axis_configs(op, b, dict(key), full=False)
-        for key in {tuple((k, v) for k, v in g.items() if k == "ceil_mode") for g in globals_}
-    }
+    per_axis = {key: _axis_configs(op, b, dict(key), full=False) for key in map(_ceil_key, globals_)}
     pool: list[tuple[Geometry, list[tuple[str, Any]]]] = []
     for _ in range(b.pool * 4):
         if len(pool) == b.pool:
             break
         row = dict(rng.choice(globals_))
-        configs = per_axis[tuple((k, v) for k, v in row.items() if k == "ceil_mode")]
+        configs = per_axis[_ceil_key(row)]
         row["axes"] = [rng.choice(configs) for _ in range(op.ndim)]
         geometry = _valid(op, caps, row)
         if geometry is not None:
             pool.append((Geometry(*geometry, full=False), _features(op, row, *geometry)))
+    pool += _seed_rows(op, caps, globals_, per_axis)
     if not pool:
         return []
     return _greedy_pairs(pool)
+
+
+def _seed_rows(
+    op: Operation, caps: Capabilities, globals_: list[dict[str, Any]], per_axis: dict[Any, list[AxisConfig]]
+) -> list[tuple[Geometry, list[tuple[str, Any]]]]:
+    """Rows that show, for every value of a global feature and every value of a feature on one
+    axis (the output length included), both at once; and likewise for every two axes. Each uses
+    the first global combination and the first axis configuration holding the value, and the
+    simplest ones elsewhere.
+
+    Axes are valid independently of each other, so these pairs are feasible whenever each value
+    is, but a random pool rarely holds a rare value of one axis beside a rare one of another."""
+    rows = []
+    seen: set[tuple[Any, ...]] = set()
+    simplest_axes = {key: [configs[0]] * op.ndim for key, configs in per_axis.items()}
+    usable = [g for g in globals_ if _valid(op, caps, {**g, "axes": simplest_axes[_ceil_key(g)]}) is not None]
+    for name, value in dict.fromkeys((k, v) for g in usable for k, v in g.items()):
+        row_globals = next(g for g in usable if g[name] == value)
+        configs = per_axis[_ceil_key(row_globals)]
+        firsts = list(dict.fromkeys(_first_configs(op, row_globals, configs).values()))
+        axis_pairs = [(a, a) for a in range(op.ndim)]  # a global value beside each axis value
+        if row_globals is usable[0]:  # two axes' values beside each other: once, with the simplest globals
+            axis_pairs += list(itertools.combinations(range(op.ndim), 2))
+        for a, b in axis_pairs:
+            for ca, cb in itertools.product(firsts, repeat=2) if a != b else ((c, c) for c in firsts):
+                axes = [configs[0]] * op.ndim
+                axes[a], axes[b] = ca, cb
+                key = (tuple(row_globals.items()), tuple(axes))
+                if key in seen:
+                    continue
+                seen.add(key)
+                row = {**row_globals, "axes": axes}
+                geometry = _valid(op, caps, row)
+                if geometry is not None:
+                    rows.append((Geometry(*geometry, full=False), _features(op, row, *geometry)))
+    return rows
+
+
+def _ceil_key(row: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The global values the per-axis validity depends on (``ceil_mode``)."""
+    return tuple((k, v) for k, v in row.items() if k == "ceil_mode")
+
+
+def _first_configs(
+    op: Operation, row: dict[str, Any], configs: list[AxisConfig]
+) -> dict[tuple[str, Any], AxisConfig]:
+    """The first axis configuration showing each value of each per-axis feature (output length included)."""
+    one = _one_d(op)
+    firsts: dict[tuple[str, Any], AxisConfig] = {}
+    for cfg in configs:
+        params, shapes = _build(one, {**row, "axes": [cfg], "groups": 1, "c_in": 1, "c_out": 1})
+        out = one.output_shape(shapes, params)[2]
+        for feature in zip(("size", "k", "s", "lo", "hi", "d", "out"), (*cfg, out), strict=True):
+            firsts.setdefault(feature, cfg)
+    return firsts
 
 
 def _greedy_pairs(pool: list[tuple[Geometry, list[tuple[str, Any]]]]) -> list[Geometry]:
