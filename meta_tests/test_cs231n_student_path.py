@@ -173,3 +173,95 @@ def test_divisibility_assertions_are_never_failures_of_the_drawn_cases(tmp_path)
     proc = _run(_plugin(tmp_path, "asserts_divisible"), "--ops", "conv2d,max_pool2d")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "geometry" in proc.stdout  # listed as not part of the contract for this run
+
+
+# --- conventions apart from defects: the two contracts ------------------------------------------
+
+CONVENTIONS = [
+    (
+        "relu_grad_at_zero_one",
+        "relu",
+        "convention (relu derivative_at_zero=1)",
+        '{"relu": {"derivative_at_zero": 1}}',
+    ),
+    (
+        "pool_ties_last",
+        "max_pool2d",
+        "convention (max_pool2d ties='last')",
+        '{"max_pool2d": {"ties": "last"}}',
+    ),
+    (
+        "pool_ties_split",
+        "max_pool2d",
+        "convention (max_pool2d ties='split')",
+        '{"max_pool2d": {"ties": "split"}}',
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("plant", "ops", "verdict", "declaration"), CONVENTIONS)
+def test_a_convention_is_a_note_under_the_course_contract(tmp_path, plant, ops, verdict, declaration):
+    proc = _run(_plugin(tmp_path, plant), "--ops", ops)  # from_cs231n: the course contract by default
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "contract: course" in proc.stdout
+    assert f"note: {verdict}" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("plant", "ops", "verdict", "declaration"), CONVENTIONS)
+def test_a_convention_fails_the_library_contract_with_how_to_declare_it(
+    tmp_path, plant, ops, verdict, declaration
+):
+    proc = _run(_plugin(tmp_path, plant), "--ops", ops, "--contract", "library")
+    assert proc.returncode == 1, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "contract: library" in proc.stdout
+    assert verdict in proc.stdout
+    assert f"declare it: CONVCHECK_CAPABILITIES = {declaration}" in proc.stdout
+
+
+@pytest.mark.slow
+def test_a_declared_convention_passes_the_library_contract(tmp_path):
+    plugin = tmp_path / "declared_plugin.py"
+    plugin.write_text(
+        "from convcheck.impls.adapters import exports, from_cs231n\n"
+        f"globals().update(exports(from_cs231n({str(PLANTS / 'relu_grad_at_zero_one.py')!r}, "
+        "capabilities={'relu': {'derivative_at_zero': 1}})))\n"
+    )
+    proc = _run(plugin, "--ops", "relu", "--contract", "library")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "relu.derivative_at_zero = 1" in proc.stdout  # reported as declared
+
+
+@pytest.mark.slow
+def test_every_max_routing_is_a_warning_under_course_and_a_failure_under_library(tmp_path):
+    plugin = _plugin(tmp_path, "pool_ties_every_max")
+    course = _run(plugin, "--ops", "max_pool2d")
+    assert course.returncode == 0, course.stdout[-4000:] + course.stderr[-2000:]
+    assert "warning: kink defect (max_pool2d ties='all')" in course.stdout
+    assert "every-max routing multiplies their gradient" in course.stdout
+    library = _run(plugin, "--ops", "max_pool2d", "--contract", "library")
+    assert library.returncode == 1, library.stdout[-4000:]
+    assert {"max_pool2d:backward", "max_pool2d:max_routing"} <= _failed_groups(library.stdout)
+    assert "kink defect (max_pool2d ties='all')" in library.stdout
+
+
+@pytest.mark.slow
+def test_divisibility_assertions_fail_the_library_contract_with_how_to_declare_it(tmp_path):
+    proc = _run(_plugin(tmp_path, "asserts_divisible"), "--ops", "max_pool2d", "--contract", "library")
+    assert proc.returncode == 1, proc.stdout[-4000:]
+    assert 'declare it: CONVCHECK_CAPABILITIES = {"max_pool2d": {"geometry": "exact"}}' in proc.stdout
+
+
+@pytest.mark.slow
+def test_the_example_plugin_still_passes_from_the_repository_root():
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "convcheck", "run", "--impl", "examples/cs231n_plugin.py"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=root,
+        env={**os.environ, "CONVCHECK_PROFILE": "ci"},
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

@@ -67,13 +67,14 @@ def resolve(option: str | None, caps: Capabilities, default: str = LIBRARY) -> s
 
 
 def under(caps: Capabilities, contract: str) -> Capabilities:
-    """``caps`` as the run honours it: under the course contract, narrowed to the course's geometry."""
+    """``caps`` as the run honours it, naming the run's ``contract`` (``Capabilities.contract``);
+    under the course contract, narrowed to the course's geometry too."""
     if contract != COURSE:
-        return caps
+        return dataclasses.replace(caps, contract=LIBRARY)
     features = {op: dict(values) for op, values in caps.features.items()}
     for op, values in COURSE_DECLARATION.items():
         features.setdefault(op, {}).update(values)
-    return dataclasses.replace(caps, features=features, declared=True)
+    return dataclasses.replace(caps, features=features, declared=True, contract=COURSE)
 
 
 def oracle_semantics(semantics: Mapping[str, Any]) -> dict[str, Any]:

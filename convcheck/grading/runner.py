@@ -68,6 +68,7 @@ class RunOptions:
     max_examples: int | None = None
     ops: tuple[str, ...] = ()
     strict: bool = False
+    contract: str = "course"
     submission_timeout: float = 600.0
     report: bool = False
     passthrough: dict[str, str] = field(default_factory=dict)
@@ -83,6 +84,7 @@ def child_command(entry: Path, folder: Path, opts: RunOptions) -> list[str]:
         cmd += ["--ops", ",".join(opts.ops)]
     if opts.strict:
         cmd.append("--strict")
+    cmd += ["--contract", opts.contract]  # grading's default is the course contract (spec/contracts.py)
     if opts.report:
         cmd += ["--report", str(folder)]
     for flag, value in sorted(opts.passthrough.items()):

@@ -87,4 +87,5 @@ def render(document: dict[str, Any], folder: str | Path | None = None) -> str:
             if op in document["coverage"]
         },
         benchmark_html=benchmark_html,
+        kinks=model.kinks(document),
     )

@@ -57,6 +57,7 @@ def header(doc: dict[str, Any]) -> list[str]:
         + (" - ignored (--strict)" if impl.get("strict") else "")
         + "; unsupported: "
         + (", ".join(f"{u['op']}.{u['feature']}={u['value']!r}" for u in impl["unsupported"]) or "nothing"),
+        f"- {impl.get('contract_summary') or 'contract: library'}",
         f"- environment: Python {env['python']}, NumPy {env['numpy']}, SciPy {env['scipy']}, torch {env['torch']}, "
         f"hypothesis {env['hypothesis']}; {env['cpu']}; threads: torch {th.get('torch')}, "
         f"NumPy BLAS {th.get('numpy_blas')}, CPUs {th.get('cpu_count')}",
@@ -234,9 +235,22 @@ def coverage_section(doc: dict[str, Any], limit: int = 12) -> list[str]:
     return lines
 
 
+def kinks_section(doc: dict[str, Any]) -> list[str]:
+    """The course contract's notes and warnings at kinks (``spec.contracts``), when there are any."""
+    found = model.kinks(doc)
+    if not found:
+        return []
+    lines = ["## Notes and warnings at kinks", "", "Not failures under the course contract:", ""]
+    for k in found:
+        label = "warning" if k["kind"] == "kink defect" else "note"
+        lines.append(f"- **{label}**: {k['line']} ({', '.join(k['properties'])})")
+    return [*lines, ""]
+
+
 def render(doc: dict[str, Any]) -> str:
     """report.md for ``doc``."""
-    lines = [*header(doc), "", *matrix_section(doc), *properties_section(doc), *tolerance_section(doc)]
+    lines = [*header(doc), "", *matrix_section(doc), *kinks_section(doc), *properties_section(doc)]
+    lines += tolerance_section(doc)
     lines += failures_section(doc)
     lines += coverage_section(doc)
     if doc.get("benchmark"):

@@ -22,7 +22,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from ..spec import OPERATIONS, tolerance
+from ..spec import OPERATIONS, contracts, tolerance
 
 SCHEMA_VERSION = "1.0"
 FORMAT = "convcheck-report"
@@ -162,7 +162,26 @@ def implementation(impl: Any, strict: bool) -> dict[str, Any]:
         "capabilities": impl.capabilities.to_dict(),
         "unsupported": [{"op": o, "feature": f, "value": v} for o, f, v in impl.capabilities.unsupported()],
         "strict": strict,
+        "contract": _contract(impl),
+        "contract_summary": contracts.summary_line(_contract(impl)),
     }
+
+
+def _contract(impl: Any) -> str:
+    """The contract the run checked ``impl`` against (``spec.contracts``; set by the pytest plugin)."""
+    return getattr(impl, "extras", {}).get("contract", contracts.LIBRARY)
+
+
+def kinks(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The course contract's notes (conventions) and warnings (kink defects) over every record, once
+    per (kind, operation, rule), with the properties that met them (``spec.contracts``)."""
+    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for rec in document.get("records", []):
+        for k in rec.get("kinks") or []:
+            entry = seen.setdefault((k["kind"], k["op"], k["rule"]), {**k, "properties": []})
+            if rec["property"] not in entry["properties"]:
+                entry["properties"].append(rec["property"])
+    return [seen[key] for key in sorted(seen)]
 
 
 def tolerance_section() -> dict[str, Any]:
@@ -254,6 +273,7 @@ def records_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
         "direction": direction(entry),
         "oracle": entry.get("oracle") or None,
         "duration": float(entry.get("duration") or 0.0),
+        "kinks": entry.get("kinks") or [],
     }
     failing = status in ("failed", "error")
     failed_dtypes = _failed_dtypes(entry) if failing else set()
