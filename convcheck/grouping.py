@@ -131,11 +131,26 @@ def _raised_at(message: str) -> tuple[str, str] | None:
 
 
 def _first_line(message: str) -> str:
-    for line in message.splitlines():
-        line = line[4:] if line.startswith("E   ") else line
-        if line.strip():
-            return line.strip()
+    """The failure's first line as the terminal shows it (pytest's ``E`` lines), never a
+    traceback's header."""
+    from .cli import failure_text
+
+    lines = [ln.strip(" +|") for ln in failure_text(message).splitlines()]
+    for line in lines:
+        if _EXCEPTION_LINE.match(line):
+            return line
+    for line in lines:
+        if (
+            line
+            and not line.startswith(("File ", "^", "~"))
+            and "Traceback (most recent call last)" not in line
+        ):
+            return line
     return ""
+
+
+_EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Failure|Violation|Exit)\b[^:]*: ")
+"""A line stating an exception: ``SandboxFailure: ...``, ``AssertionError: ...``."""
 
 
 def _normalised(line: str) -> str:
@@ -222,12 +237,25 @@ def _own_frames_dropped(lines: list[str]) -> list[str]:
     return out
 
 
+def _from_last_exception(lines: list[str]) -> list[str]:
+    """A raw traceback (an exception group's, with ``|`` margins) from its last exception line on:
+    what was raised, without the frames of pytest, hypothesis and convcheck that led there."""
+    plain = [ln.lstrip(" |+").rstrip() for ln in lines]
+    starts = [i for i, ln in enumerate(plain) if _EXCEPTION_LINE.match(ln)]
+    if not starts:
+        return lines
+    return [ln for ln in plain[starts[-1] :] if ln and not set(ln) <= set("-+")]
+
+
 def _trimmed(message: str) -> list[str]:
     """A failure's text without hypothesis's falsifying-example dump and decorator hint."""
     from .cli import failure_text
 
+    text = failure_text(message).splitlines()
+    if not any(line.startswith("E   ") for line in message.splitlines()):
+        text = _from_last_exception(text)
     lines, skipping = [], False
-    for line in _own_frames_dropped(failure_text(message).splitlines()):
+    for line in _own_frames_dropped(text):
         if line.startswith("Falsifying example:"):
             skipping = True
             continue

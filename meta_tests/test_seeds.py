@@ -114,17 +114,35 @@ def test_a_failure_prints_the_command_that_replays_it(tmp_path):
 
 
 @pytest.mark.parametrize("profile", ["ci", "fast"])
-def test_grade_passes_one_seed_to_every_submission(profile):
-    """``convcheck grade --seed`` reaches every child run; without one, a non-derandomised profile
-    still gives the whole class one seed."""
+def test_grade_gives_the_whole_class_one_seed(profile):
+    """``convcheck grade --seed`` is kept; without one, the derandomised profile's default or one
+    random seed, passed to every child run alike."""
     import argparse
 
     from convcheck.grading.cli import class_seed
-    from convcheck.pytest_plugin import DERANDOMISED
+    from convcheck.pytest_plugin import DEFAULT_SEED, DERANDOMISED
 
     given = argparse.Namespace(seed=7, profile=profile)
     class_seed(given)
     assert given.seed == 7
     unset = argparse.Namespace(seed=None, profile=profile)
     class_seed(unset)
-    assert (unset.seed is None) == (profile in DERANDOMISED)
+    assert isinstance(unset.seed, int) and (unset.seed == DEFAULT_SEED or profile not in DERANDOMISED)
+
+
+def test_grade_seed_reaches_every_submission_and_the_summary(tmp_path):
+    """``convcheck grade --seed 5``: the child's report.json records seed 5 and profile ci, and the
+    class summary's title names both."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "alice.py").write_text(
+        "from convcheck.impls.numpy_reference import relu_backward, relu_forward\n"
+    )
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "convcheck", "grade", str(subs), "--report", str(out), "--profile", "ci"]
+    cmd += ["--seed", "5", "--ops", "relu", "--max-examples", "2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    run = json.loads((out / "alice" / "report.json").read_text())["run"]
+    assert (run["profile"], run["seed"]) == ("ci", 5)
+    assert "profile ci, seed 5" in (out / "summary.html").read_text()
