@@ -21,8 +21,12 @@ whole, it is covered by two deterministic parts:
   per-feature values (the per-axis output length counted as a feature, so
   "stride 1 on one axis, a one-column output" is a pair) that some valid
   geometry shows appears in at least one chosen geometry. It is built greedily
-  from a fixed pool of valid geometries drawn with a seed derived from the
-  operation's name, so it is the same in every run.
+  from a pool of valid geometries: ``Bounds.pool`` drawn with a seed derived
+  from the operation's name (the same in every run), plus constructed rows
+  holding every global value beside every value of each axis, and every value
+  of one axis beside every value of another (``_seed_rows``). Pairs within one
+  axis come from the drawn part; ``meta_tests/test_sweep.py`` checks the
+  coverage against a brute force of the whole conv1d space.
 
 Validity comes from the spec (``Operation.check``; the per-axis pre-filter uses
 the same family's 1-D operation, whose rules are the per-axis rules) and

@@ -18,7 +18,7 @@ import pytest
 from convcheck.spec import OPERATIONS, tolerance
 
 from . import checks, small_scope
-from .values import fresh, make_case
+from .values import fresh, make_case, window_has_ties
 
 ORACLE = "scipy"
 """The textbook oracle: it follows every declared semantic (convention, tie rule)."""
@@ -43,7 +43,7 @@ def test_sweep(impl, caps, contract, op_name, record):
     for start in range(0, len(geometries), CHUNK):
         chunk = geometries[start : start + CHUNK]
         cases = [
-            make_case(op_name, g.params, g.shapes, dtype, family, small_scope.SEED)
+            _case(op_name, g, dtype, family)
             for g in chunk
             for family in small_scope.FAMILIES
             for dtype in caps.dtypes
@@ -62,6 +62,14 @@ def test_sweep(impl, caps, contract, op_name, record):
             index = start * per_geometry + i + 1
             where = f"the first failing case {index} of {len(geometries) * per_geometry}"
             _check(impl, caps, case, outputs, truths[i // len(caps.dtypes)], where, contract)
+
+
+def _case(op_name: str, geometry: small_scope.Geometry, dtype: str, family: str) -> Any:
+    """The sweep's case of a geometry, with its max-pool ties noted as the strategies note them."""
+    case = make_case(op_name, geometry.params, geometry.shapes, dtype, family, small_scope.SEED)
+    if case.op.family == "max_pool":
+        case.notes["ties"] = window_has_ties(case.x, case.params)
+    return case
 
 
 def _call(case: Any, fname: str) -> tuple[str, tuple[Any, ...], dict[str, Any], list[str]]:
