@@ -16,9 +16,12 @@ Two families:
   function returning the scalar loss gets its ``dz`` the same way.
 
 Every adapter returns the contract's functions (NumPy in and out, keyword-only
-hyper-parameters), copies inputs before user code sees them, returns fresh
-arrays of the input dtype, and raises ``NotImplementedError`` naming the
-hyper-parameter when called with a configuration its declaration excludes.
+hyper-parameters), returns fresh arrays of the input dtype, and raises
+``NotImplementedError`` naming the hyper-parameter when called with a
+configuration its declaration excludes. The CS231n adapters hand the caller's
+own arrays to the wrapped code and check after each call that it wrote into
+none of its inputs (``InputModified`` names the function and the argument);
+the autodiff adapters build their tensors from copies.
 A plug-in file then re-exports the functions::
 
     from convcheck.impls.adapters import exports, from_cs231n

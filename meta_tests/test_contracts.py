@@ -100,7 +100,8 @@ def test_the_course_contract_adds_the_exact_geometry_to_every_window_operation()
     assert course.value("max_pool3d", "geometry") == "exact"
     assert ("avg_pool1d", "geometry", "exact") in course.unsupported()
     library = contracts.under(parse_capabilities({"contract": "course"}), contracts.LIBRARY)
-    assert library.unsupported() == [] and library.contract == "library"  # the run's, not the declared default
+    # the run's contract, not the declared default, and no course geometry
+    assert library.unsupported() == [] and library.contract == "library"
 
 
 def test_the_contract_resolves_option_then_declaration_then_default():

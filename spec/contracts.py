@@ -52,7 +52,9 @@ CONVEX_TIE_RULES = ("first", "last", "split")
 """The tie rules that are each one valid subgradient (``any`` accepts every convex combination)."""
 
 COURSE_DECLARATION: dict[str, dict[str, Any]] = {
-    name: {"geometry": "exact"} for name, op in OPERATIONS.items() if any(f.name == "geometry" for f in op.features)
+    name: {"geometry": "exact"}
+    for name, op in OPERATIONS.items()
+    if any(f.name == "geometry" for f in op.features)
 }
 """What the course contract adds to any declaration: the assignment's geometry on every window operation."""
 
@@ -182,8 +184,9 @@ def relu_verdict(x: Any, dy: Any, dx: Any, declared: Any, slack: float) -> Verdi
 
 EVERY_MAX_WHY = (
     "each tied maximum received the window's whole gradient, so a window with k tied maxima hands on "
-    "k times its gradient: not a subgradient. It matters in a network: after a ReLU, zeros tie in a "
-    "max-pool window, and every-max routing multiplies their gradient by the number of zeros"
+    "k times its gradient: not a subgradient, and dx no longer sums to dy. It matters in a network: "
+    "after a ReLU, zeros tie in a max-pool window, and every-max routing multiplies their gradient by "
+    "the number of zeros (which a ReLU passing the gradient at 0 carries on)"
 )
 
 
