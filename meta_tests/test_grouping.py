@@ -43,6 +43,11 @@ def _failed(prop: str, test: str, *, slug: str | None = None, message: str = "",
             "message": message or f"AssertionError: {prop} differs", "failure": failure}  # fmt: skip
 
 
+def _pytest_lines(message: str) -> str:
+    """``message`` as pytest reports an exception: every line behind ``E   ``."""
+    return "\n".join(f"E   {line}" for line in message.splitlines())
+
+
 def test_the_same_diagnosis_across_properties_is_one_group_shown_by_its_smallest_case():
     results = [
         _failed("backward", "t::b1", slug="dx_crop_at_zero_padding", size=3),
@@ -195,7 +200,9 @@ def test_a_raised_block_keeps_the_students_frames_and_drops_the_adapters():
         "        out = x + None\n"
         "    TypeError: bad operand\n"
     )
-    text = "\n".join(block_lines(failure_groups([_failed("forward", "t::f", message=message)])[0]))
+    text = "\n".join(
+        block_lines(failure_groups([_failed("forward", "t::f", message=_pytest_lines(message))])[0])
+    )
     assert "alice/layers.py" in text and "out = x + None" in text
     assert adapters.__file__ not in text and "forward(x, w, b, param)" not in text
 
@@ -210,7 +217,22 @@ def test_an_exception_inside_numpy_is_placed_at_the_implementations_line():
         "        raise ValueError('shape-mismatch for sum')\n"
         "    ValueError: shape-mismatch for sum\n"
     )
-    group = failure_groups([_failed("forward", "t::f", message=message)])[0]
+    group = failure_groups([_failed("forward", "t::f", message=_pytest_lines(message))])[0]
     assert group.title == "ValueError raised at layers.py:19 in conv_forward_naive"
     text = "\n".join(block_lines(group))
     assert "np.tensordot(window" in text and "numeric.py" not in text
+
+
+def test_an_exception_group_is_shown_from_its_last_exception():
+    message = (
+        "  + Exception Group Traceback (most recent call last):\n"
+        '  |   File "/site-packages/hypothesis/core.py", line 824, in default_executor\n'
+        "  |     return function(data)\n"
+        "  +-+---------------- 1 ----------------\n"
+        "    | convcheck.sandbox.client.SandboxFailure: worker died on conv2d_backward(...): it exited with status 3\n"
+        "    +------------------------------------\n"
+    )
+    group = failure_groups([_failed("adjoint", "t::a", message=message)])[0]
+    text = "\n".join(block_lines(group))
+    assert group.title.startswith("convcheck.sandbox.client.SandboxFailure: worker died")
+    assert "it exited with status 3" in text and "Traceback (most recent call last)" not in text
