@@ -1,6 +1,6 @@
 """Blame the function at fault, and label every side of a comparison for what it is.
 
-One pytest session (profile ``ci``, explicit) checks three planted implementations:
+One pytest session (profile ``ci``, explicit) checks four planted implementations:
 
 - ``forward_wrong``: the kernel-flipping forward of ``buggy.conv_flipped_kernel_forward`` with a
   correct backward, and a softmax loss whose value is doubled while ``dz`` is right. The
@@ -8,7 +8,8 @@ One pytest session (profile ``ci``, explicit) checks three planted implementatio
   (the loss's value), and the reproduction must call the forward;
 - ``backward_wrong``: a correct forward with ``dw`` averaged over the batch, and a softmax
   gradient without its ``1/N``: the same properties must blame the backward;
-- ``nonlinear``: a correct forward with a ``dx`` that is not linear in ``dy``.
+- ``nonlinear``: a correct forward with a ``dx`` that is not linear in ``dy``;
+- ``noncontiguous``: ``buggy.conv_noncontiguous_wrong``, wrong on non-contiguous inputs only.
 
 The labels meta-test reads every failure message of the session: wherever a message says
 ``got`` and ``expected``, ``got`` is the implementation's answer and ``expected`` the oracle's
@@ -51,6 +52,9 @@ PLANTS = {
         from convcheck.impls.buggy.softmax_grad_missing_batch_mean import softmax_cross_entropy
         from convcheck.impls.numpy_reference import conv2d_forward
     """,
+    "noncontiguous": """
+        from convcheck.impls.buggy.conv_noncontiguous_wrong import conv2d_backward, conv2d_forward
+    """,
     "nonlinear": """
         from convcheck.impls.numpy_reference import conv2d_forward
         from convcheck.impls.numpy_reference import conv2d_backward as _right
@@ -63,7 +67,7 @@ PLANTS = {
     """,
 }
 BACKWARD_SIDE = ("adjoint", "finite_differences", "loss_finite_differences")
-IDENTITIES = ("batch_independence", "linearity", "loss_batch_mean")
+IDENTITIES = ("batch_independence", "linearity", "loss_batch_mean", "hygiene")
 """Properties comparing two answers of the implementation: they never say got/expected of them."""
 
 
@@ -81,7 +85,7 @@ def session(tmp_path_factory) -> tuple[list[dict], Path, dict[str, str]]:
         "-q", "--no-header", "--rootdir", str(SUITE), "-c", "/dev/null", "--impl", ",".join(paths.values()),
         "--ops", "conv2d,softmax_cross_entropy", "--convcheck-profile", "ci", "--max-examples", "25",
         "--convcheck-results", str(results), "--convcheck-report", str(report),
-        "-k", "not hygiene and not shapes_dtypes and not sweep and not worked",
+        "-k", "not shapes_dtypes and not sweep and not worked",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp)
     assert proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"

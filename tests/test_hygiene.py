@@ -105,6 +105,7 @@ def test_hygiene(impl, caps, op_name, record):
                         a,
                         b,
                         impl,
+                        (f"{case.layout} inputs", "contiguous inputs"),  # both the implementation's answers
                     )
 
     check()
