@@ -66,6 +66,12 @@ def test_window_rule_names_what_a_window_does_with_its_gradient(got, rule):
     assert contracts.window_rule(got, CELLS, 1e-9) == rule
 
 
+@pytest.mark.parametrize("declared", ["first", "last", "split", "any", "all"])
+def test_a_single_maximum_follows_every_rule(declared):
+    assert contracts.window_rule({(1, 0): 1.0}, [(1, 0)], 1e-9, declared) == declared
+    assert contracts.tie_rule_verdict("max_pool2d", declared, declared) is None
+
+
 @pytest.mark.parametrize(
     ("rule", "declared", "kind"),
     [

@@ -221,16 +221,25 @@ def test_a_convention_fails_the_library_contract_with_how_to_declare_it(
 
 
 @pytest.mark.slow
-def test_a_declared_convention_passes_the_library_contract(tmp_path):
+@pytest.mark.parametrize(
+    ("plant", "ops", "declaration", "shown"),
+    [
+        ("relu_grad_at_zero_one", "relu", {"relu": {"derivative_at_zero": 1}}, "relu.derivative_at_zero = 1"),
+        ("pool_ties_split", "max_pool2d", {"max_pool2d": {"ties": "any"}}, "max_pool2d.ties = 'any'"),
+        ("pool_ties_every_max", "max_pool2d", {"max_pool2d": {"ties": "all"}}, "max_pool2d.ties = 'all'"),
+    ],
+)
+def test_a_declared_convention_passes_the_library_contract(tmp_path, plant, ops, declaration, shown):
     plugin = tmp_path / "declared_plugin.py"
     plugin.write_text(
         "from convcheck.impls.adapters import exports, from_cs231n\n"
-        f"globals().update(exports(from_cs231n({str(PLANTS / 'relu_grad_at_zero_one.py')!r}, "
-        "capabilities={'relu': {'derivative_at_zero': 1}})))\n"
+        f"globals().update(exports(from_cs231n({str(PLANTS / (plant + '.py'))!r}, "
+        f"capabilities={declaration!r})))\n"
     )
-    proc = _run(plugin, "--ops", "relu", "--contract", "library")
+    proc = _run(plugin, "--ops", ops, "--contract", "library")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "relu.derivative_at_zero = 1" in proc.stdout  # reported as declared
+    assert shown in proc.stdout  # reported as declared
+    assert "notes and warnings at kinks" not in proc.stdout
 
 
 @pytest.mark.slow

@@ -209,13 +209,18 @@ def tie_rule_verdict(op_name: str, rule: str, declared: str) -> Verdict | None:
     )
 
 
-def window_rule(got: Mapping[Any, float], tied: Sequence[Any], tol: float) -> str | None:
+def window_rule(
+    got: Mapping[Any, float], tied: Sequence[Any], tol: float, prefer: str = "first"
+) -> str | None:
     """Which rule one window's routed gradient (``cell: share`` of a unit gradient) follows over its
     ``tied`` maxima (in window order): ``first``, ``last``, ``split``, ``any`` (another convex
-    combination), ``all`` (each tied maximum the whole gradient), or ``None`` (none: a defect)."""
+    combination), ``all`` (each tied maximum the whole gradient), or ``None`` (none: a defect).
+    A single maximum given the whole gradient follows every rule: ``prefer`` (the declared one)."""
     if not set(got) <= set(tied):
         return None
     shares = [got.get(cell, 0.0) for cell in tied]
+    if len(tied) == 1 and abs(shares[0] - 1.0) <= tol:
+        return prefer
     if len(tied) > 1 and all(abs(s - 1.0) <= tol for s in shares):
         return "all"
     if any(s < -tol for s in shares) or abs(sum(shares) - 1.0) > tol * len(tied):

@@ -85,7 +85,9 @@ def test_max_pool_routing(impl, caps, contract, op_name, record):
             got = _nonzero(dx, n, c)
             others = np.count_nonzero(dx) - len(got)
             found = (
-                None if others else contracts.window_rule(got, tied, 4 * tolerance.unit_roundoff(case.dtype))
+                None
+                if others
+                else contracts.window_rule(got, tied, 4 * tolerance.unit_roundoff(case.dtype), rule)
             )
             verdict = None if found is None else contracts.tie_rule_verdict(op.name, found, rule)
             message = (
@@ -101,7 +103,9 @@ def test_max_pool_routing(impl, caps, contract, op_name, record):
                 continue
             checks.ensure(found is not None, message, case=probe, impl=impl, output="dx")
         if not every_max and case.notes.get("ties"):  # every-max routing hides in a tied window not probed
-            why = f"{op.backward}: total gradient per channel not conserved in a tied case [{case.describe()}]"
+            why = (
+                f"{op.backward}: total gradient per channel not conserved in a tied case [{case.describe()}]"
+            )
             every_max = checks.excused_at_kink(case, impl, caps, contract, why)
         if not every_max:
             _assert_conserved(impl, case, caps, np.ones(case.dy.shape))
