@@ -124,3 +124,10 @@ def test_oracles_are_asked_for_the_contracts_own_answer_at_kinks():
     assert contracts.oracle_semantics({"derivative_at_zero": 1}) == {}
     assert contracts.oracle_semantics({"ties": "any"}) == {"ties": "first"}
     assert contracts.oracle_semantics({"ties": "all"}) == {"ties": "all"}
+
+
+def test_the_declared_contract_survives_the_trip_to_the_isolated_worker_and_back():
+    """The worker sends ``Capabilities.to_dict()``; the contract a declaration names must come back."""
+    declared = parse_capabilities({"contract": "course", "relu": {"derivative_at_zero": [0, 1]}})
+    again = parse_capabilities(declared.to_dict())
+    assert again.contract == "course" and again.value("relu", "derivative_at_zero") == [0, 1]
