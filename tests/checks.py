@@ -407,7 +407,7 @@ def mismatch_report(
     fname: str | None = None,
 ) -> str:
     """NumPy-style mismatch report plus the case, small arrays and a reproduction (calling ``fname``,
-    by default the backward); ``labels`` name the two sides."""
+    by default the forward for ``y`` and the backward otherwise); ``labels`` name the two sides."""
     if comp.mode == "override":
         rule = f"the user's tolerance override {comp.override} (the policy's bound replaced)"
     elif comp.exact:
@@ -443,6 +443,8 @@ def mismatch_report(
         width = max(len(label) for label in labels)
         lines.append(f"  {labels[1]:<{width}} = {_fmt(expected)}")
         lines.append(f"  {labels[0]:<{width}} = {_fmt(got)}")
+    if fname is None and comp.name == "y":
+        fname = case.op.forward  # a wrong y is the forward's: reproduce the forward
     lines.append(reproduction(case, impl, fname=fname))
     return "\n".join(lines)
 
