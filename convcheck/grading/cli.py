@@ -197,13 +197,19 @@ def _settings(args: argparse.Namespace) -> GradeSettings:
 
 def class_seed(args: argparse.Namespace) -> None:
     """One seed for the whole class, so every submission meets the same cases: ``--seed``, else the
-    derandomised profile's default (left to ``convcheck run``), else one random seed drawn here."""
+    derandomised profile's default, else one random seed drawn here; passed to every child."""
     import secrets
 
-    from ..pytest_plugin import DERANDOMISED
+    from ..pytest_plugin import DEFAULT_SEED, DERANDOMISED
 
-    if args.seed is None and args.profile not in DERANDOMISED:
-        args.seed = secrets.randbelow(2**32)
+    if args.seed is None:
+        args.seed = DEFAULT_SEED if args.profile in DERANDOMISED else secrets.randbelow(2**32)
+
+
+def grade_title(settings: GradeSettings) -> str:
+    """The summary's title, with the profile and seed every submission was run under."""
+    seed = settings.options.passthrough.get("--seed", "each run's own")
+    return f"convcheck grades (profile {settings.options.profile}, seed {seed})"
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -214,7 +220,8 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def _grade(settings: GradeSettings, submissions: list[Submission], jobs: int) -> tuple[list[Outcome], bool]:
     """Grade with progress, rewriting the summary after each student; SIGTERM acts as Ctrl-C."""
     ops = list(settings.options.ops) or None
-    write_summary(settings.out, [], settings.rubric, ops)
+    title = grade_title(settings)
+    write_summary(settings.out, [], settings.rubric, ops, title)
     finished: list[Outcome] = []
     on_main = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if on_main else {}
@@ -225,14 +232,15 @@ def _grade(settings: GradeSettings, submissions: list[Submission], jobs: int) ->
 
             def on_done(outcome: Outcome) -> None:
                 finished.append(outcome)
-                write_summary(settings.out, finished, settings.rubric, ops)
+                write_summary(settings.out, finished, settings.rubric, ops, title)
                 progress.finished(outcome)
 
             outcomes, interrupted = grade_all(submissions, settings, jobs, on_done)
         for sig in previous:  # the last writes are quick: let no second Ctrl-C cut them short
             signal.signal(sig, signal.SIG_IGN)
-        write_summary(settings.out, outcomes, settings.rubric, ops)
+        write_summary(settings.out, outcomes, settings.rubric, ops, title)
         progress.console.print(final_table(outcomes))
+        progress.console.print(title, markup=False)
         progress.console.print(
             f"summary: {settings.out / 'summary.csv'}, {settings.out / 'summary.html'}", markup=False
         )
