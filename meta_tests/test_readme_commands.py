@@ -14,6 +14,7 @@ property draws, not which commands, paths or options work.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shutil
@@ -144,9 +145,8 @@ def test_graded_examples_score_as_their_docstrings_say(tmp_path):
     clone = fresh_clone(tmp_path)
     done = run_line("convcheck grade examples/submissions/ --report grades/ --ops conv2d", clone)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    import csv
-
-    rows = {r["student"]: r for r in csv.DictReader((clone / "grades" / "summary.csv").open())}
+    with (clone / "grades" / "summary.csv").open(newline="") as fh:
+        rows = {r["student"]: r for r in csv.DictReader(fh)}
     assert set(rows) == {"alice", "bob"}
     assert float(rows["alice"]["score"]) > float(rows["bob"]["score"])
     bob = (clone / "grades" / "bob" / "stdout.txt").read_text()

@@ -128,17 +128,16 @@ class Capabilities:
         out: dict[str, Any] = {"dtypes": list(self.dtypes), "algorithm": self.algorithm, **self.features}
         if self.synchronize is not None:
             out["synchronize"] = callable_name(self.synchronize)
+        if self.contract is not None:
+            out["contract"] = self.contract
         return out
 
 
 FULL = Capabilities()
 """The full contract: what strict mode checks whatever a module declares."""
 
-
 DIRECTIONS = ("forward", "backward")
 FORWARD_ONLY_PROPERTIES = frozenset({"forward"})
-        if self.contract is not None:
-            out["contract"] = self.contract
 """Properties that call an operation's forward alone: a per-direction declaration gives them its
 forward level; every other property calls the backward and gets the backward's."""
 FORWARD_ONLY = "forward"
@@ -241,6 +240,9 @@ def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
         raise CapabilityError(
             f"{where}['dtypes']={dtypes!r} must be a non-empty list drawn from {list(DTYPES)}"
         )
+    contract = raw.get("contract")
+    if contract is not None and contract not in CONTRACT_NAMES:
+        raise CapabilityError(f"{where}['contract']={contract!r} must be one of {list(CONTRACT_NAMES)}")
     algorithm = raw.get("algorithm", "direct")
     if algorithm not in ALGORITHMS:
         raise CapabilityError(f"{where}['algorithm']={algorithm!r} must be one of {list(ALGORITHMS)}")
@@ -249,9 +251,6 @@ def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
         section = raw.get(op.name, {})
         if not isinstance(section, Mapping):
             raise CapabilityError(f"{where}[{op.name!r}] must be a dict of feature: value")
-    contract = raw.get("contract")
-    if contract is not None and contract not in CONTRACT_NAMES:
-        raise CapabilityError(f"{where}['contract']={contract!r} must be one of {list(CONTRACT_NAMES)}")
         names = [f.name for f in op.features]
         for key, value in section.items():
             if key not in names:
@@ -274,5 +273,5 @@ def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
         features={k: v for k, v in features.items() if v},
         declared=True,
         synchronize=resolve_synchronize(raw.get("synchronize"), where),
-    )
         contract=contract,
+    )
