@@ -53,6 +53,7 @@ def valid_derivative_at_zero(value: Any) -> bool:
         return 0 <= value[0] <= value[1] <= 1
     return False
 
+
 ROUNDINGS = {"relu": {"y": 0, "dx": 0}, "sigmoid": {"y": 4, "dx": 8}, "tanh": {"y": 4, "dx": 8}}
 """``K`` per output: the roundings a straightforward evaluation performs (an
 ``exp`` counted as two: its own error of about one ulp, and the rounding of its
