@@ -28,6 +28,9 @@ PROFILE_ENV = "CONVCHECK_PROFILE"
 """``--ops networks`` selects every whole-network check (tests/test_networks.py)."""
 
 _COMMON = {
+    # Explicitly off: with ``CI`` set, hypothesis loads its own ``ci`` profile (derandomize=True),
+    # which every profile registered after it would inherit, and ``--seed`` would choose nothing.
+    "derandomize": False,
     "deadline": None,
     # No explain phase: it reruns each failure many times, and the message already says what differs.
     "phases": [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],

@@ -100,14 +100,18 @@ def test_verdict_lines_say_how_to_declare_under_library_and_note_under_course():
     assert "a warning under the course contract" in every.line("course")
 
 
-def test_the_course_contract_adds_the_exact_geometry_to_every_window_operation():
-    course = contracts.under(FULL, contracts.COURSE)
+def test_the_course_contract_adds_the_exact_geometry_to_code_that_names_it():
+    course = contracts.under(parse_capabilities({"contract": "course"}), contracts.COURSE)
     assert course.value("conv2d", "geometry") == "exact"
     assert course.value("max_pool3d", "geometry") == "exact"
     assert ("avg_pool1d", "geometry", "exact") in course.unsupported()
     library = contracts.under(parse_capabilities({"contract": "course"}), contracts.LIBRARY)
     # the run's contract, not the declared default, and no course geometry
     assert library.unsupported() == [] and library.contract == "library"
+    # a contract module graded under the course contract keeps every geometry
+    graded = contracts.under(FULL, contracts.COURSE)
+    assert graded.contract == "course" and graded.value("conv2d", "geometry") == "any"
+    assert graded.unsupported() == []
 
 
 def test_the_contract_resolves_option_then_declaration_then_default():

@@ -1,6 +1,6 @@
 """The causes students meet: planted CS231n-style ``layers.py`` files get the right cause named first.
 
-Each file in ``cs231n_plants/`` is the example layers module with one mistake
+Each plant in ``cs231n_plants`` is the example layers module with one mistake
 seen in real submissions (a crop that is empty at zero padding, a hard-coded
 crop, square-only loops, a window extent from the wrong axis, a rounded output
 size, and code written for Python 2 or an older NumPy). Each is adapted with
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cs231n_plants as plants
 import pytest
 
 from convcheck.diagnosis import diagnose, environment_cause
@@ -21,7 +22,6 @@ from convcheck.impls.registry import from_namespace
 from convcheck.spec.params import Conv2dParams, MaxPool2dParams
 from convcheck.tests.values import make_case
 
-PLANTS = Path(__file__).resolve().parent / "cs231n_plants"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cs231n_layers.py"
 
 CONV_3X3 = {"x": (1, 1, 4, 4), "w": (1, 1, 3, 3), "b": None}
@@ -103,7 +103,7 @@ def _adapted(path: Path):
 )
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_planted_mistake_is_named_first(plant, slug, op, params, shapes, output, family, dtype):
-    impl = _adapted(PLANTS / f"{plant}.py")
+    impl = _adapted(plants.path(plant))
     case = make_case(op, params, shapes, dtype, family, seed=1)
     d = diagnose(impl, case, impl.capabilities, output)
     assert d.slug == slug, d.line()

@@ -445,6 +445,12 @@ def _reference_copy() -> str:
     return re.sub(r"^from \.(\w+) import", r"from convcheck.impls.\1 import", source, flags=re.MULTILINE)
 
 
+COURSE_NOTES_AND_WARNINGS = ("relu_derivative_at_zero", "maxpool_ties_to_last", "maxpool_ties_to_every_max")
+"""Buggy modules wrong only at kinks: under the course contract (``convcheck grade``'s default) a
+convention is a note and every-max routing a warning, so neither costs marks; their failures under
+the library contract are checked by ``test_buggy_caught.py`` and ``test_cs231n_student_path.py``."""
+
+
 def make_class(folder: Path) -> dict[str, Expect]:
     """Write a class of submissions into ``folder``; return what each student must get."""
     expect: dict[str, Expect] = {}
@@ -475,6 +481,8 @@ def make_class(folder: Path) -> dict[str, Expect]:
         _write(folder / f"bug_{bug}.py", f"from convcheck.impls.buggy.{bug} import *\n")
         failures = importlib.import_module(f"convcheck.impls.buggy.{bug}").EXPECTED_FAILURES
         expect[f"bug_{bug}"] = Expect(score="below 100", failing_any=tuple(failures))
+    for bug in COURSE_NOTES_AND_WARNINGS:  # full marks under grading's default, the course contract
+        expect[f"bug_{bug}"] = Expect(score=100.0)
     for name, source in HOSTILE.items():
         _write(folder / f"{name}.py", source)
     rubric = load_rubric()

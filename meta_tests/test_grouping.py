@@ -13,12 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cs231n_plants as plants
+
 from convcheck.grading.scoring import declared_features
 from convcheck.grouping import absent_operations, block_lines, failure_groups, root_cause
 from convcheck.summary import compact_table
 
 ROOT = Path(__file__).resolve().parents[1]
-PLANTS = Path(__file__).resolve().parent / "cs231n_plants"
 
 TRACEBACK = (
     "convcheck.sandbox.client.SandboxFailure: conv2d_forward raised {kind}: {text}\n"
@@ -169,7 +170,7 @@ def _run(tmp_path: Path, layers: Path) -> subprocess.CompletedProcess:
 
 
 def test_one_mistake_is_one_block_in_at_most_40_lines(tmp_path):
-    proc = _run(tmp_path, PLANTS / "crop_at_zero.py")
+    proc = _run(tmp_path, plants.path("crop_at_zero"))
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
     lines = proc.stdout.splitlines()
     blocks = [ln for ln in lines if ln.startswith("--- ")]

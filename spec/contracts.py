@@ -20,9 +20,10 @@ Two contracts, one per run, stated in every report:
   and how to declare a convention.
 - ``course`` (the default for ``from_cs231n``-adapted code, whose declaration names it,
   and for ``convcheck grade``): conventions are notes, kink defects are warnings with an
-  explanation of why they matter; neither fails. The course's geometry applies too:
-  convolution and pooling outputs whose sizes divide exactly (``geometry = "exact"``),
-  as the assignment's output-size formula assumes.
+  explanation of why they matter; neither fails. For code whose declaration names the
+  course contract (the assignment's API, through ``from_cs231n``) the course's geometry
+  applies too: convolution and pooling outputs whose sizes divide exactly
+  (``geometry = "exact"``), as the assignment's output-size formula assumes.
 
 Declared conventions (``CONVCHECK_CAPABILITIES``) are the contract under either:
 ``{"relu": {"derivative_at_zero": 1}}`` (a number in ``[0, 1]`` or a ``[lo, hi]`` range)
@@ -69,10 +70,16 @@ def resolve(option: str | None, caps: Capabilities, default: str = LIBRARY) -> s
 
 
 def under(caps: Capabilities, contract: str) -> Capabilities:
-    """``caps`` as the run honours it, naming the run's ``contract`` (``Capabilities.contract``);
-    under the course contract, narrowed to the course's geometry too."""
+    """``caps`` as the run honours it, naming the run's ``contract`` (``Capabilities.contract``).
+
+    Under the course contract, code whose own declaration names the course contract (the
+    assignment's API, ``from_cs231n``) is narrowed to the course's geometry too. A contract-form
+    module checked or graded under the course contract keeps every geometry: its conventions at
+    kinks become notes, but an output size it gets wrong is still a failure."""
     if contract != COURSE:
         return dataclasses.replace(caps, contract=LIBRARY)
+    if caps.contract != COURSE:
+        return dataclasses.replace(caps, contract=COURSE)
     features = {op: dict(values) for op, values in caps.features.items()}
     for op, values in COURSE_DECLARATION.items():
         features.setdefault(op, {}).update(values)
@@ -93,8 +100,8 @@ def summary_line(contract: str) -> str:
     """One line saying which contract a run checked and what that means."""
     if contract == COURSE:
         return (
-            "contract: course (conventions at kinks are notes, kink defects are warnings; output sizes "
-            "divide exactly; --contract library for PyTorch's exact rules)"
+            "contract: course (conventions at kinks are notes, kink defects are warnings; code adapted from "
+            "the assignment's API: output sizes divide exactly; --contract library for PyTorch's exact rules)"
         )
     return (
         "contract: library (PyTorch's exact rules: ReLU'(0) = 0, ties to the first maximum; "

@@ -104,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("course", "library"),
         default="course",
         help="course (default): ReLU'(0) and tie rules that are valid subgradients are notes, every-max "
-        "routing a warning, output sizes divide exactly; library: PyTorch's exact rules (spec/contracts.py)",
+        "routing a warning (code adapted from the assignment's API: output sizes divide exactly); library: PyTorch's exact rules (spec/contracts.py)",
     )
     parser.add_argument(
         "--submission-timeout",
