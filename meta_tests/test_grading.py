@@ -434,9 +434,10 @@ class Expect:
     """What a generated submission must get: a status (or several), a score, items that must fail."""
 
     statuses: tuple[str, ...] = ("graded",)
-    score: float | str = 100.0  # a number, or "below 100", or "zero"
+    score: float | str = 100.0  # a number, or "below 100", or "zero", or "any"
     failing_any: tuple[str, ...] = ()  # at least one of these must fail
     message: str = ""
+    no_failures: bool = False  # nothing may fail (the score is what the provided functions earn)
 
 
 def _reference_copy() -> str:
@@ -447,7 +448,8 @@ def _reference_copy() -> str:
 
 COURSE_NOTES_AND_WARNINGS = ("relu_derivative_at_zero", "maxpool_ties_to_last", "maxpool_ties_to_every_max")
 """Buggy modules wrong only at kinks: under the course contract (``convcheck grade``'s default) a
-convention is a note and every-max routing a warning, so neither costs marks; their failures under
+convention is a note and every-max routing a warning, so nothing they provide fails (the 2-D pool
+modules still lack the other operations' functions); their failures under
 the library contract are checked by ``test_buggy_caught.py`` and ``test_cs231n_student_path.py``."""
 
 
@@ -481,8 +483,8 @@ def make_class(folder: Path) -> dict[str, Expect]:
         _write(folder / f"bug_{bug}.py", f"from convcheck.impls.buggy.{bug} import *\n")
         failures = importlib.import_module(f"convcheck.impls.buggy.{bug}").EXPECTED_FAILURES
         expect[f"bug_{bug}"] = Expect(score="below 100", failing_any=tuple(failures))
-    for bug in COURSE_NOTES_AND_WARNINGS:  # full marks under grading's default, the course contract
-        expect[f"bug_{bug}"] = Expect(score=100.0)
+    for bug in COURSE_NOTES_AND_WARNINGS:  # nothing fails under grading's default, the course contract
+        expect[f"bug_{bug}"] = Expect(score="any", no_failures=True)
     for name, source in HOSTILE.items():
         _write(folder / f"{name}.py", source)
     rubric = load_rubric()
@@ -515,6 +517,8 @@ def _check_verdict(student: str, row: dict[str, str], want: Expect) -> list[str]
         problems.append(f"score {got}, expected below 100")
     elif isinstance(want.score, float) and abs(got - want.score) > 0.006:
         problems.append(f"score {got}, expected {want.score} (failing: {row['failing']})")
+    if want.no_failures and failing:
+        problems.append(f"failing {sorted(failing)}, expected nothing to fail")
     if want.failing_any and row["status"] == "graded" and not failing & set(want.failing_any):
         problems.append(f"failing {sorted(failing)}, expected one of {list(want.failing_any)}")
     if want.message and want.message not in row["message"]:
