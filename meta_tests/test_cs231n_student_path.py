@@ -15,16 +15,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cs231n_plants as plants
 import numpy as np
 import pytest
 
 from convcheck.impls import adapters
 
-PLANTS = Path(__file__).resolve().parent / "cs231n_plants"
-
 
 def _adapt(name: str):
-    return adapters.from_cs231n(PLANTS / f"{name}.py")
+    return adapters.from_cs231n(plants.path(name))
 
 
 def _plugin(tmp_path: Path, name: str) -> Path:
@@ -32,7 +31,7 @@ def _plugin(tmp_path: Path, name: str) -> Path:
     path = tmp_path / f"{name}_plugin.py"
     path.write_text(
         "from convcheck.impls.adapters import exports, from_cs231n\n"
-        f"globals().update(exports(from_cs231n({str(PLANTS / (name + '.py'))!r})))\n"
+        f"globals().update(exports(from_cs231n({str(plants.path(name))!r})))\n"
     )
     return path
 
@@ -233,7 +232,7 @@ def test_a_declared_convention_passes_the_library_contract(tmp_path, plant, ops,
     plugin = tmp_path / "declared_plugin.py"
     plugin.write_text(
         "from convcheck.impls.adapters import exports, from_cs231n\n"
-        f"globals().update(exports(from_cs231n({str(PLANTS / (plant + '.py'))!r}, "
+        f"globals().update(exports(from_cs231n({str(plants.path(plant))!r}, "
         f"capabilities={declaration!r})))\n"
     )
     proc = _run(plugin, "--ops", ops, "--contract", "library")

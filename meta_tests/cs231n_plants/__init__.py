@@ -5,7 +5,8 @@ submissions (``meta_tests/test_cs231n_student_path.py``, ``test_cs231n_causes.py
 Plants that differ from the example module (``examples/cs231n_layers.py``) in a line or two are
 made from it: ``MUTATIONS`` holds each one's replacements, and ``path(name)`` writes the mutated
 file (each replaced text must occur exactly once in the example, so the plants follow the example
-as it changes). The others are written out whole in this folder.
+as it changes). The split and every-maximum tie rules are made the same way from
+``pool_ties_last.py`` (``POOL_VARIANTS``). The others are written out whole in this folder.
 """
 
 from __future__ import annotations
@@ -81,24 +82,49 @@ MUTATIONS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
 """Plant name -> (its mistake, the ``(text in the example, replacement)`` pairs that plant it)."""
 
 
-def source(name: str) -> str:
-    """The planted module's text: the example with the mistake's replacements and a docstring naming it."""
-    what, replacements = MUTATIONS[name]
-    text = EXAMPLE.read_text(encoding="utf-8")
+LAST_MAX = """mask = np.zeros(window.shape)
+                    flat = window.size - 1 - np.argmax(window.ravel()[::-1])  # the last maximum
+                    mask[np.unravel_index(flat, window.shape)] = 1"""
+
+POOL_VARIANTS: dict[str, tuple[str, str]] = {
+    "pool_ties_split": (
+        "A student's max-pool layer. Each window's gradient is split evenly among its tied maxima.",
+        "mask = (window == np.max(window)) / np.sum(window == np.max(window))",
+    ),
+    "pool_ties_every_max": (
+        "A student's max-pool layer. Each window's gradient goes, whole, to every cell equal to its maximum.",
+        "mask = window == np.max(window)  # every tied maximum gets all of it",
+    ),
+}
+"""Other tie rules, made from ``pool_ties_last.py`` (written out whole): each one's docstring and
+what replaces the last-maximum mask."""
+
+
+def _replaced(name: str, base: Path, replacements: tuple[tuple[str, str], ...]) -> str:
+    """``base``'s text after its docstring, with each replacement made; each text must occur once."""
+    text = base.read_text(encoding="utf-8")
     for old, new in replacements:
         if text.count(old) != 1:
-            raise AssertionError(
-                f"plant {name}: {old!r} occurs {text.count(old)} times in {EXAMPLE}, not once"
-            )
+            raise AssertionError(f"plant {name}: {old!r} occurs {text.count(old)} times in {base}, not once")
         text = text.replace(old, new)
-    body = text.split('"""', 2)[2]  # the example's own docstring gives way to the plant's
-    return f'"""A CS231n-style layers.py with one planted mistake: {what}"""{body}'
+    return text.split('"""', 2)[2]  # the base's own docstring gives way to the plant's
+
+
+def source(name: str) -> str:
+    """The planted module's text: its base with the replacements, under a docstring naming the plant."""
+    if name in POOL_VARIANTS:
+        doc, mask = POOL_VARIANTS[name]
+        return f'"""{doc}"""' + _replaced(name, HERE / "pool_ties_last.py", ((LAST_MAX, mask),))
+    what, replacements = MUTATIONS[name]
+    return f'"""A CS231n-style layers.py with one planted mistake: {what}"""' + _replaced(
+        name, EXAMPLE, replacements
+    )
 
 
 def path(name: str) -> Path:
     """The plant's file: written out whole in this folder, or made from the example (see ``source``)."""
     whole = HERE / f"{name}.py"
-    if name not in MUTATIONS:
+    if name not in MUTATIONS and name not in POOL_VARIANTS:
         return whole
     text = source(name)
     digest = hashlib.sha1(text.encode()).hexdigest()[:12]
