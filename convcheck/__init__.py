@@ -5,4 +5,10 @@ Installed, the project's folders live under this one name: ``convcheck.spec``
 ``convcheck.impls`` (what gets checked) and ``convcheck.tests`` (the properties).
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("convcheck")
+    """The installed distribution's version: pyproject.toml holds it, once."""
+except PackageNotFoundError:  # a source tree on sys.path without an install
+    __version__ = "0+unknown"

@@ -17,6 +17,8 @@ Format, version 1::
       "title": "ResNet-50",             # optional
       "description": "...",             # what the corpus is, and what it leaves out
       "source": "He et al., CVPR 2016, Table 1",   # where the shapes come from
+      "network": "...",                 # optional: the spec/networks.py network whose conv and pool
+                                        #   layers are the first entries (checked by the meta-tests)
       "entries": [
         {
           "id": "conv2.b",              # unique in the file

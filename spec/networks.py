@@ -79,6 +79,16 @@ class Network:
     def labels(self) -> list[str]:
         return [layer.label for layer in self.layers]
 
+    def window_layers(self) -> list[tuple[Layer, Shape]]:
+        """The convolution and pooling layers, each with the one-sample input shape it receives:
+        what a benchmark corpus of this network times (``corpus/*.json`` with ``"network"``)."""
+        shapes = self.activation_shapes(batch=1)
+        return [
+            (layer, shapes[i][1:])
+            for i, layer in enumerate(self.layers)
+            if OPERATIONS[layer.op].family in ("conv", "max_pool", "avg_pool")
+        ]
+
 
 def _conv(label: str, c_in: int, c_out: int, k: int) -> Layer:
     return Layer(label, "conv2d", Conv2dParams(), {"w": (c_out, c_in, k, k), "b": (c_out,)})

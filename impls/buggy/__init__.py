@@ -22,39 +22,10 @@ pass). ``_kit`` holds the correct building blocks the modules share; it is not
 an implementation.
 """
 
-BUGGY = (
-    "conv_dx_kernel_not_flipped",
-    "conv_dx_crop_ignores_padding",
-    "conv_backward_ignores_stride",
-    "conv_dw_batch_averaged",
-    "conv_db_not_batch_summed",
-    "conv_dw_axes_swapped",
-    "conv_asymmetric_padding_as_symmetric",
-    "conv_output_ceil",
-    "conv_groups_ignored_backward",
-    "conv_dilation_ignored_backward",
-    "conv_flipped_kernel_forward",
-    "maxpool_ties_to_every_max",
-    "maxpool_ties_to_last",
-    "maxpool_overlap_overwritten",
-    "maxpool_pads_with_zeros",
-    "avgpool_divisor_ignores_count_include_pad",
-    "avgpool_ceil_overhang_counted",
-    "avgpool_padding_ignored_in_backward",
-    "avgpool_output_aliases_input",
-    "dtype_promoted",
-    "conv_input_modified_in_place",
-    "conv_noncontiguous_wrong",
-    "conv_nondeterministic",
-    "conv3d_dx_depth_not_flipped",
-    "relu_derivative_at_zero",
-    "tanh_backward_from_input",
-    "linear_dw_batch_averaged",
-    "flatten_wrong_order",
-    "softmax_grad_missing_batch_mean",
-    "softmax_unstable_logsumexp",
-    "sigmoid_bce_unstable",
-    "conv_one_column_reads_first_sample",
-    "maxpool_dilated_pads_with_zeros",
-    "avgpool_global_backward_stale_buffer",
+import pkgutil
+
+BUGGY: tuple[str, ...] = tuple(
+    sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 )
+"""Every planted implementation: the modules of this package, found, not listed (``_kit`` and
+other private modules are building blocks, not implementations)."""
