@@ -8,6 +8,8 @@ The conformance report (``report.json`` / ``report.html``, written by
 the file is present; ``convcheck bench-diff`` and ``convcheck report diff``
 compare two such sections by ratio to PyTorch.
 
+Its JSON Schema is ``convcheck/spec/bench.schema.json`` (``schema_path()``).
+
 bench.json, format ``convcheck-bench`` version 1 (times in seconds; a
 number that could not be measured is ``null``; keys are only ever added in
 later versions of the same format)::
@@ -87,6 +89,8 @@ KEY = "benchmark"
 FORMAT = "convcheck-bench"
 VERSION = 1
 KINDS = ("forward", "backward")
+SCHEMA_NAME = "bench.schema.json"
+"""The JSON Schema of bench.json, beside report.schema.json in ``convcheck.spec`` (``schema_path``)."""
 
 
 def _finite(x: float | None) -> float | None:
@@ -254,6 +258,13 @@ def section(
     )
 
 
+def schema_path() -> Path:
+    """The bench.json schema, installed (``convcheck/spec``) or in a clone (``spec/``)."""
+    from .. import spec
+
+    return Path(spec.__file__).resolve().parent / SCHEMA_NAME
+
+
 def read_section(path: str | Path) -> dict[str, Any]:
     """The ``"benchmark"`` section of a bench.json (or of a report that embeds one); ``ValueError`` if none."""
     try:
@@ -284,6 +295,7 @@ __all__ = [
     "function_record",
     "load_average",
     "read_section",
+    "schema_path",
     "section",
     "summarize",
 ]
