@@ -12,6 +12,7 @@ import pytest
 
 from convcheck.bench import record
 from convcheck.cli import main
+from convcheck.report import bench as report_bench
 
 FAST = ["--min-time", "0.01", "--min-runs", "3"]
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "spec" / "bench.schema.json").read_text())
@@ -100,6 +101,22 @@ def test_bench_json_follows_its_schema(smoke) -> None:
         "$.benchmark.entries[0].functions[0].status",
         "$.benchmark.entries[0].functions[0].impl",
     }
+
+
+def test_report_embeds_the_benchmark_escaped_and_without_fallbacks(smoke) -> None:
+    """report.html shows the benchmark through bench.html's template, every text escaped; a section the
+    renderers cannot read is an error, not a quietly shortened page."""
+    _, report = smoke
+    sec = json.loads((report / "bench.json").read_text())["benchmark"]
+    sec["corpora"][0]["title"] = "<script>alert(1)</script>"
+    page = report_bench.html_fragment(sec, report)
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.count("<svg") == 2 and page.count("<table>") == 2
+    del sec["summary"]
+    with pytest.raises(KeyError, match="summary"):
+        report_bench.html_fragment(sec, report)
+    with pytest.raises(KeyError, match="summary"):
+        report_bench.markdown(sec)
 
 
 def test_memory_refusal_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
