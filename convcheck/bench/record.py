@@ -1,9 +1,7 @@
 """bench.json: the benchmark's results as data (the ``"benchmark"`` section), built and read back.
 
-``convcheck bench --report DIR`` writes (``convcheck.bench.output``) ``bench.json``, ``bench.md``,
-``bench_ratio.svg``, ``bench_scaling.svg`` and ``bench.html`` into ``DIR`` (``--harness-check``
-writes ``bench_overhead.json`` instead: ``convcheck.bench.overhead``).
-The conformance report (``report.json`` / ``report.html``, written by
+``convcheck bench --report DIR`` writes bench.json beside its other files
+(``convcheck.bench.output``). The conformance report (``report.json`` / ``report.html``, written by
 ``convcheck run``) embeds the ``"benchmark"`` section of ``bench.json`` when
 the file is present; ``convcheck bench-diff`` and ``convcheck report diff``
 compare two such sections by ratio to PyTorch.
