@@ -116,20 +116,40 @@ def _empty() -> dict[str, Any]:
     }
 
 
+CALIBRATION_HEADER = (
+    "implementation",
+    "dtype",
+    "runs",
+    "checks",
+    "failed",
+    "comparisons",
+    "elements",
+    "aggregate",
+    "worst ratio",
+)
+
+
 def lines(summary: dict[str, dict[str, Any]]) -> list[str]:
-    """The summary as a table: one row per implementation and dtype."""
-    out = [
-        f"{'implementation':<18} {'dtype':<8} {'runs':>5} {'checks':>7} {'failed':>6} {'comparisons':>12} "
-        f"{'elements':>12} {'aggregate':>10} {'worst ratio':>11}"
+    """The summary as a terminal table (``convcheck.tables.terminal``): one row per implementation
+    and dtype."""
+    from .tables import terminal
+
+    body = [
+        (
+            impl,
+            dtype,
+            s["runs"],
+            s["checks"],
+            len(s["failed_checks"]),
+            d["comparisons"],
+            d["elements"],
+            d["aggregate_judged"],
+            f"{d['worst_error_ratio']:.3g}",
+        )
+        for impl, s in summary.items()
+        for dtype, d in sorted(s["by_dtype"].items())
     ]
-    for impl, s in summary.items():
-        for dtype, d in sorted(s["by_dtype"].items()):
-            out.append(
-                f"{impl:<18} {dtype:<8} {s['runs']:>5} {s['checks']:>7} {len(s['failed_checks']):>6} "
-                f"{d['comparisons']:>12} {d['elements']:>12} {d['aggregate_judged']:>10} "
-                f"{d['worst_error_ratio']:>11.3g}"
-            )
-    return out
+    return terminal(CALIBRATION_HEADER, body, ("left", "left", *["right"] * 7))
 
 
 def run(args: argparse.Namespace) -> int:

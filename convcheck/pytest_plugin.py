@@ -202,7 +202,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("convcheck_report"):
         from .report.writer import ReportPlugin
 
-        reporter = ReportPlugin(config, path_option(config, "convcheck_report"), impls, profile)
+        folder = path_option(config, "convcheck_report")
+        reporter = ReportPlugin(config, folder, impls, profile, seed_of(config), profile in DERANDOMISED)
         collector.listeners.append(reporter.add)
         config.pluginmanager.register(reporter, "convcheck-report")
 

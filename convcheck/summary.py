@@ -57,7 +57,7 @@ def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def status_table(results: list[dict[str, Any]]) -> list[str]:
-    """Plain-text table lines, one per (impl, op, property)."""
+    """Terminal table lines, one row per (impl, op, property)."""
     return _table_lines(rows(results))
 
 
@@ -93,19 +93,27 @@ def compact_table(results: list[dict[str, Any]]) -> list[str]:
     return lines + [absent_line(impl, ops) for impl, ops in absent.items()]
 
 
+STATUS_HEADER = ("implementation", "operation", "property", "status", "checks", "examples", "worst ratio")
+STATUS_JUSTIFY = ("left", "left", "left", "left", "right", "right", "right")
+
+
 def _table_lines(table: list[dict[str, Any]]) -> list[str]:
-    """Plain-text table lines for summary rows."""
-    wi = max([len("implementation"), *(len(r["impl"]) for r in table)])
-    head = f"{'implementation':<{wi}} {'operation':<11} {'property':<20} {'status':<12} {'checks':>7} "
-    head += f"{'examples':>8} {'worst ratio':>11}"
-    lines = [head]
-    for row in table:
-        ratio = "" if row["worst_error_ratio"] is None else f"{row['worst_error_ratio']:.3g}"
-        lines.append(
-            f"{row['impl']:<{wi}} {row['op']:<11} {row['property']:<20} {row['status']:<12} "
-            f"{row['passed']:>3}/{row['checks']:<3} {row['examples']:>8} {ratio:>11}"
+    """Terminal table lines for summary rows (``convcheck.tables.terminal``)."""
+    from .tables import terminal
+
+    body = [
+        (
+            row["impl"],
+            row["op"],
+            row["property"],
+            row["status"],
+            f"{row['passed']}/{row['checks']}",
+            row["examples"],
+            "" if row["worst_error_ratio"] is None else f"{row['worst_error_ratio']:.3g}",
         )
-    return lines
+        for row in table
+    ]
+    return terminal(STATUS_HEADER, body, STATUS_JUSTIFY)
 
 
 def coverage(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, set[str]]]:

@@ -7,11 +7,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+from convcheck.bench import record
 from convcheck.cli import main
+from convcheck.report import bench as report_bench
 
 FAST = ["--min-time", "0.01", "--min-runs", "3"]
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "spec" / "bench.schema.json").read_text())
+
+
+def validate(doc: dict) -> None:
+    """``doc`` (a whole bench.json) follows spec/bench.schema.json."""
+    errors = list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc))
+    assert not errors, "\n".join(f"{e.json_path}: {e.message[:200]}" for e in errors[:10])
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +87,38 @@ def test_smoke_run_writes_the_report(smoke) -> None:
     assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 2 and "convcheck-bench" in html
 
 
+def test_bench_json_follows_its_schema(smoke) -> None:
+    _, report = smoke
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    assert json.loads(record.schema_path().read_text()) == SCHEMA  # the schema convcheck ships
+    doc = json.loads((report / "bench.json").read_text())
+    validate(doc)
+    broken = json.loads(json.dumps(doc))
+    f = broken["benchmark"]["entries"][0]["functions"][0]
+    f["status"], f["impl"]["median"] = "fast", -1.0  # an unknown status, a negative time
+    errors = {e.json_path for e in jsonschema.Draft202012Validator(SCHEMA).iter_errors(broken)}
+    assert errors == {
+        "$.benchmark.entries[0].functions[0].status",
+        "$.benchmark.entries[0].functions[0].impl",
+    }
+
+
+def test_report_embeds_the_benchmark_escaped_and_without_fallbacks(smoke) -> None:
+    """report.html shows the benchmark through bench.html's template, every text escaped; a section the
+    renderers cannot read is an error, not a quietly shortened page."""
+    _, report = smoke
+    sec = json.loads((report / "bench.json").read_text())["benchmark"]
+    sec["corpora"][0]["title"] = "<script>alert(1)</script>"
+    page = report_bench.html_fragment(sec, report)
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.count("<svg") == 2 and page.count("<table>") == 2
+    del sec["summary"]
+    with pytest.raises(KeyError, match="summary"):
+        report_bench.html_fragment(sec, report)
+    with pytest.raises(KeyError, match="summary"):
+        report_bench.markdown(sec)
+
+
 def test_memory_refusal_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["bench", "--impl", "numpy_fast", "--corpus", "course_toy", "--memory-limit", "4K"])
     assert code == 2
@@ -105,7 +147,9 @@ def test_skip_too_large_runs_the_rest(tmp_path: Path) -> None:
         "--skip-too-large",
     ]
     assert main([*args, *FAST, "--report", str(tmp_path)]) == 0
-    entries = json.loads((tmp_path / "bench.json").read_text())["benchmark"]["entries"]
+    doc = json.loads((tmp_path / "bench.json").read_text())
+    validate(doc)
+    entries = doc["benchmark"]["entries"]
     assert entries[0]["skipped"].startswith("too large: needs about 5.4 KiB")
     assert entries[0]["functions"] == [] and entries[1]["functions"][0]["status"] == "ok"
 
@@ -115,7 +159,9 @@ def test_wrong_implementation_is_not_timed(tmp_path: Path, capsys: pytest.Captur
     args = ["bench", "--impl", "buggy.conv_flipped_kernel_forward", "--corpus", "course_toy"]
     assert main([*args, *FAST, "--report", str(tmp_path)]) == 1
     assert "gave 2 wrong result(s) and raised 0 time(s); those were not timed" in capsys.readouterr().out
-    conv, pool = json.loads((tmp_path / "bench.json").read_text())["benchmark"]["entries"]
+    doc = json.loads((tmp_path / "bench.json").read_text())
+    validate(doc)
+    conv, pool = doc["benchmark"]["entries"]
     for f in conv["functions"]:
         assert (f["status"], f["impl"], f["torch"], f["ratio"]) == ("wrong", None, None, None)
         assert f["correctness"]["status"] == "fail"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from convcheck.bench import diff, output
+from convcheck.bench import diff, record
 from convcheck.cli import main
 
 
@@ -23,8 +23,8 @@ def make_section(
             {"function": fn, "status": status, "ratio": ratio, "note": "y: error ratio 3 > 1"}
         )
     return {
-        "format": output.FORMAT,
-        "version": output.VERSION,
+        "format": record.FORMAT,
+        "version": record.VERSION,
         "settings": {"dtype": dtype},
         "entries": list(entries.values()),
     }

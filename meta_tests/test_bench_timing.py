@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+import statistics
 
 import numpy as np
 import pytest
@@ -38,12 +39,37 @@ def test_quantiles_by_hand() -> None:
     assert stats.quantile([7.0], 0.5) == 7.0
 
 
-def test_quantiles_agree_with_numpy() -> None:
+def _type7(s: list[float], q: float) -> float:
+    """The definition in ``convcheck.bench.stats``: ``s[i] + (p - i) * (s[i+1] - s[i])``, ``p = q (n - 1)``."""
+    p = q * (len(s) - 1)
+    i = math.floor(p)
+    return s[-1] if i + 1 >= len(s) else s[i] + (p - i) * (s[i + 1] - s[i])
+
+
+@pytest.mark.parametrize(
+    "samples",
+    [
+        [1.0, 2.0, 3.0, 4.0],
+        [3.0, 1.0, 2.0],
+        [5.0, 1.0, 3.0, 2.0, 4.0, 100.0],
+        [0.5, 0.25, 8.0, 1.0, 2.0, 16.0, 4.0],
+    ],
+)
+def test_quartiles_are_the_documented_definition_exactly(samples) -> None:
+    """On samples whose interpolation rounds nothing, the quartiles equal the docstring's formula and
+    ``statistics.quantiles(method="inclusive")`` bit for bit."""
+    s = sorted(samples)
+    ours = [stats.quantile(s, q) for q in (0.25, 0.5, 0.75)]
+    assert ours == [_type7(s, q) for q in (0.25, 0.5, 0.75)]
+    assert ours == statistics.quantiles(s, n=4, method="inclusive")
+
+
+def test_quantiles_agree_with_the_definition_on_random_samples() -> None:
     rng = np.random.default_rng(3)
     for n in (1, 2, 5, 10, 101):
-        s = sorted(rng.exponential(size=n))
+        s = sorted(float(v) for v in rng.exponential(size=n))
         for q in (0.0, 0.25, 0.5, 0.75, 1.0):
-            assert stats.quantile(s, q) == pytest.approx(float(np.percentile(s, 100 * q)), rel=1e-12)
+            assert stats.quantile(s, q) == pytest.approx(_type7(s, q), rel=4e-16, abs=0)  # one rounding apart
 
 
 def test_summarize() -> None:

@@ -372,7 +372,7 @@ def test_diff_reports_timing_regressions_of_embedded_benchmarks(passing, tmp_pat
 
     def fake(base, new, threshold):
         calls.append((base["benchmark"]["tag"], new["benchmark"]["tag"], threshold))
-        return ["conv2d_forward of lenet5/conv1 (batch 8): ratio to torch 1.2 -> 2.4 (+100.0%)"]
+        return [bench_diff.Regression("lenet5/conv1", "conv2d_forward", 8, "slower", 1.2, 2.4)]
 
     monkeypatch.setattr(bench_diff, "timing_regressions", fake)
     base, new = load(passing), load(passing)
@@ -384,7 +384,8 @@ def test_diff_reports_timing_regressions_of_embedded_benchmarks(passing, tmp_pat
     )
     out = capsys.readouterr().out
     assert code == 1 and calls == [("b", "n", 0.2)]
-    assert "## Timing regressions (benchmark): 1" in out and "lenet5/conv1" in out
+    assert "## Timing regressions (benchmark): 1" in out
+    assert "- lenet5/conv1 conv2d_forward (batch 8): ratio to torch 1.2 -> 2.4 (+100.0%)" in out
 
 
 def test_diff_without_benchmarks_and_unusable_files(passing, tmp_path, capsys):

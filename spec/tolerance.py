@@ -62,14 +62,18 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .capabilities import Capabilities
+    from .case import Case
 
 SAFETY = 2.0
 """Multiplier on the textbook bound; see the module docstring for why 2."""
@@ -124,6 +128,47 @@ def ulp_distance(got: np.ndarray, expected: np.ndarray, dtype: str) -> np.ndarra
         return np.where(i < 0, -(i & np.iinfo(itype).max), i)
 
     return np.abs(ordered(got) - ordered(expected))
+
+
+def exact_required(case: Case, caps: Capabilities) -> bool:
+    """Whether the answer must match the oracle bit for bit (the module docstring's exact data).
+
+    An operation that is always exact (data movement, selection), or integer data and a direct
+    algorithm (``Operation.exact``, noted on the case as ``notes["exact"]`` when it is built).
+    Splitting a tied max-pool gradient divides it, so that declaration (or ``any``, or a tied case
+    under the course contract, where a split is a convention) is never exact.
+    """
+    from .contracts import COURSE
+
+    if case.op.family == "max_pool" and (
+        caps.value(case.op, "ties") in ("split", "any")
+        or (caps.contract == COURSE and case.notes.get("ties"))  # the course accepts a split
+    ):
+        return False
+    return bool(case.notes.get("exact")) and caps.algorithm == "direct"
+
+
+def error_scale(case: Case, function: str, oracle: Callable[..., Any]) -> dict[str, np.ndarray]:
+    """``S``, the bound's error scale, for each output of the contract function ``function``.
+
+    The spec's ``magnitude`` where the operation defines one (element-wise functions, losses);
+    otherwise the float64 oracle on absolute values, ``oracle(function, *arrays)``: ``|inputs|`` for
+    the forward, ``|dy|`` and ``|inputs|`` for the backward, where max-pool routes by the real ``x`` so
+    that the same cells win. Keys are the output names (``y``; the gradients; ``loss`` and ``dz``).
+    """
+    op = case.op
+    forward = function == op.forward
+    names = op.outputs if forward else op.grads
+    if op.magnitude is not None:
+        return {name: case.magnitude(name) for name in names}
+    args = [
+        None if a is None else np.abs(a) for a in (case.forward_args() if forward else case.backward_args())
+    ]
+    if not forward and op.family == "max_pool":
+        args[1] = case.x
+    out = oracle(function, *args)
+    values = (out,) if forward or len(op.grads) == 1 else out
+    return dict(zip(names, values, strict=True))
 
 
 @dataclass

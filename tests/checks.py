@@ -298,29 +298,34 @@ def call_function(impl: Implementation, case: Case, fname: str) -> Outputs:
 
 
 def oracle_forward(oracle: str, case: Case, caps: Capabilities, *, absolute: bool = False) -> np.ndarray:
-    """The oracle's float64 ``y``; with ``absolute``, the bound's ``S``: the oracle on ``|inputs|``,
-    or the spec's ``magnitude`` where the operation defines one."""
-    if absolute and case.op.magnitude is not None:
-        return case.magnitude("y")
-    args = [None if a is None else (np.abs(a) if absolute else a) for a in case.forward_args()]
-    return oracles.call(oracle, case.op.forward, *args, semantics=semantics(case, caps), **case.kwargs())
+    """The oracle's float64 ``y``; with ``absolute``, the bound's ``S`` (``tolerance.error_scale``)."""
+    if absolute:
+        return tolerance.error_scale(case, case.op.forward, _oracle(oracle, case, caps))["y"]
+    return oracles.call(
+        oracle, case.op.forward, *case.forward_args(), semantics=semantics(case, caps), **case.kwargs()
+    )
 
 
 def oracle_backward(oracle: str, case: Case, caps: Capabilities, *, absolute: bool = False) -> Outputs:
-    """The oracle's float64 gradients; with ``absolute``, ``|dy|`` and ``|inputs|`` (routing by the
-    real ``x`` for max-pool, so the same winners receive the absolute gradients), or the spec's
-    ``magnitude`` where the operation defines one."""
+    """The oracle's float64 gradients; with ``absolute``, the bound's ``S`` for each
+    (``tolerance.error_scale``)."""
     op = case.op
-    if absolute and op.magnitude is not None:
-        return {g: case.magnitude(g) for g in op.grads}
-    args = case.backward_args()
     if absolute:
-        args = [None if a is None else np.abs(a) for a in args]
-        if op.family == "max_pool":
-            args[1] = case.x
-    out = oracles.call(oracle, op.backward, *args, semantics=semantics(case, caps), **case.kwargs())
+        return tolerance.error_scale(case, op.backward, _oracle(oracle, case, caps))
+    out = oracles.call(
+        oracle, op.backward, *case.backward_args(), semantics=semantics(case, caps), **case.kwargs()
+    )
     values = out if len(op.grads) > 1 else (out,)
     return dict(zip(op.grads, values, strict=True))
+
+
+def _oracle(oracle: str, case: Case, caps: Capabilities) -> Any:
+    """``oracle(function, *arrays)``: the named oracle under the case's semantics and hyper-parameters."""
+
+    def run(function: str, *arrays: np.ndarray | None) -> Any:
+        return oracles.call(oracle, function, *arrays, semantics=semantics(case, caps), **case.kwargs())
+
+    return run
 
 
 def oracle_loss(oracle: str, case: Case) -> Outputs:
@@ -330,23 +335,13 @@ def oracle_loss(oracle: str, case: Case) -> Outputs:
 
 
 def loss_magnitudes(case: Case) -> Outputs:
-    """``S`` for ``loss`` and ``dz`` (the spec's ``magnitude``)."""
-    return {name: case.magnitude(name) for name in case.op.outputs}
+    """``S`` for ``loss`` and ``dz`` (the spec's ``magnitude``, through ``tolerance.error_scale``)."""
+    return tolerance.error_scale(case, case.op.forward, oracles.call)
 
 
-def exact_required(case: Case, caps: Capabilities) -> bool:
-    """The answer must match bit for bit: an operation that is always exact (data movement,
-    selection), or integer data and a direct algorithm (``Operation.exact``, noted on the case).
-
-    Splitting a tied max-pool gradient divides it, so that declaration (or ``any``, or a tied case
-    under the course contract, where a split is a convention) is never exact.
-    """
-    if case.op.family == "max_pool" and (
-        caps.value(case.op, "ties") in ("split", "any")
-        or (caps.contract == contracts.COURSE and case.notes.get("ties"))  # the course accepts a split
-    ):
-        return False
-    return bool(case.notes.get("exact")) and caps.algorithm == "direct"
+exact_required = tolerance.exact_required
+"""The answer must match bit for bit (``spec.tolerance.exact_required``, the rule the reproduction
+scripts apply too)."""
 
 
 def exact_combination(case: Case, caps: Capabilities) -> bool:

@@ -249,10 +249,10 @@ def _benchmark(
     args: argparse.Namespace,
 ) -> int:
     """Check and time every planned entry, print the tables, write the report; the exit status."""
-    from . import console, memory, output, runner, threads
+    from . import console, memory, output, record, runner, threads
 
     env_threads = threads.snapshot(args.threads)
-    load_start = output.load_average()
+    load_start = record.load_average()
     cpus = env_threads["cpu_count"] or 1
     if load_start and load_start[0] > cpus:
         print(
@@ -277,8 +277,8 @@ def _benchmark(
         )
     order = {p.entry.key: i for i, p in enumerate(planned)}
     results.sort(key=lambda r: order[r.entry.key])
-    env = output.environment(env_threads, load_start)
-    sec = output.section(impl, corpora, results, settings, limit, env, command_line(args))
+    env = record.environment(env_threads, load_start)
+    sec = record.section(impl, corpora, results, settings, limit, env, command_line(args))
     console.tables(sec)
     if args.report:
         paths = output.write(sec, args.report)
@@ -297,7 +297,8 @@ def _harness_check(planned: list[Planned], settings: Settings, args: argparse.Na
     import json
     from pathlib import Path
 
-    from . import output, overhead, threads
+    from . import overhead, threads
+    from .rows import fmt_time
 
     if not planned:
         return _error("--harness-check needs conv2d entries; the selected corpora have none")
@@ -311,8 +312,8 @@ def _harness_check(planned: list[Planned], settings: Settings, args: argparse.Na
         for c in overhead.compare_entry(p, settings):
             comps.append(c)
             print(
-                f"  {c.key:28} {c.kind:8} convcheck {output.fmt_time(c.convcheck):>10}  "
-                f"Timer {output.fmt_time(c.timer):>10}  {100 * c.difference:+6.1f}%  "
+                f"  {c.key:28} {c.kind:8} convcheck {fmt_time(c.convcheck):>10}  "
+                f"Timer {fmt_time(c.timer):>10}  {100 * c.difference:+6.1f}%  "
                 f"(paired {100 * c.paired:+5.1f}%)",
                 flush=True,
             )

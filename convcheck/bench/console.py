@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from . import output
+from . import rows
 
 
 class Progress:
@@ -63,7 +63,7 @@ class Progress:
             yield self
 
 
-TERMINAL_COLUMNS = tuple(i for i, h in enumerate(output.ROW_HEADER) if h != "layer")
+TERMINAL_COLUMNS = tuple(i for i, h in enumerate(rows.ROW_HEADER) if h != "layer")
 """bench.md's columns without the layer description, which the terminal has no room for."""
 
 
@@ -79,27 +79,25 @@ def _console(console: Any) -> Any:
 
 def tables(sec: dict[str, Any], console: Any = None) -> None:
     """Print the headline, one table per corpus and the summary table."""
-    from rich.table import Table
+    from ..tables import rich_table
 
     console = _console(console)
-    for line in output.headline(sec):
+    for line in rows.headline(sec):
         console.print(line, highlight=False)
+    header = [rows.ROW_HEADER[i] for i in TERMINAL_COLUMNS]
+    justify = ["left" if h in ("entry", "function", "check") else "right" for h in header]
     for c in sec["corpora"]:
-        table = Table(title=f"{c['title']} ({c['name']})", title_justify="left")
-        for i in TERMINAL_COLUMNS:
-            h = output.ROW_HEADER[i]
-            table.add_column(
-                h, justify="left" if h in ("entry", "function", "check") else "right", overflow="fold"
-            )
-        for row in output.rows(sec, c["name"]):
-            style = "bold red" if row[-1].startswith(("FAIL", "ERROR")) else None
-            table.add_row(*(row[i] for i in TERMINAL_COLUMNS), style=style)
-        console.print(table)
-    summary = Table(title="Summary (ratio = implementation / torch median time)", title_justify="left")
-    for h in output.SUMMARY_HEADER:
-        summary.add_column(h, justify="right")
-    for row in output.summary_rows(sec):
-        summary.add_row(*row)
+        body = rows.rows(sec, c["name"])
+        styles = ["bold red" if row[-1].startswith(("FAIL", "ERROR")) else None for row in body]
+        shown = [[row[i] for i in TERMINAL_COLUMNS] for row in body]
+        console.print(rich_table(header, shown, justify, f"{c['title']} ({c['name']})", styles, fold=True))
+    summary = rich_table(
+        rows.SUMMARY_HEADER,
+        rows.summary_rows(sec),
+        ["right"] * len(rows.SUMMARY_HEADER),
+        "Summary (ratio = implementation / torch median time)",
+        fold=True,
+    )
     console.print(summary)
 
 

@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .output import KEY, read_section
+from .record import KEY, read_section
 
 EXIT_OK, EXIT_REGRESSED, EXIT_USAGE = 0, 1, 2
 TIMED = ("ok", "no-baseline")

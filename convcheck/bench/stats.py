@@ -7,7 +7,8 @@ sorted samples ``s[0] <= ... <= s[n-1]``: the ``q``-quantile is
 
     s[i] + (p - i) * (s[i+1] - s[i]),   p = q * (n - 1),  i = floor(p)
 
-(type 7 of Hyndman and Fan, NumPy's default). The median is the ``0.5``
+(type 7 of Hyndman and Fan: ``numpy.quantile``'s default ``linear`` method, which
+computes it here, and ``statistics.quantiles(method="inclusive")``). The median is the ``0.5``
 quantile, the interquartile range ``IQR = Q3 - Q1``; both are robust to the
 occasional slow run that a busy machine adds, which the mean is not.
 """
@@ -19,19 +20,16 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 
 def quantile(sorted_samples: Sequence[float], q: float) -> float:
-    """The ``q``-quantile (``0 <= q <= 1``) of already sorted samples, by linear interpolation."""
-    if not sorted_samples:
+    """The ``q``-quantile (``0 <= q <= 1``) of samples, by linear interpolation (NumPy's ``linear``)."""
+    if not len(sorted_samples):
         raise ValueError("quantile of no samples: measure at least one run")
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"q={q!r} must lie in [0, 1]")
-    p = q * (len(sorted_samples) - 1)
-    i = math.floor(p)
-    if i + 1 >= len(sorted_samples):
-        return float(sorted_samples[-1])
-    lo, hi = sorted_samples[i], sorted_samples[i + 1]
-    return float(lo + (p - i) * (hi - lo))
+    return float(np.quantile(np.asarray(sorted_samples, dtype=np.float64), q, method="linear"))
 
 
 @dataclass(frozen=True)

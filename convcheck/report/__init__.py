@@ -6,7 +6,8 @@ coverage, summary); ``writer`` keeps a report folder up to date while the run
 goes (an atomic rewrite of report.json after every finished check) and renders
 the rest at the end; ``matrix`` derives the conformance matrix (operations x
 features); ``plots`` draws the figures; ``markdown`` and ``html`` render;
-``repro`` writes standalone reproduction scripts; ``bench`` embeds a
+``repro`` writes standalone reproduction scripts; ``templating`` loads the
+jinja2 templates of every HTML page and of the scripts; ``bench`` embeds a
 benchmark run found in the folder; ``diff`` compares two reports;
 ``scoreboard`` puts several side by side; ``cli`` holds ``convcheck report``.
 

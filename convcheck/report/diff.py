@@ -156,15 +156,13 @@ def timing_regressions(base: dict[str, Any], new: dict[str, Any], threshold: flo
                 f"timing not compared: only {'NEW' if missing == ['BASE'] else 'BASE'} carries a benchmark",
             )
         return [], ""
-    try:
-        from ..bench.diff import timing_regressions as bench_regressions
-    except ImportError:
-        return [], "timing not compared: convcheck.bench.diff is not available in this installation"
+    from ..bench.diff import timing_regressions as bench_regressions
+
     try:
         found = bench_regressions(base, new, threshold)
     except ValueError as e:
         return [], f"timing not compared: {e}"
-    return [r.describe() if hasattr(r, "describe") else str(r) for r in found], ""
+    return [r.describe() for r in found], ""
 
 
 def lines(diff: Diff, base_name: str, new_name: str) -> list[str]:

@@ -15,22 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from ..pairs import readable
-from . import bench, matrix, model, plots
-
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+from . import bench, matrix, model, plots, templating
 
 
 def environment() -> Any:
-    """The jinja2 environment of convcheck's templates (autoescaping on)."""
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=jinja2.select_autoescape(["html", "j2", "htm"]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    """The jinja2 environment of convcheck's templates (``templating``), with the report's helpers."""
+    env = templating.environment()
     env.globals.update(fmt_ratio=model.fmt_ratio, bar_width=bar_width)
     return env
 

@@ -7,10 +7,10 @@ and what the run exercised. Built from report.json alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from ..summary import PAIR_KEYS, pairs_line
+from ..tables import markdown as table
 from . import bench, matrix, model
 from .model import fmt_ratio
 
@@ -24,17 +24,6 @@ MARK = {
     "n/a": "",
     "incomplete": "incomplete",
 }
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    """A GitHub Markdown table (pipes in cells escaped)."""
-
-    def cell(v: Any) -> str:
-        return str(v).replace("|", "\\|").replace("\n", " ")
-
-    out = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return out
 
 
 def header(doc: dict[str, Any]) -> list[str]:

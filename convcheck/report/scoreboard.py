@@ -18,8 +18,9 @@ from typing import Any
 
 from ..spec import OPERATIONS
 from ..spec.networks import NETWORKS
+from ..tables import markdown as table
 from . import matrix, model, writer
-from .markdown import MARK, table
+from .markdown import MARK
 from .model import fmt_ratio
 
 
