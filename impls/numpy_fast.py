@@ -47,27 +47,17 @@ fresh arrays; inputs may be non-contiguous and are never modified.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from math import prod
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from convcheck.spec.ops import bind_contract as _bind_contract
+
 from ._windows import avg_divisors, conv_output_shape, pad_pairs, pad_spatial, pool_output_shape, tap_slices
-from .numpy_layers import (
-    flatten_backward,
-    flatten_forward,
-    linear_backward,
-    linear_forward,
-    relu_backward,
-    relu_forward,
-    sigmoid_backward,
-    sigmoid_binary_cross_entropy,
-    sigmoid_forward,
-    softmax_cross_entropy,
-    tanh_backward,
-    tanh_forward,
-)
+from .numpy_layers import *  # noqa: F403  (the contract's layers without windows, re-exported)
 
 CONVCHECK_CAPABILITIES: dict = {}
 
@@ -515,43 +505,19 @@ def avg_pool_backward(
 # --------------------------------------------------------------------------- the contract's names
 # One N-d function per operation and direction; the rank of ``x`` selects the dimension.
 
-conv1d_forward = conv2d_forward = conv3d_forward = conv_forward
-conv1d_backward = conv2d_backward = conv3d_backward = conv_backward
-max_pool1d_forward = max_pool2d_forward = max_pool3d_forward = max_pool_forward
-max_pool1d_backward = max_pool2d_backward = max_pool3d_backward = max_pool_backward
-avg_pool1d_forward = avg_pool2d_forward = avg_pool3d_forward = avg_pool_forward
-avg_pool1d_backward = avg_pool2d_backward = avg_pool3d_backward = avg_pool_backward
+if TYPE_CHECKING:  # bind_contract binds the per-dimension names at import, where mypy cannot see
+
+    def __getattr__(name: str) -> Callable[..., Any]: ...
+
 
 __all__ = [
     "CONVCHECK_CAPABILITIES",
-    "avg_pool1d_backward",
-    "avg_pool1d_forward",
-    "avg_pool2d_backward",
-    "avg_pool2d_forward",
-    "avg_pool3d_backward",
-    "avg_pool3d_forward",
-    "conv1d_backward",
-    "conv1d_forward",
-    "conv2d_backward",
-    "conv2d_forward",
-    "conv3d_backward",
-    "conv3d_forward",
-    "flatten_backward",
-    "flatten_forward",
-    "linear_backward",
-    "linear_forward",
-    "max_pool1d_backward",
-    "max_pool1d_forward",
-    "max_pool2d_backward",
-    "max_pool2d_forward",
-    "max_pool3d_backward",
-    "max_pool3d_forward",
-    "relu_backward",
-    "relu_forward",
-    "sigmoid_backward",
-    "sigmoid_binary_cross_entropy",
-    "sigmoid_forward",
-    "softmax_cross_entropy",
-    "tanh_backward",
-    "tanh_forward",
+    *_bind_contract(
+        globals(),
+        {
+            "conv": (conv_forward, conv_backward),
+            "max_pool": (max_pool_forward, max_pool_backward),
+            "avg_pool": (avg_pool_forward, avg_pool_backward),
+        },
+    ),
 ]

@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from convcheck.spec.ops import bind_contract as _bind_contract
 from convcheck.spec.shapes import avg_divisor, effective_kernel, pool_out_size
 
 CONVCHECK_CAPABILITIES: dict = {}
@@ -368,43 +370,19 @@ def sigmoid_binary_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarr
 # --------------------------------------------------------------------------- the contract's names
 # One N-d function per window operation and direction; the rank of ``x`` selects the torch function.
 
-conv1d_forward = conv2d_forward = conv3d_forward = conv_forward
-conv1d_backward = conv2d_backward = conv3d_backward = conv_backward
-max_pool1d_forward = max_pool2d_forward = max_pool3d_forward = max_pool_forward
-max_pool1d_backward = max_pool2d_backward = max_pool3d_backward = max_pool_backward
-avg_pool1d_forward = avg_pool2d_forward = avg_pool3d_forward = avg_pool_forward
-avg_pool1d_backward = avg_pool2d_backward = avg_pool3d_backward = avg_pool_backward
+if TYPE_CHECKING:  # bind_contract binds the per-dimension names at import, where mypy cannot see
+
+    def __getattr__(name: str) -> Callable[..., Any]: ...
+
 
 __all__ = [
     "CONVCHECK_CAPABILITIES",
-    "avg_pool1d_backward",
-    "avg_pool1d_forward",
-    "avg_pool2d_backward",
-    "avg_pool2d_forward",
-    "avg_pool3d_backward",
-    "avg_pool3d_forward",
-    "conv1d_backward",
-    "conv1d_forward",
-    "conv2d_backward",
-    "conv2d_forward",
-    "conv3d_backward",
-    "conv3d_forward",
-    "flatten_backward",
-    "flatten_forward",
-    "linear_backward",
-    "linear_forward",
-    "max_pool1d_backward",
-    "max_pool1d_forward",
-    "max_pool2d_backward",
-    "max_pool2d_forward",
-    "max_pool3d_backward",
-    "max_pool3d_forward",
-    "relu_backward",
-    "relu_forward",
-    "sigmoid_backward",
-    "sigmoid_binary_cross_entropy",
-    "sigmoid_forward",
-    "softmax_cross_entropy",
-    "tanh_backward",
-    "tanh_forward",
+    *_bind_contract(
+        globals(),
+        {
+            "conv": (conv_forward, conv_backward),
+            "max_pool": (max_pool_forward, max_pool_backward),
+            "avg_pool": (avg_pool_forward, avg_pool_backward),
+        },
+    ),
 ]

@@ -6,7 +6,7 @@ time. Loops run over output positions only (every window is vectorised over
 batch and channels), so the code reads like the definition and is meant for
 small arrays. One generic function per direction serves every dimension; the
 contract functions (``max_pool1d_forward`` ... ``avg_pool3d_backward``), made
-per dimension by ``contract.max_pool_functions`` and ``contract.avg_pool_functions``, only
+per dimension by ``contract.oracle_functions``, only
 build the dimension's hyper-parameter record.
 
 Window ``o = (o_0, ..., o_{D-1})`` reads, on spatial axis ``a``, the input
@@ -36,33 +36,15 @@ import numpy as np
 
 from convcheck.spec import pool
 from convcheck.spec.errors import InvalidConfiguration
+from convcheck.spec.ops import bind_contract as _bind_contract
 from convcheck.spec.params import AvgPool2dParams, AvgPoolParams, MaxPool2dParams, MaxPoolParams
 from convcheck.spec.shapes import avg_divisor, window_cells
 
-from .contract import avg_pool_functions, max_pool_functions
+from .contract import oracle_functions as _oracle_functions
 
 Ints = tuple[int, ...]
 PoolParams = MaxPoolParams | AvgPoolParams
 Index = tuple[int | slice | np.ndarray, ...]
-
-__all__ = [
-    "avg_pool1d_backward",
-    "avg_pool1d_forward",
-    "avg_pool2d_backward",
-    "avg_pool2d_forward",
-    "avg_pool3d_backward",
-    "avg_pool3d_forward",
-    "avg_pool_backward",
-    "avg_pool_forward",
-    "max_pool1d_backward",
-    "max_pool1d_forward",
-    "max_pool2d_backward",
-    "max_pool2d_forward",
-    "max_pool3d_backward",
-    "max_pool3d_forward",
-    "max_pool_backward",
-    "max_pool_forward",
-]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -231,10 +213,19 @@ def avg_pool_backward(dy: np.ndarray, x: np.ndarray, p: AvgPoolParams) -> np.nda
 # --------------------------------------------------------------------------- contract functions
 
 
-_NUMPY = "explicit NumPy windows"
-max_pool1d_forward, max_pool1d_backward = max_pool_functions(1, max_pool_forward, max_pool_backward, _NUMPY)
-max_pool2d_forward, max_pool2d_backward = max_pool_functions(2, max_pool_forward, max_pool_backward, _NUMPY)
-max_pool3d_forward, max_pool3d_backward = max_pool_functions(3, max_pool_forward, max_pool_backward, _NUMPY)
-avg_pool1d_forward, avg_pool1d_backward = avg_pool_functions(1, avg_pool_forward, avg_pool_backward, _NUMPY)
-avg_pool2d_forward, avg_pool2d_backward = avg_pool_functions(2, avg_pool_forward, avg_pool_backward, _NUMPY)
-avg_pool3d_forward, avg_pool3d_backward = avg_pool_functions(3, avg_pool_forward, avg_pool_backward, _NUMPY)
+__all__ = sorted(
+    [
+        "avg_pool_backward",
+        "avg_pool_forward",
+        "max_pool_backward",
+        "max_pool_forward",
+        *_bind_contract(
+            globals(),
+            {
+                "max_pool": (max_pool_forward, max_pool_backward),
+                "avg_pool": (avg_pool_forward, avg_pool_backward),
+            },
+            _oracle_functions(lambda op: "explicit NumPy windows"),
+        ),
+    ]
+)

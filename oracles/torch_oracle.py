@@ -58,9 +58,10 @@ import torch.nn.functional as F
 from convcheck.spec import activation, conv, dense, loss, pool
 from convcheck.spec.errors import InvalidConfiguration
 from convcheck.spec.ops import OPERATIONS
+from convcheck.spec.ops import bind_contract as _bind_contract
 from convcheck.spec.params import AvgPoolParams, ConvParams, MaxPoolParams, WindowParams
 
-from .contract import avg_pool_functions, conv_functions, max_pool_functions
+from .contract import oracle_functions as _oracle_functions
 from .layers import class_indices
 
 Ints = tuple[int, ...]
@@ -68,41 +69,6 @@ Ints = tuple[int, ...]
 CONVENTIONS: tuple[str, ...] = OPERATIONS["conv2d"].feature("convention").choices
 TIES: tuple[str, ...] = ("first",)
 """The tie rules this oracle can compute (PyTorch's own)."""
-
-
-__all__ = [
-    "TIES",
-    "avg_pool1d_backward",
-    "avg_pool1d_forward",
-    "avg_pool2d_backward",
-    "avg_pool2d_forward",
-    "avg_pool3d_backward",
-    "avg_pool3d_forward",
-    "conv1d_backward",
-    "conv1d_forward",
-    "conv2d_backward",
-    "conv2d_forward",
-    "conv3d_backward",
-    "conv3d_forward",
-    "flatten_backward",
-    "flatten_forward",
-    "linear_backward",
-    "linear_forward",
-    "max_pool1d_backward",
-    "max_pool1d_forward",
-    "max_pool2d_backward",
-    "max_pool2d_forward",
-    "max_pool3d_backward",
-    "max_pool3d_forward",
-    "relu_backward",
-    "relu_forward",
-    "sigmoid_backward",
-    "sigmoid_binary_cross_entropy",
-    "sigmoid_forward",
-    "softmax_cross_entropy",
-    "tanh_backward",
-    "tanh_forward",
-]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -236,12 +202,6 @@ def conv_backward(
     return dx, dw, db  # type: ignore[return-value]
 
 
-_F_CONV = "``F.conv{ndim}d``"
-conv1d_forward, conv1d_backward = conv_functions(1, conv_forward, conv_backward, _F_CONV)
-conv2d_forward, conv2d_backward = conv_functions(2, conv_forward, conv_backward, _F_CONV)
-conv3d_forward, conv3d_backward = conv_functions(3, conv_forward, conv_backward, _F_CONV)
-
-
 # --------------------------------------------------------------------------- max pooling
 
 
@@ -273,12 +233,6 @@ def max_pool_backward(dy: np.ndarray, x: np.ndarray, p: MaxPoolParams, ties: str
     _check_dy(dy, pool.output_shape(tuple(np.shape(x)), p))
     (dx,) = _vjp(lambda xt: _max_expr(xt, p), dy, x)
     return dx  # type: ignore[return-value]
-
-
-_F_MAX = "``F.max_pool{ndim}d``"
-max_pool1d_forward, max_pool1d_backward = max_pool_functions(1, max_pool_forward, max_pool_backward, _F_MAX)
-max_pool2d_forward, max_pool2d_backward = max_pool_functions(2, max_pool_forward, max_pool_backward, _F_MAX)
-max_pool3d_forward, max_pool3d_backward = max_pool_functions(3, max_pool_forward, max_pool_backward, _F_MAX)
 
 
 # --------------------------------------------------------------------------- average pooling
@@ -315,12 +269,6 @@ def avg_pool_backward(dy: np.ndarray, x: np.ndarray, p: AvgPoolParams) -> np.nda
     _check_dy(dy, pool.output_shape(tuple(np.shape(x)), p))
     (dx,) = _vjp(lambda xt: _avg_expr(xt, p), dy, x)
     return dx  # type: ignore[return-value]
-
-
-_F_AVG = "``F.avg_pool{ndim}d``"
-avg_pool1d_forward, avg_pool1d_backward = avg_pool_functions(1, avg_pool_forward, avg_pool_backward, _F_AVG)
-avg_pool2d_forward, avg_pool2d_backward = avg_pool_functions(2, avg_pool_forward, avg_pool_backward, _F_AVG)
-avg_pool3d_forward, avg_pool3d_backward = avg_pool_functions(3, avg_pool_forward, avg_pool_backward, _F_AVG)
 
 
 # --------------------------------------------------------------------------- activations
@@ -496,3 +444,19 @@ def loss_expression(op_name: str, z: torch.Tensor, targets: np.ndarray) -> torch
     if op_name == "softmax_cross_entropy":
         return F.cross_entropy(z, torch.tensor(class_indices(targets, z.shape[1])))
     return F.binary_cross_entropy_with_logits(z, _tensor(targets))
+
+
+# --------------------------------------------------------------------------- the contract's names
+
+__all__ = [
+    "TIES",
+    *_bind_contract(
+        globals(),
+        {
+            "conv": (conv_forward, conv_backward),
+            "max_pool": (max_pool_forward, max_pool_backward),
+            "avg_pool": (avg_pool_forward, avg_pool_backward),
+        },
+        _oracle_functions(lambda op: f"``F.{op.name}``"),
+    ),
+]

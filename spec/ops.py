@@ -9,8 +9,8 @@ the operations that list it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from . import activation, conv, dense, loss, pool
@@ -131,8 +131,7 @@ class Operation:
     backward: str | None
     inputs: tuple[str, ...]
     grads: tuple[str, ...]
-    params_type: type
-    hyperparameters: tuple[str, ...]
+    params_type: type[Params]
     features: tuple[Feature, ...]
     doc: str
     family: str
@@ -144,6 +143,11 @@ class Operation:
     kinked: bool = False
     third_derivative: float = 0.0
     properties: frozenset[str] = LAYER_PROPERTIES
+
+    @property
+    def hyperparameters(self) -> tuple[str, ...]:
+        """The keyword arguments of this operation's functions: the fields of ``params_type``, in order."""
+        return tuple(f.name for f in fields(self.params_type))
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -269,11 +273,13 @@ def _shape_only(
     return Rules(lambda s, p: check(s), lambda s, p: shape(s), lambda s, p: k(s))
 
 
-PARAMS_TYPES = {
+PARAMS_TYPE_BY_FAMILY_AND_NDIM: dict[str, dict[int, type[Params]]] = {
     "conv": {1: Conv1dParams, 2: Conv2dParams, 3: Conv3dParams},
     "max_pool": {1: MaxPool1dParams, 2: MaxPool2dParams, 3: MaxPool3dParams},
     "avg_pool": {1: AvgPool1dParams, 2: AvgPool2dParams, 3: AvgPool3dParams},
 }
+"""The hyper-parameter record of each window family (``conv``, ``max_pool``, ``avg_pool``) by number of
+spatial axes."""
 
 
 def _layer(name: str, family: str, extra_properties: set[str], **fields: Any) -> Operation:
@@ -296,7 +302,7 @@ def _window(family: str, ndim: int, extra_properties: set[str], **fields: Any) -
         f"{family}{ndim}d",
         family,
         extra_properties | {"adjoint", "sweep"},
-        params_type=PARAMS_TYPES[family][ndim],
+        params_type=PARAMS_TYPE_BY_FAMILY_AND_NDIM[family][ndim],
         ndim=ndim,
         homogeneous=True,
         **fields,
@@ -310,7 +316,6 @@ def _conv(ndim: int) -> Operation:
         {"bias_gradient"},
         inputs=("x", "w", "b"),
         grads=("dx", "dw", "db"),
-        hyperparameters=("stride", "padding", "dilation", "groups"),
         features=(STRIDE, PADDING, DILATION, GROUPS, GEOMETRY, CONVENTION),
         doc=conv.__doc__ or "",
         rules=CONV_RULES,
@@ -324,7 +329,6 @@ def _max_pool(ndim: int) -> Operation:
         {"max_routing"},
         inputs=("x",),
         grads=("dx",),
-        hyperparameters=("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
         features=(STRIDE, PADDING, DILATION, CEIL_MODE, GEOMETRY, TIES),
         doc=pool.__doc__ or "",
         rules=POOL_RULES,
@@ -339,7 +343,6 @@ def _avg_pool(ndim: int) -> Operation:
         {"avg_spreading"},
         inputs=("x",),
         grads=("dx",),
-        hyperparameters=("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
         features=(STRIDE, PADDING, CEIL_MODE, EXCLUDE_PAD, GEOMETRY),
         doc=pool.__doc__ or "",
         rules=POOL_RULES,
@@ -357,7 +360,6 @@ def _activation(name: str) -> Operation:
         inputs=("x",),
         grads=("dx",),
         params_type=NoParams,
-        hyperparameters=(),
         features=(DERIVATIVE_AT_ZERO,) if relu else (),
         doc=activation.__doc__ or "",
         rules=_shape_only(activation.check, activation.output_shape, lambda s: dict(roundings)),
@@ -378,7 +380,6 @@ LINEAR = _layer(
     inputs=("x", "w", "b"),
     grads=("dx", "dw", "db"),
     params_type=NoParams,
-    hyperparameters=(),
     features=(),
     doc=dense.__doc__ or "",
     rules=_shape_only(dense.linear_check, dense.linear_output_shape, dense.linear_reduction_lengths),
@@ -392,7 +393,6 @@ FLATTEN = _layer(
     inputs=("x",),
     grads=("dx",),
     params_type=NoParams,
-    hyperparameters=(),
     features=(),
     doc=dense.__doc__ or "",
     rules=_shape_only(dense.flatten_check, dense.flatten_output_shape, lambda s: {"y": 0, "dx": 0}),
@@ -407,7 +407,6 @@ SOFTMAX_CROSS_ENTROPY = Operation(
     inputs=("z", "labels"),
     grads=("dz",),
     params_type=NoParams,
-    hyperparameters=(),
     features=(),
     doc=loss.__doc__ or "",
     family="softmax_cross_entropy",
@@ -424,7 +423,6 @@ SIGMOID_BINARY_CROSS_ENTROPY = Operation(
     inputs=("z", "y"),
     grads=("dz",),
     params_type=NoParams,
-    hyperparameters=(),
     features=(SOFT_TARGETS,),
     doc=loss.__doc__ or "",
     family="sigmoid_binary_cross_entropy",
@@ -485,3 +483,39 @@ def operation_of(function_name: str) -> Operation:
         if function_name in op.functions:
             return op
     raise KeyError(function_name)
+
+
+NdFunctions = tuple[Callable[..., Any], Callable[..., Any]]
+"""A family's ``(forward, backward)`` for any number of spatial axes."""
+
+PerDimension = Callable[[Operation, Callable[..., Any], Callable[..., Any]], NdFunctions]
+"""Makes one operation's ``(forward, backward)`` from its family's N-d pair."""
+
+
+def contract_names(namespace: Mapping[str, Any]) -> list[str]:
+    """The contract function names (``FUNCTION_NAMES``) that ``namespace`` defines, sorted."""
+    return sorted(name for name in FUNCTION_NAMES if name in namespace)
+
+
+def bind_contract(
+    namespace: MutableMapping[str, Any],
+    nd_functions: Mapping[str, NdFunctions],
+    per_dimension: PerDimension | None = None,
+) -> list[str]:
+    """Bind the per-dimension contract names of each family in ``nd_functions``; return the contract names.
+
+    ``nd_functions`` maps a window family (``"conv"``, ``"max_pool"``, ``"avg_pool"``) to its N-d
+    ``(forward, backward)``. Every operation of that family in ``OPERATIONS`` (``conv1d``, ``conv2d``,
+    ...) gets ``namespace[op.forward]`` and ``namespace[op.backward]``: the N-d functions themselves
+    (the rank of ``x`` selects the dimension), or what ``per_dimension(op, forward, backward)`` makes of
+    them. A module calls it with ``globals()`` and builds ``__all__`` from the returned
+    ``contract_names(namespace)``, which include the contract functions it defined or imported itself.
+    """
+    for op in OPERATIONS.values():
+        if op.family not in nd_functions:
+            continue
+        functions = nd_functions[op.family]
+        if per_dimension is not None:
+            functions = per_dimension(op, *functions)
+        namespace.update(zip(op.functions, functions, strict=True))
+    return contract_names(namespace)
