@@ -338,7 +338,7 @@ def _non_finite(obs: Observation, ref: Reference) -> str | None:
     for name, got in obs.outputs.items():
         want = ref.expected.get(name)
         g = None if want is None else _numeric(got, want.shape)
-        if g is None:
+        if g is None or want is None:
             continue
         bad = ~np.isfinite(g) & np.isfinite(want)
         if bad.any():

@@ -47,14 +47,15 @@ fresh arrays; inputs may be non-contiguous and are never modified.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from math import prod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from convcheck.spec.ops import bind_contract as _bind_contract
+from convcheck.spec.shapes import at as _at
 
 from ._windows import avg_divisors, conv_output_shape, pad_pairs, pad_spatial, pool_output_shape, tap_slices
 from .numpy_layers import *  # noqa: F403  (the contract's layers without windows, re-exported)
@@ -213,7 +214,7 @@ def _input_grad_stride1(
     c_out, cg, *kernel = w.shape
     cog = c_out // groups
     reverse = (slice(None, None, -1),) * len(kernel)
-    w_rot = w.reshape(groups, cog, cg, *kernel).swapaxes(1, 2)[(..., *reverse)]
+    w_rot = w.reshape(groups, cog, cg, *kernel).swapaxes(1, 2)[_at(..., *reverse)]
     w_rot = w_rot.reshape(groups * cg, cog, *kernel)
     pairs = [
         ((k - 1) * d - lo, (k - 1) * d - hi)
@@ -221,7 +222,7 @@ def _input_grad_stride1(
     ]
     crop = tuple(slice(max(0, -lo), m - max(0, -hi)) for m, (lo, hi) in zip(dy.shape[2:], pairs, strict=True))
     pads = tuple(max(0, p) for pair in pairs for p in pair)
-    return _convolve(dy[(..., *crop)], w_rot, (1,) * len(kernel), pads, dilation, groups)
+    return _convolve(dy[_at(..., *crop)], w_rot, (1,) * len(kernel), pads, dilation, groups)
 
 
 def _input_grad_col2im(
@@ -250,7 +251,7 @@ def _input_grad_col2im(
         _col2im_add(dxp, dcols.reshape(c_in, *kernel, n1 - n0, i1 - i0, *out[1:]), tile, stride, dilation)
     if any(padding):
         interior = tuple(slice(lo, lo + m) for m, (lo, _) in zip(spatial, pairs, strict=True))
-        return np.ascontiguousarray(dxp[(..., *interior)])
+        return np.ascontiguousarray(dxp[_at(..., *interior)])
     return dxp
 
 
@@ -347,7 +348,7 @@ def _phase_planes(x: np.ndarray, stride: Sizes) -> np.ndarray:
     full = tuple(qa * s for qa, s in zip(q, stride, strict=True))
     if spatial != full:
         ext = np.empty((*x.shape[:2], *full), dtype=x.dtype)
-        ext[(..., *(slice(0, m) for m in spatial))] = x
+        ext[_at(..., *(slice(0, m) for m in spatial))] = x
         x = ext
     planes = np.empty((*x.shape[:2], *stride, *q), dtype=x.dtype)
     np.copyto(planes, _phase_view(x, stride))
@@ -358,13 +359,13 @@ def _merge_planes(planes: np.ndarray, spatial: Sizes, stride: Sizes) -> np.ndarr
     """Inverse of ``_phase_planes``: the fresh (N, C, *spatial) array whose phase planes are ``planes``."""
     nd = len(stride)
     if all(s == 1 for s in stride):
-        return planes[(slice(None), slice(None), *(0,) * nd)]
+        return planes[_at(slice(None), slice(None), *(0,) * nd)]
     q = planes.shape[2 + nd :]
     full = tuple(qa * s for qa, s in zip(q, stride, strict=True))
     out = np.empty((*planes.shape[:2], *full), dtype=planes.dtype)
     np.copyto(_phase_view(out, stride), planes)
     if tuple(spatial) != full:
-        return np.ascontiguousarray(out[(..., *(slice(0, m) for m in spatial))])
+        return np.ascontiguousarray(out[_at(..., *(slice(0, m) for m in spatial))])
     return out
 
 
@@ -405,7 +406,7 @@ def _max_pool(
     planes = _phase_planes(x, stride)
     y = np.full((*x.shape[:2], *out), -np.inf, dtype=x.dtype)
     for out_slices, plane_index in taps:
-        y_sub = y[(..., *out_slices)]
+        y_sub = y[_at(..., *out_slices)]
         np.maximum(y_sub, planes[(..., *plane_index)], out=y_sub)
     return y, planes, taps
 
@@ -444,13 +445,13 @@ def max_pool_backward(
     open_ = np.ones(y.shape, dtype=bool)  # windows whose first maximum is not found yet
     hit_buf, tmp_buf = np.empty(y.shape, dtype=bool), np.empty(y.shape, dtype=x.dtype)
     for out_slices, plane_index in taps:
-        x_sub, open_sub = planes[(..., *plane_index)], open_[(..., *out_slices)]
-        block = (..., *(slice(0, m) for m in x_sub.shape[2:]))
+        x_sub, open_sub = planes[_at(..., *plane_index)], open_[_at(..., *out_slices)]
+        block = _at(..., *(slice(0, m) for m in x_sub.shape[2:]))
         hit, tmp = hit_buf[block], tmp_buf[block]
-        np.equal(x_sub, y[(..., *out_slices)], out=hit)
+        np.equal(x_sub, y[_at(..., *out_slices)], out=hit)
         hit &= open_sub  # the first maximum only: windows already served stay closed
         open_sub ^= hit
-        np.multiply(dy[(..., *out_slices)], hit, out=tmp)
+        np.multiply(dy[_at(..., *out_slices)], hit, out=tmp)
         dplanes[(..., *plane_index)] += tmp
     return _merge_planes(dplanes, x.shape[2:], stride)
 
@@ -474,7 +475,7 @@ def avg_pool_forward(
     planes = _phase_planes(x, stride)
     y = np.zeros((*x.shape[:2], *out), dtype=x.dtype)
     for out_slices, plane_index in _taps(spatial, out, kernel_size, stride, padding, ones):
-        y[(..., *out_slices)] += planes[(..., *plane_index)]
+        y[_at(..., *out_slices)] += planes[_at(..., *plane_index)]
     y /= avg_divisors(spatial, out, kernel_size, stride, padding, count_include_pad, x.dtype)
     return y
 
@@ -505,9 +506,12 @@ def avg_pool_backward(
 # --------------------------------------------------------------------------- the contract's names
 # One N-d function per operation and direction; the rank of ``x`` selects the dimension.
 
-if TYPE_CHECKING:  # bind_contract binds the per-dimension names at import, where mypy cannot see
+if _TYPE_CHECKING:  # bind_contract binds the per-dimension names at import, where mypy cannot see
+    from collections.abc import Callable
+    from typing import Any
 
-    def __getattr__(name: str) -> Callable[..., Any]: ...
+    def __getattr__(name: str) -> Callable[..., Any]:
+        raise AttributeError(name)
 
 
 __all__ = [

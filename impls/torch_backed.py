@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from convcheck.spec.ops import bind_contract as _bind_contract
+from convcheck.spec.shapes import at as _at
 from convcheck.spec.shapes import avg_divisor, effective_kernel, pool_out_size
 
 CONVCHECK_CAPABILITIES: dict = {}
@@ -49,13 +50,13 @@ if os.environ.get("CONVCHECK_TORCH_THREADS"):
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
-_AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+_AVG_POOL: dict[int, Callable[..., torch.Tensor]] = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 
 
 # --------------------------------------------------------------------------- conversions
 
 
-def _tensor(a: np.ndarray, dtype: np.dtype | None = None, grad: bool = False) -> torch.Tensor:
+def _tensor(a: np.ndarray, dtype: DTypeLike | None = None, grad: bool = False) -> torch.Tensor:
     """A fresh contiguous tensor holding a copy of ``a`` (cast to ``dtype`` if given)."""
     copy = np.array(a, dtype=dtype, order="C", copy=True)
     return torch.from_numpy(copy).requires_grad_(grad)
@@ -84,7 +85,7 @@ def _pad_widths(pairs: list[tuple[int, int]]) -> tuple[int, ...]:
 
 def _crop(t: torch.Tensor, out: Sizes) -> torch.Tensor:
     """The leading ``out`` cells of each spatial axis of ``t``."""
-    return t[(..., *(slice(0, o) for o in out))]
+    return t[_at(..., *(slice(0, o) for o in out))]
 
 
 def _forward(fn: Callable[..., torch.Tensor], *arrays: np.ndarray | None) -> np.ndarray:
@@ -370,9 +371,13 @@ def sigmoid_binary_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarr
 # --------------------------------------------------------------------------- the contract's names
 # One N-d function per window operation and direction; the rank of ``x`` selects the torch function.
 
-if TYPE_CHECKING:  # bind_contract binds the per-dimension names at import, where mypy cannot see
+if _TYPE_CHECKING:  # bind_contract binds the per-dimension names at import, where mypy cannot see
+    from typing import Any
 
-    def __getattr__(name: str) -> Callable[..., Any]: ...
+    from numpy.typing import DTypeLike
+
+    def __getattr__(name: str) -> Callable[..., Any]:
+        raise AttributeError(name)
 
 
 __all__ = [

@@ -18,16 +18,19 @@ from .params import (
     AvgPool1dParams,
     AvgPool2dParams,
     AvgPool3dParams,
+    AvgPoolParams,
     Conv1dParams,
     Conv2dParams,
     Conv3dParams,
     MaxPool1dParams,
     MaxPool2dParams,
     MaxPool3dParams,
+    MaxPoolParams,
     NoParams,
     Params,
+    WindowParams,
 )
-from .shapes import divides_exactly
+from .shapes import divides_exactly, required
 
 Shape = tuple[int, ...]
 Shapes = dict[str, Shape | None]
@@ -131,7 +134,7 @@ class Operation:
     backward: str | None
     inputs: tuple[str, ...]
     grads: tuple[str, ...]
-    params_type: type[Params]
+    params_type: type[Any]  # a Params dataclass; its constructor's keywords depend on the operation
     features: tuple[Feature, ...]
     doc: str
     family: str
@@ -255,14 +258,14 @@ DERIVATIVE_AT_ZERO = Feature(
 SOFT_TARGETS = Feature("soft_targets", "targets anywhere in [0, 1], not only 0 or 1", (False, True))
 
 CONV_RULES = Rules(
-    lambda s, p: conv.check(s["x"], s["w"], s.get("b"), p),  # type: ignore[arg-type]
-    lambda s, p: conv.output_shape(s["x"], s["w"], p),  # type: ignore[arg-type]
-    lambda s, p: conv.reduction_lengths(s["x"], s["w"], p),  # type: ignore[arg-type]
+    lambda s, p: conv.check(required(s, "x"), required(s, "w"), s.get("b"), p),
+    lambda s, p: conv.output_shape(required(s, "x"), required(s, "w"), p),
+    lambda s, p: conv.reduction_lengths(required(s, "x"), required(s, "w"), p),
 )
 POOL_RULES = Rules(
-    lambda s, p: pool.check(s["x"], p),  # type: ignore[arg-type]
-    lambda s, p: pool.output_shape(s["x"], p),  # type: ignore[arg-type]
-    lambda s, p: pool.reduction_lengths(s["x"], p),  # type: ignore[arg-type]
+    lambda s, p: pool.check(required(s, "x"), p),
+    lambda s, p: pool.output_shape(required(s, "x"), p),
+    lambda s, p: pool.reduction_lengths(required(s, "x"), p),
 )
 
 
@@ -465,14 +468,15 @@ def geometry_of(op: Operation, shapes: Shapes, params: Params) -> str:
     """The ``geometry`` level a convolution or pooling case needs: ``"exact"`` when the windows tile
     every padded spatial axis exactly (``spec.shapes.divides_exactly``), else ``"any"``; ``"exact"``
     for an operation without windows."""
-    if op.ndim == 0:
+    if op.ndim == 0 or not isinstance(params, WindowParams):
         return "exact"
-    x = shapes["x"]
-    kernel = shapes["w"][2:] if op.family == "conv" else params.kernel_size  # type: ignore[index,attr-defined]
-    dilation = getattr(params, "dilation", (1,) * op.ndim)
+    x = required(shapes, "x")
+    kernel = (
+        params.kernel_size if isinstance(params, MaxPoolParams | AvgPoolParams) else required(shapes, "w")[2:]
+    )
     for a in range(op.ndim):
-        lo, hi = params.pads(a)  # type: ignore[attr-defined]
-        if not divides_exactly(x[2 + a], kernel[a], params.stride[a], lo, hi, dilation[a]):  # type: ignore
+        lo, hi = params.pads(a)
+        if not divides_exactly(x[2 + a], kernel[a], params.stride[a], lo, hi, params.dilation[a]):
             return "any"
     return "exact"
 

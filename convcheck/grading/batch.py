@@ -134,7 +134,7 @@ def _stop(pool: ThreadPoolExecutor, stop: threading.Event) -> None:
 
 
 def _ignore_interrupts() -> dict[int, object]:
-    previous = {}
+    previous: dict[int, object] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, signal.SIG_IGN)

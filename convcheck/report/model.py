@@ -245,8 +245,7 @@ def _outputs(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def _worst(outputs: dict[str, Any]) -> float | None:
-    ratios = [as_float(o.get("error_ratio")) for o in outputs.values()]
-    ratios = [r for r in ratios if r is not None]
+    ratios = [r for r in (as_float(o.get("error_ratio")) for o in outputs.values()) if r is not None]
     return max(ratios) if ratios else None
 
 
@@ -277,7 +276,7 @@ def records_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
     }
     failing = status in ("failed", "error")
     failed_dtypes = _failed_dtypes(entry) if failing else set()
-    dtypes = sorted(by_dtype) or [entry.get("dtype") or None]
+    dtypes: list[Any] = sorted(by_dtype) or [entry.get("dtype") or None]
     if failing and not by_dtype:
         dtypes = sorted(failed_dtypes) or dtypes
     failed_here = {d for d in dtypes if d in failed_dtypes} or set(dtypes) if failing else set()
@@ -358,8 +357,7 @@ def summary(records: list[dict[str, Any]], status: str = "running") -> dict[str,
         verdict = "passed"
     else:
         verdict = "incomplete" if status != "complete" else "nothing checked"
-    ratios = [as_float(r.get("worst_error_ratio")) for r in records]
-    ratios = [r for r in ratios if r is not None]
+    ratios = [x for x in (as_float(r.get("worst_error_ratio")) for r in records) if x is not None]
     return {
         "records": len(records),
         **counts,
@@ -392,8 +390,7 @@ def property_table(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[st
     table: dict[str, dict[str, dict[str, Any]]] = {}
     order = {op: i for i, op in enumerate(OPERATIONS)}
     for (op, prop), items in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0])):
-        ratios = [as_float(r.get("worst_error_ratio")) for r in items]
-        ratios = [x for x in ratios if x is not None]
+        ratios = [x for x in (as_float(r.get("worst_error_ratio")) for r in items) if x is not None]
         table.setdefault(op, {})[prop] = {
             "status": group_status(r["status"] for r in items),
             "worst_error_ratio": max(ratios) if ratios else None,

@@ -138,4 +138,4 @@ if __name__ == "__main__":
     _spec, _memory, _cpu, _workdir, _rfd, _wfd = sys.argv[1:7]
     from convcheck.sandbox.wire import Pipes
 
-    main(Pipes(int(_rfd), int(_wfd)), _spec, int(_memory), int(_cpu), _workdir)  # type: ignore[arg-type]
+    main(Pipes(int(_rfd), int(_wfd)), _spec, int(_memory), int(_cpu), _workdir)
