@@ -135,8 +135,15 @@ def _namespace(
         public["CONVCHECK_CAPABILITIES"] = caps
     for key, value in public.items():
         setattr(ns, key, value)
-    ns.__all__ = list(public)  # type: ignore[attr-defined]
+    ns.__dict__["__all__"] = list(public)
     return ns
+
+
+def _call(fn: Callable[..., Any] | None, *args: Any) -> Any:
+    """``fn(*args)``, for a backward function that may be missing (``None``)."""
+    if fn is None:
+        raise TypeError("no backward function was given")
+    return fn(*args)
 
 
 def _named(op_name: str, forward: Callable[..., Any], backward: Callable[..., Any] | None = None) -> Pair:
@@ -376,7 +383,7 @@ def cs231n_conv(forward: Callable[..., Any], backward: Callable[..., Any] | None
     ) -> tuple[Array, Array, Array | None]:
         param = conv_param(x, dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
         _, cache = forward(x, w, _bias_or_zeros(b, w), param)
-        dx, dw, db = backward(dy, cache)  # type: ignore[misc]
+        dx, dw, db = _call(backward, dy, cache)
         return _fresh(dx, x.dtype), _fresh(dw, w.dtype), None if b is None else _fresh(db, b.dtype)
 
     return _named(op_name, conv_forward, conv_backward)
@@ -421,7 +428,7 @@ def cs231n_max_pool(forward: Callable[..., Any], backward: Callable[..., Any] | 
     ) -> Array:
         hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
         _, cache = forward(x, pool_param(x, {**hp, "ceil_mode": ceil_mode}))
-        return _fresh(backward(dy, cache), x.dtype)  # type: ignore[misc]
+        return _fresh(_call(backward, dy, cache), x.dtype)
 
     return _named(op_name, max_pool_forward, max_pool_backward)
 
@@ -444,7 +451,7 @@ def cs231n_activation(
     def activation_backward(dy: Array, x: Array) -> Array:
         _check_supported(name, _CS231N, x.dtype, {})
         _, cache = forward(x)
-        return _fresh(backward(dy, cache), x.dtype)  # type: ignore[misc]
+        return _fresh(_call(backward, dy, cache), x.dtype)
 
     return _named(name, activation_forward, activation_backward)
 
@@ -496,7 +503,7 @@ def cs231n_affine(forward: Callable[..., Any], backward: Callable[..., Any] | No
         _check_supported("linear", _CS231N, x.dtype, {})
         xs = student_x(x, w)
         _, cache = forward(xs, w.T, _bias_or_zeros(b, w))
-        dx, dw_in_out, db = backward(dy, cache)  # type: ignore[misc]
+        dx, dw_in_out, db = _call(backward, dy, cache)
         if np.shape(dx) != xs.shape:
             raise ValueError(
                 f"affine_backward returned dx of shape {np.shape(dx)} for x of shape {xs.shape}; dx must "
@@ -590,8 +597,8 @@ def from_cs231n(source: Any, capabilities: Mapping[str, Any] | None = None) -> t
         backward = _lookup(source, bwd_name)
         fwd, bwd = adapt(forward, backward)
         functions[op.forward] = fwd
-        if backward is not None:
-            functions[op.backward] = bwd  # type: ignore[index]
+        if backward is not None and op.backward is not None:
+            functions[op.backward] = bwd
     if not functions:
         names = ", ".join(n for f, b, _ in _CS231N_NAMES.values() for n in (f, b) if n)
         raise ContractError(f"{source!r} defines none of the CS231n functions ({names})")
@@ -776,8 +783,8 @@ def _from_autodiff(
             op = OPERATIONS[op_name]
             forward, backward = _autodiff(op_name)(engine, op_name, fn, caps)
             functions[op.forward] = forward
-            if backward is not None:
-                functions[op.backward] = backward  # type: ignore[index]
+            if backward is not None and op.backward is not None:
+                functions[op.backward] = backward
     if not functions:
         raise ContractError(
             f"from_{engine.name} needs at least one forward function, by operation name "

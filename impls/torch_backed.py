@@ -88,25 +88,33 @@ def _crop(t: torch.Tensor, out: Sizes) -> torch.Tensor:
     return t[_at(..., *(slice(0, o) for o in out))]
 
 
-def _forward(fn: Callable[..., torch.Tensor], *arrays: np.ndarray | None) -> np.ndarray:
-    """``fn`` of fresh tensors of ``arrays`` (in the first one's dtype), without autograd."""
-    dtype = arrays[0].dtype  # type: ignore[union-attr]
-    tensors = [None if a is None else _tensor(a, dtype) for a in arrays]
+def _forward(fn: Callable[..., torch.Tensor], x: np.ndarray, *rest: np.ndarray | None) -> np.ndarray:
+    """``fn`` of fresh tensors of ``x`` and ``rest`` (in ``x``'s dtype), without autograd."""
+    dtype = x.dtype
+    tensors = [None if a is None else _tensor(a, dtype) for a in (x, *rest)]
     with torch.no_grad():
         return _array(fn(*tensors))
 
 
 def _vjp(
-    fn: Callable[..., torch.Tensor], dy: np.ndarray, *arrays: np.ndarray | None
+    fn: Callable[..., torch.Tensor], dy: np.ndarray, x: np.ndarray, *rest: np.ndarray | None
 ) -> list[np.ndarray | None]:
-    """Gradients of ``sum(fn(*arrays) * dy)`` by autograd, one per array (``None`` for an absent one)."""
-    dtype = arrays[0].dtype  # type: ignore[union-attr]
-    tensors = [None if a is None else _tensor(a, dtype, grad=True) for a in arrays]
+    """Gradients of ``sum(fn(x, *rest) * dy)`` by autograd, one per array (``None`` for an absent one),
+    in ``x``'s dtype."""
+    dtype = x.dtype
+    tensors = [None if a is None else _tensor(a, dtype, grad=True) for a in (x, *rest)]
     leaves = [t for t in tensors if t is not None]
     with torch.enable_grad():
         y = fn(*tensors)
         grads = iter(torch.autograd.grad(y, leaves, grad_outputs=_tensor(dy, dtype)))
     return [None if t is None else _array(next(grads)) for t in tensors]
+
+
+def _present(grad: np.ndarray | None) -> np.ndarray:
+    """The gradient of an array that was given (only an absent bias has none)."""
+    if grad is None:
+        raise TypeError("no gradient: the array was None")
+    return grad
 
 
 # --------------------------------------------------------------------------- conv
@@ -157,7 +165,7 @@ def conv_backward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(dx, dw, db)``: gradients of ``sum(conv(x, w, b) * dy)`` by autograd."""
     dx, dw, db = _vjp(lambda x_, w_, b_: _conv(x_, w_, b_, stride, padding, dilation, groups), dy, x, w, b)
-    return dx, dw, db  # type: ignore[return-value]
+    return _present(dx), _present(dw), db
 
 
 # --------------------------------------------------------------------------- pooling
@@ -217,8 +225,9 @@ def max_pool_backward(
     ceil_mode: bool,
 ) -> np.ndarray:
     """``dx``: each window's ``dy`` routed to its (first) maximum, by autograd."""
-    (dx,) = _vjp(lambda x_: _max_pool(x_, kernel_size, stride, padding, dilation, ceil_mode), dy, x)
-    return dx  # type: ignore[return-value]
+    return _present(
+        _vjp(lambda x_: _max_pool(x_, kernel_size, stride, padding, dilation, ceil_mode), dy, x)[0]
+    )
 
 
 def _avg_divisors(
@@ -280,8 +289,9 @@ def avg_pool_backward(
     count_include_pad: bool,
 ) -> np.ndarray:
     """``dx``: each window's ``dy / divisor`` spread over its real cells, by autograd."""
-    (dx,) = _vjp(lambda x_: _avg_pool(x_, kernel_size, stride, padding, ceil_mode, count_include_pad), dy, x)
-    return dx  # type: ignore[return-value]
+    return _present(
+        _vjp(lambda x_: _avg_pool(x_, kernel_size, stride, padding, ceil_mode, count_include_pad), dy, x)[0]
+    )
 
 
 # --------------------------------------------------------------------------- activations, linear, flatten
@@ -294,7 +304,7 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
 
 def relu_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``dx = dy * [x > 0]`` by autograd (``threshold_backward``: 0 at ``x == 0``)."""
-    return _vjp(F.relu, dy, x)[0]  # type: ignore[return-value]
+    return _present(_vjp(F.relu, dy, x)[0])
 
 
 def sigmoid_forward(x: np.ndarray) -> np.ndarray:
@@ -304,7 +314,7 @@ def sigmoid_forward(x: np.ndarray) -> np.ndarray:
 
 def sigmoid_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``dx = dy * s * (1 - s)`` by autograd."""
-    return _vjp(torch.sigmoid, dy, x)[0]  # type: ignore[return-value]
+    return _present(_vjp(torch.sigmoid, dy, x)[0])
 
 
 def tanh_forward(x: np.ndarray) -> np.ndarray:
@@ -314,7 +324,7 @@ def tanh_forward(x: np.ndarray) -> np.ndarray:
 
 def tanh_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``dx = dy * (1 - t**2)`` by autograd."""
-    return _vjp(torch.tanh, dy, x)[0]  # type: ignore[return-value]
+    return _present(_vjp(torch.tanh, dy, x)[0])
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
@@ -327,7 +337,7 @@ def linear_backward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(dx, dw, db)`` of ``sum(F.linear(x, w, b) * dy)`` by autograd (``dw``, ``db`` batch sums)."""
     dx, dw, db = _vjp(F.linear, dy, x, w, b)
-    return dx, dw, db  # type: ignore[return-value]
+    return _present(dx), _present(dw), db
 
 
 def _flatten(x: torch.Tensor) -> torch.Tensor:
@@ -341,7 +351,7 @@ def flatten_forward(x: np.ndarray) -> np.ndarray:
 
 def flatten_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``dx = dy`` reshaped to ``x.shape``, by autograd."""
-    return _vjp(_flatten, dy, x)[0]  # type: ignore[return-value]
+    return _present(_vjp(_flatten, dy, x)[0])
 
 
 # --------------------------------------------------------------------------- losses
