@@ -126,11 +126,11 @@ def _c_copy(a: Array) -> Array:
 
 
 def _namespace(
-    name: str, doc: str, functions: Mapping[str, Callable[..., Any]], caps: Any
+    name: str, doc: str, functions: Mapping[str, Callable[..., Any]], caps: Mapping[str, Any] | None
 ) -> types.ModuleType:
     """A module object holding the contract functions (and the declaration, if any)."""
     ns = types.ModuleType(name, doc)
-    public = dict(functions)
+    public: dict[str, Any] = dict(functions)
     if caps is not None:
         public["CONVCHECK_CAPABILITIES"] = caps
     for key, value in public.items():

@@ -76,11 +76,14 @@ import platform
 import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .corpus import Corpus
 from .memory import Limit
 from .runner import EntryResult, FunctionResult, Settings
+
+if TYPE_CHECKING:
+    from ..impls.registry import Implementation
 
 KEY = "benchmark"
 FORMAT = "convcheck-bench"
@@ -213,7 +216,7 @@ def load_average() -> list[float] | None:
 
 
 def section(
-    impl: Any,
+    impl: Implementation,
     corpora: Sequence[Corpus],
     results: Iterable[EntryResult],
     settings: Settings,

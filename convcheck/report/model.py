@@ -20,9 +20,12 @@ import os
 import platform
 import sys
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..spec import OPERATIONS, contracts, tolerance
+
+if TYPE_CHECKING:
+    from ..impls.registry import Implementation
 
 SCHEMA_VERSION = "1.0"
 FORMAT = "convcheck-report"
@@ -116,7 +119,7 @@ def threads() -> dict[str, Any]:
     return out
 
 
-def _package_of(impl: Any) -> dict[str, Any]:
+def _package_of(impl: Implementation) -> dict[str, Any]:
     """The distribution that ships the implementation's functions, and its version."""
     modules = {getattr(fn, "__module__", None) or "" for fn in impl.functions.values()}
     top = sorted({m.split(".")[0] for m in modules if m})
@@ -150,7 +153,7 @@ def environment() -> dict[str, Any]:
     }
 
 
-def implementation(impl: Any, strict: bool) -> dict[str, Any]:
+def implementation(impl: Implementation, strict: bool) -> dict[str, Any]:
     """What the implementation is and what it declared (capabilities as parsed)."""
     return {
         "name": impl.name,
@@ -167,7 +170,7 @@ def implementation(impl: Any, strict: bool) -> dict[str, Any]:
     }
 
 
-def _contract(impl: Any) -> str:
+def _contract(impl: Implementation) -> str:
     """The contract the run checked ``impl`` against (``spec.contracts``; set by the pytest plugin)."""
     return getattr(impl, "extras", {}).get("contract", contracts.LIBRARY)
 
@@ -194,7 +197,7 @@ def tolerance_section() -> dict[str, Any]:
     }
 
 
-def new_document(impl: Any, run: dict[str, Any], strict: bool) -> dict[str, Any]:
+def new_document(impl: Implementation, run: dict[str, Any], strict: bool) -> dict[str, Any]:
     """An empty report: no records yet, status ``running``."""
     from ..recording import RATIO_EDGES
 

@@ -17,9 +17,13 @@ from __future__ import annotations
 import re
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import REPRO_DIR
+
+if TYPE_CHECKING:
+    from ..impls.registry import Implementation
+    from ..spec import Capabilities
 
 SCRIPT = '''\
 """convcheck reproduction: {check} ({record_dtype}) on {impl_name}.
@@ -167,7 +171,7 @@ def _arrays_block(spec: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _functions(record: dict[str, Any], impl: Any, op: Any) -> list[str]:
+def _functions(record: dict[str, Any], impl: Implementation, op: Any) -> list[str]:
     """The contract functions a record's failure concerns (those the implementation provides): the
     forward alone when the failing output is ``y``, which is how a backward-side property reports a
     wrong forward (``tests.checks.forward_at_fault``)."""
@@ -179,7 +183,7 @@ def _functions(record: dict[str, Any], impl: Any, op: Any) -> list[str]:
     return [f for f in wanted if impl.provides(f)] or [f for f in op.functions if impl.provides(f)]
 
 
-def script(record: dict[str, Any], impl: Any, caps: Any, filename: str) -> str:
+def script(record: dict[str, Any], impl: Implementation, caps: Capabilities, filename: str) -> str:
     """The reproduction script of a failed record that carries a counterexample."""
     from ..spec import OPERATIONS
 
@@ -228,7 +232,7 @@ def script(record: dict[str, Any], impl: Any, caps: Any, filename: str) -> str:
     )
 
 
-def write(folder: Path, record: dict[str, Any], impl: Any, caps: Any) -> str | None:
+def write(folder: Path, record: dict[str, Any], impl: Implementation, caps: Capabilities) -> str | None:
     """Write the record's script into ``folder/repro/``; return its path relative to ``folder``."""
     if not record.get("counterexample"):
         return None
