@@ -49,7 +49,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from math import prod
-from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -506,22 +505,4 @@ def avg_pool_backward(
 # --------------------------------------------------------------------------- the contract's names
 # One N-d function per operation and direction; the rank of ``x`` selects the dimension.
 
-if _TYPE_CHECKING:  # bind_contract binds the per-dimension names at import, where mypy cannot see
-    from collections.abc import Callable
-    from typing import Any
-
-    def __getattr__(name: str) -> Callable[..., Any]:
-        raise AttributeError(name)
-
-
-__all__ = [
-    "CONVCHECK_CAPABILITIES",
-    *_bind_contract(
-        globals(),
-        {
-            "conv": (conv_forward, conv_backward),
-            "max_pool": (max_pool_forward, max_pool_backward),
-            "avg_pool": (avg_pool_forward, avg_pool_backward),
-        },
-    ),
-]
+__all__ = ["CONVCHECK_CAPABILITIES", *_bind_contract(globals())]

@@ -271,14 +271,4 @@ if _TYPE_CHECKING:  # bind_contract binds the per-dimension names at import, whe
         raise AttributeError(name)
 
 
-__all__ = [
-    "CONVCHECK_CAPABILITIES",
-    *_bind_contract(
-        globals(),
-        {
-            "conv": (conv_forward, conv_backward),
-            "max_pool": (max_pool_forward, max_pool_backward),
-            "avg_pool": (avg_pool_forward, avg_pool_backward),
-        },
-    ),
-]
+__all__ = ["CONVCHECK_CAPABILITIES", *_bind_contract(globals())]

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -56,7 +55,9 @@ _AVG_POOL: dict[int, Callable[..., torch.Tensor]] = {1: F.avg_pool1d, 2: F.avg_p
 # --------------------------------------------------------------------------- conversions
 
 
-def _tensor(a: np.ndarray, dtype: DTypeLike | None = None, grad: bool = False) -> torch.Tensor:
+def _tensor(
+    a: np.ndarray, dtype: np.dtype | type[np.generic] | None = None, grad: bool = False
+) -> torch.Tensor:
     """A fresh contiguous tensor holding a copy of ``a`` (cast to ``dtype`` if given)."""
     copy = np.array(a, dtype=dtype, order="C", copy=True)
     return torch.from_numpy(copy).requires_grad_(grad)
@@ -381,23 +382,4 @@ def sigmoid_binary_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarr
 # --------------------------------------------------------------------------- the contract's names
 # One N-d function per window operation and direction; the rank of ``x`` selects the torch function.
 
-if _TYPE_CHECKING:  # bind_contract binds the per-dimension names at import, where mypy cannot see
-    from typing import Any
-
-    from numpy.typing import DTypeLike
-
-    def __getattr__(name: str) -> Callable[..., Any]:
-        raise AttributeError(name)
-
-
-__all__ = [
-    "CONVCHECK_CAPABILITIES",
-    *_bind_contract(
-        globals(),
-        {
-            "conv": (conv_forward, conv_backward),
-            "max_pool": (max_pool_forward, max_pool_backward),
-            "avg_pool": (avg_pool_forward, avg_pool_backward),
-        },
-    ),
-]
+__all__ = ["CONVCHECK_CAPABILITIES", *_bind_contract(globals())]

@@ -227,11 +227,7 @@ __all__ = sorted(
         "max_pool_forward",
         *_bind_contract(
             globals(),
-            {
-                "max_pool": (max_pool_forward, max_pool_backward),
-                "avg_pool": (avg_pool_forward, avg_pool_backward),
-            },
-            _oracle_functions(lambda op: "explicit NumPy windows"),
+            per_dimension=_oracle_functions(lambda op: "explicit NumPy windows"),
         ),
     ]
 )

@@ -216,8 +216,7 @@ __all__ = sorted(
         "conv_forward",
         *_bind_contract(
             globals(),
-            {"conv": (conv_forward, conv_backward)},
-            _oracle_functions(lambda op: _BY_2D if op.ndim == 2 else _BY_ND),
+            per_dimension=_oracle_functions(lambda op: _BY_2D if op.ndim == 2 else _BY_ND),
         ),
     ]
 )

@@ -469,11 +469,6 @@ __all__ = [
     "TIES",
     *_bind_contract(
         globals(),
-        {
-            "conv": (conv_forward, conv_backward),
-            "max_pool": (max_pool_forward, max_pool_backward),
-            "avg_pool": (avg_pool_forward, avg_pool_backward),
-        },
-        _oracle_functions(lambda op: f"``F.{op.name}``"),
+        per_dimension=_oracle_functions(lambda op: f"``F.{op.name}``"),
     ),
 ]

@@ -501,20 +501,32 @@ def contract_names(namespace: Mapping[str, Any]) -> list[str]:
     return sorted(name for name in FUNCTION_NAMES if name in namespace)
 
 
+WINDOW_FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(op.family for op in OPERATIONS.values() if op.ndim))
+"""The families defined for any number of spatial axes: ``conv``, ``max_pool``, ``avg_pool``."""
+
+
 def bind_contract(
     namespace: MutableMapping[str, Any],
-    nd_functions: Mapping[str, NdFunctions],
+    nd_functions: Mapping[str, NdFunctions] | None = None,
     per_dimension: PerDimension | None = None,
 ) -> list[str]:
     """Bind the per-dimension contract names of each family in ``nd_functions``; return the contract names.
 
     ``nd_functions`` maps a window family (``"conv"``, ``"max_pool"``, ``"avg_pool"``) to its N-d
-    ``(forward, backward)``. Every operation of that family in ``OPERATIONS`` (``conv1d``, ``conv2d``,
-    ...) gets ``namespace[op.forward]`` and ``namespace[op.backward]``: the N-d functions themselves
-    (the rank of ``x`` selects the dimension), or what ``per_dimension(op, forward, backward)`` makes of
-    them. A module calls it with ``globals()`` and builds ``__all__`` from the returned
-    ``contract_names(namespace)``, which include the contract functions it defined or imported itself.
+    ``(forward, backward)``; by default, every family whose ``{family}_forward`` and
+    ``{family}_backward`` ``namespace`` defines. Every operation of that family in ``OPERATIONS``
+    (``conv1d``, ``conv2d``, ...) gets ``namespace[op.forward]`` and ``namespace[op.backward]``: the N-d
+    functions themselves (the rank of ``x`` selects the dimension), or what ``per_dimension(op,
+    forward, backward)`` makes of them. A module calls it with ``globals()`` and builds ``__all__``
+    from the returned ``contract_names(namespace)``, which include the contract functions it defined
+    or imported itself.
     """
+    if nd_functions is None:
+        nd_functions = {
+            family: (namespace[f"{family}_forward"], namespace[f"{family}_backward"])
+            for family in WINDOW_FAMILIES
+            if f"{family}_forward" in namespace and f"{family}_backward" in namespace
+        }
     for op in OPERATIONS.values():
         if op.family not in nd_functions:
             continue
