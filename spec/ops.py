@@ -15,16 +15,9 @@ from typing import Any
 
 from . import activation, conv, dense, loss, pool
 from .params import (
-    AvgPool1dParams,
-    AvgPool2dParams,
-    AvgPool3dParams,
+    PARAMS_TYPE_BY_NAME,
     AvgPoolParams,
-    Conv1dParams,
-    Conv2dParams,
-    Conv3dParams,
-    MaxPool1dParams,
-    MaxPool2dParams,
-    MaxPool3dParams,
+    ConvParams,
     MaxPoolParams,
     NoParams,
     Params,
@@ -277,9 +270,8 @@ def _shape_only(
 
 
 PARAMS_TYPE_BY_FAMILY_AND_NDIM: dict[str, dict[int, type[Params]]] = {
-    "conv": {1: Conv1dParams, 2: Conv2dParams, 3: Conv3dParams},
-    "max_pool": {1: MaxPool1dParams, 2: MaxPool2dParams, 3: MaxPool3dParams},
-    "avg_pool": {1: AvgPool1dParams, 2: AvgPool2dParams, 3: AvgPool3dParams},
+    family: {cls.NDIM: cls for cls in PARAMS_TYPE_BY_NAME.values() if issubclass(cls, base)}
+    for family, base in (("conv", ConvParams), ("max_pool", MaxPoolParams), ("avg_pool", AvgPoolParams))
 }
 """The hyper-parameter record of each window family (``conv``, ``max_pool``, ``avg_pool``) by number of
 spatial axes."""

@@ -158,6 +158,9 @@ class AvgPoolParams(WindowParams):
 
 _W = TypeVar("_W", bound=WindowParams)
 
+_DIMENSIONED: list[type[WindowParams]] = []
+"""The records ``_dimensioned`` made, in the order they are defined."""
+
 
 def _dimensioned(ndim: int, **defaults: tuple[int, ...]) -> Callable[[type[_W]], type[_W]]:
     """Make the decorated subclass of a window record the frozen dataclass for ``ndim`` spatial axes,
@@ -171,7 +174,9 @@ def _dimensioned(ndim: int, **defaults: tuple[int, ...]) -> Callable[[type[_W]],
             setattr(cls, name, value)
         axes = "axes" if ndim > 1 else "axis"
         cls.__doc__ = f"{base_doc.split(chr(10))[0].rstrip('.')} over {ndim} spatial {axes}."
-        return dataclass(frozen=True)(cls)
+        record = dataclass(frozen=True)(cls)
+        _DIMENSIONED.append(record)
+        return record
 
     return make
 
@@ -219,19 +224,6 @@ class AvgPool2dParams(AvgPoolParams): ...
 class AvgPool3dParams(AvgPoolParams): ...
 
 
-PARAMS_TYPE_BY_NAME: dict[str, type[Params]] = {
-    cls.__name__: cls
-    for cls in (
-        NoParams,
-        Conv1dParams,
-        Conv2dParams,
-        Conv3dParams,
-        MaxPool1dParams,
-        MaxPool2dParams,
-        MaxPool3dParams,
-        AvgPool1dParams,
-        AvgPool2dParams,
-        AvgPool3dParams,
-    )
-}
+_RECORDS: list[type[Params]] = [NoParams, *_DIMENSIONED]
+PARAMS_TYPE_BY_NAME: dict[str, type[Params]] = {cls.__name__: cls for cls in _RECORDS}
 """Every concrete record by class name (reproduction scripts and reports name them)."""
