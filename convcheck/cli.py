@@ -17,7 +17,10 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from .impls.registry import Implementation
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -25,7 +28,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 class _Parser(argparse.ArgumentParser):
     """argparse with exit status 2 and a one-line message on bad usage."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"convcheck: error: {message}\n")
 
 
@@ -208,7 +211,7 @@ def failure_text(message: str, limit: int = 60) -> str:
     return "\n".join(picked)
 
 
-def _apply_contract(impl: Any, args: argparse.Namespace) -> None:
+def _apply_contract(impl: Implementation, args: argparse.Namespace) -> None:
     """Resolve the run's contract for ``impl`` as the plugin does (``--contract``, else the declaration's,
     else library), so that the summary states it and lists what it declares (``spec.contracts``)."""
     from .spec import FULL, contracts
@@ -407,7 +410,7 @@ def replay_command(args: argparse.Namespace, test: str) -> str:
     return shlex.join([*argv, "-k", test.split("::")[-1]])
 
 
-def _print_summary(impl: Any, results: list[dict[str, Any]], coverage: bool = False) -> None:
+def _print_summary(impl: Implementation, results: list[dict[str, Any]], coverage: bool = False) -> None:
     """What the implementation provides and declares, the compact status table, and (``coverage``)
     the values each hyper-parameter took."""
     from .spec import contracts
@@ -444,7 +447,7 @@ def kink_lines(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def declared_lines(impl: Any) -> list[str]:
+def declared_lines(impl: Implementation) -> list[str]:
     """One ``unsupported (declared):`` line per operation the implementation provides, naming each
     feature it declares unsupported (``op.feature = value``, separated by ``;``)."""
     from .spec import OPERATIONS

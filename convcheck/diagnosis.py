@@ -41,13 +41,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .oracles import mistakes
 from .spec import InvalidConfiguration, tolerance
 from .spec.case import Case, with_inputs
+
+if TYPE_CHECKING:
+    from .impls.registry import Implementation
+    from .spec import Capabilities
 
 MATCH_SCALE = 2.0
 """Bound multiplier when matching an implementation against a mistake's prediction."""
@@ -112,7 +116,9 @@ def _named(case: Case, function: str, out: Any) -> dict[str, Any]:
     return {}
 
 
-def _call(impl: Any, case: Case, function: str, layout: str) -> tuple[dict[str, Any], list[Any], list[Any]]:
+def _call(
+    impl: Implementation, case: Case, function: str, layout: str
+) -> tuple[dict[str, Any], list[Any], list[Any]]:
     """Call ``function`` on fresh copies in ``layout``: ``(outputs, originals, arguments after the call)``."""
     from .tests.values import fresh
 
@@ -128,7 +134,7 @@ def _aliases(value: np.ndarray, arg: np.ndarray, name: str) -> bool:
     return bool(np.shares_memory(value, arg)) or getattr(value, "aliased_input", None) == name
 
 
-def observe(impl: Any, case: Case) -> Observation:
+def observe(impl: Implementation, case: Case) -> Observation:
     """Run every function the implementation provides for ``case``'s operation, watching it."""
     obs = Observation()
     op = case.op
@@ -338,7 +344,7 @@ def _non_finite(obs: Observation, ref: Reference) -> str | None:
     for name, got in obs.outputs.items():
         want = ref.expected.get(name)
         g = None if want is None else _numeric(got, want.shape)
-        if g is None:
+        if g is None or want is None:
             continue
         bad = ~np.isfinite(g) & np.isfinite(want)
         if bad.any():
@@ -572,7 +578,7 @@ def repeated_batch(case: Case) -> Case:
 
 
 def _disambiguate(
-    candidates: list[mistakes.Mistake], impl: Any, case: Case, sem: Mapping[str, Any]
+    candidates: list[mistakes.Mistake], impl: Implementation, case: Case, sem: Mapping[str, Any]
 ) -> list[mistakes.Mistake]:
     """Keep the candidates that stay consistent with the implementation on every sibling case."""
     keep = list(candidates)
@@ -592,12 +598,12 @@ def _disambiguate(
 # --------------------------------------------------------------------------- entry point
 
 
-def semantics_of(case: Case, caps: Any) -> dict[str, Any]:
+def semantics_of(case: Case, caps: Capabilities) -> dict[str, Any]:
     """The declared semantic choices (convention, tie rule) the right answer follows."""
     return caps.semantics(case.op)
 
 
-def diagnose(impl: Any, case: Case, caps: Any, output: str | None = None) -> Diagnosis:
+def diagnose(impl: Implementation, case: Case, caps: Capabilities, output: str | None = None) -> Diagnosis:
     """Name the known mistake that explains ``impl``'s failure on ``case``, if one does.
 
     ``output`` is the failing output (``y``, ``dx``, ...) when the failing
@@ -613,7 +619,9 @@ def diagnose(impl: Any, case: Case, caps: Any, output: str | None = None) -> Dia
         return Diagnosis(None, f"the diagnosis itself failed: {type(e).__name__}: {e}")
 
 
-def _diagnose(impl: Any, case: Case, caps: Any, output: str | None, repeat: bool = True) -> Diagnosis:
+def _diagnose(
+    impl: Implementation, case: Case, caps: Capabilities, output: str | None, repeat: bool = True
+) -> Diagnosis:
     sem = semantics_of(case, caps)
     obs = observe(impl, case)
     ref = reference(case, sem)

@@ -169,7 +169,8 @@ def root_cause(record: dict[str, Any]) -> tuple[tuple[str, ...], str, str | None
     message = record.get("message") or ""
     env = environment_cause(message)
     if env is not None:
-        return ("cause", env.slug), env.slug, env.line()
+        slug = env.slug or ""  # an environment cause always has one
+        return ("cause", slug), slug, env.line()
     raised = _raised_at(message)
     if raised is not None:
         kind, place = raised

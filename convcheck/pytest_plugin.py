@@ -44,7 +44,7 @@ _COMMON = {
         HealthCheck.filter_too_much,
     ],
 }
-PROFILES = {
+PROFILES: dict[str, dict[str, Any]] = {
     "fast": {"max_examples": 15, **_COMMON},
     # Derandomised by the run's seed (``DEFAULT_SEED`` unless one is given), not hypothesis's
     # ``derandomize``: that ignores every seed and gives tests of one source the same draws.
@@ -203,7 +203,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from .report.writer import ReportPlugin
 
         folder = path_option(config, "convcheck_report")
-        reporter = ReportPlugin(config, folder, impls, profile, seed_of(config), profile in DERANDOMISED)
+        reporter = ReportPlugin(config, str(folder), impls, profile, seed_of(config), profile in DERANDOMISED)
         collector.listeners.append(reporter.add)
         config.pluginmanager.register(reporter, "convcheck-report")
 
@@ -251,7 +251,7 @@ def _seeded(request: pytest.FixtureRequest) -> Any:
         yield
         return
     before = core.global_force_seed
-    core.global_force_seed = seed_for(seed, draw_key(request.node))
+    core.global_force_seed = seed_for(seed, draw_key(request.node))  # type: ignore[assignment]  # hypothesis annotates it as None only
     try:
         yield
     finally:
@@ -350,7 +350,9 @@ def _tolerance_overrides(config: pytest.Config) -> tolerance.ToleranceOverrides:
     try:
         found = tolerance.ToleranceOverrides()
         if config.getoption("convcheck_tolerance_file"):
-            found += tolerance.ToleranceOverrides.from_file(path_option(config, "convcheck_tolerance_file"))
+            found += tolerance.ToleranceOverrides.from_file(
+                str(path_option(config, "convcheck_tolerance_file"))
+            )
         return found + tolerance.ToleranceOverrides.from_cli(config.getoption("convcheck_tolerance") or [])
     except ConvcheckError as e:
         raise pytest.UsageError(str(e)) from None
@@ -455,6 +457,12 @@ def record(request: pytest.FixtureRequest) -> Any:
     request.node.user_properties.append(("convcheck_record", json.dumps(rec.to_dict())))
 
 
+def _original_name(item: pytest.Item) -> str:
+    """The test function's name without its parameters (every convcheck item is a ``pytest.Function``)."""
+    assert isinstance(item, pytest.Function)
+    return item.originalname
+
+
 def _identity(item: pytest.Item) -> dict[str, str]:
     marker = item.get_closest_marker("conformance")
     params = getattr(item, "callspec", None)
@@ -469,9 +477,9 @@ def _identity(item: pytest.Item) -> dict[str, str]:
         "op": op,
         "direction": p.get("grad", ""),
         "oracle": p.get("oracle_name", ""),
-        "property": marker.args[0] if marker and marker.args else item.originalname,
+        "property": marker.args[0] if marker and marker.args else _original_name(item),
         "test": item.nodeid,
-        "check": item.originalname + (f"[{'-'.join(others)}]" if others else ""),
+        "check": _original_name(item) + (f"[{'-'.join(others)}]" if others else ""),
         "dtype": str(p["dtype"]) if "dtype" in p else "",
     }
 
@@ -505,7 +513,9 @@ class Collector:
         props = dict(report.user_properties)
         if "convcheck_id" not in props:
             return
-        entry = self._pending.setdefault(report.nodeid, {**json.loads(props["convcheck_id"]), "status": None})
+        entry = self._pending.setdefault(
+            report.nodeid, {**json.loads(str(props["convcheck_id"])), "status": None}
+        )
         if report.when == "call" or (report.when == "setup" and not report.passed):
             if report.skipped:
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
@@ -522,7 +532,7 @@ class Collector:
                 entry["replay"] = props["convcheck_replay"]
         if report.when == "teardown":
             if "convcheck_record" in props:
-                entry.update(json.loads(props["convcheck_record"]))
+                entry.update(json.loads(str(props["convcheck_record"])))
             if report.failed and entry["status"] in (None, "passed"):
                 entry["status"], entry["message"] = "error", report.longreprtext
             self._finish(report.nodeid)

@@ -19,11 +19,14 @@ import contextlib
 import math
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import pairs
+
+if TYPE_CHECKING:
+    from .spec import Capabilities
 
 RATIO_EDGES: tuple[float, ...] = tuple(x / 2 for x in range(-20, 7))
 """``log10`` edges of the error-ratio histogram: ``1e-10`` to ``1e3`` in half decades.
@@ -109,7 +112,7 @@ class OutputStats:
 class Recorder:
     """Per-test record of what was exercised: examples, hyper-parameter values, errors, failure."""
 
-    def __init__(self, caps: Any = None) -> None:
+    def __init__(self, caps: Capabilities | None = None) -> None:
         self.caps = caps  # the capabilities the run honours (diagnosis follows their semantics)
         self.examples = 0
         self.values: dict[str, set[str]] = defaultdict(set)

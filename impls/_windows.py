@@ -18,7 +18,7 @@ from functools import reduce
 
 import numpy as np
 
-from convcheck.spec.shapes import avg_divisor, ceil_div, conv_out_size, pool_out_size
+from convcheck.spec.shapes import at, avg_divisor, ceil_div, conv_out_size, pool_out_size
 
 Sizes = tuple[int, ...]
 
@@ -54,7 +54,7 @@ def pad_spatial(x: np.ndarray, padding: Sizes, value: float) -> np.ndarray:
     pairs = pad_pairs(padding)
     shape = (*x.shape[:2], *(lo + n + hi for n, (lo, hi) in zip(x.shape[2:], pairs, strict=True)))
     out = np.full(shape, value, dtype=x.dtype)
-    out[(..., *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pairs, strict=True)))] = x
+    out[at(..., *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pairs, strict=True)))] = x
     return out
 
 

@@ -47,6 +47,7 @@ from convcheck.spec import DTYPES, OPERATIONS, Capabilities, ContractError, pars
 from convcheck.spec.params import AXIS_NAMES
 
 Array = np.ndarray
+Ints = tuple[int, ...]
 Pair = tuple[Callable[..., Any], Callable[..., Any] | None]
 
 _CONV = {"stride": "uniform", "padding": "uniform", "dilation": False, "groups": False}
@@ -125,17 +126,24 @@ def _c_copy(a: Array) -> Array:
 
 
 def _namespace(
-    name: str, doc: str, functions: Mapping[str, Callable[..., Any]], caps: Any
+    name: str, doc: str, functions: Mapping[str, Callable[..., Any]], caps: Mapping[str, Any] | None
 ) -> types.ModuleType:
     """A module object holding the contract functions (and the declaration, if any)."""
     ns = types.ModuleType(name, doc)
-    public = dict(functions)
+    public: dict[str, Any] = dict(functions)
     if caps is not None:
         public["CONVCHECK_CAPABILITIES"] = caps
     for key, value in public.items():
         setattr(ns, key, value)
-    ns.__all__ = list(public)  # type: ignore[attr-defined]
+    ns.__dict__["__all__"] = list(public)
     return ns
+
+
+def _call(fn: Callable[..., Any] | None, *args: Any) -> Any:
+    """``fn(*args)``, for a backward function that may be missing (``None``)."""
+    if fn is None:
+        raise TypeError("no backward function was given")
+    return fn(*args)
 
 
 def _named(op_name: str, forward: Callable[..., Any], backward: Callable[..., Any] | None = None) -> Pair:
@@ -144,8 +152,9 @@ def _named(op_name: str, forward: Callable[..., Any], backward: Callable[..., An
     op = OPERATIONS[op_name]
     for fn, name in ((forward, op.forward), (backward, op.backward)):
         if fn is not None:
-            fn.__name__ = fn.__qualname__ = name  # type: ignore[assignment]
-            fn.__signature__ = _contract_signature(op, name)  # type: ignore[union-attr]
+            fn.__name__ = fn.__qualname__ = str(name)
+            # inspect.signature reads __signature__; mypy does not know the attribute on functions.
+            fn.__dict__["__signature__"] = _contract_signature(op, str(name))
     return forward, backward
 
 
@@ -164,13 +173,13 @@ def _as_loss(op_name: str, call: Callable[[Array, Array], tuple[Array, Array]]) 
     ``softmax_cross_entropy(z, labels)`` or ``sigmoid_binary_cross_entropy(z, y)``."""
     if op_name == "softmax_cross_entropy":
 
-        def softmax_cross_entropy(z, labels):
+        def softmax_cross_entropy(z: Array, labels: Array) -> Any:
             return call(z, labels)
 
         return softmax_cross_entropy
     if op_name == "sigmoid_binary_cross_entropy":
 
-        def sigmoid_binary_cross_entropy(z, y):
+        def sigmoid_binary_cross_entropy(z: Array, y: Array) -> Any:
             return call(z, y)
 
         return sigmoid_binary_cross_entropy
@@ -354,15 +363,27 @@ def cs231n_conv(forward: Callable[..., Any], backward: Callable[..., Any] | None
         _check_supported(op_name, _CS231N, x.dtype, hp)
         return {"stride": hp["stride"][0], "pad": hp["padding"][0]}
 
-    def conv_forward(x, w, b, *, stride, padding, dilation, groups):
+    def conv_forward(
+        x: Array, w: Array, b: Array | None, *, stride: Ints, padding: Ints, dilation: Ints, groups: int
+    ) -> Array:
         param = conv_param(x, dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
         out, _ = forward(x, w, _bias_or_zeros(b, w), param)
         return _fresh(out, x.dtype)
 
-    def conv_backward(dy, x, w, b, *, stride, padding, dilation, groups):
+    def conv_backward(
+        dy: Array,
+        x: Array,
+        w: Array,
+        b: Array | None,
+        *,
+        stride: Ints,
+        padding: Ints,
+        dilation: Ints,
+        groups: int,
+    ) -> tuple[Array, Array, Array | None]:
         param = conv_param(x, dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
         _, cache = forward(x, w, _bias_or_zeros(b, w), param)
-        dx, dw, db = backward(dy, cache)  # type: ignore[misc]
+        dx, dw, db = _call(backward, dy, cache)
         return _fresh(dx, x.dtype), _fresh(dw, w.dtype), None if b is None else _fresh(db, b.dtype)
 
     return _named(op_name, conv_forward, conv_backward)
@@ -388,15 +409,26 @@ def cs231n_max_pool(forward: Callable[..., Any], backward: Callable[..., Any] | 
         _check_supported(op_name, _CS231N, x.dtype, hp)
         return {**dict(zip(keys, hp["kernel_size"], strict=True)), "stride": hp["stride"][0]}
 
-    def max_pool_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
+    def max_pool_forward(
+        x: Array, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
+    ) -> Array:
         hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
         out, _ = forward(x, pool_param(x, {**hp, "ceil_mode": ceil_mode}))
         return _fresh(out, x.dtype)
 
-    def max_pool_backward(dy, x, *, kernel_size, stride, padding, dilation, ceil_mode):
+    def max_pool_backward(
+        dy: Array,
+        x: Array,
+        *,
+        kernel_size: Ints,
+        stride: Ints,
+        padding: Ints,
+        dilation: Ints,
+        ceil_mode: bool,
+    ) -> Array:
         hp = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
         _, cache = forward(x, pool_param(x, {**hp, "ceil_mode": ceil_mode}))
-        return _fresh(backward(dy, cache), x.dtype)  # type: ignore[misc]
+        return _fresh(_call(backward, dy, cache), x.dtype)
 
     return _named(op_name, max_pool_forward, max_pool_backward)
 
@@ -411,15 +443,15 @@ def cs231n_activation(
     forward = _guarded(forward, "x")
     backward = None if backward is None else _guarded(backward, "dout", "cache")
 
-    def activation_forward(x):
+    def activation_forward(x: Array) -> Array:
         _check_supported(name, _CS231N, x.dtype, {})
         out, _ = forward(x)
         return _fresh(out, x.dtype)
 
-    def activation_backward(dy, x):
+    def activation_backward(dy: Array, x: Array) -> Array:
         _check_supported(name, _CS231N, x.dtype, {})
         _, cache = forward(x)
-        return _fresh(backward(dy, cache), x.dtype)  # type: ignore[misc]
+        return _fresh(_call(backward, dy, cache), x.dtype)
 
     return _named(name, activation_forward, activation_backward)
 
@@ -462,16 +494,16 @@ def cs231n_affine(forward: Callable[..., Any], backward: Callable[..., Any] | No
     def student_x(x: Array, w: Array) -> Array:
         return x.reshape(affine_input_shape(x.shape[0], x.shape[1], w.shape[0]))
 
-    def linear_forward(x, w, b):
+    def linear_forward(x: Array, w: Array, b: Array | None) -> Array:
         _check_supported("linear", _CS231N, x.dtype, {})
         out, _ = forward(student_x(x, w), w.T, _bias_or_zeros(b, w))
         return _fresh(out, x.dtype)
 
-    def linear_backward(dy, x, w, b):
+    def linear_backward(dy: Array, x: Array, w: Array, b: Array | None) -> tuple[Array, Array, Array | None]:
         _check_supported("linear", _CS231N, x.dtype, {})
         xs = student_x(x, w)
         _, cache = forward(xs, w.T, _bias_or_zeros(b, w))
-        dx, dw_in_out, db = backward(dy, cache)  # type: ignore[misc]
+        dx, dw_in_out, db = _call(backward, dy, cache)
         if np.shape(dx) != xs.shape:
             raise ValueError(
                 f"affine_backward returned dx of shape {np.shape(dx)} for x of shape {xs.shape}; dx must "
@@ -565,8 +597,8 @@ def from_cs231n(source: Any, capabilities: Mapping[str, Any] | None = None) -> t
         backward = _lookup(source, bwd_name)
         fwd, bwd = adapt(forward, backward)
         functions[op.forward] = fwd
-        if backward is not None:
-            functions[op.backward] = bwd  # type: ignore[index]
+        if backward is not None and op.backward is not None:
+            functions[op.backward] = bwd
     if not functions:
         names = ", ".join(n for f, b, _ in _CS231N_NAMES.values() for n in (f, b) if n)
         raise ContractError(f"{source!r} defines none of the CS231n functions ({names})")
@@ -622,7 +654,7 @@ def _torch_engine() -> _Engine:
             dy_t = torch.from_numpy(_c_copy(dy)).to(y.dtype)
             grads = torch.autograd.grad(y, inputs, grad_outputs=dy_t, allow_unused=True)
         else:  # the output does not depend on the inputs at all
-            grads = (None,) * len(inputs)
+            grads = (None,) * len(inputs)  # type: ignore[assignment]  # torch types grad's result as tuple[Tensor, ...], though allow_unused gives None
         return tuple(
             _fresh(np.zeros_like(a) if g is None else g.detach().numpy(), a.dtype)
             for g, a in zip(grads, arrays, strict=True)
@@ -672,7 +704,9 @@ def _jax_engine() -> _Engine:
     return _Engine("jax", forward, vjp, loss)
 
 
-def _with_bias(fn: Callable[..., Any], x: Array, w: Array, b: Array | None, hp: dict[str, Any]) -> tuple:
+def _with_bias(
+    fn: Callable[..., Any], x: Array, w: Array, b: Array | None, hp: dict[str, Any]
+) -> tuple[Callable[..., Any], tuple[Array, ...]]:
     """``(f, arrays)`` with ``f(*arrays) = fn(x, w, b, **hp)``; an absent bias is no array (and no gradient)."""
     if b is None:
         return (lambda x_, w_: fn(x_, w_, None, **hp)), (x, w)
@@ -683,13 +717,16 @@ def _autodiff_weighted(engine: _Engine, op_name: str, fn: Callable[..., Any], ca
     """Contract functions of an operation with weights (``conv{1,2,3}d``, ``linear``) from a forward
     ``fn(x, w, b, **hyper-parameters)``; an absent bias has no gradient (``db`` is ``None``)."""
 
-    def forward(x, w, b, **hp):
+    def forward(x: Array, w: Array, b: Array | None, **hp: Any) -> Array:
         _check_supported(op_name, caps, x.dtype, hp)
         return engine.forward(*_with_bias(fn, x, w, b, hp))
 
-    def backward(dy, x, w, b, **hp):
+    def backward(
+        dy: Array, x: Array, w: Array, b: Array | None, **hp: Any
+    ) -> tuple[Array, Array, Array | None]:
         _check_supported(op_name, caps, x.dtype, hp)
-        dx, dw, *db = engine.vjp(*_with_bias(fn, x, w, b, hp), dy)
+        bound, arrays = _with_bias(fn, x, w, b, hp)
+        dx, dw, *db = engine.vjp(bound, arrays, dy)
         return dx, dw, db[0] if db else None
 
     return _named(op_name, forward, backward)
@@ -699,11 +736,11 @@ def _autodiff_unary(engine: _Engine, op_name: str, fn: Callable[..., Any], caps:
     """Contract functions of a one-input operation (pooling, activations, flatten) from a forward
     ``fn(x, **hyper-parameters)``."""
 
-    def forward(x, **hp):
+    def forward(x: Array, **hp: Any) -> Array:
         _check_supported(op_name, caps, x.dtype, hp)
         return engine.forward(lambda x_: fn(x_, **hp), (x,))
 
-    def backward(dy, x, **hp):
+    def backward(dy: Array, x: Array, **hp: Any) -> Array:
         _check_supported(op_name, caps, x.dtype, hp)
         return engine.vjp(lambda x_: fn(x_, **hp), (x,), dy)[0]
 
@@ -746,8 +783,8 @@ def _from_autodiff(
             op = OPERATIONS[op_name]
             forward, backward = _autodiff(op_name)(engine, op_name, fn, caps)
             functions[op.forward] = forward
-            if backward is not None:
-                functions[op.backward] = backward  # type: ignore[index]
+            if backward is not None and op.backward is not None:
+                functions[op.backward] = backward
     if not functions:
         raise ContractError(
             f"from_{engine.name} needs at least one forward function, by operation name "

@@ -53,21 +53,11 @@ from math import prod
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from convcheck.spec.ops import bind_contract as _bind_contract
+from convcheck.spec.shapes import at as _at
+
 from ._windows import avg_divisors, conv_output_shape, pad_pairs, pad_spatial, pool_output_shape, tap_slices
-from .numpy_layers import (
-    flatten_backward,
-    flatten_forward,
-    linear_backward,
-    linear_forward,
-    relu_backward,
-    relu_forward,
-    sigmoid_backward,
-    sigmoid_binary_cross_entropy,
-    sigmoid_forward,
-    softmax_cross_entropy,
-    tanh_backward,
-    tanh_forward,
-)
+from .numpy_layers import *  # noqa: F403  (the contract's layers without windows, re-exported)
 
 CONVCHECK_CAPABILITIES: dict = {}
 
@@ -223,7 +213,7 @@ def _input_grad_stride1(
     c_out, cg, *kernel = w.shape
     cog = c_out // groups
     reverse = (slice(None, None, -1),) * len(kernel)
-    w_rot = w.reshape(groups, cog, cg, *kernel).swapaxes(1, 2)[(..., *reverse)]
+    w_rot = w.reshape(groups, cog, cg, *kernel).swapaxes(1, 2)[_at(..., *reverse)]
     w_rot = w_rot.reshape(groups * cg, cog, *kernel)
     pairs = [
         ((k - 1) * d - lo, (k - 1) * d - hi)
@@ -231,7 +221,7 @@ def _input_grad_stride1(
     ]
     crop = tuple(slice(max(0, -lo), m - max(0, -hi)) for m, (lo, hi) in zip(dy.shape[2:], pairs, strict=True))
     pads = tuple(max(0, p) for pair in pairs for p in pair)
-    return _convolve(dy[(..., *crop)], w_rot, (1,) * len(kernel), pads, dilation, groups)
+    return _convolve(dy[_at(..., *crop)], w_rot, (1,) * len(kernel), pads, dilation, groups)
 
 
 def _input_grad_col2im(
@@ -260,7 +250,7 @@ def _input_grad_col2im(
         _col2im_add(dxp, dcols.reshape(c_in, *kernel, n1 - n0, i1 - i0, *out[1:]), tile, stride, dilation)
     if any(padding):
         interior = tuple(slice(lo, lo + m) for m, (lo, _) in zip(spatial, pairs, strict=True))
-        return np.ascontiguousarray(dxp[(..., *interior)])
+        return np.ascontiguousarray(dxp[_at(..., *interior)])
     return dxp
 
 
@@ -357,7 +347,7 @@ def _phase_planes(x: np.ndarray, stride: Sizes) -> np.ndarray:
     full = tuple(qa * s for qa, s in zip(q, stride, strict=True))
     if spatial != full:
         ext = np.empty((*x.shape[:2], *full), dtype=x.dtype)
-        ext[(..., *(slice(0, m) for m in spatial))] = x
+        ext[_at(..., *(slice(0, m) for m in spatial))] = x
         x = ext
     planes = np.empty((*x.shape[:2], *stride, *q), dtype=x.dtype)
     np.copyto(planes, _phase_view(x, stride))
@@ -368,13 +358,13 @@ def _merge_planes(planes: np.ndarray, spatial: Sizes, stride: Sizes) -> np.ndarr
     """Inverse of ``_phase_planes``: the fresh (N, C, *spatial) array whose phase planes are ``planes``."""
     nd = len(stride)
     if all(s == 1 for s in stride):
-        return planes[(slice(None), slice(None), *(0,) * nd)]
+        return planes[_at(slice(None), slice(None), *(0,) * nd)]
     q = planes.shape[2 + nd :]
     full = tuple(qa * s for qa, s in zip(q, stride, strict=True))
     out = np.empty((*planes.shape[:2], *full), dtype=planes.dtype)
     np.copyto(_phase_view(out, stride), planes)
     if tuple(spatial) != full:
-        return np.ascontiguousarray(out[(..., *(slice(0, m) for m in spatial))])
+        return np.ascontiguousarray(out[_at(..., *(slice(0, m) for m in spatial))])
     return out
 
 
@@ -415,7 +405,7 @@ def _max_pool(
     planes = _phase_planes(x, stride)
     y = np.full((*x.shape[:2], *out), -np.inf, dtype=x.dtype)
     for out_slices, plane_index in taps:
-        y_sub = y[(..., *out_slices)]
+        y_sub = y[_at(..., *out_slices)]
         np.maximum(y_sub, planes[(..., *plane_index)], out=y_sub)
     return y, planes, taps
 
@@ -454,13 +444,13 @@ def max_pool_backward(
     open_ = np.ones(y.shape, dtype=bool)  # windows whose first maximum is not found yet
     hit_buf, tmp_buf = np.empty(y.shape, dtype=bool), np.empty(y.shape, dtype=x.dtype)
     for out_slices, plane_index in taps:
-        x_sub, open_sub = planes[(..., *plane_index)], open_[(..., *out_slices)]
-        block = (..., *(slice(0, m) for m in x_sub.shape[2:]))
+        x_sub, open_sub = planes[_at(..., *plane_index)], open_[_at(..., *out_slices)]
+        block = _at(..., *(slice(0, m) for m in x_sub.shape[2:]))
         hit, tmp = hit_buf[block], tmp_buf[block]
-        np.equal(x_sub, y[(..., *out_slices)], out=hit)
+        np.equal(x_sub, y[_at(..., *out_slices)], out=hit)
         hit &= open_sub  # the first maximum only: windows already served stay closed
         open_sub ^= hit
-        np.multiply(dy[(..., *out_slices)], hit, out=tmp)
+        np.multiply(dy[_at(..., *out_slices)], hit, out=tmp)
         dplanes[(..., *plane_index)] += tmp
     return _merge_planes(dplanes, x.shape[2:], stride)
 
@@ -484,7 +474,7 @@ def avg_pool_forward(
     planes = _phase_planes(x, stride)
     y = np.zeros((*x.shape[:2], *out), dtype=x.dtype)
     for out_slices, plane_index in _taps(spatial, out, kernel_size, stride, padding, ones):
-        y[(..., *out_slices)] += planes[(..., *plane_index)]
+        y[_at(..., *out_slices)] += planes[_at(..., *plane_index)]
     y /= avg_divisors(spatial, out, kernel_size, stride, padding, count_include_pad, x.dtype)
     return y
 
@@ -515,43 +505,4 @@ def avg_pool_backward(
 # --------------------------------------------------------------------------- the contract's names
 # One N-d function per operation and direction; the rank of ``x`` selects the dimension.
 
-conv1d_forward = conv2d_forward = conv3d_forward = conv_forward
-conv1d_backward = conv2d_backward = conv3d_backward = conv_backward
-max_pool1d_forward = max_pool2d_forward = max_pool3d_forward = max_pool_forward
-max_pool1d_backward = max_pool2d_backward = max_pool3d_backward = max_pool_backward
-avg_pool1d_forward = avg_pool2d_forward = avg_pool3d_forward = avg_pool_forward
-avg_pool1d_backward = avg_pool2d_backward = avg_pool3d_backward = avg_pool_backward
-
-__all__ = [
-    "CONVCHECK_CAPABILITIES",
-    "avg_pool1d_backward",
-    "avg_pool1d_forward",
-    "avg_pool2d_backward",
-    "avg_pool2d_forward",
-    "avg_pool3d_backward",
-    "avg_pool3d_forward",
-    "conv1d_backward",
-    "conv1d_forward",
-    "conv2d_backward",
-    "conv2d_forward",
-    "conv3d_backward",
-    "conv3d_forward",
-    "flatten_backward",
-    "flatten_forward",
-    "linear_backward",
-    "linear_forward",
-    "max_pool1d_backward",
-    "max_pool1d_forward",
-    "max_pool2d_backward",
-    "max_pool2d_forward",
-    "max_pool3d_backward",
-    "max_pool3d_forward",
-    "relu_backward",
-    "relu_forward",
-    "sigmoid_backward",
-    "sigmoid_binary_cross_entropy",
-    "sigmoid_forward",
-    "softmax_cross_entropy",
-    "tanh_backward",
-    "tanh_forward",
-]
+__all__ = ["CONVCHECK_CAPABILITIES", *_bind_contract(globals())]

@@ -46,26 +46,16 @@ input's dtype throughout; outputs are fresh arrays.
 from __future__ import annotations
 
 from math import prod
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 import numpy as np
 
+from convcheck.spec.ops import bind_contract as _bind_contract
+from convcheck.spec.shapes import at as _at
 from convcheck.spec.shapes import avg_divisor
 
 from ._windows import conv_output_shape, pad_pairs, pool_output_shape, real_taps
-from .numpy_layers import (
-    flatten_backward,
-    flatten_forward,
-    linear_backward,
-    linear_forward,
-    relu_backward,
-    relu_forward,
-    sigmoid_backward,
-    sigmoid_binary_cross_entropy,
-    sigmoid_forward,
-    softmax_cross_entropy,
-    tanh_backward,
-    tanh_forward,
-)
+from .numpy_layers import *  # noqa: F403  (the contract's layers without windows, re-exported)
 
 CONVCHECK_CAPABILITIES: dict = {}
 
@@ -107,7 +97,7 @@ def conv_forward(
     xp = _zero_pad(x, padding)
     y = np.zeros((x.shape[0], c_out, *out), dtype=x.dtype)
     for position in np.ndindex(*out):
-        patch = xp[(..., *_conv_window(position, w.shape[2:], stride, dilation))]  # (N, C_in, *K)
+        patch = xp[_at(..., *_conv_window(position, w.shape[2:], stride, dilation))]  # (N, C_in, *K)
         for g in range(groups):
             cin, cout = slice(g * cg, (g + 1) * cg), slice(g * cog, (g + 1) * cog)
             # sum over (c, *taps): (N, Cg, *K) x (Cog, Cg, *K) -> (N, Cog)
@@ -138,7 +128,7 @@ def conv_backward(
     dw = np.zeros(w.shape, dtype=x.dtype)
     for position in np.ndindex(*dy.shape[2:]):
         window = _conv_window(position, w.shape[2:], stride, dilation)
-        patch = xp[(..., *window)]  # (N, C_in, *K)
+        patch = xp[_at(..., *window)]  # (N, C_in, *K)
         for g in range(groups):
             cin, cout = slice(g * cg, (g + 1) * cg), slice(g * cog, (g + 1) * cog)
             d = dy[(slice(None), cout, *position)]  # (N, Cog)
@@ -147,7 +137,7 @@ def conv_backward(
             # dxp[n, c, window] += sum_co d[n, co] * w[co, c, a]
             dxp[(slice(None), cin, *window)] += np.tensordot(d, w[cout], axes=([1], [0]))
     interior = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pad_pairs(padding), strict=True))
-    dx = np.ascontiguousarray(dxp[(..., *interior)])
+    dx = np.ascontiguousarray(dxp[_at(..., *interior)])
     db = None if b is None else dy.sum(axis=(0, *range(2, dy.ndim)))
     return dx, dw, db
 
@@ -187,7 +177,7 @@ def max_pool_forward(
     y = np.empty((*x.shape[:2], *out), dtype=x.dtype)
     for position in np.ndindex(*out):
         cells = _real_window(position, spatial, kernel_size, stride, padding, dilation)
-        y[(..., *position)] = x[(..., *_as_slices(cells))].max(axis=tuple(range(2, x.ndim)))
+        y[_at(..., *position)] = x[_at(..., *_as_slices(cells))].max(axis=tuple(range(2, x.ndim)))
     return y
 
 
@@ -208,7 +198,7 @@ def max_pool_backward(
     batch, chan = np.meshgrid(np.arange(n), np.arange(c), indexing="ij")
     for position in np.ndindex(*dy.shape[2:]):
         cells = _real_window(position, tuple(spatial), kernel_size, stride, padding, dilation)
-        patch = x[(..., *_as_slices(cells))]  # (N, C, *window)
+        patch = x[_at(..., *_as_slices(cells))]  # (N, C, *window)
         first = patch.reshape(n, c, -1).argmax(axis=2)  # argmax returns the first maximum
         taps = np.unravel_index(first, tuple(len(r) for r in cells))
         winner = tuple(np.asarray(r)[t] for r, t in zip(cells, taps, strict=True))
@@ -244,7 +234,7 @@ def avg_pool_forward(
     for position in np.ndindex(*out):
         cells = _real_window(position, spatial, kernel_size, stride, padding, ones)
         div = _avg_window_divisor(position, spatial, kernel_size, stride, padding, count_include_pad)
-        y[(..., *position)] = x[(..., *_as_slices(cells))].sum(axis=tuple(range(2, x.ndim))) / div
+        y[_at(..., *position)] = x[_at(..., *_as_slices(cells))].sum(axis=tuple(range(2, x.ndim))) / div
     return y
 
 
@@ -266,50 +256,19 @@ def avg_pool_backward(
     for position in np.ndindex(*dy.shape[2:]):
         cells = _real_window(position, spatial, kernel_size, stride, padding, ones)
         div = _avg_window_divisor(position, spatial, kernel_size, stride, padding, count_include_pad)
-        dx[(..., *_as_slices(cells))] += (dy[(..., *position)] / div)[(..., *(None,) * len(spatial))]
+        dx[_at(..., *_as_slices(cells))] += (dy[_at(..., *position)] / div)[_at(..., *(None,) * len(spatial))]
     return dx
 
 
 # --------------------------------------------------------------------------- the contract's names
 # One N-d function per operation and direction; the rank of ``x`` selects the dimension.
 
-conv1d_forward = conv2d_forward = conv3d_forward = conv_forward
-conv1d_backward = conv2d_backward = conv3d_backward = conv_backward
-max_pool1d_forward = max_pool2d_forward = max_pool3d_forward = max_pool_forward
-max_pool1d_backward = max_pool2d_backward = max_pool3d_backward = max_pool_backward
-avg_pool1d_forward = avg_pool2d_forward = avg_pool3d_forward = avg_pool_forward
-avg_pool1d_backward = avg_pool2d_backward = avg_pool3d_backward = avg_pool_backward
+if _TYPE_CHECKING:  # bind_contract binds the per-dimension names at import, where mypy cannot see
+    from collections.abc import Callable
+    from typing import Any
 
-__all__ = [
-    "CONVCHECK_CAPABILITIES",
-    "avg_pool1d_backward",
-    "avg_pool1d_forward",
-    "avg_pool2d_backward",
-    "avg_pool2d_forward",
-    "avg_pool3d_backward",
-    "avg_pool3d_forward",
-    "conv1d_backward",
-    "conv1d_forward",
-    "conv2d_backward",
-    "conv2d_forward",
-    "conv3d_backward",
-    "conv3d_forward",
-    "flatten_backward",
-    "flatten_forward",
-    "linear_backward",
-    "linear_forward",
-    "max_pool1d_backward",
-    "max_pool1d_forward",
-    "max_pool2d_backward",
-    "max_pool2d_forward",
-    "max_pool3d_backward",
-    "max_pool3d_forward",
-    "relu_backward",
-    "relu_forward",
-    "sigmoid_backward",
-    "sigmoid_binary_cross_entropy",
-    "sigmoid_forward",
-    "softmax_cross_entropy",
-    "tanh_backward",
-    "tanh_forward",
-]
+    def __getattr__(name: str) -> Callable[..., Any]:
+        raise AttributeError(name)
+
+
+__all__ = ["CONVCHECK_CAPABILITIES", *_bind_contract(globals())]

@@ -175,10 +175,10 @@ def load(spec: str) -> Implementation:
     eps = _entry_points()
     if spec in eps:
         try:
-            obj = eps[spec].load()
+            loaded = eps[spec].load()
         except Exception as e:
             raise ContractError(f"entry point {spec!r} ({eps[spec].value}) failed to load: {e}") from None
-        return from_namespace(obj, spec, f"entry point {eps[spec].value}")
+        return from_namespace(loaded, spec, f"entry point {eps[spec].value}")
     module_name, _, attr = spec.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)

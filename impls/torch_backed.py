@@ -36,6 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from convcheck.spec.ops import bind_contract as _bind_contract
+from convcheck.spec.shapes import at as _at
 from convcheck.spec.shapes import avg_divisor, effective_kernel, pool_out_size
 
 CONVCHECK_CAPABILITIES: dict = {}
@@ -47,13 +49,15 @@ if os.environ.get("CONVCHECK_TORCH_THREADS"):
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
-_AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+_AVG_POOL: dict[int, Callable[..., torch.Tensor]] = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 
 
 # --------------------------------------------------------------------------- conversions
 
 
-def _tensor(a: np.ndarray, dtype: np.dtype | None = None, grad: bool = False) -> torch.Tensor:
+def _tensor(
+    a: np.ndarray, dtype: np.dtype | type[np.generic] | None = None, grad: bool = False
+) -> torch.Tensor:
     """A fresh contiguous tensor holding a copy of ``a`` (cast to ``dtype`` if given)."""
     copy = np.array(a, dtype=dtype, order="C", copy=True)
     return torch.from_numpy(copy).requires_grad_(grad)
@@ -82,28 +86,36 @@ def _pad_widths(pairs: list[tuple[int, int]]) -> tuple[int, ...]:
 
 def _crop(t: torch.Tensor, out: Sizes) -> torch.Tensor:
     """The leading ``out`` cells of each spatial axis of ``t``."""
-    return t[(..., *(slice(0, o) for o in out))]
+    return t[_at(..., *(slice(0, o) for o in out))]
 
 
-def _forward(fn: Callable[..., torch.Tensor], *arrays: np.ndarray | None) -> np.ndarray:
-    """``fn`` of fresh tensors of ``arrays`` (in the first one's dtype), without autograd."""
-    dtype = arrays[0].dtype  # type: ignore[union-attr]
-    tensors = [None if a is None else _tensor(a, dtype) for a in arrays]
+def _forward(fn: Callable[..., torch.Tensor], x: np.ndarray, *rest: np.ndarray | None) -> np.ndarray:
+    """``fn`` of fresh tensors of ``x`` and ``rest`` (in ``x``'s dtype), without autograd."""
+    dtype = x.dtype
+    tensors = [None if a is None else _tensor(a, dtype) for a in (x, *rest)]
     with torch.no_grad():
         return _array(fn(*tensors))
 
 
 def _vjp(
-    fn: Callable[..., torch.Tensor], dy: np.ndarray, *arrays: np.ndarray | None
+    fn: Callable[..., torch.Tensor], dy: np.ndarray, x: np.ndarray, *rest: np.ndarray | None
 ) -> list[np.ndarray | None]:
-    """Gradients of ``sum(fn(*arrays) * dy)`` by autograd, one per array (``None`` for an absent one)."""
-    dtype = arrays[0].dtype  # type: ignore[union-attr]
-    tensors = [None if a is None else _tensor(a, dtype, grad=True) for a in arrays]
+    """Gradients of ``sum(fn(x, *rest) * dy)`` by autograd, one per array (``None`` for an absent one),
+    in ``x``'s dtype."""
+    dtype = x.dtype
+    tensors = [None if a is None else _tensor(a, dtype, grad=True) for a in (x, *rest)]
     leaves = [t for t in tensors if t is not None]
     with torch.enable_grad():
         y = fn(*tensors)
         grads = iter(torch.autograd.grad(y, leaves, grad_outputs=_tensor(dy, dtype)))
     return [None if t is None else _array(next(grads)) for t in tensors]
+
+
+def _present(grad: np.ndarray | None) -> np.ndarray:
+    """The gradient of an array that was given (only an absent bias has none)."""
+    if grad is None:
+        raise TypeError("no gradient: the array was None")
+    return grad
 
 
 # --------------------------------------------------------------------------- conv
@@ -154,7 +166,7 @@ def conv_backward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(dx, dw, db)``: gradients of ``sum(conv(x, w, b) * dy)`` by autograd."""
     dx, dw, db = _vjp(lambda x_, w_, b_: _conv(x_, w_, b_, stride, padding, dilation, groups), dy, x, w, b)
-    return dx, dw, db  # type: ignore[return-value]
+    return _present(dx), _present(dw), db
 
 
 # --------------------------------------------------------------------------- pooling
@@ -214,8 +226,9 @@ def max_pool_backward(
     ceil_mode: bool,
 ) -> np.ndarray:
     """``dx``: each window's ``dy`` routed to its (first) maximum, by autograd."""
-    (dx,) = _vjp(lambda x_: _max_pool(x_, kernel_size, stride, padding, dilation, ceil_mode), dy, x)
-    return dx  # type: ignore[return-value]
+    return _present(
+        _vjp(lambda x_: _max_pool(x_, kernel_size, stride, padding, dilation, ceil_mode), dy, x)[0]
+    )
 
 
 def _avg_divisors(
@@ -277,8 +290,9 @@ def avg_pool_backward(
     count_include_pad: bool,
 ) -> np.ndarray:
     """``dx``: each window's ``dy / divisor`` spread over its real cells, by autograd."""
-    (dx,) = _vjp(lambda x_: _avg_pool(x_, kernel_size, stride, padding, ceil_mode, count_include_pad), dy, x)
-    return dx  # type: ignore[return-value]
+    return _present(
+        _vjp(lambda x_: _avg_pool(x_, kernel_size, stride, padding, ceil_mode, count_include_pad), dy, x)[0]
+    )
 
 
 # --------------------------------------------------------------------------- activations, linear, flatten
@@ -291,7 +305,7 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
 
 def relu_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``dx = dy * [x > 0]`` by autograd (``threshold_backward``: 0 at ``x == 0``)."""
-    return _vjp(F.relu, dy, x)[0]  # type: ignore[return-value]
+    return _present(_vjp(F.relu, dy, x)[0])
 
 
 def sigmoid_forward(x: np.ndarray) -> np.ndarray:
@@ -301,7 +315,7 @@ def sigmoid_forward(x: np.ndarray) -> np.ndarray:
 
 def sigmoid_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``dx = dy * s * (1 - s)`` by autograd."""
-    return _vjp(torch.sigmoid, dy, x)[0]  # type: ignore[return-value]
+    return _present(_vjp(torch.sigmoid, dy, x)[0])
 
 
 def tanh_forward(x: np.ndarray) -> np.ndarray:
@@ -311,7 +325,7 @@ def tanh_forward(x: np.ndarray) -> np.ndarray:
 
 def tanh_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``dx = dy * (1 - t**2)`` by autograd."""
-    return _vjp(torch.tanh, dy, x)[0]  # type: ignore[return-value]
+    return _present(_vjp(torch.tanh, dy, x)[0])
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
@@ -324,7 +338,7 @@ def linear_backward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(dx, dw, db)`` of ``sum(F.linear(x, w, b) * dy)`` by autograd (``dw``, ``db`` batch sums)."""
     dx, dw, db = _vjp(F.linear, dy, x, w, b)
-    return dx, dw, db  # type: ignore[return-value]
+    return _present(dx), _present(dw), db
 
 
 def _flatten(x: torch.Tensor) -> torch.Tensor:
@@ -338,7 +352,7 @@ def flatten_forward(x: np.ndarray) -> np.ndarray:
 
 def flatten_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``dx = dy`` reshaped to ``x.shape``, by autograd."""
-    return _vjp(_flatten, dy, x)[0]  # type: ignore[return-value]
+    return _present(_vjp(_flatten, dy, x)[0])
 
 
 # --------------------------------------------------------------------------- losses
@@ -368,43 +382,4 @@ def sigmoid_binary_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarr
 # --------------------------------------------------------------------------- the contract's names
 # One N-d function per window operation and direction; the rank of ``x`` selects the torch function.
 
-conv1d_forward = conv2d_forward = conv3d_forward = conv_forward
-conv1d_backward = conv2d_backward = conv3d_backward = conv_backward
-max_pool1d_forward = max_pool2d_forward = max_pool3d_forward = max_pool_forward
-max_pool1d_backward = max_pool2d_backward = max_pool3d_backward = max_pool_backward
-avg_pool1d_forward = avg_pool2d_forward = avg_pool3d_forward = avg_pool_forward
-avg_pool1d_backward = avg_pool2d_backward = avg_pool3d_backward = avg_pool_backward
-
-__all__ = [
-    "CONVCHECK_CAPABILITIES",
-    "avg_pool1d_backward",
-    "avg_pool1d_forward",
-    "avg_pool2d_backward",
-    "avg_pool2d_forward",
-    "avg_pool3d_backward",
-    "avg_pool3d_forward",
-    "conv1d_backward",
-    "conv1d_forward",
-    "conv2d_backward",
-    "conv2d_forward",
-    "conv3d_backward",
-    "conv3d_forward",
-    "flatten_backward",
-    "flatten_forward",
-    "linear_backward",
-    "linear_forward",
-    "max_pool1d_backward",
-    "max_pool1d_forward",
-    "max_pool2d_backward",
-    "max_pool2d_forward",
-    "max_pool3d_backward",
-    "max_pool3d_forward",
-    "relu_backward",
-    "relu_forward",
-    "sigmoid_backward",
-    "sigmoid_binary_cross_entropy",
-    "sigmoid_forward",
-    "softmax_cross_entropy",
-    "tanh_backward",
-    "tanh_forward",
-]
+__all__ = ["CONVCHECK_CAPABILITIES", *_bind_contract(globals())]

@@ -26,7 +26,7 @@ from convcheck import oracles
 from convcheck.spec import FULL, OPERATIONS, InvalidConfiguration, tolerance
 from convcheck.spec.case import Case
 from convcheck.spec.loss import LARGE_LOGIT
-from convcheck.spec.ops import PARAMS_TYPES
+from convcheck.spec.ops import PARAMS_TYPE_BY_FAMILY_AND_NDIM
 from convcheck.spec.params import NoParams
 from convcheck.spec.shapes import effective_kernel
 from convcheck.tests.strategies import cases
@@ -156,7 +156,7 @@ def window_cases(draw: st.DrawFn, op_name: str) -> Case:
     sizes = _axis_sizes(draw, nd, effective, pads)
     common = {"stride": tuple(stride), "padding": tuple(v for pair in pads for v in pair)}
     n = draw(st.integers(1, 2))
-    params_type = PARAMS_TYPES[op.family][nd]
+    params_type = PARAMS_TYPE_BY_FAMILY_AND_NDIM[op.family][nd]
     if op.family == "conv":
         groups = draw(st.integers(1, 2))
         c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))

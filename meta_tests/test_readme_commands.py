@@ -38,6 +38,7 @@ NOT_RUN = {
     ),
     "tox -e py311": "builds a virtual environment of its own (minutes); .ci/run runs its commands directly",
     "tox -e lint": "builds a virtual environment of its own; .ci/run runs the same ruff commands",
+    "tox -e typecheck": "builds a virtual environment of its own; .ci/run runs the same mypy command",
     "tox -e bench": "builds a virtual environment of its own; the benchmark lines above run the same command",
 }
 """README command -> why this test does not run it."""

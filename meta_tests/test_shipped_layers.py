@@ -245,7 +245,9 @@ def assert_close(got: Any, ref: np.ndarray, dtype: Any, what: str, exact: bool =
     np.testing.assert_allclose(got, ref, rtol=TOL[dtype], atol=TOL[dtype] * scale, err_msg=what)
 
 
-def run_layer(impl: Any, op_name: str, arrays: list[Any], hp: dict[str, Any], dy: np.ndarray):
+def run_layer(
+    impl: registry.Implementation, op_name: str, arrays: list[Any], hp: dict[str, Any], dy: np.ndarray
+):
     """``(y, grads)`` from an implementation's forward and backward, grads as a list."""
     op = OPERATIONS[op_name]
     y = impl.functions[op.forward](*arrays, **hp)
@@ -253,7 +255,14 @@ def run_layer(impl: Any, op_name: str, arrays: list[Any], hp: dict[str, Any], dy
     return y, list(grads) if isinstance(grads, tuple) else [grads]
 
 
-def check_layer(impl: Any, op_name: str, arrays: list[Any], hp: dict[str, Any], dy: np.ndarray, exact=False):
+def check_layer(
+    impl: registry.Implementation,
+    op_name: str,
+    arrays: list[Any],
+    hp: dict[str, Any],
+    dy: np.ndarray,
+    exact=False,
+):
     """The implementation's forward and backward against the float64 reference."""
     op = OPERATIONS[op_name]
     dtype = arrays[0].dtype.type

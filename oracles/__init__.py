@@ -58,7 +58,8 @@ class Oracle:
         """The contract function ``function_name`` (e.g. ``"conv2d_forward"``)."""
         if function_name not in FUNCTION_NAMES:
             raise KeyError(f"{function_name!r} is not a contract function; expected one of {FUNCTION_NAMES}")
-        return getattr(self.module, function_name)
+        function: Callable[..., Any] = getattr(self.module, function_name)
+        return function
 
     def covers(self, op_name: str, semantics: Mapping[str, Any] | None = None) -> bool:
         """Whether this oracle computes ``op_name`` under ``semantics``.

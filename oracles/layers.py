@@ -75,7 +75,8 @@ def _activation_input(x: np.ndarray) -> np.ndarray:
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-x))`` with ``exp`` of ``-|x|`` only: no overflow, a few ulps everywhere."""
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    s: np.ndarray = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return s
 
 
 # --------------------------------------------------------------------------- activations
@@ -83,7 +84,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def relu_forward(x: np.ndarray) -> np.ndarray:
     """``y = max(x, 0)`` (NaN propagates)."""
-    return np.maximum(_activation_input(x), 0.0)
+    y: np.ndarray = np.maximum(_activation_input(x), 0.0)
+    return y
 
 
 def relu_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -106,12 +108,14 @@ def sigmoid_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``dx = dy * s * (1 - s)`` with ``s = sigmoid(x)`` and ``1 - s = sigmoid(-x)``."""
     x = _activation_input(x)
     dy = _check_dy(dy, x.shape)
-    return dy * (_sigmoid(x) * _sigmoid(-x))
+    dx: np.ndarray = dy * (_sigmoid(x) * _sigmoid(-x))
+    return dx
 
 
 def tanh_forward(x: np.ndarray) -> np.ndarray:
     """``y = tanh(x)``."""
-    return np.tanh(_activation_input(x))
+    y: np.ndarray = np.tanh(_activation_input(x))
+    return y
 
 
 def tanh_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -119,7 +123,8 @@ def tanh_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     x = _activation_input(x)
     dy = _check_dy(dy, x.shape)
     e = np.exp(-2.0 * np.abs(x))
-    return dy * (4.0 * e / (1.0 + e) ** 2)
+    dx: np.ndarray = dy * (4.0 * e / (1.0 + e) ** 2)
+    return dx
 
 
 # --------------------------------------------------------------------------- dense layers
@@ -138,7 +143,8 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.nda
     """``y[n, o] = b[o] + sum_i x[n, i] w[o, i]`` (``y = x w^T + b``)."""
     x, w, b = _linear_inputs(x, w, b)
     y = np.einsum("ni,oi->no", x, w)
-    return y if b is None else y + b
+    out: np.ndarray = y if b is None else y + b
+    return out
 
 
 def linear_backward(

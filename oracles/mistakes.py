@@ -76,16 +76,19 @@ def forward(case: Case, semantics: Mapping[str, Any], params: Any = None, **arra
     p = params or case.params
     inputs = {**case.inputs, **arrays}
     args = [inputs[name] for name in case.op.inputs]
-    return call(ORACLE, case.op.forward, *args, semantics=semantics, **p.kwargs())
+    y: np.ndarray = call(ORACLE, case.op.forward, *args, semantics=semantics, **p.kwargs())
+    return y
 
 
 def backward(
     case: Case, semantics: Mapping[str, Any], params: Any = None, dy: Any = None, **arrays: Any
-) -> dict[str, np.ndarray | None]:
+) -> dict[str, Any]:
     """The oracle's gradients on ``case``, with hyper-parameters, ``dy`` and arrays optionally replaced."""
     p = params or case.params
     inputs = {**case.inputs, **arrays}
     args = [case.dy if dy is None else dy, *(inputs[name] for name in case.op.inputs)]
+    if case.op.backward is None:
+        raise TypeError(f"{case.op_name} is a loss: it has no backward function")
     out = call(ORACLE, case.op.backward, *args, semantics=semantics, **p.kwargs())
     values = out if len(case.op.grads) > 1 else (out,)
     return dict(zip(case.op.grads, values, strict=True))
@@ -149,14 +152,14 @@ def mistaken_everywhere(case: Case, semantics: Mapping[str, Any], params: Any) -
 
 def _dx_kernel_not_flipped(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
     """``dx`` with the kernel as it is: the right formula applied to the 180-degree rotated kernel."""
-    w = case.inputs["w"]
+    w = case.array("w")
     yield {"dx": backward(case, sem, w=w[:, :, ::-1, ::-1])["dx"]}
 
 
 def _dx_valid_not_full(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
     """``dx`` as the *valid* (not full) convolution of the stride-dilated ``dy`` with the dilated kernel."""
     p = case.params
-    x, w = case.x, case.inputs["w"]
+    x, w = case.x, case.array("w")
     dy = np.asarray(case.dy, dtype=np.float64)
     conv = convolve2d if sem.get("convention", "cross-correlation") == "cross-correlation" else correlate2d
     parts: dict[tuple[int, int], np.ndarray] = {}
@@ -211,8 +214,7 @@ def _padded_dx(case: Case, sem: Mapping[str, Any]) -> np.ndarray:
     """The gradient of the zero-padded input: the right ``dx`` before the padding is cropped off."""
     t, b, l, r = case.params.padding
     xp = np.pad(case.x, ((0, 0), (0, 0), (t, b), (l, r)))
-    dxp = backward(case, sem, dataclasses.replace(case.params, padding=(0, 0, 0, 0)), x=xp)["dx"]
-    assert dxp is not None
+    dxp: np.ndarray = backward(case, sem, dataclasses.replace(case.params, padding=(0, 0, 0, 0)), x=xp)["dx"]
     return dxp
 
 
@@ -257,7 +259,7 @@ def _dw_groups_ignored(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
     p = case.params
     if p.groups == 1:
         return
-    c_out, cg, kh, kw = case.inputs["w"].shape
+    c_out, cg, kh, kw = case.array("w").shape
     w_all = np.zeros((c_out, case.x.shape[1], kh, kw))
     params = dataclasses.replace(p, groups=1)
     yield {"dw": backward(case, sem, params, w=w_all)["dw"][:, :cg]}
@@ -325,7 +327,7 @@ def _output_ceil(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
     p = case.params
     if case.op_name == "conv2d":
         _, _, h, w = case.x.shape
-        _, _, kh, kw = case.inputs["w"].shape
+        _, _, kh, kw = case.array("w").shape
         t, b, l, r = p.padding
         extra = []
         for n, k, s, lo, hi, d in (
@@ -447,12 +449,16 @@ def _route(case: Case, weights: Callable[[np.ndarray], np.ndarray], accumulate: 
 
 
 def _first(winners: np.ndarray) -> np.ndarray:
-    return (np.arange(winners.shape[-1]) == np.argmax(winners, axis=-1)[..., None]).astype(float)
+    first: np.ndarray = (np.arange(winners.shape[-1]) == np.argmax(winners, axis=-1)[..., None]).astype(float)
+    return first
 
 
 def _last(winners: np.ndarray) -> np.ndarray:
     m = winners.shape[-1]
-    return (np.arange(m) == (m - 1 - np.argmax(winners[..., ::-1], axis=-1))[..., None]).astype(float)
+    last: np.ndarray = (np.arange(m) == (m - 1 - np.argmax(winners[..., ::-1], axis=-1))[..., None]).astype(
+        float
+    )
+    return last
 
 
 def _ties_to_every_max(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
@@ -588,7 +594,7 @@ def _avg_backward_ignores_padding(case: Case, sem: Mapping[str, Any]) -> Iterato
 def _dx_kernel_depth_not_flipped(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
     """``dx`` with the kernel reversed on its last two axes only (the 2-D rotation ``w[..., ::-1, ::-1]``
     on a 3-D kernel): the right formula applied to the kernel reversed along depth."""
-    w = case.inputs["w"]
+    w = case.array("w")
     yield {"dx": backward(case, sem, w=w[:, :, ::-1])["dx"]}
 
 
@@ -640,7 +646,7 @@ def _flatten_channels_last(case: Case, sem: Mapping[str, Any]) -> Iterator[Outpu
 
 def _dz_missing_batch_mean(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
     """``dz`` without the mean's ``1/N`` (``1/z.size`` for the binary loss, which averages every element)."""
-    z = case.inputs["z"]
+    z = case.array("z")
     count = z.shape[0] if case.op_name == "softmax_cross_entropy" else z.size
     if count > 1:
         yield {"dz": loss_outputs(case)["dz"] * count}
@@ -658,7 +664,7 @@ def _logsumexp_not_max_shifted(case: Case, sem: Mapping[str, Any]) -> Iterator[O
 
     Two forms of the loss: ``log(sum exp z) - z_label`` and ``-log(softmax(z)_label)``.
     """
-    n = case.inputs["z"].shape[0]
+    n = case.array("z").shape[0]
     rows, labels = np.arange(n), np.asarray(case.inputs["labels"]).astype(np.intp)
     variants = []
     with np.errstate(all="ignore"):  # the overflow is the point

@@ -6,7 +6,7 @@ time. Loops run over output positions only (every window is vectorised over
 batch and channels), so the code reads like the definition and is meant for
 small arrays. One generic function per direction serves every dimension; the
 contract functions (``max_pool1d_forward`` ... ``avg_pool3d_backward``), made
-per dimension by ``contract.max_pool_functions`` and ``contract.avg_pool_functions``, only
+per dimension by ``contract.oracle_functions``, only
 build the dimension's hyper-parameter record.
 
 Window ``o = (o_0, ..., o_{D-1})`` reads, on spatial axis ``a``, the input
@@ -36,33 +36,16 @@ import numpy as np
 
 from convcheck.spec import pool
 from convcheck.spec.errors import InvalidConfiguration
+from convcheck.spec.ops import bind_contract as _bind_contract
 from convcheck.spec.params import AvgPool2dParams, AvgPoolParams, MaxPool2dParams, MaxPoolParams
+from convcheck.spec.shapes import at as _at
 from convcheck.spec.shapes import avg_divisor, window_cells
 
-from .contract import avg_pool_functions, max_pool_functions
+from .contract import oracle_functions as _oracle_functions
 
 Ints = tuple[int, ...]
 PoolParams = MaxPoolParams | AvgPoolParams
 Index = tuple[int | slice | np.ndarray, ...]
-
-__all__ = [
-    "avg_pool1d_backward",
-    "avg_pool1d_forward",
-    "avg_pool2d_backward",
-    "avg_pool2d_forward",
-    "avg_pool3d_backward",
-    "avg_pool3d_forward",
-    "avg_pool_backward",
-    "avg_pool_forward",
-    "max_pool1d_backward",
-    "max_pool1d_forward",
-    "max_pool2d_backward",
-    "max_pool2d_forward",
-    "max_pool3d_backward",
-    "max_pool3d_forward",
-    "max_pool_backward",
-    "max_pool_forward",
-]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -122,7 +105,9 @@ def _windows(
 
     ``x[:, :, rows[:, None], cols[None, :]]`` is window ``(i, j)``'s real part.
     """
-    for (i, j), (_, _, rows, cols) in _windows_nd(x_shape, p):
+    for (i, j), index in _windows_nd(x_shape, p):
+        rows, cols = index[2], index[3]  # np.ix_ arrays
+        assert isinstance(rows, np.ndarray) and isinstance(cols, np.ndarray)
         yield i, j, rows[:, 0], cols[0, :]
 
 
@@ -139,7 +124,8 @@ def _winners(v: np.ndarray) -> np.ndarray:
     """
     nan = np.isnan(v)
     top = np.max(v, axis=-1, keepdims=True)
-    return np.where(nan.any(axis=-1, keepdims=True), nan, v == top)
+    winners: np.ndarray = np.where(nan.any(axis=-1, keepdims=True), nan, v == top)
+    return winners
 
 
 def _check_ties(ties: str) -> None:
@@ -154,7 +140,8 @@ def _tie_weights(winners: np.ndarray, ties: str) -> np.ndarray:
     elsewhere; ``"split"``: ``1 / #winners`` for every winner; ``"all"``: 1 for every winner.
     """
     if ties == "split":
-        return winners / winners.sum(axis=-1, keepdims=True)
+        split: np.ndarray = winners / winners.sum(axis=-1, keepdims=True)
+        return split
     if ties == "all":  # each tied maximum the whole gradient (a kink defect, spec.contracts)
         return winners.astype(np.float64)
     m = winners.shape[-1]
@@ -164,7 +151,8 @@ def _tie_weights(winners: np.ndarray, ties: str) -> np.ndarray:
         index = m - 1 - np.argmax(winners[..., ::-1], axis=-1)
     else:
         raise ValueError(f"ties={ties!r} must be one of {list(pool.TIE_RULES)}")
-    return (np.arange(m) == index[..., None]).astype(np.float64)
+    one_hot: np.ndarray = (np.arange(m) == index[..., None]).astype(np.float64)
+    return one_hot
 
 
 def _divisor(o: Ints, x_shape: Ints, p: AvgPoolParams) -> int:
@@ -184,7 +172,7 @@ def max_pool_forward(x: np.ndarray, p: MaxPoolParams) -> np.ndarray:
     y = np.empty(pool.output_shape(x.shape, p), dtype=np.float64)
     reduce_axes = tuple(range(2, 2 + p.NDIM))
     for o, window in _windows_nd(x.shape, p):
-        y[(..., *o)] = x[window].max(axis=reduce_axes)
+        y[_at(..., *o)] = x[window].max(axis=reduce_axes)
     return y
 
 
@@ -204,7 +192,7 @@ def max_pool_backward(dy: np.ndarray, x: np.ndarray, p: MaxPoolParams, ties: str
     for o, window in _windows_nd(x.shape, p):
         cells = x[window]
         share = _tie_weights(_winners(cells.reshape(n, c, -1)), ties).reshape(cells.shape)
-        dx[window] += share * _spread(dy[(..., *o)], p.NDIM)
+        dx[window] += share * _spread(dy[_at(..., *o)], p.NDIM)
     return dx
 
 
@@ -214,7 +202,7 @@ def avg_pool_forward(x: np.ndarray, p: AvgPoolParams) -> np.ndarray:
     y = np.empty(pool.output_shape(x.shape, p), dtype=np.float64)
     reduce_axes = tuple(range(2, 2 + p.NDIM))
     for o, window in _windows_nd(x.shape, p):
-        y[(..., *o)] = x[window].sum(axis=reduce_axes) / _divisor(o, x.shape, p)
+        y[_at(..., *o)] = x[window].sum(axis=reduce_axes) / _divisor(o, x.shape, p)
     return y
 
 
@@ -224,17 +212,22 @@ def avg_pool_backward(dy: np.ndarray, x: np.ndarray, p: AvgPoolParams) -> np.nda
     dy = _checked_dy(dy, x, p)
     dx = np.zeros(x.shape, dtype=np.float64)
     for o, window in _windows_nd(x.shape, p):
-        dx[window] += _spread(dy[(..., *o)] / _divisor(o, x.shape, p), p.NDIM)
+        dx[window] += _spread(dy[_at(..., *o)] / _divisor(o, x.shape, p), p.NDIM)
     return dx
 
 
 # --------------------------------------------------------------------------- contract functions
 
 
-_NUMPY = "explicit NumPy windows"
-max_pool1d_forward, max_pool1d_backward = max_pool_functions(1, max_pool_forward, max_pool_backward, _NUMPY)
-max_pool2d_forward, max_pool2d_backward = max_pool_functions(2, max_pool_forward, max_pool_backward, _NUMPY)
-max_pool3d_forward, max_pool3d_backward = max_pool_functions(3, max_pool_forward, max_pool_backward, _NUMPY)
-avg_pool1d_forward, avg_pool1d_backward = avg_pool_functions(1, avg_pool_forward, avg_pool_backward, _NUMPY)
-avg_pool2d_forward, avg_pool2d_backward = avg_pool_functions(2, avg_pool_forward, avg_pool_backward, _NUMPY)
-avg_pool3d_forward, avg_pool3d_backward = avg_pool_functions(3, avg_pool_forward, avg_pool_backward, _NUMPY)
+__all__ = sorted(
+    [
+        "avg_pool_backward",
+        "avg_pool_forward",
+        "max_pool_backward",
+        "max_pool_forward",
+        *_bind_contract(
+            globals(),
+            per_dimension=_oracle_functions(lambda op: "explicit NumPy windows"),
+        ),
+    ]
+)

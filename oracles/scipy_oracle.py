@@ -45,37 +45,14 @@ from scipy.signal import convolve, convolve2d, correlate, correlate2d
 from convcheck.spec import conv
 from convcheck.spec.errors import InvalidConfiguration
 from convcheck.spec.ops import OPERATIONS
+from convcheck.spec.ops import bind_contract as _bind_contract
+from convcheck.spec.ops import contract_names as _contract_names
 from convcheck.spec.params import ConvParams
 
-from .contract import CROSS_CORRELATION, conv_functions
-from .layers import (
-    flatten_backward,
-    flatten_forward,
-    linear_backward,
-    linear_forward,
-    relu_backward,
-    relu_forward,
-    sigmoid_backward,
-    sigmoid_binary_cross_entropy,
-    sigmoid_forward,
-    softmax_cross_entropy,
-    tanh_backward,
-    tanh_forward,
-)
-from .numpy_pool import (
-    avg_pool1d_backward,
-    avg_pool1d_forward,
-    avg_pool2d_backward,
-    avg_pool2d_forward,
-    avg_pool3d_backward,
-    avg_pool3d_forward,
-    max_pool1d_backward,
-    max_pool1d_forward,
-    max_pool2d_backward,
-    max_pool2d_forward,
-    max_pool3d_backward,
-    max_pool3d_forward,
-)
+from . import layers as _layers
+from . import numpy_pool as _numpy_pool
+from .contract import CROSS_CORRELATION
+from .contract import oracle_functions as _oracle_functions
 
 Ints = tuple[int, ...]
 Filter = Callable[[np.ndarray, np.ndarray, str], np.ndarray]
@@ -83,41 +60,6 @@ Filter = Callable[[np.ndarray, np.ndarray, str], np.ndarray]
 
 CONVOLUTION = "convolution"
 CONVENTIONS: tuple[str, ...] = OPERATIONS["conv2d"].feature("convention").choices
-
-__all__ = [
-    "avg_pool1d_backward",
-    "avg_pool1d_forward",
-    "avg_pool2d_backward",
-    "avg_pool2d_forward",
-    "avg_pool3d_backward",
-    "avg_pool3d_forward",
-    "conv1d_backward",
-    "conv1d_forward",
-    "conv2d_backward",
-    "conv2d_forward",
-    "conv3d_backward",
-    "conv3d_forward",
-    "conv_backward",
-    "conv_forward",
-    "flatten_backward",
-    "flatten_forward",
-    "linear_backward",
-    "linear_forward",
-    "max_pool1d_backward",
-    "max_pool1d_forward",
-    "max_pool2d_backward",
-    "max_pool2d_forward",
-    "max_pool3d_backward",
-    "max_pool3d_forward",
-    "relu_backward",
-    "relu_forward",
-    "sigmoid_backward",
-    "sigmoid_binary_cross_entropy",
-    "sigmoid_forward",
-    "softmax_cross_entropy",
-    "tanh_backward",
-    "tanh_forward",
-]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -262,6 +204,19 @@ def conv_backward(
 
 _BY_ND = "SciPy's N-d ``correlate``/``convolve``"
 _BY_2D = "SciPy's ``correlate2d``/``convolve2d``"
-conv1d_forward, conv1d_backward = conv_functions(1, conv_forward, conv_backward, _BY_ND)
-conv2d_forward, conv2d_backward = conv_functions(2, conv_forward, conv_backward, _BY_2D)
-conv3d_forward, conv3d_backward = conv_functions(3, conv_forward, conv_backward, _BY_ND)
+
+# Pooling and the layers without windows are computed by their own modules.
+globals().update(
+    {name: getattr(m, name) for m in (_layers, _numpy_pool) for name in _contract_names(vars(m))}
+)
+
+__all__ = sorted(
+    [
+        "conv_backward",
+        "conv_forward",
+        *_bind_contract(
+            globals(),
+            per_dimension=_oracle_functions(lambda op: _BY_2D if op.ndim == 2 else _BY_ND),
+        ),
+    ]
+)

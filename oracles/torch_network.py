@@ -104,7 +104,7 @@ def forward_backward(
         a.retain_grad()
         activations.append(a)
     loss = apply_loss(net.loss, a, targets)
-    loss.backward()
+    loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward has no annotations
     return TorchPass(
         loss=float(loss.detach()),
         activations=[t.detach().numpy().copy() for t in activations],

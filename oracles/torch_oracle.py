@@ -50,6 +50,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any
+from typing import overload as _overload
 
 import numpy as np
 import torch
@@ -58,9 +59,10 @@ import torch.nn.functional as F
 from convcheck.spec import activation, conv, dense, loss, pool
 from convcheck.spec.errors import InvalidConfiguration
 from convcheck.spec.ops import OPERATIONS
+from convcheck.spec.ops import bind_contract as _bind_contract
 from convcheck.spec.params import AvgPoolParams, ConvParams, MaxPoolParams, WindowParams
 
-from .contract import avg_pool_functions, conv_functions, max_pool_functions
+from .contract import oracle_functions as _oracle_functions
 from .layers import class_indices
 
 Ints = tuple[int, ...]
@@ -70,41 +72,6 @@ TIES: tuple[str, ...] = ("first",)
 """The tie rules this oracle can compute (PyTorch's own)."""
 
 
-__all__ = [
-    "TIES",
-    "avg_pool1d_backward",
-    "avg_pool1d_forward",
-    "avg_pool2d_backward",
-    "avg_pool2d_forward",
-    "avg_pool3d_backward",
-    "avg_pool3d_forward",
-    "conv1d_backward",
-    "conv1d_forward",
-    "conv2d_backward",
-    "conv2d_forward",
-    "conv3d_backward",
-    "conv3d_forward",
-    "flatten_backward",
-    "flatten_forward",
-    "linear_backward",
-    "linear_forward",
-    "max_pool1d_backward",
-    "max_pool1d_forward",
-    "max_pool2d_backward",
-    "max_pool2d_forward",
-    "max_pool3d_backward",
-    "max_pool3d_forward",
-    "relu_backward",
-    "relu_forward",
-    "sigmoid_backward",
-    "sigmoid_binary_cross_entropy",
-    "sigmoid_forward",
-    "softmax_cross_entropy",
-    "tanh_backward",
-    "tanh_forward",
-]
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -112,6 +79,14 @@ __all__ = [
 def _threads() -> None:
     """Use one intra-op thread (once, on first use rather than at import)."""
     torch.set_num_threads(1)
+
+
+@_overload
+def _tensor(a: np.ndarray, grad: bool = False) -> torch.Tensor: ...
+@_overload
+def _tensor(a: None, grad: bool = False) -> None: ...
+@_overload
+def _tensor(a: np.ndarray | None, grad: bool = False) -> torch.Tensor | None: ...
 
 
 def _tensor(a: np.ndarray | None, grad: bool = False) -> torch.Tensor | None:
@@ -150,9 +125,23 @@ def _vjp(
     return tuple(None if t is None else _numpy(next(grads)) for t in tensors)
 
 
+def _present(grad: np.ndarray | None) -> np.ndarray:
+    """The gradient of an input that is present (only an absent bias has none)."""
+    if grad is None:
+        raise TypeError("no gradient: the input was None")
+    return grad
+
+
+def _vjp_one(expr: Callable[[torch.Tensor], torch.Tensor], dy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``_vjp`` of a one-input expression: ``dx``."""
+    (dx,) = _vjp(expr, dy, x)
+    return _present(dx)
+
+
 def _functional(family: str, ndim: int) -> Callable[..., torch.Tensor]:
     """``F.conv{ndim}d``, ``F.max_pool{ndim}d`` or ``F.avg_pool{ndim}d``, looked up at each call."""
-    return getattr(F, f"{family}{ndim}d")
+    function: Callable[..., torch.Tensor] = getattr(F, f"{family}{ndim}d")
+    return function
 
 
 def _torch_pad(p: WindowParams) -> Ints:
@@ -233,13 +222,7 @@ def conv_backward(
     _conv_check(x, w, b, p, convention)
     _check_dy(dy, conv.output_shape(tuple(np.shape(x)), tuple(np.shape(w)), p))
     dx, dw, db = _vjp(lambda xt, wt, bt: _conv_expr(xt, wt, bt, p, convention), dy, x, w, b)
-    return dx, dw, db  # type: ignore[return-value]
-
-
-_F_CONV = "``F.conv{ndim}d``"
-conv1d_forward, conv1d_backward = conv_functions(1, conv_forward, conv_backward, _F_CONV)
-conv2d_forward, conv2d_backward = conv_functions(2, conv_forward, conv_backward, _F_CONV)
-conv3d_forward, conv3d_backward = conv_functions(3, conv_forward, conv_backward, _F_CONV)
+    return _present(dx), _present(dw), db
 
 
 # --------------------------------------------------------------------------- max pooling
@@ -271,14 +254,7 @@ def max_pool_backward(dy: np.ndarray, x: np.ndarray, p: MaxPoolParams, ties: str
         raise NotImplementedError(f"the torch oracle computes ties={TIES[0]!r} only, not ties={ties!r}")
     pool.check(tuple(np.shape(x)), p)
     _check_dy(dy, pool.output_shape(tuple(np.shape(x)), p))
-    (dx,) = _vjp(lambda xt: _max_expr(xt, p), dy, x)
-    return dx  # type: ignore[return-value]
-
-
-_F_MAX = "``F.max_pool{ndim}d``"
-max_pool1d_forward, max_pool1d_backward = max_pool_functions(1, max_pool_forward, max_pool_backward, _F_MAX)
-max_pool2d_forward, max_pool2d_backward = max_pool_functions(2, max_pool_forward, max_pool_backward, _F_MAX)
-max_pool3d_forward, max_pool3d_backward = max_pool_functions(3, max_pool_forward, max_pool_backward, _F_MAX)
+    return _vjp_one(lambda xt: _max_expr(xt, p), dy, x)
 
 
 # --------------------------------------------------------------------------- average pooling
@@ -313,14 +289,7 @@ def avg_pool_backward(dy: np.ndarray, x: np.ndarray, p: AvgPoolParams) -> np.nda
     """``dx = autograd.grad(avg_pool(x), x, grad_outputs=dy)``."""
     pool.check(tuple(np.shape(x)), p)
     _check_dy(dy, pool.output_shape(tuple(np.shape(x)), p))
-    (dx,) = _vjp(lambda xt: _avg_expr(xt, p), dy, x)
-    return dx  # type: ignore[return-value]
-
-
-_F_AVG = "``F.avg_pool{ndim}d``"
-avg_pool1d_forward, avg_pool1d_backward = avg_pool_functions(1, avg_pool_forward, avg_pool_backward, _F_AVG)
-avg_pool2d_forward, avg_pool2d_backward = avg_pool_functions(2, avg_pool_forward, avg_pool_backward, _F_AVG)
-avg_pool3d_forward, avg_pool3d_backward = avg_pool_functions(3, avg_pool_forward, avg_pool_backward, _F_AVG)
+    return _vjp_one(lambda xt: _avg_expr(xt, p), dy, x)
 
 
 # --------------------------------------------------------------------------- activations
@@ -341,8 +310,7 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
 def relu_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``dx = autograd.grad(relu(x), x, dy)``: ``dy`` where ``x > 0``, 0 elsewhere (``x == 0`` included)."""
     _activation_check(x, dy)
-    (dx,) = _vjp(torch.relu, dy, x)
-    return dx  # type: ignore[return-value]
+    return _vjp_one(torch.relu, dy, x)
 
 
 def _sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -368,8 +336,7 @@ def sigmoid_forward(x: np.ndarray) -> np.ndarray:
 def sigmoid_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``dx = autograd.grad(sigmoid(x), x, dy)`` (``torch.sigmoid``'s backward: ``dy * (1 - s) * s``)."""
     _activation_check(x, dy)
-    (dx,) = _vjp(_sigmoid, dy, x)
-    return dx  # type: ignore[return-value]
+    return _vjp_one(_sigmoid, dy, x)
 
 
 def tanh_forward(x: np.ndarray) -> np.ndarray:
@@ -381,8 +348,7 @@ def tanh_forward(x: np.ndarray) -> np.ndarray:
 def tanh_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``dx = autograd.grad(tanh(x), x, dy)`` (PyTorch: ``dy * (1 - t**2)``)."""
     _activation_check(x, dy)
-    (dx,) = _vjp(torch.tanh, dy, x)
-    return dx  # type: ignore[return-value]
+    return _vjp_one(torch.tanh, dy, x)
 
 
 # --------------------------------------------------------------------------- dense layers
@@ -410,7 +376,7 @@ def linear_backward(
     _linear_check(x, w, b)
     _check_dy(dy, (np.shape(x)[0], np.shape(w)[0]))
     dx, dw, db = _vjp(F.linear, dy, x, w, b)
-    return dx, dw, db  # type: ignore[return-value]
+    return _present(dx), _present(dw), db
 
 
 def _flatten(x: torch.Tensor) -> torch.Tensor:
@@ -428,8 +394,7 @@ def flatten_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     shapes = {"x": tuple(np.shape(x))}
     dense.flatten_check(shapes)
     _check_dy(dy, dense.flatten_output_shape(shapes))
-    (dx,) = _vjp(_flatten, dy, x)
-    return dx  # type: ignore[return-value]
+    return _vjp_one(_flatten, dy, x)
 
 
 # --------------------------------------------------------------------------- losses
@@ -479,14 +444,14 @@ def layer_expression(
     """Layer ``op_name``'s forward on tensors, autograd recording: the very expression this oracle's
     functions differentiate (``oracles.torch_network`` chains them into networks)."""
     family = OPERATIONS[op_name].family
-    if family == "conv":
-        return _conv_expr(x, w, b, p, convention)
+    if family in ("conv", "linear"):
+        if w is None:
+            raise TypeError(f"{op_name} needs its weights w")
+        return _conv_expr(x, w, b, p, convention) if family == "conv" else F.linear(x, w, b)
     if family == "max_pool":
         return _max_expr(x, p)
     if family == "avg_pool":
         return _avg_expr(x, p)
-    if family == "linear":
-        return F.linear(x, w, b)
     return _POINTWISE[family](x)
 
 
@@ -496,3 +461,14 @@ def loss_expression(op_name: str, z: torch.Tensor, targets: np.ndarray) -> torch
     if op_name == "softmax_cross_entropy":
         return F.cross_entropy(z, torch.tensor(class_indices(targets, z.shape[1])))
     return F.binary_cross_entropy_with_logits(z, _tensor(targets))
+
+
+# --------------------------------------------------------------------------- the contract's names
+
+__all__ = [
+    "TIES",
+    *_bind_contract(
+        globals(),
+        per_dimension=_oracle_functions(lambda op: f"``F.{op.name}``"),
+    ),
+]

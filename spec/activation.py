@@ -48,9 +48,9 @@ def valid_derivative_at_zero(value: Any) -> bool:
         return isinstance(v, int | float) and not isinstance(v, bool)
 
     if number(value):
-        return 0 <= value <= 1
+        return bool(0 <= value <= 1)
     if isinstance(value, list | tuple) and len(value) == 2 and all(number(v) for v in value):
-        return 0 <= value[0] <= value[1] <= 1
+        return bool(0 <= value[0] <= value[1] <= 1)
     return False
 
 
@@ -80,7 +80,15 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-x))`` evaluated without overflow (``exp`` of a non-positive argument only)."""
     x = np.asarray(x, dtype=np.float64)
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    s: np.ndarray = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return s
+
+
+def _abs_dy(dy: np.ndarray | None) -> np.ndarray:
+    if dy is None:
+        raise TypeError("the magnitude of dx needs dy")
+    a: np.ndarray = np.abs(dy)
+    return a
 
 
 def magnitude(name: str, output: str, x: np.ndarray, dy: np.ndarray | None, dtype: str) -> np.ndarray:
@@ -96,11 +104,12 @@ def magnitude(name: str, output: str, x: np.ndarray, dy: np.ndarray | None, dtyp
     x = np.asarray(x, dtype=np.float64)
     if name == "relu":
         f = np.maximum(x, 0.0)
-        return np.abs(f) if output == "y" else np.abs(dy) * (x > 0)
+        return np.abs(f) if output == "y" else _abs_dy(dy) * (x > 0)
     if name == "sigmoid":
         s = sigmoid(x)
         info = np.finfo(np.dtype(dtype))
         underflow = float(info.tiny) / (float(info.eps) / 2)
-        return s if output == "y" else np.abs(dy) * (s * (1.0 + s) + underflow)
+        return s if output == "y" else _abs_dy(dy) * (s * (1.0 + s) + underflow)
     t = np.tanh(x)
-    return np.abs(t) if output == "y" else np.abs(dy) * (1.0 + t * t)
+    out: np.ndarray = np.abs(t) if output == "y" else _abs_dy(dy) * (1.0 + t * t)
+    return out

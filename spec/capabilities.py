@@ -195,7 +195,8 @@ def callable_name(fn: Callable[..., Any]) -> str:
 def resolve_synchronize(value: Any, where: str) -> Callable[[], Any] | None:
     """The ``synchronize`` hook: a callable as given, or a dotted path imported now; ``None`` stays ``None``."""
     if value is None or callable(value):
-        return value
+        hook: Callable[[], Any] | None = value
+        return hook
     if not isinstance(value, str) or "." not in value:
         raise CapabilityError(
             f"{where}['synchronize']={value!r} must be a callable or a dotted path such as "
@@ -219,7 +220,8 @@ def resolve_synchronize(value: Any, where: str) -> Callable[[], Any] | None:
             raise CapabilityError(
                 f"{where}['synchronize']={value!r} names a {type(obj).__name__}, not a function to call"
             )
-        return obj
+        resolved: Callable[[], Any] = obj
+        return resolved
     raise CapabilityError(
         f"{where}['synchronize']={value!r} cannot be resolved: no module {parts[0]!r} can be imported; "
         "give a callable or a dotted path such as 'torch.cuda.synchronize'"

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from .ops import OPERATIONS, Operation
-from .params import Params
 
 SMALL = 64
 """Arrays with at most this many elements are printed in full in messages."""
@@ -32,7 +31,7 @@ class Case:
     """
 
     op_name: str
-    params: Params
+    params: Any  # the operation's params_type record (ConvParams, MaxPoolParams, ...): op_name decides which
     inputs: dict[str, np.ndarray | None]
     dy: np.ndarray | None
     dtype: str
@@ -52,6 +51,12 @@ class Case:
         assert x is not None
         return x
 
+    def array(self, name: str) -> np.ndarray:
+        """Input ``name``, which this case has (not an absent bias)."""
+        a = self.inputs[name]
+        assert a is not None, f"{self.op_name} case without {name}"
+        return a
+
     def shapes(self) -> dict[str, tuple[int, ...] | None]:
         return {k: (None if v is None else tuple(v.shape)) for k, v in self.inputs.items()}
 
@@ -69,7 +74,8 @@ class Case:
         return [self.dy, *self.forward_args()]
 
     def kwargs(self) -> dict[str, Any]:
-        return self.params.kwargs()
+        kwargs: dict[str, Any] = self.params.kwargs()
+        return kwargs
 
     def magnitude(self, output: str) -> np.ndarray:
         """The spec's ``S`` for ``output`` of an operation that defines one (``Operation.magnitude``),

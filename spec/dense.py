@@ -21,27 +21,29 @@ the loss (its gradient carries the ``1/N``), once and only once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from math import prod
 
 from .errors import InvalidConfiguration
+from .shapes import required
 
 Shape = tuple[int, ...]
 
 
-def flatten_check(shapes: dict[str, Shape | None]) -> None:
+def flatten_check(shapes: Mapping[str, Shape | None]) -> None:
     """``x`` needs a batch axis and at least one more."""
     x = shapes["x"]
     if x is None or len(x) < 2 or min(x) < 1:
         raise InvalidConfiguration(f"x.shape={x} must be (N, C, ...) with at least 2 axes of positive size")
 
 
-def flatten_output_shape(shapes: dict[str, Shape | None]) -> Shape:
+def flatten_output_shape(shapes: Mapping[str, Shape | None]) -> Shape:
     """``(N, prod(x.shape[1:]))``."""
     x = shapes["x"] or ()
     return (x[0], prod(x[1:]))
 
 
-def linear_check(shapes: dict[str, Shape | None]) -> None:
+def linear_check(shapes: Mapping[str, Shape | None]) -> None:
     """``x: (N, in)``, ``w: (out, in)``, ``b: (out,)`` or absent."""
     x, w, b = shapes["x"], shapes["w"], shapes.get("b")
     if x is None or w is None or len(x) != 2 or len(w) != 2 or min(x) < 1 or min(w) < 1:
@@ -54,12 +56,12 @@ def linear_check(shapes: dict[str, Shape | None]) -> None:
         raise InvalidConfiguration(f"b.shape={tuple(b)}, but should be (out,) = ({w[0]},)")
 
 
-def linear_output_shape(shapes: dict[str, Shape | None]) -> Shape:
+def linear_output_shape(shapes: Mapping[str, Shape | None]) -> Shape:
     """``(N, out)``."""
-    return (shapes["x"][0], shapes["w"][0])  # type: ignore[index]
+    return (required(shapes, "x")[0], required(shapes, "w")[0])
 
 
-def linear_reduction_lengths(shapes: dict[str, Shape | None]) -> dict[str, int]:
+def linear_reduction_lengths(shapes: Mapping[str, Shape | None]) -> dict[str, int]:
     """``y``: ``in + 1`` (bias); ``dx``: ``out``; ``dw`` and ``db``: ``N``."""
-    (n, n_in), (n_out, _) = shapes["x"], shapes["w"]  # type: ignore[misc]
+    (n, n_in), (n_out, _) = required(shapes, "x"), required(shapes, "w")
     return {"y": n_in + 1, "dx": n_out, "dw": n, "db": n}

@@ -34,6 +34,7 @@ import numpy as np
 
 from .activation import sigmoid
 from .errors import InvalidConfiguration
+from .shapes import required
 
 Shape = tuple[int, ...]
 
@@ -64,14 +65,14 @@ def bce_check(shapes: dict[str, Shape | None]) -> None:
 def softmax_reduction_lengths(shapes: dict[str, Shape | None]) -> dict[str, int]:
     """``loss``: ``C`` exponentials summed, a log, a subtraction, then ``N`` terms averaged;
     ``dz``: the same ``C`` sum, a division, the one-hot subtraction and ``1/N``."""
-    n, c = shapes["z"]  # type: ignore[misc]
+    n, c = required(shapes, "z")
     return {"loss": c + n + 4, "dz": c + 6}
 
 
 def bce_reduction_lengths(shapes: dict[str, Shape | None]) -> dict[str, int]:
     """``loss``: a few roundings per element and the mean over all of them; ``dz``: a sigmoid,
     a subtraction and the ``1/size``."""
-    size = int(np.prod(shapes["z"]))  # type: ignore[arg-type]
+    size = int(np.prod(required(shapes, "z")))
     return {"loss": size + 6, "dz": 8}
 
 
@@ -89,7 +90,8 @@ def softmax_magnitude(output: str, z: np.ndarray, labels: np.ndarray) -> np.ndar
         return np.asarray(np.mean(np.abs(m[:, 0]) + picked + lse + 1.0))
     onehot = np.zeros_like(z)
     onehot[np.arange(n), labels] = 1.0
-    return (p * (1.0 + np.abs(z - m)) + onehot) / n
+    s: np.ndarray = (p * (1.0 + np.abs(z - m)) + onehot) / n
+    return s
 
 
 def bce_magnitude(output: str, z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -98,4 +100,5 @@ def bce_magnitude(output: str, z: np.ndarray, y: np.ndarray) -> np.ndarray:
     y = np.asarray(y, dtype=np.float64)
     if output == "loss":
         return np.asarray(np.mean(np.abs(z) * (1.0 + np.abs(y)) + np.log1p(np.exp(-np.abs(z))) + 1.0))
-    return (sigmoid(z) + np.abs(y)) / z.size
+    s: np.ndarray = (sigmoid(z) + np.abs(y)) / z.size
+    return s

@@ -9,25 +9,21 @@ the operations that list it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from . import activation, conv, dense, loss, pool
 from .params import (
-    AvgPool1dParams,
-    AvgPool2dParams,
-    AvgPool3dParams,
-    Conv1dParams,
-    Conv2dParams,
-    Conv3dParams,
-    MaxPool1dParams,
-    MaxPool2dParams,
-    MaxPool3dParams,
+    PARAMS_TYPE_BY_NAME,
+    AvgPoolParams,
+    ConvParams,
+    MaxPoolParams,
     NoParams,
     Params,
+    WindowParams,
 )
-from .shapes import divides_exactly
+from .shapes import divides_exactly, required
 
 Shape = tuple[int, ...]
 Shapes = dict[str, Shape | None]
@@ -131,8 +127,7 @@ class Operation:
     backward: str | None
     inputs: tuple[str, ...]
     grads: tuple[str, ...]
-    params_type: type
-    hyperparameters: tuple[str, ...]
+    params_type: type[Any]  # a Params dataclass; its constructor's keywords depend on the operation
     features: tuple[Feature, ...]
     doc: str
     family: str
@@ -144,6 +139,11 @@ class Operation:
     kinked: bool = False
     third_derivative: float = 0.0
     properties: frozenset[str] = LAYER_PROPERTIES
+
+    @property
+    def hyperparameters(self) -> tuple[str, ...]:
+        """The keyword arguments of this operation's functions: the fields of ``params_type``, in order."""
+        return tuple(f.name for f in fields(self.params_type))
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -251,14 +251,14 @@ DERIVATIVE_AT_ZERO = Feature(
 SOFT_TARGETS = Feature("soft_targets", "targets anywhere in [0, 1], not only 0 or 1", (False, True))
 
 CONV_RULES = Rules(
-    lambda s, p: conv.check(s["x"], s["w"], s.get("b"), p),  # type: ignore[arg-type]
-    lambda s, p: conv.output_shape(s["x"], s["w"], p),  # type: ignore[arg-type]
-    lambda s, p: conv.reduction_lengths(s["x"], s["w"], p),  # type: ignore[arg-type]
+    lambda s, p: conv.check(required(s, "x"), required(s, "w"), s.get("b"), p),
+    lambda s, p: conv.output_shape(required(s, "x"), required(s, "w"), p),
+    lambda s, p: conv.reduction_lengths(required(s, "x"), required(s, "w"), p),
 )
 POOL_RULES = Rules(
-    lambda s, p: pool.check(s["x"], p),  # type: ignore[arg-type]
-    lambda s, p: pool.output_shape(s["x"], p),  # type: ignore[arg-type]
-    lambda s, p: pool.reduction_lengths(s["x"], p),  # type: ignore[arg-type]
+    lambda s, p: pool.check(required(s, "x"), p),
+    lambda s, p: pool.output_shape(required(s, "x"), p),
+    lambda s, p: pool.reduction_lengths(required(s, "x"), p),
 )
 
 
@@ -269,11 +269,12 @@ def _shape_only(
     return Rules(lambda s, p: check(s), lambda s, p: shape(s), lambda s, p: k(s))
 
 
-PARAMS_TYPES = {
-    "conv": {1: Conv1dParams, 2: Conv2dParams, 3: Conv3dParams},
-    "max_pool": {1: MaxPool1dParams, 2: MaxPool2dParams, 3: MaxPool3dParams},
-    "avg_pool": {1: AvgPool1dParams, 2: AvgPool2dParams, 3: AvgPool3dParams},
+PARAMS_TYPE_BY_FAMILY_AND_NDIM: dict[str, dict[int, type[Params]]] = {
+    family: {cls.NDIM: cls for cls in PARAMS_TYPE_BY_NAME.values() if issubclass(cls, base)}
+    for family, base in (("conv", ConvParams), ("max_pool", MaxPoolParams), ("avg_pool", AvgPoolParams))
 }
+"""The hyper-parameter record of each window family (``conv``, ``max_pool``, ``avg_pool``) by number of
+spatial axes."""
 
 
 def _layer(name: str, family: str, extra_properties: set[str], **fields: Any) -> Operation:
@@ -296,7 +297,7 @@ def _window(family: str, ndim: int, extra_properties: set[str], **fields: Any) -
         f"{family}{ndim}d",
         family,
         extra_properties | {"adjoint", "sweep"},
-        params_type=PARAMS_TYPES[family][ndim],
+        params_type=PARAMS_TYPE_BY_FAMILY_AND_NDIM[family][ndim],
         ndim=ndim,
         homogeneous=True,
         **fields,
@@ -310,7 +311,6 @@ def _conv(ndim: int) -> Operation:
         {"bias_gradient"},
         inputs=("x", "w", "b"),
         grads=("dx", "dw", "db"),
-        hyperparameters=("stride", "padding", "dilation", "groups"),
         features=(STRIDE, PADDING, DILATION, GROUPS, GEOMETRY, CONVENTION),
         doc=conv.__doc__ or "",
         rules=CONV_RULES,
@@ -324,7 +324,6 @@ def _max_pool(ndim: int) -> Operation:
         {"max_routing"},
         inputs=("x",),
         grads=("dx",),
-        hyperparameters=("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
         features=(STRIDE, PADDING, DILATION, CEIL_MODE, GEOMETRY, TIES),
         doc=pool.__doc__ or "",
         rules=POOL_RULES,
@@ -339,7 +338,6 @@ def _avg_pool(ndim: int) -> Operation:
         {"avg_spreading"},
         inputs=("x",),
         grads=("dx",),
-        hyperparameters=("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad"),
         features=(STRIDE, PADDING, CEIL_MODE, EXCLUDE_PAD, GEOMETRY),
         doc=pool.__doc__ or "",
         rules=POOL_RULES,
@@ -357,7 +355,6 @@ def _activation(name: str) -> Operation:
         inputs=("x",),
         grads=("dx",),
         params_type=NoParams,
-        hyperparameters=(),
         features=(DERIVATIVE_AT_ZERO,) if relu else (),
         doc=activation.__doc__ or "",
         rules=_shape_only(activation.check, activation.output_shape, lambda s: dict(roundings)),
@@ -378,7 +375,6 @@ LINEAR = _layer(
     inputs=("x", "w", "b"),
     grads=("dx", "dw", "db"),
     params_type=NoParams,
-    hyperparameters=(),
     features=(),
     doc=dense.__doc__ or "",
     rules=_shape_only(dense.linear_check, dense.linear_output_shape, dense.linear_reduction_lengths),
@@ -392,7 +388,6 @@ FLATTEN = _layer(
     inputs=("x",),
     grads=("dx",),
     params_type=NoParams,
-    hyperparameters=(),
     features=(),
     doc=dense.__doc__ or "",
     rules=_shape_only(dense.flatten_check, dense.flatten_output_shape, lambda s: {"y": 0, "dx": 0}),
@@ -407,7 +402,6 @@ SOFTMAX_CROSS_ENTROPY = Operation(
     inputs=("z", "labels"),
     grads=("dz",),
     params_type=NoParams,
-    hyperparameters=(),
     features=(),
     doc=loss.__doc__ or "",
     family="softmax_cross_entropy",
@@ -424,7 +418,6 @@ SIGMOID_BINARY_CROSS_ENTROPY = Operation(
     inputs=("z", "y"),
     grads=("dz",),
     params_type=NoParams,
-    hyperparameters=(),
     features=(SOFT_TARGETS,),
     doc=loss.__doc__ or "",
     family="sigmoid_binary_cross_entropy",
@@ -467,14 +460,15 @@ def geometry_of(op: Operation, shapes: Shapes, params: Params) -> str:
     """The ``geometry`` level a convolution or pooling case needs: ``"exact"`` when the windows tile
     every padded spatial axis exactly (``spec.shapes.divides_exactly``), else ``"any"``; ``"exact"``
     for an operation without windows."""
-    if op.ndim == 0:
+    if op.ndim == 0 or not isinstance(params, WindowParams):
         return "exact"
-    x = shapes["x"]
-    kernel = shapes["w"][2:] if op.family == "conv" else params.kernel_size  # type: ignore[index,attr-defined]
-    dilation = getattr(params, "dilation", (1,) * op.ndim)
+    x = required(shapes, "x")
+    kernel = (
+        params.kernel_size if isinstance(params, MaxPoolParams | AvgPoolParams) else required(shapes, "w")[2:]
+    )
     for a in range(op.ndim):
-        lo, hi = params.pads(a)  # type: ignore[attr-defined]
-        if not divides_exactly(x[2 + a], kernel[a], params.stride[a], lo, hi, dilation[a]):  # type: ignore
+        lo, hi = params.pads(a)
+        if not divides_exactly(x[2 + a], kernel[a], params.stride[a], lo, hi, params.dilation[a]):
             return "any"
     return "exact"
 
@@ -485,3 +479,51 @@ def operation_of(function_name: str) -> Operation:
         if function_name in op.functions:
             return op
     raise KeyError(function_name)
+
+
+NdFunctions = tuple[Callable[..., Any], Callable[..., Any]]
+"""A family's ``(forward, backward)`` for any number of spatial axes."""
+
+PerDimension = Callable[[Operation, Callable[..., Any], Callable[..., Any]], NdFunctions]
+"""Makes one operation's ``(forward, backward)`` from its family's N-d pair."""
+
+
+def contract_names(namespace: Mapping[str, Any]) -> list[str]:
+    """The contract function names (``FUNCTION_NAMES``) that ``namespace`` defines, sorted."""
+    return sorted(name for name in FUNCTION_NAMES if name in namespace)
+
+
+WINDOW_FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(op.family for op in OPERATIONS.values() if op.ndim))
+"""The families defined for any number of spatial axes: ``conv``, ``max_pool``, ``avg_pool``."""
+
+
+def bind_contract(
+    namespace: MutableMapping[str, Any],
+    nd_functions: Mapping[str, NdFunctions] | None = None,
+    per_dimension: PerDimension | None = None,
+) -> list[str]:
+    """Bind the per-dimension contract names of each family in ``nd_functions``; return the contract names.
+
+    ``nd_functions`` maps a window family (``"conv"``, ``"max_pool"``, ``"avg_pool"``) to its N-d
+    ``(forward, backward)``; by default, every family whose ``{family}_forward`` and
+    ``{family}_backward`` ``namespace`` defines. Every operation of that family in ``OPERATIONS``
+    (``conv1d``, ``conv2d``, ...) gets ``namespace[op.forward]`` and ``namespace[op.backward]``: the N-d
+    functions themselves (the rank of ``x`` selects the dimension), or what ``per_dimension(op,
+    forward, backward)`` makes of them. A module calls it with ``globals()`` and builds ``__all__``
+    from the returned ``contract_names(namespace)``, which include the contract functions it defined
+    or imported itself.
+    """
+    if nd_functions is None:
+        nd_functions = {
+            family: (namespace[f"{family}_forward"], namespace[f"{family}_backward"])
+            for family in WINDOW_FAMILIES
+            if f"{family}_forward" in namespace and f"{family}_backward" in namespace
+        }
+    for op in OPERATIONS.values():
+        if op.family not in nd_functions:
+            continue
+        functions = nd_functions[op.family]
+        if per_dimension is not None:
+            functions = per_dimension(op, *functions)
+        namespace.update(zip(op.functions, functions, strict=True))
+    return contract_names(namespace)

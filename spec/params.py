@@ -14,9 +14,9 @@ hyper-parameters (activations, ``linear``, ``flatten``, losses) take ``NoParams`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, make_dataclass
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .errors import InvalidConfiguration
 
@@ -65,7 +65,10 @@ class WindowParams(Params):
 
     stride: tuple[int, ...]
     padding: tuple[int, ...]
-    dilation: tuple[int, ...]
+    if TYPE_CHECKING:  # a field of the convolution and max-pooling records, all ones for average pooling
+
+        @property
+        def dilation(self) -> tuple[int, ...]: ...
 
     def _check_windows(self) -> None:
         axes = ", ".join(a.lower() for a in AXIS_NAMES[self.NDIM])
@@ -147,25 +150,35 @@ class AvgPoolParams(WindowParams):
         _check_tuple("kernel_size", self.kernel_size, self.NDIM, 1, "one per spatial axis")
         self._check_windows()
 
-    @property  # type: ignore[override]
+    @property
     def dilation(self) -> tuple[int, ...]:
         """Average pooling has no dilation; shared window code reads all ones."""
         return (1,) * self.NDIM
 
 
-def _dimensioned(base: type, ndim: int, name: str, **defaults: Any) -> type:
-    """``base`` for ``ndim`` spatial axes, with that dimension's defaults (a module-level class)."""
-    fields = [(k, tuple[int, ...], field(default=v)) for k, v in defaults.items()]
-    doc = (
-        f"{base.__doc__.split(chr(10))[0].rstrip('.')} over {ndim} spatial {'axes' if ndim > 1 else 'axis'}."
-    )
-    return make_dataclass(
-        name,
-        fields,
-        bases=(base,),
-        frozen=True,
-        namespace={"NDIM": ndim, "__module__": __name__, "__doc__": doc},
-    )
+_W = TypeVar("_W", bound=WindowParams)
+
+_DIMENSIONED: list[type[WindowParams]] = []
+"""The records ``_dimensioned`` made, in the order they are defined."""
+
+
+def _dimensioned(ndim: int, **defaults: tuple[int, ...]) -> Callable[[type[_W]], type[_W]]:
+    """Make the decorated subclass of a window record the frozen dataclass for ``ndim`` spatial axes,
+    with that dimension's ``defaults`` and a docstring saying so."""
+
+    def make(cls: type[_W]) -> type[_W]:
+        base_doc = cls.__mro__[1].__doc__ or ""
+        cls.NDIM = ndim
+        cls.__annotations__ = dict.fromkeys(defaults, tuple[int, ...])
+        for name, value in defaults.items():
+            setattr(cls, name, value)
+        axes = "axes" if ndim > 1 else "axis"
+        cls.__doc__ = f"{base_doc.split(chr(10))[0].rstrip('.')} over {ndim} spatial {axes}."
+        record = dataclass(frozen=True)(cls)
+        _DIMENSIONED.append(record)
+        return record
+
+    return make
 
 
 def _defaults(ndim: int, kernel: bool) -> dict[str, tuple[int, ...]]:
@@ -175,29 +188,42 @@ def _defaults(ndim: int, kernel: bool) -> dict[str, tuple[int, ...]]:
     return out
 
 
-Conv1dParams = _dimensioned(ConvParams, 1, "Conv1dParams", **_defaults(1, False), dilation=(1,))
-Conv2dParams = _dimensioned(ConvParams, 2, "Conv2dParams", **_defaults(2, False), dilation=(1, 1))
-Conv3dParams = _dimensioned(ConvParams, 3, "Conv3dParams", **_defaults(3, False), dilation=(1, 1, 1))
-MaxPool1dParams = _dimensioned(MaxPoolParams, 1, "MaxPool1dParams", **_defaults(1, True), dilation=(1,))
-MaxPool2dParams = _dimensioned(MaxPoolParams, 2, "MaxPool2dParams", **_defaults(2, True), dilation=(1, 1))
-MaxPool3dParams = _dimensioned(MaxPoolParams, 3, "MaxPool3dParams", **_defaults(3, True), dilation=(1, 1, 1))
-AvgPool1dParams = _dimensioned(AvgPoolParams, 1, "AvgPool1dParams", **_defaults(1, True))
-AvgPool2dParams = _dimensioned(AvgPoolParams, 2, "AvgPool2dParams", **_defaults(2, True))
-AvgPool3dParams = _dimensioned(AvgPoolParams, 3, "AvgPool3dParams", **_defaults(3, True))
+@_dimensioned(1, **_defaults(1, False), dilation=(1,))
+class Conv1dParams(ConvParams): ...
 
-PARAMS_TYPES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in (
-        NoParams,
-        Conv1dParams,
-        Conv2dParams,
-        Conv3dParams,
-        MaxPool1dParams,
-        MaxPool2dParams,
-        MaxPool3dParams,
-        AvgPool1dParams,
-        AvgPool2dParams,
-        AvgPool3dParams,
-    )
-}
+
+@_dimensioned(2, **_defaults(2, False), dilation=(1, 1))
+class Conv2dParams(ConvParams): ...
+
+
+@_dimensioned(3, **_defaults(3, False), dilation=(1, 1, 1))
+class Conv3dParams(ConvParams): ...
+
+
+@_dimensioned(1, **_defaults(1, True), dilation=(1,))
+class MaxPool1dParams(MaxPoolParams): ...
+
+
+@_dimensioned(2, **_defaults(2, True), dilation=(1, 1))
+class MaxPool2dParams(MaxPoolParams): ...
+
+
+@_dimensioned(3, **_defaults(3, True), dilation=(1, 1, 1))
+class MaxPool3dParams(MaxPoolParams): ...
+
+
+@_dimensioned(1, **_defaults(1, True))
+class AvgPool1dParams(AvgPoolParams): ...
+
+
+@_dimensioned(2, **_defaults(2, True))
+class AvgPool2dParams(AvgPoolParams): ...
+
+
+@_dimensioned(3, **_defaults(3, True))
+class AvgPool3dParams(AvgPoolParams): ...
+
+
+_RECORDS: list[type[Params]] = [NoParams, *_DIMENSIONED]
+PARAMS_TYPE_BY_NAME: dict[str, type[Params]] = {cls.__name__: cls for cls in _RECORDS}
 """Every concrete record by class name (reproduction scripts and reports name them)."""

@@ -8,6 +8,11 @@ coordinate ``o*s`` and reads input cells ``o*s - lo + j*d`` for ``j < k``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import InvalidConfiguration
+
 
 def effective_kernel(k: int, d: int) -> int:
     """Length covered by a dilated kernel: ``d*(k-1) + 1``."""
@@ -96,3 +101,17 @@ __all__ = [
     "window_cells",
     "windows_all_touch_input",
 ]
+
+
+def required(shapes: Mapping[str, tuple[int, ...] | None], name: str) -> tuple[int, ...]:
+    """``shapes[name]``, an array the operation cannot do without (its validity check has passed)."""
+    shape = shapes[name]
+    if shape is None:
+        raise InvalidConfiguration(f"{name} is required")
+    return shape
+
+
+def at(*parts: Any) -> tuple[Any, ...]:
+    """The index tuple ``parts`` (``at(..., *slices)``): written ``(..., *slices)``, mypy types it a
+    tuple of ``object``, which numpy's and torch's indexing stubs reject."""
+    return parts

@@ -105,11 +105,12 @@ def elementwise_bound(
     """Per-element bound for a correct direct implementation (module docstring)."""
     u = unit_roundoff(dtype)
     u64 = unit_roundoff("float64")
-    return (
+    bound: np.ndarray = (
         safety * (gamma(k, u) + gamma(k, u64)) * np.abs(abs_sum)
         + u * np.abs(expected)
         + TINY[str(np.dtype(dtype))]
     )
+    return bound
 
 
 def ulp_distance(got: np.ndarray, expected: np.ndarray, dtype: str) -> np.ndarray:
@@ -125,9 +126,11 @@ def ulp_distance(got: np.ndarray, expected: np.ndarray, dtype: str) -> np.ndarra
     def ordered(a: np.ndarray) -> np.ndarray:
         i = np.ascontiguousarray(np.clip(a, -top, top), dtype=dt).view(itype).astype(np.int64)
         # Map sign-magnitude to a monotone integer line (-0 and +0 both -> 0).
-        return np.where(i < 0, -(i & np.iinfo(itype).max), i)
+        line: np.ndarray = np.where(i < 0, -(i & np.iinfo(itype).max), i)
+        return line
 
-    return np.abs(ordered(got) - ordered(expected))
+    distance: np.ndarray = np.abs(ordered(got) - ordered(expected))
+    return distance
 
 
 def exact_required(case: Case, caps: Capabilities) -> bool:
@@ -631,7 +634,7 @@ def parse_cli_override(item: str) -> Override:
             settings[key] = float(number)
         except ValueError:
             raise UsageError(f"--tolerance {item!r}: {key}={number!r} is not a number") from None
-    return Override(op, dtype, **settings)
+    return Override(op, dtype, rtol=settings.get("rtol"), atol=settings.get("atol"))
 
 
 _ACTIVE = ToleranceOverrides()

@@ -25,7 +25,8 @@ from convcheck.spec.ops import geometry_of
 
 from .values import INTEGER_FAMILIES, fresh, pool_windows
 
-Outputs = dict[str, np.ndarray | None]
+Outputs = dict[str, Any]
+"""Arrays by output name (``None`` for an absent bias's gradient)."""
 
 
 class ContractViolation(AssertionError):
@@ -196,7 +197,7 @@ def call_backward(impl: Implementation, case: Case) -> Outputs:
     """Run the backward function on fresh copies; return ``{grad name: array}``."""
     __tracebackhide__ = True
     with _geometry_noted(case):
-        out = impl.functions[case.op.backward](*_fresh_args(case, case.backward_args()), **case.kwargs())
+        out = impl.functions[str(case.op.backward)](*_fresh_args(case, case.backward_args()), **case.kwargs())
     return validate_backward(impl, case, out)
 
 
@@ -311,9 +312,9 @@ def oracle_backward(oracle: str, case: Case, caps: Capabilities, *, absolute: bo
     (``tolerance.error_scale``)."""
     op = case.op
     if absolute:
-        return tolerance.error_scale(case, op.backward, _oracle(oracle, case, caps))
+        return tolerance.error_scale(case, str(op.backward), _oracle(oracle, case, caps))
     out = oracles.call(
-        oracle, op.backward, *case.backward_args(), semantics=semantics(case, caps), **case.kwargs()
+        oracle, str(op.backward), *case.backward_args(), semantics=semantics(case, caps), **case.kwargs()
     )
     values = out if len(op.grads) > 1 else (out,)
     return dict(zip(op.grads, values, strict=True))
@@ -538,11 +539,11 @@ def self_bounds(impl: Implementation, case: Case) -> dict[str, np.ndarray]:
     absolute = {k: (None if v is None else np.abs(v)) for k, v in case.inputs.items()}
     if op.family == "max_pool":
         absolute["x"] = case.x
-    abs_case = with_inputs(case, dy=np.abs(case.dy), **absolute)
+    abs_case = with_inputs(case, dy=None if case.dy is None else np.abs(case.dy), **absolute)
     out: dict[str, np.ndarray] = {}
     if impl.provides(op.forward):
         out["y"] = np.abs(call_forward(impl, with_inputs(case, **{k: absolute[k] for k in op.inputs})))
-    if impl.provides(op.backward):
+    if op.backward is not None and impl.provides(op.backward):
         out.update({k: np.abs(v) for k, v in call_backward(impl, abs_case).items() if v is not None})
     return out
 
@@ -644,15 +645,15 @@ def pool_tie_rule(case: Case, got: np.ndarray, prefer: str = "first") -> str | N
     ``None`` (a defect). The preferred (declared) rule is tried first: without ties every
     rule gives the same answer."""
     op = case.op
-    dy, x = case.dy.astype(np.float64), case.x.astype(np.float64)
+    dy, x = np.asarray(case.dy, dtype=np.float64), case.x.astype(np.float64)
     u = tolerance.unit_roundoff(case.dtype)
     got64 = got.astype(np.float64)
     answers = {}
     computable = ("first", "last", "split", "all")
     for rule in sorted(computable, key=lambda r: r != prefer):
         sem = {"ties": rule}
-        expected = oracles.call("scipy", op.backward, dy, x, semantics=sem, **case.kwargs())
-        scale = oracles.call("scipy", op.backward, np.abs(dy), x, semantics=sem, **case.kwargs())
+        expected = oracles.call("scipy", str(op.backward), dy, x, semantics=sem, **case.kwargs())
+        scale = oracles.call("scipy", str(op.backward), np.abs(dy), x, semantics=sem, **case.kwargs())
         answers[rule] = expected
         if np.all(np.abs(got64 - expected) <= 8 * u * scale):
             return rule

@@ -10,7 +10,7 @@ trip per chunk of geometries; a batch that cannot finish is repeated call by cal
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -19,6 +19,10 @@ from convcheck.spec import OPERATIONS, tolerance
 
 from . import checks, small_scope
 from .values import fresh, make_case, window_has_ties
+
+if TYPE_CHECKING:
+    from convcheck.impls.registry import Implementation
+    from convcheck.spec import Capabilities
 
 ORACLE = "scipy"
 """The textbook oracle: it follows every declared semantic (convention, tie rule)."""
@@ -78,7 +82,7 @@ def _call(case: Any, fname: str) -> tuple[str, tuple[Any, ...], dict[str, Any], 
     return fname, tuple(fresh(a) for a in arrays), case.kwargs(), names
 
 
-def _oracle(case: Any, caps: Any, functions: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _oracle(case: Any, caps: Capabilities, functions: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The float64 oracle's ``(expected, S)`` per output. A sweep family holds the same values in
     every dtype, so one answer serves every dtype; ``S`` is computed only where the comparison is
     not exact."""
@@ -95,7 +99,7 @@ def _oracle(case: Any, caps: Any, functions: list[str]) -> dict[str, tuple[np.nd
     return truth
 
 
-def _validated(impl: Any, case: Any, fname: str, raw: Any) -> checks.Outputs:
+def _validated(impl: Implementation, case: Any, fname: str, raw: Any) -> checks.Outputs:
     """A raw output checked by the contract's rules. ``None`` (the call raised in its batch, the
     batch did not finish, or the implementation runs in this process) means: call it here, alone,
     so that an exception is reported as the case's failure."""
@@ -118,8 +122,8 @@ def _validated(impl: Any, case: Any, fname: str, raw: Any) -> checks.Outputs:
 
 
 def _check(
-    impl: Any,
-    caps: Any,
+    impl: Implementation,
+    caps: Capabilities,
     case: Any,
     raw: dict[str, list[Any]],
     truth: dict[str, Any],
@@ -162,7 +166,7 @@ def _check(
 
 
 def _identical(
-    case: Any, name: str, got: np.ndarray, expected: np.ndarray, caps: Any
+    case: Any, name: str, got: np.ndarray, expected: np.ndarray, caps: Capabilities
 ) -> tolerance.Comparison | None:
     """The comparison of an output equal to the oracle's bit for bit (no error, whatever the
     bound), built without measuring; ``None`` when they differ. Most sweep outputs are identical,

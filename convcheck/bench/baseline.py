@@ -102,7 +102,7 @@ def backward(case: Case) -> Call:
 def calls(case: Case) -> dict[str, Call]:
     """``{contract function name: PyTorch call}`` for ``case``'s operation; ``NoBaseline`` if none."""
     op = case.op
-    return {op.forward: forward(case), op.backward: backward(case)}
+    return {op.forward: forward(case), str(op.backward): backward(case)}
 
 
 __all__ = ["NoBaseline", "backward", "calls", "expression", "forward"]

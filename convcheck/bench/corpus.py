@@ -22,7 +22,7 @@ from typing import Any
 
 from convcheck.corpus import DIRECTORY, SCHEMA_PATH
 from convcheck.spec import OPERATIONS, InvalidConfiguration, UsageError
-from convcheck.spec.params import AvgPool2dParams, Conv2dParams, MaxPool2dParams, Params
+from convcheck.spec.params import AvgPool2dParams, Conv2dParams, MaxPool2dParams, WindowParams
 
 FORMAT = "convcheck-corpus"
 VERSION = 1
@@ -67,7 +67,7 @@ class Entry:
     op: str
     input: tuple[int, int, int]
     batch: int
-    params: Params
+    params: WindowParams
     source: str
     kernel_size: tuple[int, int]
     out_channels: int | None = None
@@ -276,7 +276,7 @@ def _schema_message(error: Any, doc: Any) -> str:
         need = ""
         if in_entry and len(fields) == 0:
             need = f"; {op} entries give " if op in OP_FIELDS else "; every entry gives "
-            need += ", ".join((*COMMON_FIELDS, *OP_FIELDS.get(op, ())))
+            need += ", ".join((*COMMON_FIELDS, *OP_FIELDS.get(op or "", ())))
         return f"{where}{what} missing{need}"
     if error.validator == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
@@ -371,7 +371,7 @@ def _entry(corpus: str, raw: dict[str, Any], label: str = "") -> Entry:
     op = raw["op"]
     common = {"stride": tuple(raw["stride"]), "padding": tuple(raw["padding"])}
     try:
-        params: Params
+        params: WindowParams
         if op == "conv2d":
             params = Conv2dParams(dilation=tuple(raw["dilation"]), groups=raw["groups"], **common)
         elif op == "max_pool2d":
@@ -395,11 +395,11 @@ def _entry(corpus: str, raw: dict[str, Any], label: str = "") -> Entry:
         corpus=corpus,
         id=raw["id"],
         op=op,
-        input=tuple(raw["input"]),  # type: ignore[arg-type]
+        input=tuple(raw["input"]),
         batch=raw["batch"],
         params=params,
         source=raw["source"],
-        kernel_size=tuple(raw["kernel_size"]),  # type: ignore[arg-type]
+        kernel_size=tuple(raw["kernel_size"]),
         out_channels=raw.get("out_channels"),
         bias=bool(raw.get("bias", False)),
         count=raw.get("count", 1),

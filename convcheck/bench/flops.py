@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from convcheck.spec import OPERATIONS, operation_of
-from convcheck.spec.params import Conv2dParams, Params
+from convcheck.spec.params import AvgPool2dParams, Conv2dParams, MaxPool2dParams, Params
 
 Shape = tuple[int, ...]
 
@@ -83,7 +83,9 @@ def count(function_name: str, shapes: Mapping[str, Shape | None], params: Params
         assert w is not None
         fn = conv2d_forward if function_name == op.forward else conv2d_backward
         return fn(x, w, out_hw)
-    return pool(function_name, x, params.kernel_size, out_hw)  # type: ignore[union-attr]
+    assert isinstance(params, MaxPool2dParams | AvgPool2dParams)
+    kh, kw = params.kernel_size
+    return pool(function_name, x, (kh, kw), out_hw)
 
 
 __all__ = ["conv2d_backward", "conv2d_forward", "count", "pool"]

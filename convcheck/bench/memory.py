@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..spec.shapes import required
 from .corpus import Entry
 
 CHECK_COPIES = 12
@@ -63,7 +64,7 @@ def estimate(entry: Entry, batch: int, dtype: str) -> int:
     io = 2 * inputs + 2 * _numel(y)  # inputs and their gradients; y and dy
     cols = 0
     if entry.op == "conv2d":
-        n, c_in = shapes["x"][:2]  # type: ignore[index]
+        n, c_in = required(shapes, "x")[:2]
         kh, kw = entry.kernel_size
         cols = n * c_in * kh * kw * y[2] * y[3]
     itemsize = np.dtype(dtype).itemsize

@@ -91,6 +91,7 @@ def _timer_statement(case: Any, kind: str) -> tuple[str, dict[str, Any]]:
     if kind == "forward":
         return "F.conv2d(x, w, b, stride, padding, dilation, groups)", env
     leaves = [a.requires_grad_(True) for a in (x, w, b) if a is not None]
+    assert x is not None and w is not None
     env["y"] = F.conv2d(x, w, b, p.stride, (t, l), p.dilation, p.groups)
     env["leaves"], env["dy"] = leaves, torch.from_numpy(case.dy)
     return "torch.autograd.grad(y, leaves, dy, retain_graph=True)", env

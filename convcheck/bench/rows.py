@@ -54,7 +54,7 @@ ROW_HEADER = (
 
 def rows(sec: dict[str, Any], corpus: str) -> list[tuple[str, ...]]:
     """Table rows (``ROW_HEADER``) for one corpus, one per entry and function."""
-    out = []
+    out: list[tuple[str, ...]] = []
     for e in sec["entries"]:
         if e["corpus"] != corpus:
             continue
@@ -97,7 +97,7 @@ SUMMARY_HEADER = (
 
 def summary_rows(sec: dict[str, Any]) -> list[tuple[str, ...]]:
     """One row per corpus: median and total ratios for forward and backward."""
-    out = []
+    out: list[tuple[str, ...]] = []
     for name, block in sec["summary"]["corpora"].items():
         fwd, bwd = block["forward"], block["backward"]
         out.append(

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..atomic import write_text_atomic
 from .discover import Submission
@@ -133,14 +134,14 @@ def _stop(pool: ThreadPoolExecutor, stop: threading.Event) -> None:
         _restore(previous)
 
 
-def _ignore_interrupts() -> dict[int, object]:
-    previous = {}
+def _ignore_interrupts() -> dict[int, Any]:
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, signal.SIG_IGN)
     return previous
 
 
-def _restore(previous: dict[int, object]) -> None:
+def _restore(previous: dict[int, Any]) -> None:
     for sig, handler in previous.items():
-        signal.signal(sig, handler)  # type: ignore[arg-type]
+        signal.signal(sig, handler)

@@ -143,7 +143,7 @@ def backward(impl: Implementation, net: Network, weights: Weights, dtype: str, t
                 where,
                 f"{where[2]} returned a {type(out).__name__}, but should return a tuple ({', '.join(op.grads)})",
             )
-        sources = dict(zip(op.inputs, [x, *w_args], strict=True))
+        sources: dict[str, Any] = dict(zip(op.inputs, [x, *w_args], strict=True))
         grads = {
             name: _checked(value, name, sources[name[1:]].shape, dtype, where)
             for name, value in zip(op.grads, values, strict=True)

@@ -120,8 +120,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     schema = json.loads(schema_path().read_text(encoding="utf-8"))
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
-    for e in errors[:20]:
-        print(f"{path}: {e.json_path}: {e.message[:300]}")
+    for err in errors[:20]:
+        print(f"{path}: {err.json_path}: {err.message[:300]}")
     if errors:
         print(f"convcheck: {path} is NOT a valid report ({len(errors)} error(s))")
         return EXIT_REGRESSED

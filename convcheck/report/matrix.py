@@ -96,8 +96,8 @@ def _padding_column(kind: str) -> Column:
         f"padding_{kind}",
         f"padding: {kind}",
         _with("padding"),
-        lambda p, kind=kind: padding_kind(p.get("padding")) == kind,
-        lambda cov, kind=kind: kind in cov.get("padding_kind", []),
+        lambda p: padding_kind(p.get("padding")) == kind,
+        lambda cov: kind in cov.get("padding_kind", []),
         _at_least("padding", kind),
     )
 
@@ -107,9 +107,9 @@ def _dtype_column(dtype: str) -> Column:
         dtype,
         dtype,
         tuple(OPERATIONS),
-        lambda p, dtype=dtype: p.get("dtype") == dtype,
-        lambda cov, dtype=dtype: dtype in cov.get("dtype", []),
-        lambda caps, op, dtype=dtype: dtype in caps.get("dtypes", [dtype]),
+        lambda p: p.get("dtype") == dtype,
+        lambda cov: dtype in cov.get("dtype", []),
+        lambda caps, op: dtype in caps.get("dtypes", [dtype]),
     )
 
 

@@ -20,9 +20,12 @@ import os
 import platform
 import sys
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..spec import OPERATIONS, contracts, tolerance
+
+if TYPE_CHECKING:
+    from ..impls.registry import Implementation
 
 SCHEMA_VERSION = "1.0"
 FORMAT = "convcheck-report"
@@ -116,7 +119,7 @@ def threads() -> dict[str, Any]:
     return out
 
 
-def _package_of(impl: Any) -> dict[str, Any]:
+def _package_of(impl: Implementation) -> dict[str, Any]:
     """The distribution that ships the implementation's functions, and its version."""
     modules = {getattr(fn, "__module__", None) or "" for fn in impl.functions.values()}
     top = sorted({m.split(".")[0] for m in modules if m})
@@ -150,7 +153,7 @@ def environment() -> dict[str, Any]:
     }
 
 
-def implementation(impl: Any, strict: bool) -> dict[str, Any]:
+def implementation(impl: Implementation, strict: bool) -> dict[str, Any]:
     """What the implementation is and what it declared (capabilities as parsed)."""
     return {
         "name": impl.name,
@@ -167,7 +170,7 @@ def implementation(impl: Any, strict: bool) -> dict[str, Any]:
     }
 
 
-def _contract(impl: Any) -> str:
+def _contract(impl: Implementation) -> str:
     """The contract the run checked ``impl`` against (``spec.contracts``; set by the pytest plugin)."""
     return getattr(impl, "extras", {}).get("contract", contracts.LIBRARY)
 
@@ -194,7 +197,7 @@ def tolerance_section() -> dict[str, Any]:
     }
 
 
-def new_document(impl: Any, run: dict[str, Any], strict: bool) -> dict[str, Any]:
+def new_document(impl: Implementation, run: dict[str, Any], strict: bool) -> dict[str, Any]:
     """An empty report: no records yet, status ``running``."""
     from ..recording import RATIO_EDGES
 
@@ -245,8 +248,7 @@ def _outputs(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def _worst(outputs: dict[str, Any]) -> float | None:
-    ratios = [as_float(o.get("error_ratio")) for o in outputs.values()]
-    ratios = [r for r in ratios if r is not None]
+    ratios = [r for r in (as_float(o.get("error_ratio")) for o in outputs.values()) if r is not None]
     return max(ratios) if ratios else None
 
 
@@ -277,7 +279,7 @@ def records_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
     }
     failing = status in ("failed", "error")
     failed_dtypes = _failed_dtypes(entry) if failing else set()
-    dtypes = sorted(by_dtype) or [entry.get("dtype") or None]
+    dtypes: list[Any] = sorted(by_dtype) or [entry.get("dtype") or None]
     if failing and not by_dtype:
         dtypes = sorted(failed_dtypes) or dtypes
     failed_here = {d for d in dtypes if d in failed_dtypes} or set(dtypes) if failing else set()
@@ -358,8 +360,7 @@ def summary(records: list[dict[str, Any]], status: str = "running") -> dict[str,
         verdict = "passed"
     else:
         verdict = "incomplete" if status != "complete" else "nothing checked"
-    ratios = [as_float(r.get("worst_error_ratio")) for r in records]
-    ratios = [r for r in ratios if r is not None]
+    ratios = [x for x in (as_float(r.get("worst_error_ratio")) for r in records) if x is not None]
     return {
         "records": len(records),
         **counts,
@@ -392,8 +393,7 @@ def property_table(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[st
     table: dict[str, dict[str, dict[str, Any]]] = {}
     order = {op: i for i, op in enumerate(OPERATIONS)}
     for (op, prop), items in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0])):
-        ratios = [as_float(r.get("worst_error_ratio")) for r in items]
-        ratios = [x for x in ratios if x is not None]
+        ratios = [x for x in (as_float(r.get("worst_error_ratio")) for r in items) if x is not None]
         table.setdefault(op, {})[prop] = {
             "status": group_status(r["status"] for r in items),
             "worst_error_ratio": max(ratios) if ratios else None,

@@ -21,10 +21,14 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..atomic import write_text_atomic
 from . import REPORT_HTML, REPORT_JSON, REPORT_MD, model, repro
+
+if TYPE_CHECKING:
+    from ..impls.registry import Implementation
+    from ..spec import Capabilities
 
 atomic_write = write_text_atomic
 """Re-exported for the report modules (``writer.atomic_write``)."""
@@ -38,7 +42,9 @@ def dump(document: dict[str, Any]) -> str:
 class ReportWriter:
     """One report folder: the document in memory, written out after every change."""
 
-    def __init__(self, folder: str | Path, document: dict[str, Any], impl: Any, caps: Any) -> None:
+    def __init__(
+        self, folder: str | Path, document: dict[str, Any], impl: Implementation, caps: Capabilities
+    ) -> None:
         self.folder = Path(folder)
         self.document = document
         self.impl = impl
@@ -107,7 +113,7 @@ class ReportWriter:
         render(self.folder, doc)
 
 
-def network_command(impl: Any, rec: dict[str, Any]) -> str:
+def network_command(impl: Implementation, rec: dict[str, Any]) -> str:
     """A one-line rerun of a whole-network check without pytest, printing its table and localisation."""
     net = rec["network"]
     spec = str(Path(impl.source).resolve()) if impl.source.endswith(".py") else impl.name

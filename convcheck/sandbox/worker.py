@@ -12,7 +12,10 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..impls.registry import Implementation
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -90,7 +93,7 @@ def main(conn: Any, spec: str, memory_mb: int, cpu_s: int, workdir: str) -> None
             _send(conn, _run_one(impl, message[1:], tools))
 
 
-def _run_batch(impl: Any, calls: list[list[Any]], tools: tuple[Any, ...]) -> list[list[Any]]:
+def _run_batch(impl: Implementation, calls: list[list[Any]], tools: tuple[Any, ...]) -> list[list[Any]]:
     """Run each ``[fname, args, kwargs, names, repeat]`` ``repeat`` times, each time on fresh
     copies of the arguments; the replies in order."""
     np = tools[0]
@@ -102,7 +105,7 @@ def _run_batch(impl: Any, calls: list[list[Any]], tools: tuple[Any, ...]) -> lis
     return replies
 
 
-def _run_one(impl: Any, call: list[Any], tools: tuple[Any, ...]) -> list[Any]:
+def _run_one(impl: Implementation, call: list[Any], tools: tuple[Any, ...]) -> list[Any]:
     """Run one call ``[fname, args, kwargs, names]``; the reply: ``["ok", output, changed inputs]`` or
     ``["raised", details]``. ``tools`` are numpy, the CPU-cap arming, the alias marker and the CPU cap,
     all bound before the code under test was imported."""
@@ -138,4 +141,4 @@ if __name__ == "__main__":
     _spec, _memory, _cpu, _workdir, _rfd, _wfd = sys.argv[1:7]
     from convcheck.sandbox.wire import Pipes
 
-    main(Pipes(int(_rfd), int(_wfd)), _spec, int(_memory), int(_cpu), _workdir)  # type: ignore[arg-type]
+    main(Pipes(int(_rfd), int(_wfd)), _spec, int(_memory), int(_cpu), _workdir)
