@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from . import recording
+from .bench.threads import limit_threads
 from .impls import registry
 from .recording import Recorder
 from .spec import FULL, OPERATIONS, Capabilities, ConvcheckError, contracts, tolerance
@@ -163,6 +164,7 @@ def env_max_examples() -> int | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance(prop): a conformance property")
+    limit_threads()  # one thread per checking process, before any sandbox worker starts
     profile = config.getoption("convcheck_profile") or default_profile()
     if profile not in PROFILES:
         raise pytest.UsageError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
