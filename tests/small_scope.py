@@ -153,7 +153,19 @@ def _valid(op: Operation, caps: Capabilities, row: dict[str, Any]) -> tuple[Para
 
 def _axis_configs(op: Operation, b: Bounds, row: dict[str, Any], full: bool) -> list[AxisConfig]:
     """Per-axis configurations valid on one axis (by the 1-D operation's rules) given the row's
-    global values; ``full`` keeps only the plain small ones of the full enumeration."""
+    global values; ``full`` keeps only the plain small ones of the full enumeration. Only
+    ``ceil_mode`` among the global values matters (``_ceil_key``), and no declaration does, so
+    each answer is computed once per process."""
+    key = (op.name, b, _ceil_key(row), full)
+    if key not in _AXIS_CACHE:
+        _AXIS_CACHE[key] = _valid_axis_configs(op, b, dict(_ceil_key(row)), full)
+    return _AXIS_CACHE[key]
+
+
+_AXIS_CACHE: dict[tuple[Any, ...], list[AxisConfig]] = {}
+
+
+def _valid_axis_configs(op: Operation, b: Bounds, row: dict[str, Any], full: bool) -> list[AxisConfig]:
     one = _one_d(op)
     dilated = "dilation" in op.hyperparameters
     sizes = [s for s in b.size if not full or s <= b.full_size]
@@ -214,7 +226,9 @@ def _covering(op: Operation, caps: Capabilities, b: Bounds) -> list[Geometry]:
     """A greedy pairwise covering design over the whole bounded space (see the module docstring)."""
     rng = random.Random(zlib.crc32(op.name.encode()))
     globals_ = _globals(op, b, full=False)
-    per_axis = {key: _axis_configs(op, b, dict(key), full=False) for key in map(_ceil_key, globals_)}
+    per_axis = {
+        key: _axis_configs(op, b, dict(key), full=False) for key in dict.fromkeys(map(_ceil_key, globals_))
+    }
     pool: list[tuple[Geometry, list[tuple[str, Any]]]] = []
     for _ in range(b.pool * 4):
         if len(pool) == b.pool:
