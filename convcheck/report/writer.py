@@ -163,11 +163,11 @@ def _safe(name: str) -> str:
 class ReportPlugin:
     """Registered on the controller: one ``ReportWriter`` per implementation checked."""
 
-    def __init__(self, config: Any, folder: str, impls: list[Any], profile: str) -> None:
+    def __init__(self, config: Any, folder: str, impls: list[Any], profile: str, seed: int | None) -> None:
         from ..spec import FULL
 
         strict = bool(config.getoption("strict_contract"))
-        run = run_info(config, profile)
+        run = run_info(config, profile, seed)
         root = Path(folder)
         self.writers: dict[str, ReportWriter] = {}
         for impl in impls:
@@ -196,18 +196,18 @@ class ReportPlugin:
             )
 
 
-def run_info(config: Any, profile: str) -> dict[str, Any]:
+def run_info(config: Any, profile: str, seed: int | None) -> dict[str, Any]:
     """How the run was made: profile, examples, seed, operations, workers, command line."""
     from hypothesis import settings
 
-    from ..pytest_plugin import DERANDOMISED, seed_of
+    from ..options import DERANDOMISED
 
     active = settings()
     return {
         "profile": profile,
         "max_examples": active.max_examples,
         "derandomize": bool(active.derandomize) or profile in DERANDOMISED,
-        "seed": seed_of(config),
+        "seed": seed,
         "ops": list(config.getoption("ops").split(",")) if config.getoption("ops") else None,
         "workers": config.getoption("numprocesses", default=None),
         "select": config.getoption("keyword", default="") or None,
