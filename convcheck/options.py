@@ -171,8 +171,10 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option(
         "profile",
         ("--profile",),
-        lambda: "hypothesis profile: "
-        + ", ".join(f"{name} ({n} examples)" for name, n in PROFILE_EXAMPLES.items()),
+        lambda: (
+            "hypothesis profile: "
+            + ", ".join(f"{name} ({n} examples)" for name, n in PROFILE_EXAMPLES.items())
+        ),
         pytest="--convcheck-profile",
         choices=lambda: tuple(PROFILE_EXAMPLES),
         default_text=f"${PROFILE_ENV}, else 'ci' under CI, else 'fast'",

@@ -520,7 +520,9 @@ def require_oracle(oracle: str, op_name: str, caps: Capabilities) -> None:
 
 def require_dtype(caps: Capabilities, dtype: str, why: str) -> None:
     if dtype not in caps.dtypes:
-        recording.skip("unsupported", f"unsupported: {why} need {dtype}, declared dtypes are {list(caps.dtypes)}")
+        recording.skip(
+            "unsupported", f"unsupported: {why} need {dtype}, declared dtypes are {list(caps.dtypes)}"
+        )
 
 
 def self_bounds(impl: Implementation, case: Case) -> dict[str, np.ndarray]:
