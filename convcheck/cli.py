@@ -305,16 +305,21 @@ def replay_command(args: argparse.Namespace, test: str) -> str:
     """``convcheck run`` restricted to one failed check, with the run's profile and seed: the same draws."""
     import shlex
 
-    argv = ["convcheck", "run", "--impl", args.impl, "--profile", args.profile, "--seed", str(args.seed)]
-    if args.max_examples:
-        argv += ["--max-examples", str(args.max_examples)]
-    if args.strict:
-        argv.append("--strict")
-    if getattr(args, "contract", None):
-        argv += ["--contract", args.contract]
-    if args.no_isolation:
-        argv.append("--no-isolation")
+    from .options import BY_NAME
+
+    argv = ["convcheck", "run"]
+    for name in REPLAYED:
+        option, value = BY_NAME[name], getattr(args, name, None)
+        if value is True:
+            argv.append(option.flag)
+        elif value is not None and value is not False:
+            argv += [option.flag, str(value)]
     return shlex.join([*argv, "-k", test.split("::")[-1]])
+
+
+REPLAYED = ("impl", "profile", "seed", "max_examples", "strict", "contract", "no_isolation")
+"""The options of ``convcheck run`` that a replay command repeats: those that choose the draws and
+the verdict (``convcheck.options``)."""
 
 
 def _print_summary(impl: Any, results: list[dict[str, Any]], coverage: bool = False) -> None:

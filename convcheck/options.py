@@ -139,16 +139,21 @@ class Option:
             kwargs["metavar"] = self.metavar
         if self.required and surface == "run":
             kwargs["required"] = True
-        default = self.grade_default if grade and self.grade == "own" else self.default
+        default = self.grade_default if grade and self.grade == "own" else self.parsed_default
         kwargs["default"] = list(default) if isinstance(default, list) else default
         return kwargs
 
+    @property
+    def parsed_default(self) -> Any:
+        """The value a parser gives the option when it is absent (``False`` for a flag)."""
+        return False if self.action == "store_true" and self.default is None else self.default
+
     def pytest_argv(self, value: Any) -> list[str]:
         """The pytest arguments that pass ``value`` on (none when it is the default)."""
-        if self.pytest is None or value is None or value == self.default:
+        if self.pytest is None or value is None or value == self.parsed_default:
             return []
         if self.action == "store_true":
-            return [self.pytest]
+            return [self.pytest] if value is True else []
         if self.action == "append":
             return [arg for item in value for arg in (self.pytest, str(item))]
         return [self.pytest, str(value)]

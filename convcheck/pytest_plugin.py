@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, Phase, settings
 from . import recording
 from .impls import registry
 from .options import (
+    BY_NAME,
     DEFAULT_IMPL,
     DEFAULT_SEED,
     DERANDOMISED,
@@ -187,12 +188,16 @@ def replay_command(item: pytest.Item) -> str:
 
     config = item.config
     names = ",".join(i.source if i.source.endswith(".py") else i.name for i in config.stash[_IMPLS])
-    argv = ["python", "-m", "pytest", item.nodeid, "--impl", names]
-    argv += ["--convcheck-profile", config.stash[_PROFILE], "--hypothesis-seed", str(config.stash[_SEED])]
-    if config.getoption("max_examples"):
-        argv += ["--max-examples", str(config.getoption("max_examples"))]
-    if config.getoption("strict_contract"):
-        argv.append("--strict-contract")
+    values = {
+        "impl": names,
+        "profile": config.stash[_PROFILE],
+        "seed": config.stash[_SEED],
+        "max_examples": config.getoption("max_examples"),
+        "strict": config.getoption("strict_contract"),
+    }
+    argv = ["python", "-m", "pytest", item.nodeid]
+    for name, value in values.items():
+        argv += BY_NAME[name].pytest_argv(value)
     return shlex.join(argv)
 
 
