@@ -214,12 +214,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
             kind = getattr(call.excinfo.value, recording.SKIP_KIND_ATTRIBUTE, None)
             report.user_properties.append(("convcheck_skip_kind", kind))
         elif report.failed:
-            exception = {"type": call.excinfo.typename, "text": call.excinfo.exconly(tryshort=True)}
+            exception = {"type": call.excinfo.typename, "text": exception_text(call.excinfo)}
             report.user_properties.append(("convcheck_exception", json.dumps(exception)))
     if report.when == "call" and report.failed:
         command = replay_command(item)
         report.sections.append(("convcheck replay", command))
         report.user_properties.append(("convcheck_replay", command))
+
+
+def exception_text(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """What an exception says, as pytest's ``E`` lines show it (notes such as hypothesis's falsifying
+    example included); an exception group (hypothesis's flaky replay) with each sub-exception's."""
+    import traceback
+
+    text = excinfo.exconly(tryshort=True)
+    if isinstance(excinfo.value, BaseExceptionGroup):
+        for sub in excinfo.value.exceptions:
+            text += "\n" + "".join(traceback.format_exception_only(type(sub), sub)).rstrip()
+    return text
 
 
 def isolation_limits(config: pytest.Config) -> Any:
