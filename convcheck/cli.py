@@ -53,8 +53,9 @@ LIST_HELP = "list shipped, buggy and installed implementations (--ops: the contr
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The ``convcheck`` parser. Only ``command``'s options are added (every command's when ``None``):
-    the other subcommands' modules, which import pytest, torch or numpy, are not imported."""
+    """The ``convcheck`` parser. Only ``command``'s options are added (every command's when ``None``,
+    no command's when ``""``): the other subcommands' modules, which import pytest, torch or numpy,
+    are not imported."""
     parser = _Parser(
         prog="convcheck",
         description="Conformance checks and benchmarks for conv2d, max-pool and avg-pool, forward and backward.",
@@ -77,9 +78,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _command_of(argv: Sequence[str]) -> str | None:
-    """The subcommand ``argv`` names: its first word that is not an option (``None`` if none)."""
-    return next((a for a in argv if not a.startswith("-")), None)
+def _command_of(argv: Sequence[str]) -> str:
+    """The subcommand ``argv`` names: its first word that is not an option (``""`` if none)."""
+    return next((a for a in argv if not a.startswith("-")), "")
 
 
 def suite_dir() -> Path:

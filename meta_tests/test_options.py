@@ -92,8 +92,14 @@ def test_the_limits_defaults_come_from_the_sandbox():
     assert int(shown["cpu_time"]) == limits["cpu_s"]
 
 
-@pytest.mark.parametrize("command", [["--help"], ["list"]])
-def test_help_and_list_import_neither_pytest_nor_hypothesis(command):
+@pytest.mark.parametrize(
+    ("command", "absent"),
+    [
+        (["--help"], ("pytest", "_pytest", "hypothesis", "numpy", "torch")),  # no subcommand module either
+        (["list"], ("pytest", "_pytest", "hypothesis")),
+    ],
+)
+def test_help_and_list_import_neither_pytest_nor_hypothesis(command, absent):
     probe = (
         "import runpy, sys, json\n"
         f"sys.argv = ['convcheck', *{command!r}]\n"
@@ -101,7 +107,7 @@ def test_help_and_list_import_neither_pytest_nor_hypothesis(command):
         "    runpy.run_module('convcheck', run_name='__main__')\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', '_pytest', 'hypothesis'))\n"
+        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {absent!r})\n"
         "print('MODULES=' + json.dumps(heavy))\n"
     )
     proc = _run("-c", probe)
