@@ -374,9 +374,3 @@ def add_to_pytest(group: Any) -> None:
     """Add the plug-in's options to pytest's ``convcheck`` option group (``pytest_addoption``)."""
     for option in plugin_options():
         group.addoption(option.pytest, **option.argparse_kwargs("pytest"))
-
-
-def pytest_dest(option: Option) -> str:
-    """The name pytest stores the option under (``config.getoption``)."""
-    assert option.pytest is not None
-    return option.pytest.lstrip("-").replace("-", "_")

@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..options import DEFAULT_SEED, DERANDOMISED, add_to_parser, grade_options
+from ..options import DEFAULT_SEED, DERANDOMISED, add_to_parser, grade_options, run_flags
 from ..spec import UsageError
 from ..spec.networks import selection
 from .batch import GradeSettings, grade_all
@@ -132,7 +132,7 @@ def _settings(args: argparse.Namespace) -> GradeSettings:
         strict=rubric.strict,
         contract=args.contract,
         submission_timeout=args.submission_timeout,
-        report=True,
+        report="--report" in run_flags(),
         passthrough=passthrough(args),
     )
     return GradeSettings(args.report.resolve(), rubric, options, args.submissions.resolve())
