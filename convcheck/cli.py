@@ -32,77 +32,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"convcheck: error: {message}\n")
 
 
-def _add_run(sub: Any) -> None:
-    from .pytest_plugin import PROFILES
+def _add_run(parser: argparse.ArgumentParser) -> None:
+    """``convcheck run``'s options, made from ``convcheck.options``."""
+    from .options import RUN_OPTIONS, add_to_parser
 
-    p = sub.add_parser("run", help="check one implementation against the contract")
-    p.add_argument("--impl", required=True, help="a .py path, module[:attr], entry point or shipped name")
-    p.add_argument(
-        "--profile",
-        choices=sorted(PROFILES),
-        default=None,
-        help="hypothesis profile (default: 'ci' under CI, else 'fast')",
-    )
-    p.add_argument("--strict", action="store_true", help="ignore the capabilities declaration")
-    p.add_argument(
-        "--contract",
-        choices=("library", "course"),
-        default=None,
-        help="library: PyTorch's exact rules at kinks; course: conventions at kinks are notes, kink defects "
-        "warnings, output sizes divide exactly (default: what the declaration names, from_cs231n: course; "
-        "else library)",
-    )
-    p.add_argument("--max-examples", type=int, default=None, help="examples per property (overrides profile)")
-    p.add_argument("--ops", default=None, help="only these operations, comma-separated (default all)")
-    iso = p.add_argument_group("isolation (the implementation runs in a separate worker process)")
-    iso.add_argument("--no-isolation", action="store_true", help="run it in this process (plain tracebacks)")
-    iso.add_argument("--timeout", type=float, default=None, help="wall-clock seconds per call (default 10)")
-    iso.add_argument("--memory", type=int, default=None, help="memory cap per worker, MB (default 4096)")
-    iso.add_argument("--cpu-time", type=int, default=None, help="CPU seconds per call (default 60)")
-    p.add_argument("-n", "--workers", type=int, default=0, help="parallel pytest-xdist workers (default 0)")
-    p.add_argument("-k", dest="select", default=None, help="only checks whose name matches (pytest -k)")
-    p.add_argument("--junitxml", default=None, help="also write a JUnit XML report here")
-    p.add_argument("--results", default=None, help="append one JSON line per finished check to this file")
-    p.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output as well")
-    p.add_argument(
-        "--coverage",
-        action="store_true",
-        help="also list how many distinct values each hyper-parameter took (always in the report)",
-    )
-    _add_report_options(p)
-
-
-def _add_report_options(p: Any) -> None:
-    """``--report``, ``--seed`` and the tolerance overrides of ``convcheck run``."""
-    p.add_argument(
-        "--report",
-        metavar="DIR",
-        default=None,
-        help="write report.json (kept valid while the run goes), report.md, report.html, junit.xml and "
-        "reproduction scripts (DIR/repro/) into DIR",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="the seed every draw derives from: one seed, the same cases; another seed, other cases "
-        "(default 0 under the derandomised ci profile, else random; printed and recorded either way)",
-    )
-    tol = p.add_argument_group("tolerance overrides (reported whenever used)")
-    tol.add_argument(
-        "--tolerance",
-        action="append",
-        default=[],
-        metavar="OP:DTYPE=VALUE",
-        help="per operation and dtype (either may be *): a factor on the policy's bound, e.g. "
-        "conv2d:float32=4, or absolute rtol=R[,atol=A], e.g. avg_pool2d:float64=rtol=1e-12; repeatable",
-    )
-    tol.add_argument(
-        "--tolerance-file",
-        metavar="FILE",
-        default=None,
-        help="overrides from a TOML or JSON file, e.g. [conv2d.float32] factor = 4; the command line's win",
-    )
+    add_to_parser(parser, RUN_OPTIONS)
 
 
 EXTERNAL_COMMANDS: list[tuple[str, str, str]] = [
@@ -117,25 +51,39 @@ EXTERNAL_COMMANDS: list[tuple[str, str, str]] = [
 defines ``add_arguments(parser)`` and ``run(args) -> int`` (an exit status)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+RUN_HELP = "check one implementation against the contract"
+LIST_HELP = "list shipped, buggy and installed implementations (--ops: the contract)"
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``convcheck`` parser. Only ``command``'s options are added (every command's when ``None``,
+    no command's when ``""``): the other subcommands' modules, which import pytest, torch or numpy,
+    are not imported."""
     parser = _Parser(
         prog="convcheck",
         description="Conformance checks and benchmarks for conv2d, max-pool and avg-pool, forward and backward.",
         epilog="Exit status: 0 all checks that apply pass, 1 a check failed, 2 usage error.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_run(sub)
-    listing = sub.add_parser(
-        "list", help="list shipped, buggy and installed implementations (--ops: the contract)"
-    )
+    run = sub.add_parser("run", help=RUN_HELP)
+    if command in (None, "run"):
+        _add_run(run)
+    listing = sub.add_parser("list", help=LIST_HELP)
     listing.add_argument(
         "--ops",
         action="store_true",
         help="list the contract instead: every operation's functions, signatures and properties, and the networks",
     )
     for name, module, help_text in EXTERNAL_COMMANDS:
-        importlib.import_module(module).add_arguments(sub.add_parser(name, help=help_text))
+        external = sub.add_parser(name, help=help_text)
+        if command in (None, name):
+            importlib.import_module(module).add_arguments(external)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str:
+    """The subcommand ``argv`` names: its first word that is not an option (``""`` if none)."""
+    return next((a for a in argv if not a.startswith("-")), "")
 
 
 def suite_dir() -> Path:
@@ -146,56 +94,19 @@ def suite_dir() -> Path:
 
 
 def pytest_args(args: argparse.Namespace, results_path: str) -> list[str]:
-    """The pytest command line that ``convcheck run`` executes in-process."""
+    """The pytest command line that ``convcheck run`` executes in-process: every option with a pytest
+    spelling (``convcheck.options``) passed on, the results file always, junit.xml into the report."""
+    from .options import BY_NAME, RUN_OPTIONS
+
     ini = Path(__file__).resolve().parent / "suite.ini"
-    argv = [
-        str(suite_dir()),
-        "-c",
-        str(ini),
-        "--rootdir",
-        str(suite_dir()),
-        "-p",
-        "convcheck.pytest_plugin",
-        "-p",
-        "no:cacheprovider",
-        "--impl",
-        args.impl,
-        "--convcheck-results",
-        results_path,
-    ]
-    if args.profile:
-        argv += ["--convcheck-profile", args.profile]
-    if args.seed is not None:
-        argv += ["--hypothesis-seed", str(args.seed)]
-    if args.strict:
-        argv.append("--strict-contract")
-    if getattr(args, "contract", None):
-        argv += ["--contract", args.contract]
-    if args.max_examples:
-        argv += ["--max-examples", str(args.max_examples)]
-    if args.no_isolation:
-        argv.append("--no-isolation")
-    for flag, value in (
-        ("--timeout", args.timeout),
-        ("--memory", args.memory),
-        ("--cpu-time", args.cpu_time),
-    ):
-        if value is not None:
-            argv += [flag, str(value)]
-    if args.ops:
-        argv += ["--ops", args.ops]
-    if args.workers:
-        argv += ["-n", str(args.workers)]
-    if args.select:
-        argv += ["-k", args.select]
+    argv = [str(suite_dir()), "-c", str(ini), "--rootdir", str(suite_dir())]
+    argv += ["-p", "convcheck.pytest_plugin", "-p", "no:cacheprovider"]
+    for option in RUN_OPTIONS:
+        if option.name != "results":
+            argv += option.pytest_argv(getattr(args, option.name, None))
+    argv += [BY_NAME["results"].pytest or "", results_path]
     if args.junitxml or args.report:
         argv += ["--junitxml", args.junitxml or str(Path(args.report) / "junit.xml")]
-    if args.report:
-        argv += ["--convcheck-report", args.report]
-    for item in args.tolerance:
-        argv += ["--convcheck-tolerance", item]
-    if args.tolerance_file:
-        argv += ["--convcheck-tolerance-file", args.tolerance_file]
     argv += ["-q", "--tb=short"] if args.verbose else ["-q", "--no-header", "--no-summary", "--tb=short"]
     return argv
 
@@ -384,12 +295,12 @@ def resolve_draws(args: argparse.Namespace) -> None:
     is derandomised (``pytest_plugin.run_seed``). ``UsageError`` for an unknown profile."""
     import secrets
 
-    from .pytest_plugin import DEFAULT_SEED, DERANDOMISED, PROFILES, default_profile
+    from .options import DEFAULT_SEED, DERANDOMISED, PROFILE_EXAMPLES, default_profile
     from .spec import UsageError
 
     args.profile = args.profile or default_profile()
-    if args.profile not in PROFILES:
-        raise UsageError(f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}")
+    if args.profile not in PROFILE_EXAMPLES:
+        raise UsageError(f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILE_EXAMPLES)}")
     if args.seed is None:
         args.seed = DEFAULT_SEED if args.profile in DERANDOMISED else secrets.randbelow(2**32)
 
@@ -398,16 +309,21 @@ def replay_command(args: argparse.Namespace, test: str) -> str:
     """``convcheck run`` restricted to one failed check, with the run's profile and seed: the same draws."""
     import shlex
 
-    argv = ["convcheck", "run", "--impl", args.impl, "--profile", args.profile, "--seed", str(args.seed)]
-    if args.max_examples:
-        argv += ["--max-examples", str(args.max_examples)]
-    if args.strict:
-        argv.append("--strict")
-    if getattr(args, "contract", None):
-        argv += ["--contract", args.contract]
-    if args.no_isolation:
-        argv.append("--no-isolation")
+    from .options import BY_NAME
+
+    argv = ["convcheck", "run"]
+    for name in REPLAYED:
+        option, value = BY_NAME[name], getattr(args, name, None)
+        if value is True:
+            argv.append(option.flag)
+        elif value is not None and value is not False:
+            argv += [option.flag, str(value)]
     return shlex.join([*argv, "-k", test.split("::")[-1]])
+
+
+REPLAYED = ("impl", "profile", "seed", "max_examples", "strict", "contract", "no_isolation")
+"""The options of ``convcheck run`` that a replay command repeats: those that choose the draws and
+the verdict (``convcheck.options``)."""
 
 
 def _print_summary(impl: Implementation, results: list[dict[str, Any]], coverage: bool = False) -> None:
@@ -450,13 +366,11 @@ def kink_lines(results: list[dict[str, Any]]) -> list[str]:
 def declared_lines(impl: Implementation) -> list[str]:
     """One ``unsupported (declared):`` line per operation the implementation provides, naming each
     feature it declares unsupported (``op.feature = value``, separated by ``;``)."""
-    from .spec import OPERATIONS
+    from .summary import declared_unsupported
 
-    provided = {name for name, op in OPERATIONS.items() if any(f in impl.functions for f in op.functions)}
     by_op: dict[str, list[str]] = {}
-    for op, feature, value in impl.capabilities.unsupported():
-        if op in provided:
-            by_op.setdefault(op, []).append(f"{op}.{feature} = {value!r}")
+    for d in declared_unsupported(impl):
+        by_op.setdefault(d["op"], []).append(f"{d['op']}.{d['feature']} = {d['value']!r}")
     return [f"  unsupported (declared): {'; '.join(items)}" for items in by_op.values()]
 
 
@@ -514,7 +428,8 @@ def absolute_paths(args: argparse.Namespace, cwd: str | None = None) -> argparse
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convcheck`` console script."""
-    args = absolute_paths(build_parser().parse_args(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = absolute_paths(build_parser(_command_of(argv)).parse_args(argv))
     handlers = {"run": cmd_run, "list": cmd_list}
     if args.command in handlers:
         return handlers[args.command](args)

@@ -27,9 +27,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-MISSING_REASON = " does not provide "
-"""The text of a skip for a contract function the implementation lacks."""
-
 BLOCK_LIMIT = 22
 """Most lines of one failure's text shown in a block (the full text is in the report)."""
 
@@ -130,12 +127,22 @@ def _raised_at(message: str) -> tuple[str, str] | None:
     return kinds[-1], f"{path.rsplit('/', 1)[-1]}:{line} in {function}"
 
 
-def _first_line(message: str) -> str:
-    """The failure's first line as the terminal shows it (pytest's ``E`` lines), never a
-    traceback's header."""
-    from .cli import failure_text
+def failure_text(record: dict[str, Any], limit: int = 60) -> str:
+    """What a failed check's exception says: the assertion message and hypothesis's falsifying
+    example, from the result's ``exception`` field (its text whatever pytest's ``--tb``). A report
+    record holds that text as its ``message``; for a failure no exception reached (a crashed xdist
+    worker), the last lines of pytest's text stand in."""
+    text = (record.get("exception") or {}).get("text")
+    fallback = (record.get("message") or "").strip().splitlines()[-limit:]
+    lines = fallback if text is None else text.splitlines()
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... ({len(lines) - limit} more lines)"]
+    return "\n".join(lines)
 
-    lines = [ln.strip(" +|") for ln in failure_text(message).splitlines()]
+
+def _first_line(text: str) -> str:
+    """The failure's first line as the terminal shows it, never a traceback's header."""
+    lines = [ln.strip(" +|") for ln in text.splitlines()]
     for line in lines:
         if _EXCEPTION_LINE.match(line):
             return line
@@ -166,16 +173,16 @@ def root_cause(record: dict[str, Any]) -> tuple[tuple[str, ...], str, str | None
     diag = _diagnosis(record)
     if diag is not None:
         return ("cause", diag["slug"]), diag["slug"], f"likely cause: {diag['slug']}: {diag['explanation']}"
-    message = record.get("message") or ""
-    env = environment_cause(message)
+    text = failure_text(record, limit=1 << 30)
+    env = environment_cause(text)
     if env is not None:
         slug = env.slug or ""  # an environment cause always has one
         return ("cause", slug), slug, env.line()
-    raised = _raised_at(message)
+    raised = _raised_at(text)
     if raised is not None:
         kind, place = raised
         return ("raised", kind, place), f"{kind} raised at {place}", None
-    first = _first_line(message)
+    first = _first_line(text)
     return ("message", _normalised(first)), first[:100], None
 
 
@@ -206,9 +213,7 @@ def absent_operations(results: list[dict[str, Any]]) -> dict[str, list[str]]:
         by_op.setdefault((r["impl"], r["op"]), []).append(r)
     out: dict[str, list[str]] = {}
     for (impl, op), items in sorted(by_op.items()):
-        if items and all(
-            r.get("status") == "unsupported" and MISSING_REASON in (r.get("message") or "") for r in items
-        ):
+        if items and all(r.get("skip_kind") == "missing" for r in items):
             out.setdefault(impl, []).append(op)
     return out
 
@@ -248,12 +253,10 @@ def _from_last_exception(lines: list[str]) -> list[str]:
     return [ln for ln in plain[starts[-1] :] if ln and not set(ln) <= set("-+")]
 
 
-def _trimmed(message: str) -> list[str]:
+def _trimmed(record: dict[str, Any]) -> list[str]:
     """A failure's text without hypothesis's falsifying-example dump and decorator hint."""
-    from .cli import failure_text
-
-    text = failure_text(message).splitlines()
-    if not any(line.startswith("E   ") for line in message.splitlines()):
+    text = failure_text(record).splitlines()
+    if "exception" not in record:  # pytest's whole text: from its last exception line on
         text = _from_last_exception(text)
     lines, skipping = [], False
     for line in _own_frames_dropped(text):
@@ -309,7 +312,7 @@ def block_lines(group: FailureGroup, impl_source: str | None = None) -> list[str
     first = group.first
     shown = _test(first).split("::")[-1]
     lines = [f"--- {group.op}: {group.title} ({group.span()}; shown: {first['property']}, {shown})"]
-    body = _trimmed(first.get("message") or "")
+    body = _trimmed(first)
     if group.cause and not any("likely cause:" in line for line in body):
         body.insert(min(len(body), 1), f"  {group.cause}")
     if impl_source and not any("reproduce:" in line for line in body):

@@ -18,15 +18,20 @@ from hypothesis import HealthCheck, Phase, settings
 from . import recording
 from .bench.threads import limit_threads
 from .impls import registry
+from .options import (
+    BY_NAME,
+    DEFAULT_IMPL,
+    DEFAULT_SEED,
+    DERANDOMISED,
+    MAX_EXAMPLES_ENV,
+    PROFILE_EXAMPLES,
+    add_to_pytest,
+    default_profile,
+)
 from .recording import Recorder
 from .spec import FULL, OPERATIONS, Capabilities, ConvcheckError, contracts, tolerance
 from .spec.capabilities import FORWARD_ONLY_PROPERTIES
-from .spec.contracts import CONTRACTS
-from .spec.networks import ALL_NETWORKS, NETWORKS, selection
-
-DEFAULT_IMPL = "numpy_fast"
-PROFILE_ENV = "CONVCHECK_PROFILE"
-"""``--ops networks`` selects every whole-network check (tests/test_networks.py)."""
+from .spec.networks import selection
 
 _COMMON = {
     # Explicitly off: with ``CI`` set, hypothesis loads its own ``ci`` profile (derandomize=True),
@@ -46,110 +51,20 @@ _COMMON = {
     ],
 }
 PROFILES: dict[str, dict[str, Any]] = {
-    "fast": {"max_examples": 15, **_COMMON},
-    # Derandomised by the run's seed (``DEFAULT_SEED`` unless one is given), not hypothesis's
-    # ``derandomize``: that ignores every seed and gives tests of one source the same draws.
-    "ci": {"max_examples": 100, "database": None, **_COMMON},
-    "thorough": {"max_examples": 400, **_COMMON},
+    name: {"max_examples": n, **_COMMON} for name, n in PROFILE_EXAMPLES.items()
 }
-"""Hypothesis profiles: ``fast`` for local work, ``ci`` (derandomised, the default
-when ``CI`` is set) and ``thorough`` for a release or a grading run."""
-DERANDOMISED = frozenset({"ci"})
-"""Profiles whose run draws the same cases every time: without ``--seed`` they use ``DEFAULT_SEED``."""
-DEFAULT_SEED = 0
+# Derandomised by the run's seed (``DEFAULT_SEED`` unless one is given), not hypothesis's
+# ``derandomize``: that ignores every seed and gives tests of one source the same draws.
+PROFILES["ci"]["database"] = None
+"""Hypothesis settings of every profile (``convcheck.options.PROFILE_EXAMPLES``)."""
 
 for _name, _kw in PROFILES.items():
     settings.register_profile(f"convcheck-{_name}", **_kw)
 
 
-def default_profile() -> str:
-    """``CONVCHECK_PROFILE`` if set, ``ci`` under CI, else ``fast``."""
-    if os.environ.get(PROFILE_ENV):
-        return os.environ[PROFILE_ENV]
-    return "ci" if os.environ.get("CI") else "fast"
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("convcheck", "convcheck conformance suite")
-    group.addoption(
-        "--impl",
-        default=None,
-        help="implementation(s) to check, comma-separated: a shipped name (numpy_reference, numpy_fast, "
-        f"torch, buggy.<name>), a .py path, module[:attr] or an entry point; default ${registry.ENV_VAR} "
-        f"or {DEFAULT_IMPL}",
-    )
-    group.addoption(
-        "--strict-contract",
-        action="store_true",
-        default=False,
-        help="ignore capability declarations and check the full contract",
-    )
-    group.addoption(
-        "--contract",
-        default=None,
-        choices=CONTRACTS,
-        help="library: PyTorch's exact rules at kinks (ReLU'(0) = 0, ties to the first maximum); course: "
-        "conventions at kinks are notes, kink defects warnings, output sizes divide exactly "
-        "(spec/contracts.py). Default: what the declaration names (from_cs231n: course), else library",
-    )
-    group.addoption(
-        "--convcheck-profile",
-        default=None,
-        choices=sorted(PROFILES),
-        help=f"hypothesis profile: {', '.join(PROFILES)} (default ${PROFILE_ENV}, 'ci' under CI, else 'fast')",
-    )
-    group.addoption(
-        "--no-isolation",
-        action="store_true",
-        default=False,
-        help="run the implementation in this process (plain tracebacks; a crash takes the run down)",
-    )
-    group.addoption("--timeout", type=float, default=None, help="wall-clock seconds per call (default 10)")
-    group.addoption("--memory", type=int, default=None, help="memory cap per worker in MB (default 4096)")
-    group.addoption("--cpu-time", type=int, default=None, help="CPU seconds per call (default 60)")
-    group.addoption(
-        "--ops",
-        default=None,
-        help=f"only these operations, comma-separated ({', '.join(OPERATIONS)}), or '{ALL_NETWORKS}' for the "
-        f"whole-network checks ({', '.join(NETWORKS)}, each also by name); default all",
-    )
-    group.addoption(
-        "--max-examples",
-        type=int,
-        default=None,
-        help=f"override the profile's examples per test (default ${MAX_EXAMPLES_ENV} when set)",
-    )
-    group.addoption(
-        "--convcheck-results",
-        default=None,
-        help="append one JSON line per finished check to this file (used by `convcheck run`)",
-    )
-    group.addoption(
-        "--convcheck-report",
-        default=None,
-        metavar="DIR",
-        help="write report.json (rewritten as each check finishes), report.md, report.html and "
-        "reproduction scripts into DIR (one sub-folder per implementation when several are checked)",
-    )
-    group.addoption(
-        "--convcheck-tolerance",
-        action="append",
-        default=[],
-        metavar="OP:DTYPE=VALUE",
-        help="override the tolerance policy for an operation and dtype (either may be *): VALUE is a "
-        "factor on the policy's bound (conv2d:float32=4) or rtol=R[,atol=A]; repeatable",
-    )
-    group.addoption(
-        "--convcheck-tolerance-file",
-        default=None,
-        metavar="FILE",
-        help="tolerance overrides from a TOML or JSON file: [conv2d.float32] factor = 4 (or rtol/atol)",
-    )
-
-
-MAX_EXAMPLES_ENV = "CONVCHECK_MAX_EXAMPLES"
-"""Examples per property for every run in this environment, unless ``--max-examples`` says
-otherwise: a budget knob for CI jobs and for running documentation commands quickly."""
+    """The convcheck option group, made from ``convcheck.options``."""
+    add_to_pytest(parser.getgroup("convcheck", "convcheck conformance suite"))
 
 
 def env_max_examples() -> int | None:
@@ -163,7 +78,12 @@ def env_max_examples() -> int | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "conformance(prop): a conformance property")
+    config.addinivalue_line(
+        "markers",
+        "conformance(prop, ops=..., direction=...): a conformance property (ops: the operations it "
+        "checks, when not every one whose spec lists prop; direction: forward or backward, when the "
+        "test checks one pass only)",
+    )
     limit_threads()  # one thread per checking process, before any sandbox worker starts
     profile = config.getoption("convcheck_profile") or default_profile()
     if profile not in PROFILES:
@@ -205,7 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from .report.writer import ReportPlugin
 
         folder = path_option(config, "convcheck_report")
-        reporter = ReportPlugin(config, str(folder), impls, profile, seed_of(config), profile in DERANDOMISED)
+        reporter = ReportPlugin(config, str(folder), impls, profile, config.stash[_SEED])
         collector.listeners.append(reporter.add)
         config.pluginmanager.register(reporter, "convcheck-report")
 
@@ -272,24 +192,50 @@ def replay_command(item: pytest.Item) -> str:
 
     config = item.config
     names = ",".join(i.source if i.source.endswith(".py") else i.name for i in config.stash[_IMPLS])
-    argv = ["python", "-m", "pytest", item.nodeid, "--impl", names]
-    argv += ["--convcheck-profile", config.stash[_PROFILE], "--hypothesis-seed", str(config.stash[_SEED])]
-    if config.getoption("max_examples"):
-        argv += ["--max-examples", str(config.getoption("max_examples"))]
-    if config.getoption("strict_contract"):
-        argv.append("--strict-contract")
+    values = {
+        "impl": names,
+        "profile": config.stash[_PROFILE],
+        "seed": config.stash[_SEED],
+        "max_examples": config.getoption("max_examples"),
+        "strict": config.getoption("strict_contract"),
+    }
+    argv = ["python", "-m", "pytest", item.nodeid]
+    for name, value in values.items():
+        argv += BY_NAME[name].pytest_argv(value)
     return shlex.join(argv)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
-    """A failed conformance test's report carries the command that replays it."""
+    """A conformance test's report carries, as typed fields, what its exception says (the text of the
+    assertion, whatever ``--tb`` is), the kind of its skip, and for a failure the replay command."""
     outcome = yield
     report = outcome.get_result()
-    if report.when == "call" and report.failed and item.get_closest_marker("conformance"):
+    if not item.get_closest_marker("conformance"):
+        return
+    if call.excinfo is not None:
+        if report.skipped:
+            kind = getattr(call.excinfo.value, recording.SKIP_KIND_ATTRIBUTE, None)
+            report.user_properties.append(("convcheck_skip_kind", kind))
+        elif report.failed:
+            exception = {"type": call.excinfo.typename, "text": exception_text(call.excinfo)}
+            report.user_properties.append(("convcheck_exception", json.dumps(exception)))
+    if report.when == "call" and report.failed:
         command = replay_command(item)
         report.sections.append(("convcheck replay", command))
         report.user_properties.append(("convcheck_replay", command))
+
+
+def exception_text(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """What an exception says, as pytest's ``E`` lines show it (notes such as hypothesis's falsifying
+    example included); an exception group (hypothesis's flaky replay) with each sub-exception's."""
+    import traceback
+
+    text = excinfo.exconly(tryshort=True)
+    if isinstance(excinfo.value, BaseExceptionGroup):
+        for sub in excinfo.value.exceptions:
+            text += "\n" + "".join(traceback.format_exception_only(type(sub), sub)).rstrip()
+    return text
 
 
 def isolation_limits(config: pytest.Config) -> Any:
@@ -483,7 +429,17 @@ def _identity(item: pytest.Item) -> dict[str, str]:
         "test": item.nodeid,
         "check": _original_name(item) + (f"[{'-'.join(others)}]" if others else ""),
         "dtype": str(p["dtype"]) if "dtype" in p else "",
+        "test_direction": (marker.kwargs.get("direction") if marker else None),
+        "declared_unsupported": declared_unsupported(impl, item.config) if impl is not None else [],
     }
+
+
+def declared_unsupported(impl: registry.Implementation, config: pytest.Config) -> list[dict[str, Any]]:
+    """What ``impl`` declares unsupported under the run's contract (nothing under
+    ``--strict-contract``), for the operations it provides (``summary.declared_unsupported``)."""
+    from .summary import declared_unsupported as declared
+
+    return [] if config.getoption("strict_contract") else declared(impl)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -500,6 +456,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+UNSUPPORTED_KINDS = frozenset({"missing", "unsupported"})
+"""Skip kinds (``recording.SKIP_KINDS``) that make a result ``unsupported``; any other skip is ``skipped``."""
+
+
+def _failed(entry: dict[str, Any], report: pytest.TestReport, props: dict[str, Any]) -> None:
+    """A failure's fields: pytest's full text (``message``) and the exception's own (``exception``:
+    ``type`` and ``text``, absent when no exception reached the report, e.g. a crashed xdist worker)."""
+    entry["message"] = report.longreprtext
+    if "convcheck_exception" in props:
+        entry["exception"] = json.loads(props["convcheck_exception"])
+    else:
+        entry.pop("exception", None)
 
 
 class Collector:
@@ -521,12 +491,13 @@ class Collector:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             if report.skipped:
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-                reason = reason.removeprefix("Skipped: ")
-                entry["status"] = "unsupported" if reason.startswith("unsupported") else "skipped"
-                entry["message"] = reason
+                kind = props.get("convcheck_skip_kind")
+                entry["status"] = "unsupported" if kind in UNSUPPORTED_KINDS else "skipped"
+                entry["skip_kind"] = kind
+                entry["message"] = reason.removeprefix("Skipped: ")
             elif report.failed:
                 entry["status"] = "failed" if report.when == "call" else "error"
-                entry["message"] = report.longreprtext
+                _failed(entry, report, props)
             else:
                 entry["status"] = "passed"
             entry["duration"] = report.duration
@@ -536,7 +507,8 @@ class Collector:
             if "convcheck_record" in props:
                 entry.update(json.loads(str(props["convcheck_record"])))
             if report.failed and entry["status"] in (None, "passed"):
-                entry["status"], entry["message"] = "error", report.longreprtext
+                entry["status"] = "error"
+                _failed(entry, report, props)
             self._finish(report.nodeid)
 
     def _finish(self, nodeid: str) -> None:

@@ -11,15 +11,24 @@ where reports are written.
 
 Errors are kept per ``(output, dtype)``: the tests draw both dtypes inside one
 hypothesis test, and a float32 error ratio says nothing about float64.
+
+The hyper-parameter values a test exercised (``values``) are JSON texts
+(``"[1, 2]"``, ``"true"``), so that a reader decodes them with ``json.loads``;
+labels (``dtype``, ``values``, ``layout``, ``padding_kind``, ``ties``, ``bias``)
+are plain strings.
+
+A test that does not apply skips through ``skip(kind, reason)``: the kind
+travels with the result as a typed field (``SKIP_KINDS``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -35,6 +44,31 @@ Bin ``0`` counts ratios below the first edge (but above zero), bin ``i`` those
 in ``[edge[i-1], edge[i])``, the last bin those at or above the last edge;
 ratios of exactly zero (bitwise-equal outputs) are counted apart as ``zeros``.
 """
+
+SKIP_KINDS = ("missing", "unsupported", "not covered")
+"""Why a check did not run: the implementation lacks a function it needs (``missing``), declared
+a feature or dtype unsupported (``unsupported``), or no oracle follows its declared semantics
+(``not covered``). The first two make the result ``unsupported``, the last ``skipped``."""
+
+SKIP_KIND_ATTRIBUTE = "convcheck_skip_kind"
+"""The attribute of pytest's skip exception that carries the kind to the plug-in's report hook."""
+
+
+def skip(kind: str, reason: str) -> NoReturn:
+    """Skip the running test for ``reason``, of one of ``SKIP_KINDS``."""
+    import pytest
+
+    if kind not in SKIP_KINDS:
+        raise ValueError(f"skip kind {kind!r} is not one of {SKIP_KINDS}")
+    exc = pytest.skip.Exception(reason)
+    setattr(exc, SKIP_KIND_ATTRIBUTE, kind)
+    raise exc
+
+
+def value_text(value: Any) -> str:
+    """A hyper-parameter value as the coverage records it: JSON text (tuples as lists)."""
+    return json.dumps(_plain(value))
+
 
 EMBED_LIMIT = 4096
 """Largest array (in elements) whose values a counterexample carries verbatim."""
@@ -134,7 +168,7 @@ class Recorder:
         self.dtype_examples[case.dtype] += 1
         self._last = case
         for k, v in case.kwargs().items():
-            self.values[k].add(repr(v))
+            self.values[k].add(value_text(v))
         p = case.params
         if hasattr(p, "padding_kind"):
             self.values["padding_kind"].add(p.padding_kind)
@@ -172,7 +206,7 @@ class Recorder:
         self.dtype_examples[dtype] += 1
         self.values["dtype"].add(dtype)
         for name, value in values.items():
-            self.values[name].add(str(value))
+            self.values[name].add(value_text(value))
 
     def failed_run(self, dtype: str, *, output: str | None, message: str, **details: Any) -> None:
         """Note that a check without a case failed: no counterexample and no diagnosis, only the

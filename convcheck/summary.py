@@ -51,6 +51,7 @@ def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "worst_error_ratio": worst,
                 "failures": [r for r in items if r["status"] in ("failed", "error")],
                 "reasons": sorted({r.get("message", "") for r in items if r["status"] in ("unsupported",)}),
+                "skip_kinds": sorted({r["skip_kind"] for r in items if r.get("skip_kind")}),
             }
         )
     return out
@@ -114,6 +115,26 @@ def _table_lines(table: list[dict[str, Any]]) -> list[str]:
         for row in table
     ]
     return terminal(STATUS_HEADER, body, STATUS_JUSTIFY)
+
+
+def declared_unsupported(impl: Any) -> list[dict[str, Any]]:
+    """``{"op", "feature", "value"}`` for every feature ``impl``'s capabilities (as the run honours
+    them) declare unsupported, in the operations it provides: the ``declared_unsupported`` field of
+    each result, and the CLI's ``unsupported (declared):`` lines."""
+    from .recording import _plain
+    from .spec import OPERATIONS
+
+    provided = {name for name, op in OPERATIONS.items() if any(f in impl.functions for f in op.functions)}
+    return [
+        {"op": op, "feature": feature, "value": _plain(value)}
+        for op, feature, value in impl.capabilities.unsupported()
+        if op in provided
+    ]
+
+
+def declared_features(results: list[dict[str, Any]]) -> set[str]:
+    """``"op.feature"`` for every feature the results say their implementation declared unsupported."""
+    return {f"{d['op']}.{d['feature']}" for r in results for d in r.get("declared_unsupported") or []}
 
 
 def coverage(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, set[str]]]:

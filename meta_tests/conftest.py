@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from convcheck.pytest_plugin import PROFILE_ENV
+from convcheck.options import PROFILE_ENV
 
 
 @pytest.fixture(autouse=True, scope="session")

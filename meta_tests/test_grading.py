@@ -34,7 +34,7 @@ from convcheck.grading.outcome import Outcome, judge
 from convcheck.grading.properties import suite_groups
 from convcheck.grading.rubric import RubricError, load_rubric, parse_rubric
 from convcheck.grading.runner import ChildRun, run_child
-from convcheck.grading.scoring import group_statuses, item_statuses, score
+from convcheck.grading.scoring import declared_features, group_statuses, item_statuses, score
 from convcheck.grading.summary import write_summary
 from convcheck.impls.buggy import BUGGY
 from convcheck.spec import OPERATIONS
@@ -180,7 +180,8 @@ def test_rubric_files_in_toml_and_json(tmp_path):
 # --------------------------------------------------------------------------- scoring
 
 
-def _result(op: str, prop: str, status: str, message: str = "") -> dict:
+def _result(op: str, prop: str, status: str, message: str = "", **typed: object) -> dict:
+    """A result as the plug-in writes it; ``typed``: its typed fields (``skip_kind``, ...)."""
     return {
         "impl": "s",
         "op": op,
@@ -188,6 +189,7 @@ def _result(op: str, prop: str, status: str, message: str = "") -> dict:
         "status": status,
         "test": f"{op}-{prop}",
         "message": message,
+        **typed,
     }
 
 
@@ -204,7 +206,11 @@ def test_score_weights_credits_features_and_ops():
         _result("conv2d", "backward", "failed"),
         _result("max_pool2d", "forward", "passed"),
         _result(
-            "max_pool2d", "backward", "unsupported", "unsupported: s does not provide max_pool2d_backward"
+            "max_pool2d",
+            "backward",
+            "unsupported",
+            "unsupported: s does not provide max_pool2d_backward",
+            skip_kind="missing",
         ),
     ]
     groups = group_statuses(results)
@@ -233,7 +239,9 @@ def test_unreached_groups_and_unimplemented_operations():
     )
     missing = "unsupported: s does not provide avg_pool2d_forward"
     items = item_statuses(
-        rubric, group_statuses([_result("avg_pool2d", "forward", "unsupported", missing)]), set()
+        rubric,
+        group_statuses([_result("avg_pool2d", "forward", "unsupported", missing, skip_kind="missing")]),
+        set(),
     )
     assert items == {
         "conv2d:forward": "not_run",
@@ -294,12 +302,44 @@ def test_finished_child_without_results_is_incomplete(tmp_path):
     assert "conv2d:backward" in outcome.message
 
 
-def test_declared_features_are_read_from_the_run_output(tmp_path):
+def test_declared_features_are_read_from_the_results(tmp_path):
     rubric = parse_rubric({"weights": {"conv2d": {"forward": 3}}, "features": {"conv2d": {"dilation": 1}}})
-    stdout = "convcheck: x provides conv2d_forward\n  unsupported (declared): conv2d.dilation = False\n"
-    folder = _child_folder(tmp_path, [_result("conv2d", "forward", "passed")], stdout=stdout)
+    declared = [{"op": "conv2d", "feature": "dilation", "value": False}]
+    result = _result("conv2d", "forward", "passed", declared_unsupported=declared)
+    # what the run printed is not read: only the results' typed field counts
+    folder = _child_folder(tmp_path, [result], stdout="  unsupported (declared): conv2d.stride = 'uniform'\n")
     outcome = judge("x", folder, ChildRun(0, 1.0), rubric, None)
     assert outcome.items["conv2d.dilation"] == "unsupported" and outcome.score == 75.0
+    assert outcome.items.get("conv2d.stride", "passed") == "passed"
+
+
+def test_a_declaring_submission_scores_as_its_printed_declaration_says(tmp_path):
+    """``convcheck run`` on a module that declares features unsupported: the results carry exactly the
+    features its ``unsupported (declared):`` lines print, so the score is the one those lines gave."""
+    results = tmp_path / "results.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "convcheck", "run", "--impl", str(ROOT / "examples" / "my_layers.py"),
+         "--ops", "max_pool2d,avg_pool2d", "--max-examples", "3", "--results", str(results),
+         "-k", "forward and not oracle"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
+    printed = {
+        f"{op}.{feature}"
+        for line in proc.stdout.splitlines()
+        if line.strip().startswith("unsupported (declared): ")
+        for op, feature in re.findall(r"(\w+)\.(\w+) = ", line)
+    }
+    assert printed == {"max_pool2d.ceil_mode", "max_pool2d.dilation", "avg_pool2d.ceil_mode"}, proc.stdout
+    found = [json.loads(line) for line in results.read_text().splitlines()]
+    assert declared_features(found) == printed
+    rubric = load_rubric(None)
+    ops = ["max_pool2d", "avg_pool2d"]
+    by_results = score(
+        rubric, item_statuses(rubric, group_statuses(found), declared_features(found), ops), ops
+    )
+    by_print = score(rubric, item_statuses(rubric, group_statuses(found), printed, ops), ops)
+    assert by_results == by_print
 
 
 def test_run_child_kills_the_whole_tree_on_timeout(tmp_path):

@@ -30,18 +30,33 @@ TRACEBACK = (
 )
 
 
-def _failed(prop: str, test: str, *, slug: str | None = None, message: str = "", size: int = 1) -> dict:
+def _failed(
+    prop: str,
+    test: str,
+    *,
+    slug: str | None = None,
+    exception: str | None = None,
+    message: str | None = None,
+    size: int = 1,
+) -> dict:
+    """A failed result as the plug-in writes it: the exception's text in ``exception`` and pytest's
+    whole text in ``message`` (``message`` alone: a failure no exception reached)."""
     diagnosis = (
         {"slug": slug, "explanation": f"because {slug}", "alternatives": [], "tested": 3} if slug else None
     )
+    if exception is None and message is None:
+        exception = f"AssertionError: {prop} differs"
     failure = {
         "output": "dx",
         "diagnosis": diagnosis,
         "counterexample": {"shapes": {"x": [1, 1, size, size]}},
-        "message": message,
+        "message": exception or message,
     }
-    return {"impl": "s", "op": "conv2d", "property": prop, "test": test, "status": "failed",
-            "message": message or f"AssertionError: {prop} differs", "failure": failure}  # fmt: skip
+    result = {"impl": "s", "op": "conv2d", "property": prop, "test": test, "status": "failed",
+              "message": message or _pytest_lines(exception or ""), "failure": failure}  # fmt: skip
+    if exception is not None:
+        result["exception"] = {"type": exception.split(":")[0].rsplit(".")[-1], "text": exception}
+    return result
 
 
 def _pytest_lines(message: str) -> str:
@@ -74,10 +89,10 @@ def test_exceptions_group_by_environment_cause_or_by_type_and_place():
     other = TRACEBACK.format(kind="ValueError", text="shapes (2,3) and (4,) not aligned", line=12)
     same_place = TRACEBACK.format(kind="ValueError", text="shapes (1,1) and (5,) not aligned", line=12)
     results = [
-        _failed("forward", "t::f", message=py2),
-        _failed("adjoint", "t::a", message=py2),
-        _failed("backward", "t::b", message=other),
-        _failed("linearity", "t::l", message=same_place),
+        _failed("forward", "t::f", exception=py2),
+        _failed("adjoint", "t::a", exception=py2),
+        _failed("backward", "t::b", exception=other),
+        _failed("linearity", "t::l", exception=same_place),
     ]
     groups = {g.title: g for g in failure_groups(results)}
     assert set(groups) == {
@@ -96,22 +111,22 @@ def test_distinct_assertion_messages_stay_apart_and_numbers_do_not_split_one():
     a1 = _failed(
         "backward",
         "t::1",
-        message="E   AssertionError: dx.shape=(1, 1, 0, 0), but should be (1, 1, 1, 1) [case]",
+        exception="AssertionError: dx.shape=(1, 1, 0, 0), but should be (1, 1, 1, 1) [case]",
     )
     a2 = _failed(
         "adjoint",
         "t::2",
-        message="E   AssertionError: dx.shape=(2, 1, 0, 0), but should be (2, 1, 1, 1) [other]",
+        exception="AssertionError: dx.shape=(2, 1, 0, 0), but should be (2, 1, 1, 1) [other]",
     )
-    b = _failed("hygiene", "t::3", message="E   AssertionError: conv2d_forward modified its input x")
+    b = _failed("hygiene", "t::3", exception="AssertionError: conv2d_forward modified its input x")
     keys = {root_cause(r)[0] for r in (a1, a2, b)}
     assert len(keys) == 2
     assert len(failure_groups([a1, a2, b])) == 2
 
 
-def _unsupported(op: str, prop: str, reason: str) -> dict:
+def _unsupported(op: str, prop: str, reason: str, kind: str = "missing") -> dict:
     return {"impl": "s", "op": op, "property": prop, "test": f"t::{op}-{prop}", "status": "unsupported",
-            "message": reason}  # fmt: skip
+            "message": reason, "skip_kind": kind}  # fmt: skip
 
 
 def test_operations_a_module_lacks_are_one_line_and_passing_operations_one_row():
@@ -119,7 +134,7 @@ def test_operations_a_module_lacks_are_one_line_and_passing_operations_one_row()
         _unsupported("conv1d", "forward", "unsupported: s does not provide conv1d_forward"),
         _unsupported("conv1d", "adjoint", "unsupported: s does not provide conv1d_forward, conv1d_backward"),
         _unsupported("relu", "forward", "unsupported: s does not provide relu_forward"),
-        _unsupported("conv2d", "dilation", "unsupported (declared): conv2d.dilation = False"),
+        _unsupported("conv2d", "dilation", "unsupported: dilation is declared False", "unsupported"),
         {
             "impl": "s",
             "op": "conv2d",
@@ -138,9 +153,11 @@ def test_operations_a_module_lacks_are_one_line_and_passing_operations_one_row()
     assert sum("conv2d" in ln for ln in lines) == 2  # forward passed, dilation unsupported: rows kept
 
 
-def test_grading_reads_every_feature_of_a_one_line_declaration():
-    out = "  unsupported (declared): conv2d.stride = 'uniform'; conv2d.dilation = False\n"
-    assert declared_features(out) == {"conv2d.stride", "conv2d.dilation"}
+def test_grading_reads_every_declared_feature_from_the_results():
+    declared = [{"op": "conv2d", "feature": "stride", "value": "uniform"},
+                {"op": "conv2d", "feature": "dilation", "value": False}]  # fmt: skip
+    results = [{**_failed("forward", "t::f"), "declared_unsupported": declared}, _failed("adjoint", "t::a")]
+    assert declared_features(results) == {"conv2d.stride", "conv2d.dilation"}
 
 
 def _run(tmp_path: Path, layers: Path) -> subprocess.CompletedProcess:
@@ -201,9 +218,7 @@ def test_a_raised_block_keeps_the_students_frames_and_drops_the_adapters():
         "        out = x + None\n"
         "    TypeError: bad operand\n"
     )
-    text = "\n".join(
-        block_lines(failure_groups([_failed("forward", "t::f", message=_pytest_lines(message))])[0])
-    )
+    text = "\n".join(block_lines(failure_groups([_failed("forward", "t::f", exception=message)])[0]))
     assert "alice/layers.py" in text and "out = x + None" in text
     assert adapters.__file__ not in text and "forward(x, w, b, param)" not in text
 
@@ -218,7 +233,7 @@ def test_an_exception_inside_numpy_is_placed_at_the_implementations_line():
         "        raise ValueError('shape-mismatch for sum')\n"
         "    ValueError: shape-mismatch for sum\n"
     )
-    group = failure_groups([_failed("forward", "t::f", message=_pytest_lines(message))])[0]
+    group = failure_groups([_failed("forward", "t::f", exception=message)])[0]
     assert group.title == "ValueError raised at layers.py:19 in conv_forward_naive"
     text = "\n".join(block_lines(group))
     assert "np.tensordot(window" in text and "numeric.py" not in text

@@ -307,7 +307,8 @@ def test_records_split_a_test_by_dtype():
     entry = {
         "impl": "x", "op": "conv2d", "property": "backward", "direction": "dx", "oracle": "scipy",
         "test": "tests/test_backward.py::test_backward[x-conv2d-dx-scipy]", "check": "test_backward[conv2d-dx-scipy]",
-        "status": "failed", "message": "E   AssertionError: boom", "duration": 1.0,
+        "status": "failed", "message": "tests/test_backward.py:9: in test_backward\n    raise AssertionError('boom')",
+        "exception": {"type": "AssertionError", "text": "AssertionError: boom"}, "duration": 1.0,
         "by_dtype": {"float32": {"examples": 3, "outputs": {}}, "float64": {"examples": 4, "outputs": {}}},
         "failed_dtypes": ["float64"], "failing_cases": {}, "last_case": None, "failure": None,
     }  # fmt: skip
@@ -315,6 +316,29 @@ def test_records_split_a_test_by_dtype():
     assert records["float32"]["status"] == "passed" and records["float64"]["status"] == "failed"
     assert records["float64"]["id"] == "test_backward[conv2d-dx-scipy]:float64"
     assert records["float64"]["direction"] == "backward:dx" and records["float64"]["examples"] == 4
+    assert records["float64"]["message"] == "AssertionError: boom"  # the exception's text, not pytest's
+
+
+def test_a_test_marked_with_one_direction_is_reported_in_it(tmp_path):
+    """``conformance(..., direction=...)`` reaches the results as ``test_direction``, and the report's
+    direction follows it; without it, the property decides."""
+    entry = {"op": "conv2d", "property": "worked_examples", "test": "t::test_x", "status": "passed"}
+    assert model.direction(entry) == "forward+backward"
+    assert model.direction({**entry, "test_direction": "backward"}) == "backward"
+    results = tmp_path / "results.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "convcheck", "run", "--impl", "numpy_reference", "--ops", "conv2d",
+         "--no-isolation", "-k", "worked_examples", "--results", str(results)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    found = {
+        (e := json.loads(line))["test"].split("::")[-1].split("[")[0]: e
+        for line in results.read_text().splitlines()
+    }
+    assert found["test_dw_db_term_by_term"]["test_direction"] == "backward"
+    assert model.records_of(found["test_dw_db_term_by_term"])[0]["direction"] == "backward"
+    assert model.records_of(found["test_32x32x3_six_filters"])[0]["direction"] == "forward"
 
 
 # --------------------------------------------------------------------------- scoreboard and diff
@@ -463,10 +487,12 @@ def test_diff_compares_error_ratios_only_under_the_same_tolerance():
     ],
 )
 def test_matrix_padding_kind_is_the_spec_rule_in_every_dimension(padding):
-    """The matrix reads a recorded padding (as its repr, as a list) with the spec's one rule, in 1-D and 3-D too."""
+    """The matrix reads a recorded padding (as coverage's JSON text, as a list) with the spec's one rule, in
+    1-D and 3-D too."""
+    from convcheck.recording import value_text
     from convcheck.report.matrix import padding_kind
     from convcheck.spec.params import Conv1dParams, Conv2dParams, Conv3dParams
 
     params = {1: Conv1dParams, 2: Conv2dParams, 3: Conv3dParams}[len(padding) // 2]
     spec_kind = params(padding=padding).padding_kind
-    assert padding_kind(repr(padding)) == padding_kind(list(padding)) == spec_kind
+    assert padding_kind(value_text(padding)) == padding_kind(list(padding)) == spec_kind

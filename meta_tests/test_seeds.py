@@ -124,7 +124,7 @@ def test_grade_gives_the_whole_class_one_seed(profile):
     import argparse
 
     from convcheck.grading.cli import class_seed
-    from convcheck.pytest_plugin import DEFAULT_SEED, DERANDOMISED
+    from convcheck.options import DEFAULT_SEED, DERANDOMISED
 
     given = argparse.Namespace(seed=7, profile=profile)
     class_seed(given)

@@ -501,28 +501,24 @@ def ensure(
 
 
 def require(impl: Implementation, *functions: str) -> None:
-    """Skip as *unsupported* unless the implementation provides every function named."""
-    import pytest
-
+    """Skip as *unsupported* (kind ``missing``) unless the implementation provides every function named."""
     missing = [f for f in functions if not impl.provides(f)]
     if missing:
-        pytest.skip(f"unsupported: {impl.name} does not provide {', '.join(missing)}")
+        recording.skip("missing", f"unsupported: {impl.name} does not provide {', '.join(missing)}")
 
 
 def require_oracle(oracle: str, op_name: str, caps: Capabilities) -> None:
     """Skip when the oracle cannot follow the declared semantics (e.g. torch and ties='split')."""
-    import pytest
-
     sem = contracts.oracle_semantics(caps.semantics(op_name))
     if not oracles.ORACLES[oracle].covers(op_name, sem):
-        pytest.skip(f"not covered: the {oracle} oracle cannot follow {sem}")
+        recording.skip("not covered", f"not covered: the {oracle} oracle cannot follow {sem}")
 
 
 def require_dtype(caps: Capabilities, dtype: str, why: str) -> None:
-    import pytest
-
     if dtype not in caps.dtypes:
-        pytest.skip(f"unsupported: {why} need {dtype}, declared dtypes are {list(caps.dtypes)}")
+        recording.skip(
+            "unsupported", f"unsupported: {why} need {dtype}, declared dtypes are {list(caps.dtypes)}"
+        )
 
 
 def self_bounds(impl: Implementation, case: Case) -> dict[str, np.ndarray]:

@@ -12,6 +12,7 @@ network's name); ``--ops networks`` selects them all, ``--ops lenet5`` one.
 
 import pytest
 
+from convcheck import recording
 from convcheck.networks import check_network, record_result
 from convcheck.spec import DTYPES
 from convcheck.spec.networks import NETWORKS
@@ -24,7 +25,7 @@ from convcheck.spec.networks import NETWORKS
 def test_network(impl, caps, network_name, dtype, record):
     result = check_network(impl, network_name, dtype=dtype, caps=caps)
     if result.status == "unsupported":
-        pytest.skip(f"unsupported: {result.reason}")
+        recording.skip("missing" if result.missing else "unsupported", f"unsupported: {result.reason}")
     record_result(record, result)
     if not result.passed:
         raise AssertionError(result.report())

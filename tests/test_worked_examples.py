@@ -51,7 +51,7 @@ def test_max_pool_4x4(impl):
     )
 
 
-@pytest.mark.conformance("worked_examples", ops=("conv2d",))
+@pytest.mark.conformance("worked_examples", ops=("conv2d",), direction="forward")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_full_convolution_of_magic_square(impl, caps, dtype):
     """Lecture 003: the full convolution of the 5x5 magic square with [[1,3,1],[0,5,0],[2,1,2]].
@@ -70,7 +70,7 @@ def test_full_convolution_of_magic_square(impl, caps, dtype):
     np.testing.assert_array_equal(y[0, 0], convolve2d(MAGIC, KERNEL, mode="full"))
 
 
-@pytest.mark.conformance("worked_examples", ops=("conv2d",))
+@pytest.mark.conformance("worked_examples", ops=("conv2d",), direction="backward")
 def test_dw_db_term_by_term(impl, caps):
     """Lecture 002: a 3x3 input, a 2x2 kernel, ``z = conv(x, w) + b`` (2x2); dL/dw and dL/db
     written term by term: ``dw11 = dz11 x11 + dz12 x12 + dz21 x21 + dz22 x22`` and so on,
@@ -102,7 +102,7 @@ def test_dw_db_term_by_term(impl, caps):
     np.testing.assert_array_equal(db, [db_expected], err_msg="db of the 3x3 / 2x2 example")
 
 
-@pytest.mark.conformance("worked_examples", ops=("conv2d",))
+@pytest.mark.conformance("worked_examples", ops=("conv2d",), direction="forward")
 def test_32x32x3_six_filters(impl, caps):
     """Lecture 000: a 32x32x3 input and six 5x5x3 filters give a 28x28x6 output ((32 - 5)/1 + 1 = 28)."""
     checks.require(impl, "conv2d_forward")

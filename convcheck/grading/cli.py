@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..pytest_plugin import PROFILES
+from ..options import DEFAULT_SEED, DERANDOMISED, add_to_parser, grade_options, run_flags
 from ..spec import UsageError
 from ..spec.networks import selection
 from .batch import GradeSettings, grade_all
@@ -35,12 +35,10 @@ from .discover import Submission, discover
 from .outcome import Outcome
 from .progress import GradeProgress, final_table
 from .rubric import RubricError, load_rubric
-from .runner import RunOptions, RunUnavailable, supported_run_flags
+from .runner import RunOptions, RunUnavailable, check_run_available, passthrough
 from .summary import write_summary
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 2, 3, 130
-PASS_THROUGH = {"timeout": "--timeout", "memory": "--memory", "cpu_time": "--cpu-time", "seed": "--seed"}
-"""Options of ``convcheck run`` that ``grade`` passes through when the child supports them."""
 
 
 class UsageProblem(Exception):
@@ -81,50 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="submissions checked at once (default: cores)",
     )
     parser.add_argument(
-        "--profile",
-        choices=sorted(PROFILES),
-        default="ci",
-        help="hypothesis profile (default ci: derandomised)",
-    )
-    parser.add_argument(
-        "--max-examples",
-        metavar="N",
-        type=int,
-        default=None,
-        help="examples per property (overrides the profile)",
-    )
-    parser.add_argument(
-        "--ops",
-        metavar="OPS",
-        default=None,
-        help="grade only these operations, comma-separated (default all)",
-    )
-    parser.add_argument(
-        "--contract",
-        choices=("course", "library"),
-        default="course",
-        help="course (default): ReLU'(0) and tie rules that are valid subgradients are notes, every-max "
-        "routing a warning (code adapted from the assignment's API: output sizes divide exactly); library: PyTorch's exact rules (spec/contracts.py)",
-    )
-    parser.add_argument(
         "--submission-timeout",
         metavar="SECONDS",
         type=float,
         default=600.0,
         help="wall-clock limit for one whole submission; past it, it is killed and scored 0 (default 600)",
     )
-    passed = parser.add_argument_group(
-        "passed through to `convcheck run` (when its --help lists them; otherwise a note says they are ignored)"
-    )
-    passed.add_argument("--timeout", metavar="SECONDS", default=None, help="wall-clock limit per call")
-    passed.add_argument("--memory", metavar="MB", default=None, help="memory cap of the isolated worker")
-    passed.add_argument("--cpu-time", metavar="SECONDS", default=None, help="CPU-time limit per call")
-    passed.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="the seed every submission's draws derive from (default 0 under ci, else one random seed for the class)",
-    )
+    add_to_parser(parser, grade_options(), "grade")
 
 
 def _ops(value: str | None) -> tuple[str, ...]:
@@ -148,24 +109,6 @@ def _check_numbers(args: argparse.Namespace) -> None:
         )
 
 
-def _passthrough(args: argparse.Namespace, supported: set[str]) -> dict[str, str]:
-    """The pass-through options asked for that the child supports; a note on stderr for the others."""
-    chosen = {}
-    for attr, flag in PASS_THROUGH.items():
-        value = getattr(args, attr)
-        if value is None:
-            continue
-        if flag in supported:
-            chosen[flag] = str(value)
-        else:
-            print(
-                f"convcheck grade: note: this `convcheck run` has no {flag}; not passing it "
-                f"(--submission-timeout still limits each submission as a whole)",
-                file=sys.stderr,
-            )
-    return chosen
-
-
 def _settings(args: argparse.Namespace) -> GradeSettings:
     """Everything a grading run needs, validated; ``UsageProblem`` on the first mistake."""
     if not args.submissions.is_dir():
@@ -180,7 +123,7 @@ def _settings(args: argparse.Namespace) -> GradeSettings:
         raise UsageProblem(
             f"rubric {rubric.source} gives no weight to the operations asked for ({', '.join(ops)})"
         )
-    supported = supported_run_flags()
+    check_run_available()
     class_seed(args)
     options = RunOptions(
         profile=args.profile,
@@ -189,8 +132,8 @@ def _settings(args: argparse.Namespace) -> GradeSettings:
         strict=rubric.strict,
         contract=args.contract,
         submission_timeout=args.submission_timeout,
-        report="--report" in supported,
-        passthrough=_passthrough(args, supported),
+        report="--report" in run_flags(),
+        passthrough=passthrough(args),
     )
     return GradeSettings(args.report.resolve(), rubric, options, args.submissions.resolve())
 
@@ -199,8 +142,6 @@ def class_seed(args: argparse.Namespace) -> None:
     """One seed for the whole class, so every submission meets the same cases: ``--seed``, else the
     derandomised profile's default, else one random seed drawn here; passed to every child."""
     import secrets
-
-    from ..pytest_plugin import DEFAULT_SEED, DERANDOMISED
 
     if args.seed is None:
         args.seed = DEFAULT_SEED if args.profile in DERANDOMISED else secrets.randbelow(2**32)

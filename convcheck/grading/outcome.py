@@ -149,7 +149,7 @@ def judge(
     """
     results = read_results(folder / "results.jsonl")
     stderr = _read_text(folder / "stderr.txt")
-    declared = declared_features(_read_text(folder / "stdout.txt"))
+    declared = declared_features(results)
     items = item_statuses(rubric, group_statuses(results), declared, ops)
     status, message = _verdict(run, len(results), stderr, items)
     groups = failure_groups(results)  # one entry per mistake, not per failing property

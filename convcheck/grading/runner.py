@@ -5,16 +5,16 @@ terminal reaches only the grader, and everything the submission spawned can be
 killed at once with its process group. The grader never imports student code
 itself: a hang, a crash or a huge allocation costs that student's run only.
 
-Optional flags of ``convcheck run`` (``--report`` and the isolation limits
-``--timeout``, ``--memory``, ``--cpu-time``) are passed through only when the
-installed ``convcheck run --help`` lists them (``supported_run_flags``).
+The options ``convcheck grade`` passes through to every child (the isolation
+limits ``--timeout``, ``--memory``, ``--cpu-time`` and ``--seed``) are those
+``convcheck.options`` marks so; the child is this same package, so it has them.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -22,9 +22,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-OPTIONAL_RUN_FLAGS = ("--report", "--timeout", "--memory", "--cpu-time", "--seed")
-"""Flags of ``convcheck run`` that ``convcheck grade`` passes through when they exist."""
 
 POLL_SECONDS = 0.1
 _SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -39,12 +36,9 @@ class RunUnavailable(RuntimeError):
     """``convcheck run`` itself does not start, so no submission could be graded."""
 
 
-def supported_run_flags(timeout: float = 120.0) -> set[str]:
-    """Which of ``OPTIONAL_RUN_FLAGS`` the installed ``convcheck run --help`` lists.
-
-    Also a preflight: raises ``RunUnavailable`` when ``convcheck run --help`` fails,
-    since every child would then fail the same way and be misgraded.
-    """
+def check_run_available(timeout: float = 120.0) -> None:
+    """A preflight: raise ``RunUnavailable`` when ``convcheck run --help`` fails in a child, since every
+    submission's child would then fail the same way and be misgraded."""
     cmd = [*python_command(), "-m", "convcheck", "run", "--help"]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=child_env())
@@ -53,7 +47,18 @@ def supported_run_flags(timeout: float = 120.0) -> set[str]:
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
         raise RunUnavailable(f"`convcheck run --help` failed with exit status {proc.returncode}: {last}")
-    return {flag for flag in OPTIONAL_RUN_FLAGS if re.search(rf"(?<![\w-]){re.escape(flag)}\b", proc.stdout)}
+
+
+def passthrough(args: argparse.Namespace) -> dict[str, str]:
+    """``{flag: value}`` for every option ``convcheck grade`` passes through (``convcheck.options``)
+    that the command line gave a value."""
+    from ..options import grade_options
+
+    return {
+        o.flag: str(getattr(args, o.name))
+        for o in grade_options()
+        if o.grade == "pass" and getattr(args, o.name, None) is not None
+    }
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 A *group* is one (operation, property) of the suite, written ``"op:property"``;
 its status is ``convcheck.summary``'s (``passed``, ``failed``, ``error``,
 ``unsupported``, ``skipped``), except that a group skipped because a contract
-function is missing is ``missing``, and a group with no result at all is
-``not_run``. A *feature* item (``"op.feature"``) is ``unsupported`` when the
-submission declared the feature unsupported or different, ``passed`` when it
+function is missing (skip kind ``missing``) is ``missing``, and a group with no
+result at all is ``not_run``. A *feature* item (``"op.feature"``) is
+``unsupported`` when the submission declared the feature unsupported or
+different (the results' ``declared_unsupported``), ``passed`` when it
 did not and some check of the operation ran, and otherwise what the
 operation's groups are (``missing`` for an operation not implemented). The
 rubric's credits turn statuses into a score (see ``convcheck.grading.rubric``).
@@ -13,27 +14,15 @@ rubric's credits turn statuses into a score (see ``convcheck.grading.rubric``).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from ..summary import rows
+from ..summary import declared_features, rows
 from .rubric import Rubric
 
-_DECLARED = re.compile(r"^\s*unsupported \(declared\): (.+)$", re.MULTILINE)
-"""The line ``convcheck run`` prints for each operation with declared-unsupported features."""
-_FEATURE = re.compile(r"(?:^|; )(\w+)\.(\w+) = ")
-"""One ``op.feature = value`` item of such a line (items are separated by ``; ``)."""
+__all__ = ["declared_features", "group_statuses", "item_statuses", "score"]
 
-_MISSING_REASON = " does not provide "
 _RAN = ("passed", "failed", "error")
 _NOT_CHECKED_ORDER = ("missing", "unsupported", "skipped", "not_run")
-
-
-def declared_features(run_output: str) -> set[str]:
-    """``"op.feature"`` for every feature a run's output lists as ``unsupported (declared)``."""
-    return {
-        f"{op}.{feature}" for line in _DECLARED.findall(run_output) for op, feature in _FEATURE.findall(line)
-    }
 
 
 def group_statuses(results: list[dict[str, Any]]) -> dict[str, str]:
@@ -41,7 +30,7 @@ def group_statuses(results: list[dict[str, Any]]) -> dict[str, str]:
     out = {}
     for row in rows(results):
         status = row["status"]
-        if status == "unsupported" and any(_MISSING_REASON in reason for reason in row["reasons"]):
+        if status == "unsupported" and "missing" in row["skip_kinds"]:
             status = "missing"
         out[f"{row['op']}:{row['property']}"] = status
     return out

@@ -24,7 +24,7 @@ so they can be rebuilt from any saved report.
 
 from __future__ import annotations
 
-import ast
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,11 +36,12 @@ CELL_STATUSES = ("passed", "failed", "unsupported", "untested", "n/a")
 
 
 def _pairs(value: Any) -> tuple[int, ...]:
-    """A hyper-parameter value from a counterexample (list) or from coverage (its repr)."""
+    """A hyper-parameter value from a counterexample (list) or from coverage (its JSON text,
+    ``recording.value_text``)."""
     if isinstance(value, str):
         try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
+            value = json.loads(value)
+        except ValueError:
             return ()
     if isinstance(value, list | tuple):
         return tuple(int(v) for v in value)

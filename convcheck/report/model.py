@@ -41,13 +41,8 @@ DIRECTION_OF_PROPERTY = {
     "linearity": "backward",
 }
 """The direction a property checks; ``backward`` gets the gradient's name (``backward:dx``),
-every other property exercises both passes (``forward+backward``)."""
-
-DIRECTION_OF_TEST = {
-    "test_full_convolution_of_magic_square": "forward",
-    "test_32x32x3_six_filters": "forward",
-    "test_dw_db_term_by_term": "backward",
-}
+every other property exercises both passes (``forward+backward``), unless its test's
+``conformance`` marker names the one pass it checks (``direction=``, the result's ``test_direction``)."""
 
 
 def now() -> str:
@@ -224,23 +219,22 @@ def new_document(impl: Implementation, run: dict[str, Any], strict: bool) -> dic
 def direction(entry: dict[str, Any]) -> str:
     """``forward``, ``backward``, ``backward:dx`` ... or ``forward+backward`` for a test result."""
     prop = entry.get("property", "")
-    name = entry.get("test", "").split("::")[-1].split("[")[0]
-    if name in DIRECTION_OF_TEST:
-        return DIRECTION_OF_TEST[name]
+    if entry.get("test_direction"):
+        return entry["test_direction"]
     if prop == "backward":
         return f"backward:{entry['direction']}" if entry.get("direction") else "backward"
     return DIRECTION_OF_PROPERTY.get(prop, "forward+backward")
 
 
-def message_text(message: str | None, limit: int = 80) -> str | None:
-    """The assertion text of a pytest failure (hypothesis's noise trimmed)."""
-    if not message:
-        return message
+def message_text(entry: dict[str, Any], limit: int = 80) -> str | None:
+    """What a failed result's exception says (``grouping.failure_text``), or ``None`` without a failure."""
     import textwrap
 
-    from ..cli import failure_text
+    from ..grouping import failure_text
 
-    return textwrap.dedent(failure_text(message, limit))
+    if not entry.get("exception") and not entry.get("message"):
+        return None
+    return textwrap.dedent(failure_text(entry, limit))
 
 
 def _outputs(stats: dict[str, Any]) -> dict[str, Any]:
@@ -324,7 +318,7 @@ def _attach_failure(rec: dict[str, Any], entry: dict[str, Any]) -> None:
     failure = entry.get("failure") or {}
     searched = (entry.get("failing_cases") or {}).get(rec["dtype"])
     if failure and (failure.get("dtype") == rec["dtype"] or rec["dtype"] is None):
-        rec["message"] = message_text(entry.get("message")) or failure.get("message")
+        rec["message"] = message_text(entry) or failure.get("message")
         rec["diagnosis"] = failure.get("diagnosis")
         if failure.get("network"):  # a whole-network check: its comparisons and first bad layer
             rec["network"] = failure["network"]
@@ -340,7 +334,7 @@ def _attach_failure(rec: dict[str, Any], entry: dict[str, Any]) -> None:
         )
         rec["counterexample"] = {**searched, "shrunk": False}
     else:
-        rec["message"] = message_text(entry.get("message"))
+        rec["message"] = message_text(entry)
         found = searched or entry.get("last_case")  # e.g. the implementation raised: no failure noted
         rec["counterexample"] = {**found, "shrunk": True} if found else None
 

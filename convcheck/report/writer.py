@@ -169,13 +169,11 @@ def _safe(name: str) -> str:
 class ReportPlugin:
     """Registered on the controller: one ``ReportWriter`` per implementation checked."""
 
-    def __init__(
-        self, config: Any, folder: str, impls: list[Any], profile: str, seed: int | None, derandomized: bool
-    ) -> None:
+    def __init__(self, config: Any, folder: str, impls: list[Any], profile: str, seed: int | None) -> None:
         from ..spec import FULL
 
         strict = bool(config.getoption("strict_contract"))
-        run = run_info(config, profile, seed, derandomized)
+        run = run_info(config, profile, seed)
         root = Path(folder)
         self.writers: dict[str, ReportWriter] = {}
         for impl in impls:
@@ -204,18 +202,17 @@ class ReportPlugin:
             )
 
 
-def run_info(config: Any, profile: str, seed: int | None, derandomized: bool) -> dict[str, Any]:
-    """How the run was made: profile, examples, seed, operations, workers, command line.
-
-    ``seed`` and ``derandomized`` (the profile draws the same cases every run) come from the pytest
-    plug-in, which owns them."""
+def run_info(config: Any, profile: str, seed: int | None) -> dict[str, Any]:
+    """How the run was made: profile, examples, seed, operations, workers, command line."""
     from hypothesis import settings
+
+    from ..options import DERANDOMISED
 
     active = settings()
     return {
         "profile": profile,
         "max_examples": active.max_examples,
-        "derandomize": bool(active.derandomize) or derandomized,
+        "derandomize": bool(active.derandomize) or profile in DERANDOMISED,
         "seed": seed,
         "ops": list(config.getoption("ops").split(",")) if config.getoption("ops") else None,
         "workers": config.getoption("numprocesses", default=None),

@@ -1,0 +1,64 @@
+"""The results stream carries typed fields, so no reader parses printed text.
+
+A failure's text comes from its exception (``exception``), the same under
+``--tb=native`` as under ``--tb=short``; a skip says its kind (``skip_kind``);
+each result names what its implementation declared unsupported
+(``declared_unsupported``); coverage values are JSON texts.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from convcheck.grouping import block_lines, failure_groups, failure_text
+
+ROOT = Path(__file__).resolve().parents[1]
+BUGGY = "buggy.conv_flipped_kernel_forward"
+
+
+def _pytest(tmp_path: Path, name: str, *args: str) -> list[dict]:
+    """Run the suite's forward property with pytest; the results it wrote."""
+    results = tmp_path / f"{name}.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/test_forward.py", "-p", "no:cacheprovider", "-q",
+         "--max-examples", "10", "--hypothesis-seed", "3", "--no-isolation",
+         "--convcheck-results", str(results), *args],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-2000:]
+    return [json.loads(line) for line in results.read_text().splitlines()]
+
+
+def test_a_failure_reads_the_same_under_any_traceback_style(tmp_path):
+    short = _pytest(tmp_path, "short", "--impl", BUGGY, "--ops", "conv2d", "--tb=short")
+    native = _pytest(tmp_path, "native", "--impl", BUGGY, "--ops", "conv2d", "--tb=native")
+    failed = {r["test"]: r for r in short if r["status"] == "failed"}
+    assert failed, "the planted bug failed nothing"
+    for r in native:
+        if r["test"] in failed:
+            text = failure_text(r)
+            assert text.startswith("AssertionError: conv2d_forward"), text
+            assert text == failure_text(failed[r["test"]])
+            assert r["message"] != failed[r["test"]]["message"]  # pytest's own text did differ
+    assert [g.title for g in failure_groups(native)] == [g.title for g in failure_groups(short)]
+    shown = "\n".join(block_lines(failure_groups(native)[0]))
+    assert "AssertionError: conv2d_forward" in shown and "Traceback" not in shown
+
+
+def test_skips_say_their_kind_and_results_what_was_declared(tmp_path):
+    module = tmp_path / "partial.py"
+    module.write_text(
+        "from convcheck.impls.numpy_reference import conv2d_forward\n"
+        "CONVCHECK_CAPABILITIES = {'conv2d': {'dilation': False}, 'max_pool2d': {'ceil_mode': False}}\n"
+    )
+    results = _pytest(tmp_path, "partial", "--impl", str(module), "--ops", "conv2d,max_pool2d")
+    by_op = {op: [r for r in results if r["op"] == op] for op in ("conv2d", "max_pool2d")}
+    assert by_op["max_pool2d"] and all(r["skip_kind"] == "missing" for r in by_op["max_pool2d"])
+    assert all(r["status"] == "unsupported" for r in by_op["max_pool2d"])
+    for r in results:  # only conv2d is provided, so only its declaration is named
+        assert r["declared_unsupported"] == [{"op": "conv2d", "feature": "dilation", "value": False}]
+    ran = [r for r in by_op["conv2d"] if r["status"] == "passed"]
+    assert ran and all(json.loads(v) == [1, 1] for r in ran for v in r["values"]["dilation"])
