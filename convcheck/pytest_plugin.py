@@ -221,6 +221,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
             exception = {"type": call.excinfo.typename, "text": exception_text(call.excinfo)}
             report.user_properties.append(("convcheck_exception", json.dumps(exception)))
     if report.when == "call" and report.failed:
+        item.stash[_CALL_FAILED] = True
         command = replay_command(item)
         report.sections.append(("convcheck replay", command))
         report.user_properties.append(("convcheck_replay", command))
@@ -311,6 +312,8 @@ _PROFILE = pytest.StashKey[str]()
 _SEED = pytest.StashKey[int]()
 _OPS = pytest.StashKey[list[str]]()
 _COLLECTOR = pytest.StashKey["Collector"]()
+_CALL_FAILED = pytest.StashKey[bool]()
+"""Set on an item whose call phase failed (its recorder then settles an unreplayed failure)."""
 
 
 def collected_results(config: pytest.Config) -> list[dict[str, Any]]:
@@ -402,6 +405,8 @@ def record(request: pytest.FixtureRequest) -> Any:
     rec = Recorder(caps)
     with recording.active(rec):
         yield rec
+    if request.node.stash.get(_CALL_FAILED, False):
+        rec.settle_unreplayed()
     request.node.user_properties.append(("convcheck_record", json.dumps(rec.to_dict())))
 
 

@@ -27,7 +27,7 @@ import contextlib
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
@@ -158,6 +158,9 @@ class Recorder:
         self.failing_cases: dict[str, dict[str, Any]] = {}
         self.last_case: dict[str, Any] | None = None
         self.final_failure: dict[str, Any] | None = None
+        self.unreplayed: tuple[Any, str | None, str, Callable[[], Any]] | None = None
+        """The latest failing example that was not hypothesis's final one: its case, output, message
+        and a function diagnosing it (``settle_unreplayed``)."""
         self.kinks: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._last: Any = None
         self.pair_limits: dict[str, str] = {}
@@ -233,6 +236,26 @@ class Recorder:
                 "diagnosis": None if diagnosis is None else diagnosis.to_dict(),
                 "message": message,
             }
+
+    def settle_unreplayed(self) -> None:
+        """For a check that failed without a final example: hypothesis found a failure, but the
+        same input passed when it was replayed (a flaky failure), so nothing was noted. Note the
+        last failing example instead, diagnosed now, and say why it is the one shown."""
+        if self.final_failure is not None or self.unreplayed is None:
+            return
+        case, output, message, diagnose = self.unreplayed
+        diagnosis = diagnose()
+        note = (
+            "hypothesis could not replay this failure: the same input passed the next time, so the "
+            "result is not a function of the input alone"
+        )
+        self.final_failure = {
+            "dtype": case.dtype,
+            "output": output,
+            "counterexample": case_spec(case),
+            "diagnosis": diagnosis.to_dict(),
+            "message": f"{message}\n  {diagnosis.line()}\n  {note}",
+        }
 
     def kink(self, verdict: dict[str, Any], line: str, where: str) -> None:
         """Note a convention or a kink defect that the run's contract does not fail (the course

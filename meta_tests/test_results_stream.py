@@ -62,3 +62,34 @@ def test_skips_say_their_kind_and_results_what_was_declared(tmp_path):
         assert r["declared_unsupported"] == [{"op": "conv2d", "feature": "dilation", "value": False}]
     ran = [r for r in by_op["conv2d"] if r["status"] == "passed"]
     assert ran and all(json.loads(v) == [1, 1] for r in ran for v in r["values"]["dilation"])
+
+
+WRONG_AT_FIRST = '''
+from convcheck.impls.numpy_reference import *  # noqa: F403
+from convcheck.impls import numpy_reference as _ref
+
+_calls = [0]
+
+
+def conv2d_forward(x, w, b, *, stride, padding, dilation, groups):
+    """Off by one on the first two calls in a process, right afterwards."""
+    _calls[0] += 1
+    y = _ref.conv2d_forward(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return y + 1 if _calls[0] <= 2 else y
+'''
+
+
+def test_a_failure_hypothesis_cannot_replay_is_still_shown_and_diagnosed(tmp_path):
+    """Hypothesis replays the shrunk example last; code whose answer changes between calls (an
+    uninitialised buffer, state) can pass that replay, and the check fails as flaky. The last
+    failing example is then the one noted, diagnosed, with the reason it is shown."""
+    impl = tmp_path / "wrong_at_first.py"
+    impl.write_text(WRONG_AT_FIRST)
+    results = _pytest(tmp_path, "flaky", "--impl", str(impl), "--ops", "conv2d", "-k", "scipy")
+    failed = [r for r in results if r["status"] == "failed"]
+    assert [r["property"] for r in failed] == ["forward"], [(r["check"], r["status"]) for r in results]
+    failure = failed[0]["failure"]
+    assert failure["counterexample"]["op"] == "conv2d" and failure["output"] == "y"
+    assert failure["diagnosis"] is not None and "tested" in failure["diagnosis"]
+    assert "likely cause:" in failure["message"]
+    assert "could not replay this failure" in failure["message"]

@@ -80,12 +80,14 @@ def fail(
     rec = recording.current()
     final = _final_example()
     diagnosis = None
+    caps = caps or (rec.caps if rec is not None and rec.caps is not None else impl.capabilities)
     if final:
-        caps = caps or (rec.caps if rec is not None and rec.caps is not None else impl.capabilities)
         diagnosis = diagnose(impl, case, caps, output)
         message = with_cause(message, diagnosis.line())
     if rec is not None:
         rec.failure(case, output=output, diagnosis=diagnosis, final=final, message=message)
+        if not final:  # diagnosed later only if hypothesis cannot replay it (Recorder.settle_unreplayed)
+            rec.unreplayed = (case, output, message, lambda: diagnose(impl, case, caps, output))
     raise exc(message)
 
 
