@@ -288,12 +288,24 @@ def _varies(obs: Observation) -> list[str]:
 
 
 def _uninitialised(obs: Observation, ref: Reference) -> str | None:
+    """Varying outputs that are wrong: outside the bound, or nonzero where every term of the sum is
+    zero (``S = 0``), which no summation order produces: leftover bits such as 4.7e-310."""
     for name in _varies(obs):
         want = ref.expected.get(name)
         calls = [obs.outputs[name], *(r[name] for r in obs.repeats if name in r)]
         if want is not None and any(not ref.agree(name, c, want, ref.abs_sum[name]) for c in calls):
             return f"{name} differs from call to call on identical inputs, beyond rounding"
+        if want is not None and any(_nonzero_from_zeros(c, want, ref.abs_sum[name]) for c in calls):
+            return f"{name} differs from call to call and is nonzero where every term it sums is zero"
     return None
+
+
+def _nonzero_from_zeros(got: Any, want: np.ndarray, scale: np.ndarray) -> bool:
+    """Whether ``got`` is nonzero at an element whose every summed term is zero (``S == 0``)."""
+    if not isinstance(got, np.ndarray) or got.shape != want.shape or np.shape(scale) != want.shape:
+        return False
+    empty = np.asarray(scale) == 0
+    return bool(np.any(empty & (got != 0) & np.isfinite(got)))
 
 
 def _reordered(obs: Observation, ref: Reference) -> str | None:
@@ -318,14 +330,14 @@ SYMPTOMS: tuple[Symptom, ...] = (
         _promoted,
     ),
     Symptom(
-        "noncontiguous_input_misread",
-        "the answer depends on the memory layout: strides assumed C-contiguous",
-        _layout_dependent,
-    ),
-    Symptom(
         "uninitialised_accumulator",
         "results change from call to call and are wrong: an accumulator from np.empty, or other leftover state",
         _uninitialised,
+    ),
+    Symptom(
+        "noncontiguous_input_misread",
+        "the answer depends on the memory layout: strides assumed C-contiguous",
+        _layout_dependent,
     ),
     Symptom(
         "nondeterministic_summation_order",
@@ -333,6 +345,18 @@ SYMPTOMS: tuple[Symptom, ...] = (
         _reordered,
     ),
 )
+
+
+def unreplayed(found: Diagnosis, wrong: bool) -> Diagnosis:
+    """The diagnosis of a failure that passed when hypothesis replayed its input. After a wrong
+    output (outside the bound, NaN, the wrong shape) that is itself the uninitialised-state
+    symptom: the same input gave a wrong answer, then a right one. Calls made while diagnosing
+    may all land within rounding, which alone reads as a reordered summation."""
+    if not wrong or found.slug not in (None, "nondeterministic_summation_order"):
+        return found
+    symptom = next(s for s in SYMPTOMS if s.slug == "uninitialised_accumulator")
+    seen = "the same input gave a wrong output, then passed when replayed"
+    return Diagnosis(symptom.slug, f"{symptom.explanation} ({seen})", tested=found.tested)
 
 
 def _non_finite(obs: Observation, ref: Reference) -> str | None:

@@ -477,6 +477,17 @@ def _failed(entry: dict[str, Any], report: pytest.TestReport, props: dict[str, A
         entry.pop("exception", None)
 
 
+def _show_unreplayed(entry: dict[str, Any]) -> None:
+    """A failure hypothesis could not replay raised only its flaky-replay exception group; its
+    shown text becomes the recorded failure's (message, diagnosis and why it is the one shown)."""
+    failure = entry.get("failure") or {}
+    if not failure.get("unreplayed"):
+        return
+    exception = entry.get("exception") or {}
+    entry["exception"] = {"type": exception.get("type", "AssertionError"), "text": failure["message"]}
+    entry["message"] = f"{failure['message']}\n\n{entry.get('message') or ''}".rstrip()
+
+
 class Collector:
     """Gathers one result per conformance test (on the controller under xdist)."""
 
@@ -511,6 +522,7 @@ class Collector:
         if report.when == "teardown":
             if "convcheck_record" in props:
                 entry.update(json.loads(str(props["convcheck_record"])))
+                _show_unreplayed(entry)
             if report.failed and entry["status"] in (None, "passed"):
                 entry["status"] = "error"
                 _failed(entry, report, props)

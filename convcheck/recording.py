@@ -255,6 +255,7 @@ class Recorder:
             "counterexample": case_spec(case),
             "diagnosis": diagnosis.to_dict(),
             "message": f"{message}\n  {diagnosis.line()}\n  {note}",
+            "unreplayed": True,
         }
 
     def kink(self, verdict: dict[str, Any], line: str, where: str) -> None:

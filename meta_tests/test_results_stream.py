@@ -93,3 +93,4 @@ def test_a_failure_hypothesis_cannot_replay_is_still_shown_and_diagnosed(tmp_pat
     assert failure["diagnosis"] is not None and "tested" in failure["diagnosis"]
     assert "likely cause:" in failure["message"]
     assert "could not replay this failure" in failure["message"]
+    assert failure["unreplayed"] and "could not replay this failure" in failed[0]["exception"]["text"]

@@ -69,13 +69,16 @@ def fail(
     output: str | None = None,
     caps: Capabilities | None = None,
     exc: type[AssertionError] = AssertionError,
+    wrong: bool = False,
 ) -> None:
     """Raise ``exc(message)``; on the final example, diagnosed and noted in the test's recorder.
 
-    ``output`` names the failing output (``y``, ``dx``, ...) when one was compared.
+    ``output`` names the failing output (``y``, ``dx``, ...) when one was compared; ``wrong``
+    says that output was wrong in itself (outside the bound, NaN, the wrong shape or type), not
+    merely different from another call's.
     """
     __tracebackhide__ = True
-    from convcheck.diagnosis import diagnose
+    from convcheck.diagnosis import diagnose, unreplayed
 
     rec = recording.current()
     final = _final_example()
@@ -87,7 +90,12 @@ def fail(
     if rec is not None:
         rec.failure(case, output=output, diagnosis=diagnosis, final=final, message=message)
         if not final:  # diagnosed later only if hypothesis cannot replay it (Recorder.settle_unreplayed)
-            rec.unreplayed = (case, output, message, lambda: diagnose(impl, case, caps, output))
+            rec.unreplayed = (
+                case,
+                output,
+                message,
+                lambda: unreplayed(diagnose(impl, case, caps, output), wrong),
+            )
     raise exc(message)
 
 
@@ -104,6 +112,7 @@ def _check_array(
             f"of shape {shape} and dtype {dtype} [{case.describe()}]",
             output=output,
             exc=ContractViolation,
+            wrong=True,
         )
     if value.shape != shape:
         fail(
@@ -112,6 +121,7 @@ def _check_array(
             f"{what}.shape={value.shape}, but should be {shape} [{case.describe()}]{shape_hint(case, what)}",
             output=output,
             exc=ContractViolation,
+            wrong=True,
         )
     if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
         bad = np.argwhere(~np.isfinite(value))
@@ -123,6 +133,7 @@ def _check_array(
             f"NaN or inf) for finite inputs [{case.describe()}]",
             output=output,
             exc=ContractViolation,
+            wrong=True,
         )
     return value
 
@@ -391,7 +402,13 @@ def assert_matches(
     __tracebackhide__ = True
     if comp.passed:
         return
-    fail(case, impl, mismatch_report(case, what, comp, got, expected, impl, labels), output=comp.name)
+    fail(
+        case,
+        impl,
+        mismatch_report(case, what, comp, got, expected, impl, labels),
+        output=comp.name,
+        wrong=True,
+    )
 
 
 def mismatch_report(
