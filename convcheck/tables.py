@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 LEFT, RIGHT = "left", "right"
 
@@ -42,9 +45,9 @@ def rich_table(
     for i, name in enumerate(header):
         side = justify[i] if justify else LEFT
         if fold:
-            table.add_column(name, justify=side, overflow="fold")  # type: ignore[arg-type]
+            table.add_column(name, justify=cast("JustifyMethod", side), overflow="fold")
         else:
-            table.add_column(name, justify=side, no_wrap=True)  # type: ignore[arg-type]
+            table.add_column(name, justify=cast("JustifyMethod", side), no_wrap=True)
     for i, row in enumerate(rows):
         table.add_row(*(str(c) for c in row), style=row_styles[i] if row_styles else None)
     return table
