@@ -128,6 +128,8 @@ class Corpus:
     source: str
     path: str
     entries: tuple[Entry, ...]
+    network: str | None = None
+    """The ``spec/networks.py`` network whose conv and pool layers are the first entries, if named."""
 
     def info(self) -> dict[str, Any]:
         """What a report records about the corpus (everything but the entries)."""
@@ -216,6 +218,7 @@ def parse(doc: Any, where: str) -> Corpus:
         source=doc["source"],
         path=where,
         entries=entries,
+        network=doc.get("network"),
     )
 
 

@@ -1,4 +1,5 @@
-"""Thread counts of NumPy's BLAS and of PyTorch: read them for the report, set them for ``--threads``.
+"""Thread counts of NumPy's BLAS and of PyTorch: read them for the report, set them for ``--threads``,
+and hold every checking process to one (``limit_threads``).
 
 PyTorch: ``torch.get_num_threads`` / ``torch.set_num_threads`` (its intra-op
 pool, which its convolutions use).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,8 +137,6 @@ def limit_threads(n: int = 1) -> int | None:
     if any(os.environ.get(name) for name in ENV_VARS):
         return None
     os.environ.update({name: str(n) for name in ENV_VARS})
-    import sys
-
     if "torch" in sys.modules:  # torch reads the environment when imported; an imported one is told
         sys.modules["torch"].set_num_threads(n)
     if "numpy" in sys.modules:

@@ -23,8 +23,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..bench.threads import ENV_VARS as THREAD_ENV_VARS
+
 POLL_SECONDS = 0.1
-_SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 def python_command() -> list[str]:
@@ -106,7 +107,7 @@ def child_env() -> dict[str, str]:
     env = dict(os.environ)
     for name in ("CONVCHECK_IMPL", "CONVCHECK_PROFILE", "PYTEST_ADDOPTS"):
         env.pop(name, None)
-    for name in _SINGLE_THREAD:
+    for name in THREAD_ENV_VARS:  # one thread per submission's run: several run side by side
         env.setdefault(name, "1")
     env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1", PYTHONHASHSEED="0")
     return env
