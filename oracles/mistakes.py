@@ -235,6 +235,39 @@ def _dx_crop_hard_coded(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]
             yield {"dx": dxp[:, :, c : hp - c, c : wp - c]}
 
 
+def _dx_overlap_overwritten(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """``dx`` scattered window by window with assignment instead of addition.
+
+    A loop over output positions writes ``dx_pad[:, :, window] = dy[:, :, i, j] . w``: where windows
+    overlap (a stride smaller than the dilated kernel), each cell keeps the contribution of the last
+    window (row-major) that covers it, not their sum. Cannot show when windows do not overlap.
+    """
+    p = case.params
+    kernel = case.array("w").shape[2:]
+    extents = [effective_kernel(k, d) for k, d in zip(kernel, p.dilation, strict=True)]
+    if all(s >= e for s, e in zip(p.stride, extents, strict=True)):
+        return
+    w = np.asarray(case.array("w"), dtype=np.float64)
+    if sem.get("convention", "cross-correlation") != "cross-correlation":
+        w = w[:, :, ::-1, ::-1]
+    dy = np.asarray(case.dy, dtype=np.float64)
+    n, c, h, wd = case.x.shape
+    t, b, l, r = p.padding
+    groups, (f, cg, kh, kw) = p.groups, w.shape
+    fg = f // groups
+    dxp = np.zeros((n, c, h + t + b, wd + l + r))
+    for i in range(dy.shape[2]):
+        rows = i * p.stride[0] + p.dilation[0] * np.arange(kh)
+        for j in range(dy.shape[3]):
+            cols = j * p.stride[1] + p.dilation[1] * np.arange(kw)
+            for g in range(groups):
+                part = np.tensordot(
+                    dy[:, g * fg : (g + 1) * fg, i, j], w[g * fg : (g + 1) * fg], axes=([1], [0])
+                )
+                dxp[:, g * cg : (g + 1) * cg, rows[:, None], cols[None, :]] = part
+    yield {"dx": dxp[:, :, t : t + h, l : l + wd]}
+
+
 def _ignored(case: Case, sem: Mapping[str, Any], name: str) -> Iterator[Outputs]:
     """The backward pass run as if hyper-parameter ``name`` were ``(1, 1)``, on ``dy`` as it came."""
     if tuple(getattr(case.params, name)) == (1, 1):
@@ -742,6 +775,13 @@ CATALOGUE: tuple[Mistake, ...] = (
         "dx matches the padded gradient cropped by a fixed number of cells (e.g. [1:-1, 1:-1], or not at "
         "all) whatever the padding; crop the padding actually used, dx_pad[:, :, p:p + H, p:p + W]",
         _dx_crop_hard_coded,
+    ),
+    Mistake(
+        "dx_overlap_overwritten",
+        CONV,
+        "dx matches window contributions assigned instead of added (dx_pad[..., window] = ... where "
+        "it must be +=): where windows overlap, a cell keeps only the last window's share",
+        _dx_overlap_overwritten,
     ),
     Mistake(
         "dw_batch_averaged",
