@@ -235,6 +235,17 @@ def read_notebook(path: Path | str) -> Notebook:
     return Notebook(path, cells, tuple(notes))
 
 
+def notes_of(path: Path | str) -> list[str]:
+    """The notes on what running the notebook at ``path`` drops, one line each; ``[]`` for a file that
+    is not a notebook, or a notebook that cannot be read (loading it reports why)."""
+    if Path(path).suffix.lower() != SUFFIX:
+        return []
+    try:
+        return [str(note) for note in read_notebook(path).notes]
+    except NotebookError:
+        return []
+
+
 # --------------------------------------------------------------------------- running
 
 
