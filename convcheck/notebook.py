@@ -171,20 +171,22 @@ def _ipython_only(line: str) -> str | None:
     return None
 
 
-def _kept_source(number: int, lines: list[str], notes: list[Note]) -> str:
-    """The cell's source with each IPython-only line made ``pass`` (a note for each)."""
-    out = []
+def _kept_source(number: int, lines: list[str], notes: list[Note]) -> str | None:
+    """The cell's source with each IPython-only line made ``pass`` (a note for each); ``None`` when no
+    Python is left."""
+    out, python = [], False
     for i, line in enumerate(lines, start=1):
         kind = _ipython_only(line)
         if kind is None:
             out.append(line)
+            python = python or bool(line.strip())
             continue
         notes.append(
             Note(number, i, f"dropped the {kind} `{line.strip()}`: not Python, it runs only in Jupyter")
         )
         indent = line[: len(line) - len(line.lstrip())]
         out.append(f"{indent}pass")
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n" if python else None
 
 
 def _cells(path: Path, node: Any, notes: list[Note]) -> tuple[CodeCell, ...]:
@@ -213,7 +215,9 @@ def _cells(path: Path, node: Any, notes: list[Note]) -> tuple[CodeCell, ...]:
                 Note(number, None, f"dropped the whole cell: it starts with the cell magic `{magic}`")
             )
             continue
-        kept.append(CodeCell(number, _kept_source(number, lines, notes)))
+        source = _kept_source(number, lines, notes)
+        if source is not None:
+            kept.append(CodeCell(number, source))
     if not kept:
         raise NotebookError(
             f"{path} holds no code to run: its {len(code_cells)} code cell(s) are empty, skipped or only "

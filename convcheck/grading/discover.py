@@ -6,11 +6,13 @@ with ``.`` or ``_``, such as ``.DS_Store`` or ``__pycache__``):
 - ``alice.py``: the student ``alice``, whose entry module is that file;
 - ``carol.ipynb``: the student ``carol``, whose notebook's code cells are run as the
   entry module (``convcheck.notebook``);
-- ``bob/``: the student ``bob``; the entry module is ``bob/submission.py``, or else
-  the folder's only top-level ``.py`` file (``__init__.py`` aside); a folder with no
-  top-level ``.py`` file is entered by ``submission.ipynb``, or else its only top-level
-  notebook. A ``.py`` file wins over a notebook: a notebook beside ``layers.py`` usually
-  imports it. Other files in the folder are helpers the entry module may import.
+- ``bob/``: the student ``bob``; the entry module is ``bob/submission.py``, else
+  ``bob/submission.ipynb``, else the folder's only top-level ``.py`` file
+  (``__init__.py`` aside), else its only top-level notebook. Short of a file named
+  ``submission``, a ``.py`` file wins over a notebook: a notebook beside ``layers.py``
+  usually imports it (CS231n's layout); a notebook that imports its own ``helpers.py``
+  is named ``submission.ipynb``. Other files in the folder are helpers the entry
+  module may import.
 
 Anything else (an archive, a folder with no or several candidate modules) is still a student, with a ``problem`` that says what was found and
 what to do; it is graded 0 and reported, never skipped silently. When entries
@@ -54,8 +56,9 @@ def _is_hidden(path: Path) -> bool:
 
 def _folder_entry(folder: Path) -> tuple[Path | None, str | None]:
     """The entry module of a folder-style submission, or the problem that prevents choosing one."""
-    if (folder / ENTRY_NAME).is_file():
-        return folder / ENTRY_NAME, None
+    for name in (ENTRY_NAME, NOTEBOOK_ENTRY_NAME):
+        if (folder / name).is_file():
+            return folder / name, None
     modules = sorted(p for p in folder.glob("*.py") if p.is_file() and p.name != "__init__.py")
     if len(modules) == 1:
         return modules[0], None
@@ -63,15 +66,13 @@ def _folder_entry(folder: Path) -> tuple[Path | None, str | None]:
         names = ", ".join(p.name for p in modules)
         return None, (
             f"{folder.name}/ holds {len(modules)} top-level .py files ({names}) and no {ENTRY_NAME}; "
-            f"name the module that defines the contract functions {ENTRY_NAME}"
+            f"name the module that defines the contract functions {ENTRY_NAME} (or a notebook {NOTEBOOK_ENTRY_NAME})"
         )
     return _notebook_entry(folder)
 
 
 def _notebook_entry(folder: Path) -> tuple[Path | None, str | None]:
     """The entry notebook of a folder with no top-level ``.py`` file, or the problem."""
-    if (folder / NOTEBOOK_ENTRY_NAME).is_file():
-        return folder / NOTEBOOK_ENTRY_NAME, None
     notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
     if len(notebooks) == 1:
         return notebooks[0], None
