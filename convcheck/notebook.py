@@ -127,7 +127,13 @@ def _json(path: Path) -> Any:
 
 def _nbformat_node(path: Path, data: Any) -> Any:
     """The notebook as nbformat's version-4 node; ``NotebookError`` when it is not a valid notebook."""
-    import nbformat
+    try:
+        import nbformat
+    except ImportError:
+        raise NotebookError(
+            f"cannot read {path}: reading notebooks needs nbformat, which is not installed; "
+            "python -m pip install nbformat"
+        ) from None
 
     if not isinstance(data, dict) or not isinstance(data.get("cells", data.get("worksheets")), list):
         raise NotebookError(
