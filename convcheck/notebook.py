@@ -7,7 +7,9 @@ dropped, each with a ``Note`` for the student's feedback:
 - a line magic (``%matplotlib inline``), a shell escape (``!pip install ...``), an
   assignment from either (``files = !ls``, ``t = %timeit -o f()``), a help query
   (``np.pad?``) and any line calling ``get_ipython()``: the line becomes ``pass``
-  (same indentation), so every other line keeps its number within its cell;
+  (same indentation), so every other line keeps its number within its cell. A cell
+  that parses as Python as it stands keeps every line but its ``get_ipython()`` ones
+  (a line starting with ``%`` inside brackets or a string is Python's);
 - a cell magic (a cell whose first line starts with ``%%``, e.g. ``%%time``): the whole cell;
 - a cell the author marks as not for checking (slow plotting, loading a data set):
   the tag ``skip-convcheck`` in its metadata tags (Jupyter: View > Cell Toolbar > Tags),
@@ -30,6 +32,7 @@ status 2) whose first line names the file and, where there is one, the cell.
 
 from __future__ import annotations
 
+import ast
 import json
 import linecache
 import re
@@ -161,17 +164,30 @@ def _skip_reason(cell: Any, lines: list[str]) -> str | None:
     return f"its first line is `{first}`" if SKIP_COMMENT.match(first) else None
 
 
-def _ipython_only(line: str) -> str | None:
-    """What kind of IPython-only line ``line`` is (for the note), or ``None`` for a Python line."""
+def _is_python(source: str) -> bool:
+    """Whether the cell parses as Python as it is (then only its ``get_ipython()`` lines are IPython's:
+    a line starting with ``%`` inside brackets or a string is Python's, not a magic)."""
+    try:
+        ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _ipython_only(line: str, python: bool) -> str | None:
+    """What kind of IPython-only line ``line`` is (for the note), or ``None`` for a Python line;
+    ``python``: the whole cell parses as Python."""
     code = line.strip()
+    if "get_ipython()" in code and not code.startswith("#"):
+        return "get_ipython() call"
+    if python:
+        return None
     if code.startswith("!"):
         return "shell command"
     if code.startswith("%"):
         return "IPython magic"
     if _ASSIGNED_MAGIC.match(code):
         return "IPython magic or shell command"
-    if "get_ipython()" in code and not code.startswith("#"):
-        return "get_ipython() call"
     if _HELP.match(code):
         return "IPython help query"
     return None
@@ -180,19 +196,17 @@ def _ipython_only(line: str) -> str | None:
 def _kept_source(number: int, lines: list[str], notes: list[Note]) -> str | None:
     """The cell's source with each IPython-only line made ``pass`` (a note for each); ``None`` when no
     Python is left."""
-    out, python = [], False
+    out, has_code, parses = [], False, _is_python("\n".join(lines))
     for i, line in enumerate(lines, start=1):
-        kind = _ipython_only(line)
+        kind = _ipython_only(line, parses)
         if kind is None:
             out.append(line)
-            python = python or bool(line.strip())
+            has_code = has_code or bool(line.strip())
             continue
-        notes.append(
-            Note(number, i, f"dropped the {kind} `{line.strip()}`: not Python, it runs only in Jupyter")
-        )
+        notes.append(Note(number, i, f"dropped the {kind} `{line.strip()}`: it runs only in Jupyter"))
         indent = line[: len(line) - len(line.lstrip())]
         out.append(f"{indent}pass")
-    return "\n".join(out) + "\n" if python else None
+    return "\n".join(out) + "\n" if has_code else None
 
 
 def _cells(path: Path, node: Any, notes: list[Note]) -> tuple[CodeCell, ...]:

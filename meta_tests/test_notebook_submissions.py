@@ -110,11 +110,10 @@ def test_magics_are_dropped_with_a_note_and_lines_keep_their_numbers(tmp_path):
     assert first.source.splitlines() == ["pass", "pass", "pass", "import numpy as np", "pass"]
     notes = [str(n) for n in nb.notes]
     assert notes[:4] == [
-        "code cell 1, line 1: dropped the IPython magic `%matplotlib inline`: not Python, it runs only in Jupyter",
-        "code cell 1, line 2: dropped the shell command `!pip install numpy`: not Python, it runs only in Jupyter",
-        "code cell 1, line 3: dropped the IPython magic or shell command `files = !ls`: not Python, it runs "
-        "only in Jupyter",
-        "code cell 1, line 5: dropped the IPython help query `np.pad?`: not Python, it runs only in Jupyter",
+        "code cell 1, line 1: dropped the IPython magic `%matplotlib inline`: it runs only in Jupyter",
+        "code cell 1, line 2: dropped the shell command `!pip install numpy`: it runs only in Jupyter",
+        "code cell 1, line 3: dropped the IPython magic or shell command `files = !ls`: it runs only in Jupyter",
+        "code cell 1, line 5: dropped the IPython help query `np.pad?`: it runs only in Jupyter",
     ]
     last = len(cells_of(MY_LAYERS)) + 1
     assert notes[4:] == [
@@ -135,6 +134,12 @@ def test_indented_magics_become_pass_and_get_ipython_lines_go(tmp_path):
     assert nb.cells[0].source == "def f():\n    pass\n    return 2\n"
     assert nb.cells[1].source.splitlines() == ["pass", "y = f()"]
     assert [str(n).split(":")[0] for n in nb.notes] == ["code cell 1, line 2", "code cell 2, line 1"]
+
+
+def test_a_cell_that_is_python_keeps_lines_that_only_look_like_magics(tmp_path):
+    source = 'def f(a, b):\n    """Shell users type\n    !ls\n    """\n    return ("%d"\n            % a)\n'
+    nb = read_notebook(write_notebook(tmp_path / "nb.ipynb", source))
+    assert nb.cells[0].source == source and not nb.notes
 
 
 BROKEN = {
