@@ -317,7 +317,12 @@ def _outcomes() -> dict[str, Outcome]:
     return {
         "graded": Outcome("ann", "graded", 40.0, "1 mistake(s)", items, mistakes=[_mistake()], notes=notes),
         "not loaded": Outcome(
-            "ben", "could not be loaded", 0.0, error[1].removeprefix("convcheck: error: "), stderr_tail=error
+            "ben",
+            "could not be loaded",
+            0.0,
+            error[1].removeprefix("convcheck: error: "),
+            entry="hw.ipynb",
+            stderr_tail=error,
         ),
         "timed out": Outcome("cid", "timed out", 0.0, "still running", {"conv2d:forward": "passed"}),
     }
@@ -353,6 +358,7 @@ def test_gradescope_results_follow_the_documented_fields(kind):
         assert all(t["score"] == 0 and t["status"] == "failed" for t in doc["tests"])
     if kind == "not loaded":
         assert "code cell 4 raised NameError" in doc["output"] and "hw.ipynb, code cell 4" in doc["output"]
+        assert "Cell numbers count code cells only" in doc["output"]
         assert "Traceback noise" not in doc["output"]
     if kind == "timed out":
         assert "no points: the submission timed out" in by_name["conv2d:forward"]["output"]
@@ -439,6 +445,7 @@ def test_grading_a_class_mixing_files_and_notebooks(tmp_path):
     assert "code cell 1, line 1: dropped the IPython magic `%load_ext autoreload`" in feedback["folder_nb"]
     assert "Dropped from your notebook" not in feedback["py_right"]
     assert f'File "nb_raises.ipynb, code cell {n}", line 1, in <module>' in feedback["nb_raises"]
+    assert "Cell numbers count code cells only" in feedback["nb_raises"]
     assert "code cell 1, line 2: dropped the shell command `!pip install numpy`" in feedback["nb_raises"]
     wrong = feedback["nb_wrong"]
     assert "dx_kernel_not_flipped" in wrong and "- **Smallest input**: `conv2d(" in wrong

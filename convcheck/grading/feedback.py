@@ -105,6 +105,8 @@ def summary_markdown(outcome: Outcome) -> str:
         parts += ["## Why nothing could be graded", ""]
         parts += _fenced(load_error_lines(outcome)) if outcome.stderr_tail else [outcome.message]
         parts.append("")
+        if (outcome.entry or "").endswith(".ipynb") and not outcome.notes:
+            parts += [CELL_NUMBERING, ""]
     elif outcome.message:
         parts += [outcome.message, ""]
     if outcome.notes:
