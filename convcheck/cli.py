@@ -216,6 +216,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
     from .grouping import block_lines, failure_groups
+    from .impls.registry import is_file_source
     from .spec import ConvcheckError
     from .summary import rows
 
@@ -271,7 +272,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = rows(results)
     for group in failure_groups(results):  # one block per mistake, however many properties it fails
         print()
-        for line in block_lines(group, impl.source if impl.source.endswith(".py") else impl.name):
+        for line in block_lines(group, impl.source if is_file_source(impl.source) else impl.name):
             print(line)
         print(f"replay: {replay_command(args, group.first['test'])}")
     failed = [r for r in summary if r["status"] in ("failed", "error")]

@@ -66,6 +66,10 @@ class FailureGroup:
         counts = Counter(m["property"] for m in self.members if m is not self.first)
         return [f"{self.op}:{p}" + (f" ({n} checks)" if n > 1 else "") for p, n in counts.items()]
 
+    def smallest_case(self) -> dict[str, Any] | None:
+        """The shown check's failing case (its ``description``, ``shapes``, ``params``...), if recorded."""
+        return _case(self.first)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "impl": self.impl,

@@ -191,7 +191,7 @@ def replay_command(item: pytest.Item) -> str:
     import shlex
 
     config = item.config
-    names = ",".join(i.source if i.source.endswith(".py") else i.name for i in config.stash[_IMPLS])
+    names = ",".join(i.source if registry.is_file_source(i.source) else i.name for i in config.stash[_IMPLS])
     values = {
         "impl": names,
         "profile": config.stash[_PROFILE],

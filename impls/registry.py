@@ -4,7 +4,8 @@ An implementation is named by one of:
 
 - a shipped name (``numpy_reference``, ``numpy_fast``, ``torch``, or
   ``buggy.<name>`` for the deliberately broken ones);
-- a path to a ``.py`` file;
+- a path to a ``.py`` file, or to a Jupyter notebook (``.ipynb``: its code cells run
+  in order, IPython magics dropped; see ``convcheck.notebook``);
 - an importable ``module`` or ``module:attribute`` (the attribute may be any
   object exposing the contract functions, e.g. an adapter's namespace);
 - the name of an entry point in the ``convcheck.implementations`` group, which
@@ -42,6 +43,14 @@ SHIPPED = {
     "torch": "convcheck.impls.torch_backed",
 }
 """Correct shipped implementations by short name."""
+
+FILE_SUFFIXES = (".py", ".ipynb")
+"""Suffixes of the files ``load`` takes as a path: a module, or a notebook run as one."""
+
+
+def is_file_source(source: str) -> bool:
+    """Whether an ``Implementation.source`` names a file (so ``load`` of its path loads it again)."""
+    return source.endswith(FILE_SUFFIXES)
 
 
 @dataclass
@@ -112,18 +121,23 @@ def from_namespace(obj: Any, name: str, source: str) -> Implementation:
 
 
 def _import_path(path: Path) -> ModuleType:
-    """Import a ``.py`` file under a private module name, with its folder importable."""
+    """Import a ``.py`` file, or run a notebook's cells, under a private module name, with its folder
+    importable (so a submission may import its own helper modules)."""
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
     mod_name = f"convcheck_impl_{path.stem}_{digest}"
     if mod_name in sys.modules:
         return sys.modules[mod_name]
+    folder = str(path.resolve().parent)
+    if path.suffix.lower() == ".ipynb":
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        return _run_notebook(path, mod_name)
     spec = importlib.util.spec_from_file_location(mod_name, path)
     if spec is None or spec.loader is None:
         raise ContractError(f"cannot import {path}: not a Python file")
     module = importlib.util.module_from_spec(spec)
-    folder = str(path.resolve().parent)
     if folder not in sys.path:
-        sys.path.insert(0, folder)  # so a submission may import its own helper modules
+        sys.path.insert(0, folder)
     sys.modules[mod_name] = module
     try:
         spec.loader.exec_module(module)
@@ -133,6 +147,20 @@ def _import_path(path: Path) -> ModuleType:
     except Exception as e:
         del sys.modules[mod_name]
         raise ContractError(f"importing {path} raised {type(e).__name__}: {e}") from None
+    return module
+
+
+def _run_notebook(path: Path, mod_name: str) -> ModuleType:
+    """A module made from a notebook's code cells (``convcheck.notebook``); its errors name the cell."""
+    from ..notebook import run_into
+
+    module = ModuleType(mod_name)
+    sys.modules[mod_name] = module
+    try:
+        run_into(path, module)
+    except BaseException:
+        del sys.modules[mod_name]
+        raise
     return module
 
 
@@ -168,7 +196,7 @@ def load(spec: str) -> Implementation:
             raise ContractError(f"unknown buggy implementation {spec!r}; known: {', '.join(BUGGY)}")
         return from_namespace(importlib.import_module(f"convcheck.impls.buggy.{bug}"), spec, spec)
     path = Path(spec)
-    if spec.endswith(".py") or path.is_file():
+    if spec.endswith(FILE_SUFFIXES) or path.is_file():
         if not path.is_file():
             raise ContractError(f"no such file: {spec}")
         return from_namespace(_import_path(path), path.stem, str(path))
@@ -220,7 +248,7 @@ def absolute(spec: str, cwd: str | None = None) -> str:
 def requested(cli_value: str | None = None, cwd: str | None = None) -> list[str]:
     """The implementation names asked for: the option, else ``CONVCHECK_IMPL``, comma-separated.
 
-    ``.py`` paths come back absolute (see ``absolute``).
+    File paths (``.py``, ``.ipynb``) come back absolute (see ``absolute``).
     """
     raw = cli_value or os.environ.get(ENV_VAR, "")
     return [absolute(s, cwd) for s in (part.strip() for part in raw.split(",")) if s]

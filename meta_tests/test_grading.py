@@ -91,7 +91,7 @@ def test_discover_files_folders_and_problems(tmp_path):
     assert subs["dave"].entry is None and "a.py, b.py" in subs["dave"].problem
     assert "submission.py" in subs["dave"].problem
     assert subs["erin"].entry is None and "src/layers.py deeper" in subs["erin"].problem
-    assert subs["frank"].entry is None and "nbconvert" in subs["frank"].problem
+    assert subs["frank"].entry == (tmp_path / "frank.ipynb").resolve()  # a notebook is a submission
 
 
 def test_discover_rejects_a_missing_folder(tmp_path):

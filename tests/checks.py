@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from convcheck import oracles, recording
-from convcheck.impls.registry import Implementation
+from convcheck.impls.registry import Implementation, is_file_source
 from convcheck.spec import Capabilities, contracts, tolerance
 from convcheck.spec.case import SMALL, Case, with_inputs
 from convcheck.spec.ops import geometry_of
@@ -494,7 +494,7 @@ def reproduction(case: Case, impl: Implementation, extra: str = "", fname: str |
         f"    case = make_case({case.op_name!r}, {p!r}, {shapes!r}, {case.dtype!r}, "
         f"{case.family!r}, seed={case.seed}, layout={case.layout!r})\n"
         f"{extra}"
-        f"    impl = load({impl.source if impl.source.endswith('.py') else impl.name!r})\n"
+        f"    impl = load({impl.source if is_file_source(impl.source) else impl.name!r})\n"
         f"    print({call})"
     )
 

@@ -1,6 +1,6 @@
 """Batch grading: ``convcheck grade SUBMISSIONS_DIR --report OUT``.
 
-Every submission (a ``.py`` file or a folder) is checked in its own
+Every submission (a ``.py`` file, a notebook or a folder) is checked in its own
 ``convcheck run`` subprocess, in parallel, and scored with a rubric. The
 pieces, one idea per module:
 
@@ -18,6 +18,10 @@ pieces, one idea per module:
     the child command and running it under a wall-clock limit, killing its process group;
 ``summary``
     the class summary, ``summary.csv`` and ``summary.html``;
+``feedback``
+    each student's ``feedback.md``: what failed, the smallest input, the hint, the replay;
+``gradescope``
+    each student's ``results.json`` in Gradescope's autograder format (``--format gradescope``);
 ``atomic``
     writing a file so that readers see the old or the new version, never half of one;
 ``progress``

@@ -22,12 +22,23 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_text_atomic
+from ..notebook import notes_of
 from .discover import Submission
+from .feedback import write_feedback
+from .gradescope import write_results
 from .outcome import Outcome, judge, write_grade
 from .rubric import Rubric
-from .runner import RunOptions, child_command, run_child
+from .runner import RunOptions, child_command, replay_command, run_child
 
-STALE_FILES = ("grade.json", "results.jsonl", "stdout.txt", "stderr.txt", "grader-error.txt")
+STALE_FILES = (
+    "grade.json",
+    "results.jsonl",
+    "stdout.txt",
+    "stderr.txt",
+    "grader-error.txt",
+    "feedback.md",
+    "results.json",
+)
 """Files of an earlier grading in a student's folder, removed before the student is graded again."""
 STALE_REPORT = ("report.json", "report.md", "report.html", "junit.xml", "repro")
 """What ``convcheck run --report`` writes there, removed too: a stale report must not pass for this run's."""
@@ -44,6 +55,8 @@ class GradeSettings:
     rubric: Rubric
     options: RunOptions
     root: Path
+    gradescope: bool = False
+    """Also write ``OUT/<student>/results.json`` in Gradescope's format (``--format gradescope``)."""
 
 
 def _fresh_folder(folder: Path) -> None:
@@ -80,7 +93,13 @@ def grade_submission(sub: Submission, settings: GradeSettings, stop: threading.E
                 return None
             outcome = judge(sub.student, folder, run, settings.rubric, ops, settings.root)
             outcome.entry = _relative(sub.entry, settings.root)
+            outcome.notes = notes_of(sub.entry)
+            for mistake in outcome.mistakes:
+                mistake["replay"] = replay_command(sub.entry.name, settings.options, mistake["shown"])
         write_grade(folder, outcome)
+        write_feedback(folder, outcome, settings.rubric, ops)
+        if settings.gradescope:
+            write_results(folder, outcome, settings.rubric, ops)
     except OSError as e:
         write_text_atomic(folder / "grader-error.txt", traceback.format_exc())
         return Outcome(sub.student, "grader error", 0.0, f"{type(e).__name__}: {e}")

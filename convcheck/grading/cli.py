@@ -1,12 +1,14 @@
 """``convcheck grade SUBMISSIONS_DIR --report OUT``: check and score every submission in a folder.
 
-Each submission (``alice.py``, or a folder ``bob/`` with ``submission.py`` or a
-single top-level ``.py``; see ``convcheck.grading.discover``) is checked by
+Each submission (``alice.py``, a notebook ``carol.ipynb``, or a folder ``bob/``
+with ``submission.py`` or a single top-level ``.py`` or notebook; see
+``convcheck.grading.discover``) is checked by
 its own ``python -m convcheck run`` child, ``-j`` at a time, under the
 derandomised ``ci`` profile by default, so the same submissions get the same
 scores on every rerun. Each student gets ``OUT/<student>/`` (``results.jsonl``,
 the run's ``stdout.txt`` with every counterexample, ``stderr.txt``,
-``grade.json``); the class gets ``OUT/summary.csv`` and ``OUT/summary.html``,
+``grade.json``, ``feedback.md`` for the student to read, and with ``--format
+gradescope`` Gradescope's ``results.json``); the class gets ``OUT/summary.csv`` and ``OUT/summary.html``,
 rewritten after each student. Scores follow the rubric (``--rubric``; format in
 ``convcheck.grading.rubric``, default ``default_rubric.toml``).
 
@@ -39,6 +41,8 @@ from .runner import RunOptions, RunUnavailable, check_run_available, passthrough
 from .summary import write_summary
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 2, 3, 130
+FORMATS = ("gradescope",)
+"""Course-platform outputs ``--format`` adds beside the standard files."""
 
 
 class UsageProblem(Exception):
@@ -55,7 +59,9 @@ def default_jobs() -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``grade`` subcommand's options."""
-    parser.add_argument("submissions", type=Path, help="folder with one .py file or one folder per student")
+    parser.add_argument(
+        "submissions", type=Path, help="folder with one .py file, notebook (.ipynb) or folder per student"
+    )
     parser.add_argument(
         "--report",
         metavar="OUT",
@@ -84,6 +90,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=600.0,
         help="wall-clock limit for one whole submission; past it, it is killed and scored 0 (default 600)",
+    )
+    parser.add_argument(
+        "--format",
+        dest="formats",
+        metavar="FORMAT",
+        choices=FORMATS,
+        action="append",
+        default=[],
+        help="also write each student's results for a course platform: gradescope "
+        "(OUT/<student>/results.json, Gradescope's autograder format)",
     )
     add_to_parser(parser, grade_options(), "grade")
 
@@ -135,7 +151,8 @@ def _settings(args: argparse.Namespace) -> GradeSettings:
         report="--report" in run_flags(),
         passthrough=passthrough(args),
     )
-    return GradeSettings(args.report.resolve(), rubric, options, args.submissions.resolve())
+    gradescope = "gradescope" in args.formats
+    return GradeSettings(args.report.resolve(), rubric, options, args.submissions.resolve(), gradescope)
 
 
 def class_seed(args: argparse.Namespace) -> None:
@@ -197,7 +214,9 @@ def run(args: argparse.Namespace) -> int:
         settings = _settings(args)
         submissions = discover(args.submissions)
         if not submissions:
-            raise UsageProblem(f"{args.submissions} holds no submission (a .py file or a folder per student)")
+            raise UsageProblem(
+                f"{args.submissions} holds no submission (a .py file, a notebook or a folder per student)"
+            )
         settings.out.mkdir(parents=True, exist_ok=True)
     except (UsageProblem, OSError) as e:
         print(f"convcheck: error: {e}", file=sys.stderr)

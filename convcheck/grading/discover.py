@@ -4,12 +4,17 @@ Every entry of the folder is one student, except hidden ones (names starting
 with ``.`` or ``_``, such as ``.DS_Store`` or ``__pycache__``):
 
 - ``alice.py``: the student ``alice``, whose entry module is that file;
-- ``bob/``: the student ``bob``; the entry module is ``bob/submission.py``, or else
-  the folder's only top-level ``.py`` file (``__init__.py`` aside). Other files in
-  the folder are helpers the entry module may import.
+- ``carol.ipynb``: the student ``carol``, whose notebook's code cells are run as the
+  entry module (``convcheck.notebook``);
+- ``bob/``: the student ``bob``; the entry module is ``bob/submission.py``, else
+  ``bob/submission.ipynb``, else the folder's only top-level ``.py`` file
+  (``__init__.py`` aside), else its only top-level notebook. Short of a file named
+  ``submission``, a ``.py`` file wins over a notebook: a notebook beside ``layers.py``
+  usually imports it (CS231n's layout); a notebook that imports its own ``helpers.py``
+  is named ``submission.ipynb``. Other files in the folder are helpers the entry
+  module may import.
 
-Anything else (an archive, a notebook, a folder with no or several candidate
-modules) is still a student, with a ``problem`` that says what was found and
+Anything else (an archive, a folder with no or several candidate modules) is still a student, with a ``problem`` that says what was found and
 what to do; it is graded 0 and reported, never skipped silently. When entries
 share a student name (``alice.py`` beside ``alice/`` or ``alice.txt``), files
 keep their suffix as their name (``alice.py``) so that every one is graded.
@@ -22,9 +27,12 @@ from pathlib import Path
 
 ENTRY_NAME = "submission.py"
 """The entry module of a folder-style submission when it holds several ``.py`` files."""
+NOTEBOOK_ENTRY_NAME = "submission.ipynb"
+"""The entry notebook of a folder-style submission with no ``.py`` file and several notebooks."""
+ENTRY_SUFFIXES = (".py", ".ipynb")
+"""Files that are a submission by themselves: a module, or a notebook run as one."""
 
 _HINTS = {
-    ".ipynb": "export the notebook as a script (jupyter nbconvert --to script) and submit the .py file",
     ".zip": "unpack the archive into a folder",
     ".tar": "unpack the archive into a folder",
     ".gz": "unpack the archive into a folder",
@@ -48,8 +56,9 @@ def _is_hidden(path: Path) -> bool:
 
 def _folder_entry(folder: Path) -> tuple[Path | None, str | None]:
     """The entry module of a folder-style submission, or the problem that prevents choosing one."""
-    if (folder / ENTRY_NAME).is_file():
-        return folder / ENTRY_NAME, None
+    for name in (ENTRY_NAME, NOTEBOOK_ENTRY_NAME):
+        if (folder / name).is_file():
+            return folder / name, None
     modules = sorted(p for p in folder.glob("*.py") if p.is_file() and p.name != "__init__.py")
     if len(modules) == 1:
         return modules[0], None
@@ -57,21 +66,35 @@ def _folder_entry(folder: Path) -> tuple[Path | None, str | None]:
         names = ", ".join(p.name for p in modules)
         return None, (
             f"{folder.name}/ holds {len(modules)} top-level .py files ({names}) and no {ENTRY_NAME}; "
-            f"name the module that defines the contract functions {ENTRY_NAME}"
+            f"name the module that defines the contract functions {ENTRY_NAME} (or a notebook {NOTEBOOK_ENTRY_NAME})"
+        )
+    return _notebook_entry(folder)
+
+
+def _notebook_entry(folder: Path) -> tuple[Path | None, str | None]:
+    """The entry notebook of a folder with no top-level ``.py`` file, or the problem."""
+    notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
+    if len(notebooks) == 1:
+        return notebooks[0], None
+    if notebooks:
+        names = ", ".join(p.name for p in notebooks)
+        return None, (
+            f"{folder.name}/ holds {len(notebooks)} notebooks ({names}), no .py file and no "
+            f"{NOTEBOOK_ENTRY_NAME}; name the notebook that defines the contract functions {NOTEBOOK_ENTRY_NAME}"
         )
     deeper = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.py"))
     where = (
         f" (found {', '.join(deeper[:3])} deeper; move the entry module to the top level)" if deeper else ""
     )
-    return None, f"{folder.name}/ holds no top-level .py file; expected {ENTRY_NAME}{where}"
+    return None, f"{folder.name}/ holds no top-level .py file or notebook; expected {ENTRY_NAME}{where}"
 
 
 def _file_problem(path: Path) -> str | None:
-    """Why a top-level file is not a gradable submission, or ``None`` for a ``.py`` file."""
-    if path.suffix == ".py":
+    """Why a top-level file is not a gradable submission, or ``None`` for a ``.py`` file or a notebook."""
+    if path.suffix in ENTRY_SUFFIXES:
         return None
-    hint = _HINTS.get(path.suffix.lower(), "submit a .py file or a folder holding one")
-    return f"{path.name} is not a .py file or a folder; {hint}"
+    hint = _HINTS.get(path.suffix.lower(), "submit a .py file, a notebook (.ipynb) or a folder holding one")
+    return f"{path.name} is not a .py file, a notebook or a folder; {hint}"
 
 
 def _submission(path: Path, student: str) -> Submission:

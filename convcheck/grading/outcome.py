@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_text_atomic
-from ..grouping import failure_groups
+from ..grouping import FailureGroup, block_lines, failure_groups
 from .rubric import Rubric
 from .runner import ChildRun
 from .scoring import declared_features, group_statuses, item_statuses, score
@@ -57,6 +57,8 @@ class Outcome:
     entry: str | None = None
     stderr_tail: list[str] = field(default_factory=list)
     mistakes: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What was dropped from a notebook before running it (``convcheck.notebook``)."""
 
     @property
     def failing(self) -> list[str]:
@@ -157,6 +159,7 @@ def judge(
         message = mistakes_message(groups)
     if root:
         message = message.replace(f"{root}{os.sep}", "")
+        stderr = stderr.replace(f"{root}{os.sep}", "")
     return Outcome(
         student,
         status,
@@ -167,8 +170,19 @@ def judge(
         returncode=run.returncode,
         seconds=round(run.seconds, 1),
         stderr_tail=[] if status == "graded" else stderr.splitlines()[-STDERR_TAIL_LINES:],
-        mistakes=[g.to_dict() for g in groups],
+        mistakes=[mistake_record(g, root) for g in groups],
     )
+
+
+def mistake_record(group: FailureGroup, root: Path | None = None) -> dict[str, Any]:
+    """One mistake as ``grade.json`` keeps it for feedback: the group (``FailureGroup.to_dict``), its
+    smallest failing case's description (``case``) and the lines a terminal shows for it (``details``:
+    the failure with expected against got, the likely cause), with ``root`` cut from paths."""
+    case = group.smallest_case() or {}
+    details = block_lines(group)[1:]
+    if root:
+        details = [line.replace(f"{root}{os.sep}", "") for line in details]
+    return {**group.to_dict(), "case": case.get("description"), "details": details}
 
 
 def mistakes_message(groups: list[Any]) -> str:

@@ -98,6 +98,22 @@ def child_command(entry: Path, folder: Path, opts: RunOptions) -> list[str]:
     return cmd
 
 
+def replay_command(entry: str, opts: RunOptions, test: str) -> str:
+    """The ``convcheck run`` command a student types, beside their file ``entry``, to rerun one failed
+    check (pytest id ``test``) on the cases the grader drew: the same profile, seed and options."""
+    import shlex
+
+    cmd = ["convcheck", "run", "--impl", entry, "--profile", opts.profile]
+    if "--seed" in opts.passthrough:
+        cmd += ["--seed", opts.passthrough["--seed"]]
+    if opts.max_examples:
+        cmd += ["--max-examples", str(opts.max_examples)]
+    if opts.strict:
+        cmd.append("--strict")
+    cmd += ["--contract", opts.contract, "-k", test.split("::")[-1]]
+    return shlex.join(cmd)
+
+
 def child_env() -> dict[str, str]:
     """The child's environment: ours, single-threaded maths libraries, no bytecode written, unbuffered.
 

@@ -67,7 +67,7 @@ def _csv_text(outcomes: list[Outcome], items: list[str]) -> str:
 
 def _links(out: Path, student: str) -> str:
     """Links to the student's report files that exist."""
-    names = ("report.html", "stdout.txt", "grade.json", "stderr.txt")
+    names = ("feedback.md", "report.html", "stdout.txt", "grade.json", "stderr.txt", "results.json")
     found = [n for n in names if (out / student / n).is_file()]
     return " ".join(f'<a href="{quote(student)}/{quote(n)}">{escape(n)}</a>' for n in found)
 

@@ -21,6 +21,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from ..impls.registry import is_file_source
 from . import REPRO_DIR, templating
 
 
@@ -88,7 +89,7 @@ def script(record: dict[str, Any], impl: Any, caps: Any, filename: str) -> str:
         diagnosis=textwrap.fill(diagnosis, 100) if diagnosis else "",
         filename=filename,
         params_type=spec["params_type"],
-        impl_spec=str(Path(impl.source).resolve()) if impl.source.endswith(".py") else impl.name,
+        impl_spec=str(Path(impl.source).resolve()) if is_file_source(impl.source) else impl.name,
         op=spec["op"],
         params=f"{spec['params_type']}({params})",
         shapes={k: (None if v is None else tuple(v)) for k, v in spec["shapes"].items()},

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..atomic import write_text_atomic
+from ..impls.registry import is_file_source
 from . import REPORT_HTML, REPORT_JSON, REPORT_MD, model, repro
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ class ReportWriter:
 def network_command(impl: Implementation, rec: dict[str, Any]) -> str:
     """A one-line rerun of a whole-network check without pytest, printing its table and localisation."""
     net = rec["network"]
-    spec = str(Path(impl.source).resolve()) if impl.source.endswith(".py") else impl.name
+    spec = str(Path(impl.source).resolve()) if is_file_source(impl.source) else impl.name
     code = (  # JSON strings are double-quoted Python literals: no quotes to escape inside shlex's single ones
         "from convcheck.impls.registry import load; from convcheck.networks import check_network; "
         f"print(check_network(load({json.dumps(spec)}), {json.dumps(net['network'])}, "
