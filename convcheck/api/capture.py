@@ -64,12 +64,17 @@ def import_root(module: types.ModuleType) -> str | None:
     """The folder a fresh interpreter needs on its path to import ``module`` by name (``None`` for
     a built-in module or one installed in a standard location)."""
     file = getattr(module, "__file__", None)
-    if not file:
+    if not file or module.__name__.split(".")[0] == "convcheck":  # the worker imports convcheck anyway
         return None
     path = Path(file).resolve()
     depth = module.__name__.count(".") + (1 if path.name == "__init__.py" else 0)
-    root = path.parents[depth]
-    text = str(root)
+    return outside_installation(path.parents[depth])
+
+
+def outside_installation(folder: Path) -> str | None:
+    """``folder`` as a string, or ``None`` when a fresh interpreter has it on its path anyway (an
+    installation's site-packages or standard library)."""
+    text = str(folder)
     if "site-packages" in text or "dist-packages" in text or text.startswith(sys.base_prefix):
         return None
     return text

@@ -33,4 +33,27 @@ class InvalidOption(UsageError, ValueError):
     """A keyword argument of ``check`` has a value the run cannot use."""
 
 
-__all__ = ["InvalidOption", "MisspeltName", "NoContractFunctions", "NotCapturable", "UnusableTarget"]
+class InvalidTarget(ContractError, ValueError):
+    """The implementation cannot be loaded or breaks the contract (what ``convcheck run`` rejects
+    with exit status 2: a missing file, an import that raises, a function missing a keyword, a
+    malformed ``CONVCHECK_CAPABILITIES``)."""
+
+
+def as_api_error(error: ConvcheckError) -> ConvcheckError:
+    """``error`` as the API raises it: a ``ValueError`` or ``TypeError`` subclass, same message."""
+    if isinstance(error, ValueError | TypeError):
+        return error
+    if isinstance(error, ContractError):
+        return InvalidTarget(str(error))
+    return InvalidOption(str(error))
+
+
+__all__ = [
+    "InvalidOption",
+    "InvalidTarget",
+    "as_api_error",
+    "MisspeltName",
+    "NoContractFunctions",
+    "NotCapturable",
+    "UnusableTarget",
+]

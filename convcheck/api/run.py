@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import tempfile
 import weakref
 from collections.abc import Iterator
@@ -222,12 +223,8 @@ def check(
     ``UsageError`` (convcheck's, with the CLI's one-line messages) for what ``convcheck run``
     would reject with exit status 2.
     """
-    from ..engine import execute, prepare
-    from ..sandbox import Limits
-    from ..spec import FULL, ConvcheckError, UsageError
-    from .progress import Progress
-    from .state import preserved, with_import_path
-    from .target import resolve
+    from ..spec import FULL, ConvcheckError
+    from .errors import as_api_error
 
     args = run_args(
         "",
@@ -239,42 +236,20 @@ def check(
         isolation=isolation,
         options=options,
     )
-    _validate(args)
     keep: list[Any] = []
-    plugins: list[Any] = []
-    registered = None
-    if isolation == "none":
-        timeout = args.timeout if args.timeout is not None else Limits().timeout_s
-        registered, guard, _ = _in_process(target, name, timeout)
-        args.impl = registered
-        from .inprocess import BreakerReset
-
-        plugins.append(BreakerReset(guard))
-        paths: list[str] = []
-    else:
-        resolved = resolve(target, name=name)
-        args.impl = resolved.spec
-        paths = resolved.paths
-        keep += [resolved.folder, resolved.module_file]
-    run_info = _RunInfo()
-    junit = tempfile.TemporaryDirectory(prefix="convcheck-junit-")
-    keep.append(junit)
-    args.junitxml = os.path.join(junit.name, "junit.xml")
-    with preserved():
-        with_import_path(paths)
-        try:
-            impl = prepare(args)
-        except ConvcheckError as e:
-            if isinstance(e, ValueError | TypeError):
-                raise
-            raise type(e)(str(e)) from None
-        except ValueError as e:  # a bad limit, told as the CLI tells it
-            raise UsageError(str(e)) from None
-        shown = Progress(impl.name, progress)
-        try:
-            outcome = execute(args, [run_info, shown, *plugins])
-        finally:
-            shown.close()
+    try:
+        _validate(args)
+        outcome, impl, registered, paths = _run(args, target, name, progress, keep)
+    except ConvcheckError as e:
+        for folder in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise as_api_error(e) from None
+    except BaseException:
+        for folder in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    shown: Any = outcome.extra["progress"]
+    run_info: Any = outcome.extra["run_info"]
     caps = FULL if args.strict else impl.capabilities
     result = CheckResult(
         impl=impl.name,
@@ -292,6 +267,9 @@ def check(
         _keep=keep,
     )
     result._loader = _loader(args, registered, paths)
+    for folder in keep:  # the captured module and junit.xml live as long as the result
+        if os.path.isdir(folder):
+            weakref.finalize(result, shutil.rmtree, folder, True)
     if shown.first_result_at is not None:
         result.first_result_s = shown.first_result_at - shown.started_at
     if registered is not None:
@@ -299,7 +277,7 @@ def check(
 
         weakref.finalize(result, unregister_in_process, registered)
     if outcome.exit_code == 2:
-        raise UsageError(f"the test session refused the options: {_last_line(outcome.log)}")
+        raise InvalidOption(f"the test session refused the options: {_last_line(outcome.log)}")
     if report is not None:
         result.write_report(report)
     return result
@@ -314,6 +292,53 @@ def _validate(args: argparse.Namespace) -> None:
     found = tolerance.ToleranceOverrides.from_cli(args.tolerance or [])
     if args.tolerance_file:
         found += tolerance.ToleranceOverrides.from_file(str(args.tolerance_file))
+
+
+def _run(
+    args: argparse.Namespace, target: Any, name: str | None, progress: bool | None, keep: list[Any]
+) -> tuple[Any, Any, str | None, list[str]]:
+    """Resolve the target, prepare and execute the run (``convcheck.engine``); temporary folders
+    are appended to ``keep``. The outcome (its ``extra`` holds the progress and run-info plugins),
+    the implementation as loaded for the summary, the in-process registration and import paths."""
+    from ..engine import execute, prepare
+    from ..sandbox import Limits
+    from ..spec import UsageError
+    from .progress import Progress
+    from .state import preserved, with_import_path
+    from .target import resolve
+
+    plugins: list[Any] = []
+    registered = None
+    paths: list[str] = []
+    if args.no_isolation:
+        timeout = args.timeout if args.timeout is not None else Limits().timeout_s
+        registered, guard, _ = _in_process(target, name, timeout)
+        args.impl = registered
+        from .inprocess import BreakerReset
+
+        plugins.append(BreakerReset(guard))
+    else:
+        resolved = resolve(target, name=name)
+        keep += [p for p in (resolved.folder, resolved.module_file) if p]
+        args.impl = resolved.spec
+        paths = resolved.paths
+    run_info = _RunInfo()
+    junit = tempfile.mkdtemp(prefix="convcheck-junit-")
+    keep.append(junit)
+    args.junitxml = os.path.join(junit, "junit.xml")
+    with preserved():
+        with_import_path(paths)
+        try:
+            impl = prepare(args)
+        except ValueError as e:  # a bad limit, told as the CLI tells it
+            raise UsageError(str(e)) from None
+        shown = Progress(impl.name, progress)
+        try:
+            outcome = execute(args, [run_info, shown, *plugins])
+        finally:
+            shown.close()
+    outcome.extra.update(progress=shown, run_info=run_info)
+    return outcome, impl, registered, paths
 
 
 def _last_line(log: str) -> str:

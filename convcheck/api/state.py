@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator
 
 from ..bench.threads import ENV_VARS
@@ -63,9 +62,4 @@ def with_import_path(paths: list[str]) -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join([*wanted, *current])
 
 
-def import_paths_of_caller() -> list[str]:
-    """The working folder, as the caller's ``import`` sees it (``sys.path[0] == ''``)."""
-    return [os.getcwd()] if "" in sys.path else []
-
-
-__all__ = ["import_paths_of_caller", "preserved", "with_import_path"]
+__all__ = ["preserved", "with_import_path"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import sys
 import tempfile
 import types
 from collections.abc import Mapping
@@ -65,7 +64,7 @@ class Resolved:
     spec: str
     label: str
     paths: list[str] = field(default_factory=list)
-    folder: tempfile.TemporaryDirectory[str] | None = None
+    folder: str | None = None
     module_file: str | None = None
     namespace: Namespace | None = None
 
@@ -159,7 +158,8 @@ def resolve(target: Any, *, name: str | None = None) -> Resolved:
             raise UnusableTarget(
                 f"an empty implementation name ({target!r}); give a path, a module or a name"
             )
-        return Resolved(",".join(absolute(p, os.getcwd()) for p in spec.split(",") if p.strip()), spec)
+        parts = [absolute(p, os.getcwd()) for p in spec.split(",") if p.strip()]
+        return Resolved(",".join(parts), spec, paths=[r for p in parts if (r := _name_root(p))])
     if isinstance(target, types.ModuleType):
         resolved = _module_spec(target)
         if resolved is not None:
@@ -174,6 +174,33 @@ def resolve(target: Any, *, name: str | None = None) -> Resolved:
     if name:
         namespace.label = name
     return write_captured(namespace)
+
+
+def _name_root(spec: str) -> str | None:
+    """For ``module[:attr]`` importable in this process, the folder a fresh interpreter needs on its
+    path to import it too (``None`` for a path, a shipped name or an installed module)."""
+    import importlib.util
+
+    from .capture import outside_installation
+
+    module = spec.partition(":")[0]
+    if (
+        not module
+        or module.split(".")[0] == "convcheck"
+        or module.endswith(".py")
+        or os.sep in module
+        or module.startswith(("buggy.", "in-process:"))
+    ):
+        return None
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if found is None or not found.origin or not os.path.isfile(found.origin):
+        return None
+    path = Path(found.origin).resolve()
+    depth = module.count(".") + (1 if path.name == "__init__.py" else 0)
+    return outside_installation(path.parents[depth])
 
 
 def _is_plain_value(value: Any) -> bool:
@@ -206,19 +233,13 @@ def captured_text(namespace: Namespace) -> tuple[str, list[str]]:
 
 
 def write_captured(namespace: Namespace) -> Resolved:
-    """Write the captured module into a fresh temporary folder (kept as long as the result is)."""
+    """Write the captured module into a fresh temporary folder (``check`` removes it with the result)."""
     text, roots = captured_text(namespace)
-    folder = tempfile.TemporaryDirectory(prefix="convcheck-captured-")
+    folder = tempfile.mkdtemp(prefix="convcheck-captured-")
     stem = re.sub(r"\W+", "_", namespace.label).strip("_") or "functions"
-    path = Path(folder.name) / f"{stem}.py"
+    path = Path(folder) / f"{stem}.py"
     path.write_text(text, encoding="utf-8")
     return Resolved(str(path), stem, paths=roots, folder=folder, module_file=str(path), namespace=namespace)
-
-
-def caller_paths() -> list[str]:
-    """The caller's import path entries that a fresh interpreter would not have (``sys.path[0]``
-    of a notebook or script, folders added at run time)."""
-    return [p for p in sys.path if p and os.path.isdir(p) and "site-packages" not in p]
 
 
 __all__ = ["Namespace", "Resolved", "captured_text", "namespace_of", "resolve", "write_captured"]
