@@ -63,6 +63,8 @@ class _Terminal(_View):
             TimeElapsedColumn(),
             console=self._console,
             transient=True,
+            redirect_stdout=False,  # pytest swaps sys.stdout and sys.stderr itself while tests run
+            redirect_stderr=False,
         )
         self._task: Any = None
         self._reported: set[tuple[str, str]] = set()
@@ -91,12 +93,12 @@ class _Terminal(_View):
 class Progress:
     """The pytest plugin: counts the checks, reads each finished result, updates the view."""
 
-    def __init__(self, label: str, mode: bool | None) -> None:
+    def __init__(self, label: str, mode: bool | None, started_at: float | None = None) -> None:
         self.label = label
         self.results: list[dict[str, Any]] = []
         self.total = 0
         self.first_result_at: float | None = None
-        self.started_at = time.perf_counter()
+        self.started_at = time.perf_counter() if started_at is None else started_at
         self._config: Any = None
         self._last = 0.0
         self._stream: Any = None

@@ -15,6 +15,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -226,6 +227,7 @@ def check(
     from ..spec import FULL, ConvcheckError
     from .errors import as_api_error
 
+    started_at = time.perf_counter()
     args = run_args(
         "",
         ops=ops,
@@ -239,7 +241,7 @@ def check(
     keep: list[Any] = []
     try:
         _validate(args)
-        outcome, impl, registered, paths = _run(args, target, name, progress, keep)
+        outcome, impl, registered, paths = _run(args, target, name, progress, keep, started_at)
     except ConvcheckError as e:
         for folder in keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -270,8 +272,8 @@ def check(
     for folder in keep:  # the captured module and junit.xml live as long as the result
         if os.path.isdir(folder):
             weakref.finalize(result, shutil.rmtree, folder, True)
-    if shown.first_result_at is not None:
-        result.first_result_s = shown.first_result_at - shown.started_at
+    if shown.first_result_at is not None:  # from the call itself
+        result.first_result_s = shown.first_result_at - started_at
     if registered is not None:
         from ..impls.registry import unregister_in_process
 
@@ -295,7 +297,12 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 def _run(
-    args: argparse.Namespace, target: Any, name: str | None, progress: bool | None, keep: list[Any]
+    args: argparse.Namespace,
+    target: Any,
+    name: str | None,
+    progress: bool | None,
+    keep: list[Any],
+    started_at: float,
 ) -> tuple[Any, Any, str | None, list[str]]:
     """Resolve the target, prepare and execute the run (``convcheck.engine``); temporary folders
     are appended to ``keep``. The outcome (its ``extra`` holds the progress and run-info plugins),
@@ -332,7 +339,7 @@ def _run(
             impl = prepare(args)
         except ValueError as e:  # a bad limit, told as the CLI tells it
             raise UsageError(str(e)) from None
-        shown = Progress(impl.name, progress)
+        shown = Progress(impl.name, progress, started_at)
         try:
             outcome = execute(args, [run_info, shown, *plugins])
         finally:
