@@ -301,3 +301,42 @@ def test_import_convcheck_is_cheap_and_check_is_one_attribute_away() -> None:
     code = "import convcheck, sys; assert 'torch' not in sys.modules and 'pytest' not in sys.modules; print(convcheck.check.__module__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "convcheck.api.run"
+
+
+def test_progress_on_a_terminal_names_each_failing_property(capfd: pytest.CaptureFixture[str]) -> None:
+    """progress=True writes to the standard error the caller had (pytest's capture sees it here)."""
+    result = convcheck.check("buggy.relu_derivative_at_zero", ops="relu", progress=True, **RUN)
+    err = capfd.readouterr().err
+    assert "convcheck: relu:backward FAILED" in err and "convcheck: relu:relu_kink FAILED" in err
+    assert result.first_result_s is not None and 0 < result.first_result_s < 60
+
+
+def test_a_function_reading_a_helper_class_and_an_imported_name_is_captured_whole() -> None:
+    source = """
+from numpy import maximum as _max
+import numpy as np
+
+SLOPE = 0.0
+
+
+class Mask:
+    @staticmethod
+    def of(x):
+        return (x > 0).astype(x.dtype)
+
+
+def relu_forward(x):
+    return _max(x, SLOPE * x)
+
+
+def relu_backward(dy, x):
+    return dy * Mask.of(x)
+"""
+    from convcheck.api.target import captured_text, namespace_of
+
+    cells = notebook_globals(source, cell="/tmp/ipykernel_4242/helpers.py")
+    text, _ = captured_text(namespace_of(cells))
+    assert "from numpy import maximum as _max" in text and "SLOPE = 0.0" in text and "class Mask" in text
+    assert "import numpy as np" not in text  # read by nothing captured
+    result = convcheck.check(cells, ops="relu", progress=False, **RUN)
+    assert result.passed, str(result)

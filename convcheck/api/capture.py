@@ -151,13 +151,32 @@ def _source_of(obj: Any, name: str) -> str:
             f"to the isolated worker; define it at the top level of a cell, {_HINT}"
         )
     try:
-        source = textwrap.dedent(inspect.getsource(obj))
-    except (OSError, TypeError):
+        source = _class_source(obj) if isinstance(obj, type) else None
+        source = textwrap.dedent(source or inspect.getsource(obj))
+    except (OSError, TypeError, SyntaxError):
         raise NotCapturable(
             f"the source of {what} {name!r} is not available (defined with exec, or in a cell whose "
             f"history was cleared?); put it in a .py file and check that, {_HINT}"
         ) from None
     return source
+
+
+def _class_source(cls: type) -> str | None:
+    """A class's source found through its methods' code, which knows its file (a notebook cell's name
+    in ``linecache``), where ``inspect.getsource`` looks in ``__main__.__file__`` and fails."""
+    import linecache
+
+    for fn in _functions_in(cls):
+        filename, first = fn.__code__.co_filename, fn.__code__.co_firstlineno
+        lines = linecache.getlines(filename)
+        if not lines:
+            continue
+        for node in ast.parse("".join(lines)).body:
+            end = node.end_lineno or node.lineno
+            if isinstance(node, ast.ClassDef) and node.name == cls.__name__ and node.lineno <= first <= end:
+                start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                return "".join(lines[start - 1 : end])
+    return None
 
 
 class _Capturer:
