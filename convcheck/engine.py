@@ -130,7 +130,7 @@ def prepare(args: argparse.Namespace) -> Implementation:
         writable_folder(args.report, "report folder")
     if args.results:
         writable_folder(str(Path(args.results).resolve().parent), "folder of --results")
-    impl = load_for_summary(args)
+    impl: Implementation = load_for_summary(args)
     apply_contract(impl, args)
     if args.max_examples is not None and args.max_examples < 1:
         raise UsageError(f"--max-examples={args.max_examples} must be at least 1")

@@ -135,13 +135,15 @@ def html(result: CheckResult) -> str:
     result.compute_arrays(shown)
     props, rows = _matrix(result)
     env = templating.environment()
-    return env.get_template("check_result.html.j2").render(
-        verdict=verdict(result),
-        passed=result.passed,
-        props=props,
-        rows=rows,
-        failures=[_failure_view(f) for f in shown],
-        more=len(result.failures) - len(shown),
+    return str(
+        env.get_template("check_result.html.j2").render(
+            verdict=verdict(result),
+            passed=result.passed,
+            props=props,
+            rows=rows,
+            failures=[_failure_view(f) for f in shown],
+            more=len(result.failures) - len(shown),
+        )
     )
 
 
@@ -157,9 +159,10 @@ def progress_html(label: str, results: list[dict[str, Any]], total: int, final: 
         )
     failed = sum(r["status"] in ("failed", "error") for r in results)
     env = templating.environment()
-    return env.get_template("check_progress.html.j2").render(
+    page = env.get_template("check_progress.html.j2").render(
         label=label, done=len(results), total=total, failed=failed, final=final, ops=by_op
     )
+    return str(page)
 
 
 __all__ = ["html", "progress_html", "text", "verdict", "where_they_differ"]

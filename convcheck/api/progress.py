@@ -36,10 +36,11 @@ class _View:
 
 class _Notebook(_View):
     def __init__(self) -> None:
-        from IPython.display import HTML, display
+        import IPython.display
 
-        self._html = HTML
-        self._handle: Any = display(HTML("<p>convcheck: starting...</p>"), display_id=True)
+        ipy: Any = IPython.display  # untyped
+        self._html: Any = ipy.HTML
+        self._handle: Any = ipy.display(ipy.HTML("<p>convcheck: starting...</p>"), display_id=True)
 
     def update(self, progress: Progress, final: bool = False) -> None:
         from .display import progress_html

@@ -133,11 +133,10 @@ class Failure:
         return self.arrays().got
 
     def where(self) -> list[str] | None:
-        """Where got and expected differ most, in words (``None`` before the arrays are computed or
-        when the outputs cannot be compared)."""
+        """Where got and expected differ, one line per output (``None`` without a counterexample)."""
         from .display import where_they_differ
 
-        return where_they_differ(self.arrays()) if self._arrays is not None else None
+        return where_they_differ(self.arrays()) if self.counterexample else None
 
     def __repr__(self) -> str:
         return f"<Failure {self.op}:{self.property} {self.title!r} ({self.group.span()})>"
