@@ -276,7 +276,9 @@ def test_what_cannot_be_captured_says_so_and_runs_in_process() -> None:
     assert result.passed, str(result)
 
 
-def test_the_callers_thread_settings_and_profile_are_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_callers_thread_settings_profile_and_import_path_are_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import torch
     from hypothesis import settings
 
@@ -285,9 +287,11 @@ def test_the_callers_thread_settings_and_profile_are_restored(monkeypatch: pytes
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     profile = settings.get_current_profile_name()
+    path = list(sys.path)
     try:
         result = convcheck.check("numpy_fast", ops="relu", progress=False, **RUN)
         assert result.passed
+        assert sys.path == path
         assert torch.get_num_threads() == 2
         assert all(name not in os.environ for name in ENV_VARS)
         assert settings.get_current_profile_name() == profile

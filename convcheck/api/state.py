@@ -3,7 +3,8 @@
 A run changes process-wide settings for its own sake: one thread for PyTorch,
 NumPy's BLAS and the environment its workers start from
 (``bench.threads.limit_threads``), hypothesis's active settings profile, the
-tolerance overrides, the import path its workers inherit (``PYTHONPATH``), and
+tolerance overrides, the import path its workers inherit (``PYTHONPATH``), this
+process's import path (pytest puts the suite's root folder in front of it), and
 the working folder a run must not leave changed. ``preserved()`` restores all of
 them, so a notebook does not end up with torch on one thread.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 
 from ..bench.threads import ENV_VARS
@@ -21,8 +23,8 @@ _ENV = (*ENV_VARS, "PYTHONPATH")
 
 @contextlib.contextmanager
 def preserved() -> Iterator[None]:
-    """Run the body, then restore thread counts, environment, hypothesis profile, tolerance overrides
-    and working folder."""
+    """Run the body, then restore thread counts, environment, hypothesis profile, tolerance overrides,
+    ``sys.path`` and working folder."""
     import torch  # the suite imports it anyway; imported first, its own default pool is known
     from hypothesis import settings
 
@@ -35,6 +37,7 @@ def preserved() -> Iterator[None]:
     profile = settings.get_current_profile_name()
     overrides = tolerance.active_overrides()
     cwd = os.getcwd()
+    path = list(sys.path)  # pytest puts the suite's root folder in front of it
     try:
         yield
     finally:
@@ -51,6 +54,7 @@ def preserved() -> Iterator[None]:
         tolerance.use_overrides(overrides)
         if os.getcwd() != cwd:
             os.chdir(cwd)
+        sys.path[:] = path
 
 
 def with_import_path(paths: list[str]) -> None:
