@@ -252,6 +252,8 @@ def test_bad_targets_are_value_or_type_errors_naming_the_key() -> None:
         convcheck.check({"conv2d_foward": conv2d_foward})
     with pytest.raises(ValueError, match="conv2d_foward"):
         convcheck.check(types.SimpleNamespace(conv2d_foward=conv2d_foward))
+    with pytest.raises(MisspeltName, match=r"'relu_backwards'.*'relu_backward'"):
+        convcheck.check({"relu_forward": np.abs, "relu_backwards": conv2d_foward})
     with pytest.raises(NoContractFunctions, match="none of the contract functions") as none:
         convcheck.check({"helper": len, "data": [1, 2]})
     assert isinstance(none.value, ValueError) and isinstance(none.value, ContractError)

@@ -30,6 +30,9 @@ from .errors import MisspeltName, NoContractFunctions, UnusableTarget
 CAPABILITIES_NAME = "CONVCHECK_CAPABILITIES"
 CLOSE_ENOUGH = 0.85
 """How alike (``difflib`` ratio) a name must be to a contract name to be taken for a misspelling."""
+LENGTH_SLACK = 2
+"""At most this many characters more or fewer than the contract name it resembles: a typo, not
+another function (``affine_relu_backward`` is not a misspelt ``affine_backward``)."""
 
 
 def contract_names() -> tuple[str, ...]:
@@ -98,7 +101,11 @@ def _misspelt(members: dict[str, Any], known: tuple[str, ...]) -> tuple[str, str
     for name, value in members.items():
         if name in known or not callable(value) or isinstance(value, type):
             continue
-        close = difflib.get_close_matches(name, known, n=1, cutoff=CLOSE_ENOUGH)
+        close = [
+            c
+            for c in difflib.get_close_matches(name, known, n=3, cutoff=CLOSE_ENOUGH)
+            if abs(len(c) - len(name)) <= LENGTH_SLACK
+        ]
         if close and close[0] not in members:
             return name, close[0]
     return None
