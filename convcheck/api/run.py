@@ -25,19 +25,31 @@ from .result import CheckResult
 
 ISOLATIONS = ("process", "none")
 
-PASSED_ON = {
-    "strict": "strict",
-    "contract": "contract",
-    "timeout": "timeout",
-    "memory": "memory",
-    "cpu_time": "cpu_time",
-    "select": "select",
-    "workers": "workers",
-    "coverage": "coverage",
-    "tolerance_file": "tolerance_file",
-    "verbose": "verbose",
-}
-"""Keyword arguments of ``check`` that are ``convcheck run`` options under the same meaning."""
+OWN_OPTIONS = frozenset(
+    {
+        "impl",
+        "ops",
+        "profile",
+        "max_examples",
+        "seed",
+        "tolerance",
+        "no_isolation",
+        "report",
+        "results",
+        "junitxml",
+    }
+)
+"""``convcheck run`` options that ``check`` takes under its own arguments (``target``, ``isolation``,
+``report``...) or sets itself. Every other run option (``convcheck.options.RUN_OPTIONS``: ``strict``,
+``contract``, ``timeout``, ``memory``, ``cpu_time``, ``select``, ``workers``, ``coverage``,
+``tolerance_file``, ``verbose``) is a keyword argument of ``check`` under its own name and meaning."""
+
+
+def passed_on() -> list[str]:
+    """The run options ``check`` takes as keyword arguments of the same name (see ``OWN_OPTIONS``)."""
+    from ..options import RUN_OPTIONS
+
+    return [o.name for o in RUN_OPTIONS if o.name not in OWN_OPTIONS]
 
 
 def run_args(
@@ -59,15 +71,24 @@ def run_args(
     for option in RUN_OPTIONS:
         default = option.parsed_default
         setattr(args, option.name, list(default) if isinstance(default, list) else default)
-    unknown = sorted(set(options) - set(PASSED_ON))
+    unknown = sorted(set(options) - set(passed_on()))
     if unknown:
-        known = ", ".join(
-            sorted({"ops", "profile", "max_examples", "seed", "tolerance", "isolation", *PASSED_ON})
+        own = (
+            "ops",
+            "profile",
+            "max_examples",
+            "seed",
+            "isolation",
+            "report",
+            "tolerance",
+            "progress",
+            "name",
         )
+        known = ", ".join([*own, *passed_on()])
         raise InvalidOption(f"check() got an unexpected keyword argument {unknown[0]!r}; it takes {known}")
     for key, value in options.items():
         if value is not None:
-            setattr(args, PASSED_ON[key], value)
+            setattr(args, key, value)
     if isolation not in ISOLATIONS:
         raise InvalidOption(f"isolation={isolation!r}: choose 'process' (the default) or 'none'")
     args.impl = impl
