@@ -268,6 +268,8 @@ def test_bad_targets_are_value_or_type_errors_naming_the_key() -> None:
         convcheck.check("no/such/file.py")
     with pytest.raises(ValueError, match=r"unknown operation|bogus"):
         convcheck.check("numpy_fast", ops="bogus")
+    with pytest.raises(InvalidOption, match="Wrong expression passed to '-k'"):
+        convcheck.check("numpy_fast", ops="relu", select="not (", progress=False)
 
 
 def test_what_cannot_be_captured_says_so_and_runs_in_process() -> None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import shutil
+import sys
 import tempfile
 import time
 import weakref
@@ -300,7 +302,8 @@ def check(
 
         weakref.finalize(result, unregister_in_process, registered)
     if outcome.exit_code == 2:
-        raise InvalidOption(f"the test session refused the options: {_last_line(outcome.log)}")
+        said = _last_line(outcome.extra["stderr"] or outcome.log).removeprefix("ERROR: ")
+        raise InvalidOption(f"the test session refused the options: {said}")
     if report is not None:
         result.write_report(report)
     return result
@@ -361,11 +364,16 @@ def _run(
         except ValueError as e:  # a bad limit, told as the CLI tells it
             raise UsageError(str(e)) from None
         shown = Progress(impl.name, progress, started_at)
+        errors = io.StringIO()  # pytest's own complaints (a bad -k expression): the error's message
         try:
-            outcome = execute(args, [run_info, shown, *plugins])
+            with contextlib.redirect_stderr(errors):
+                outcome = execute(args, [run_info, shown, *plugins])
         finally:
             shown.close()
-    outcome.extra.update(progress=shown, run_info=run_info)
+    said = errors.getvalue()
+    if said and outcome.exit_code != 2:
+        sys.stderr.write(said)
+    outcome.extra.update(progress=shown, run_info=run_info, stderr=said)
     return outcome, impl, registered, paths
 
 
