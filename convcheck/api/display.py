@@ -76,17 +76,24 @@ def where_they_differ(arrays: Arrays) -> list[str]:
         worst = np.unravel_index(int(np.nanargmax(np.where(np.isnan(diff), np.inf, diff))), diff.shape)
         out.append(
             f"{name}: {int(wrong.sum())} of {wrong.size} elements differ; worst at {tuple(int(i) for i in worst)}: "
-            f"got {g[worst]!r}, expected {e[worst]!r}"
+            f"got {float(g[worst]):.7g}, expected {float(e[worst]):.7g}"
         )
     return out + arrays.problems
 
 
-def _matrix(result: CheckResult) -> tuple[list[str], list[dict[str, Any]]]:
-    """The operation x property matrix: the property columns, one row per operation with a cell each."""
-    props = list(dict.fromkeys(p.property for p in sorted(result.properties, key=lambda p: p.property)))
+def _matrix(result: CheckResult) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+    """The operation x property matrix: the property columns, one row per operation with a cell each,
+    and the operations the implementation does not provide (one line, as the text view has it)."""
+    from ..grouping import absent_operations
+
+    absent = [op for ops in absent_operations(result.results).values() for op in ops]
+    present = [p for p in result.properties if p.op not in absent]
+    props = list(dict.fromkeys(p.property for p in sorted(present, key=lambda p: p.property)))
     rows = []
-    by_key = {(p.op, p.property): p for p in result.properties}
+    by_key = {(p.op, p.property): p for p in present}
     for op, status in result.operations.items():
+        if op in absent:
+            continue
         cells = []
         for prop in props:
             p = by_key.get((op, prop))
@@ -100,7 +107,7 @@ def _matrix(result: CheckResult) -> tuple[list[str], list[dict[str, Any]]]:
                 }
             )
         rows.append({"op": op, "status": status, "cells": cells})
-    return props, rows
+    return props, rows, absent
 
 
 def _failure_view(failure: Any) -> dict[str, Any]:
@@ -133,7 +140,7 @@ def html(result: CheckResult) -> str:
 
     shown = result.failures[:SHOWN_FAILURES]
     result.compute_arrays(shown)
-    props, rows = _matrix(result)
+    props, rows, absent = _matrix(result)
     env = templating.environment()
     return str(
         env.get_template("check_result.html.j2").render(
@@ -141,6 +148,7 @@ def html(result: CheckResult) -> str:
             passed=result.passed,
             props=props,
             rows=rows,
+            absent=absent,
             failures=[_failure_view(f) for f in shown],
             more=len(result.failures) - len(shown),
         )
