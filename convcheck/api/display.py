@@ -113,7 +113,7 @@ def _matrix(result: CheckResult) -> tuple[list[str], list[dict[str, Any]], list[
 def _failure_view(failure: Any) -> dict[str, Any]:
     where: list[str] = []
     try:
-        if failure.counterexample:
+        if failure.compared:  # computed by compute_arrays; never a call that raised or hung again
             where = failure.where() or []
     except Exception as e:
         where = [f"(the outputs could not be recomputed: {type(e).__name__}: {e})"]
@@ -139,7 +139,7 @@ def html(result: CheckResult) -> str:
     from ..report import templating
 
     shown = result.failures[:SHOWN_FAILURES]
-    result.compute_arrays(shown)
+    result.compute_arrays([f for f in shown if f.compared])
     props, rows, absent = _matrix(result)
     env = templating.environment()
     return str(

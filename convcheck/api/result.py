@@ -79,6 +79,13 @@ class Failure:
         return (self.record.get("failure") or {}).get("counterexample") or self.record.get("last_case")
 
     @property
+    def compared(self) -> bool:
+        """Whether the failure is a comparison of outputs (its counterexample was recorded by it),
+        rather than a call that raised, hung or crashed (then the counterexample is the last case
+        the check ran, and computing the arrays calls the implementation on it again)."""
+        return bool((self.record.get("failure") or {}).get("counterexample"))
+
+    @property
     def shapes(self) -> dict[str, tuple[int, ...] | None]:
         spec = self.counterexample or {}
         return {k: (None if v is None else tuple(v)) for k, v in (spec.get("shapes") or {}).items()}
