@@ -40,12 +40,20 @@ def verdict(result: CheckResult) -> str:
 
 
 def text(result: CheckResult) -> str:
-    """The result as the CLI prints it: verdict, status table, one block per mistake."""
+    """The result as the CLI prints it: verdict, the contract and what the implementation declares
+    unsupported, the status table, notes at kinks, one block per mistake."""
+    from ..cli import declared_lines, kink_lines
     from ..grouping import block_lines
+    from ..spec import contracts
     from ..summary import compact_table
 
-    lines = [verdict(result), ""]
+    impl = result.implementation
+    lines = [verdict(result)]
+    lines.append(f"convcheck: {contracts.summary_line(impl.extras.get('contract', contracts.LIBRARY))}")
+    lines += declared_lines(impl)
+    lines.append("")
     lines += compact_table(result.results)
+    lines += kink_lines(result.results)
     source = result.source if result.source.endswith(".py") else result.impl
     for failure in result.failures:
         lines.append("")
