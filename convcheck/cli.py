@@ -10,11 +10,9 @@ fails, 2 for usage errors (each a one-line message, no traceback).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -22,7 +20,19 @@ from typing import TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:
     from .impls.registry import Implementation
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+from .engine import (  # noqa: F401  (re-exported: the run machinery lived here)
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    execute,
+    prepare,
+    pytest_args,
+    resolve_draws,
+    suite_dir,
+    with_mistakes,
+    writable_folder,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,31 +96,6 @@ def _command_of(argv: Sequence[str]) -> str:
     return next((a for a in argv if not a.startswith("-")), "")
 
 
-def suite_dir() -> Path:
-    """Where the property tests live (``convcheck.tests``, installed or in a clone)."""
-    from . import tests
-
-    return Path(tests.__file__).resolve().parent
-
-
-def pytest_args(args: argparse.Namespace, results_path: str) -> list[str]:
-    """The pytest command line that ``convcheck run`` executes in-process: every option with a pytest
-    spelling (``convcheck.options``) passed on, the results file always, junit.xml into the report."""
-    from .options import BY_NAME, RUN_OPTIONS
-
-    ini = Path(__file__).resolve().parent / "suite.ini"
-    argv = [str(suite_dir()), "-c", str(ini), "--rootdir", str(suite_dir())]
-    argv += ["-p", "convcheck.pytest_plugin", "-p", "no:cacheprovider"]
-    for option in RUN_OPTIONS:
-        if option.name != "results":
-            argv += option.pytest_argv(getattr(args, option.name, None))
-    argv += [BY_NAME["results"].pytest or "", results_path]
-    if args.junitxml or args.report:
-        argv += ["--junitxml", args.junitxml or str(Path(args.report) / "junit.xml")]
-    argv += ["-q", "--tb=short"] if args.verbose else ["-q", "--no-header", "--no-summary", "--tb=short"]
-    return argv
-
-
 def failure_text(message: str, limit: int = 60) -> str:
     """The assertion message and hypothesis's falsifying example from a pytest failure text."""
     lines = [ln[4:] if ln.startswith("E   ") else None for ln in message.splitlines()]
@@ -122,151 +107,27 @@ def failure_text(message: str, limit: int = 60) -> str:
     return "\n".join(picked)
 
 
-def _apply_contract(impl: Implementation, args: argparse.Namespace) -> None:
-    """Resolve the run's contract for ``impl`` as the plugin does (``--contract``, else the declaration's,
-    else library), so that the summary states it and lists what it declares (``spec.contracts``)."""
-    from .spec import FULL, contracts
-
-    contract = contracts.LIBRARY if args.strict else contracts.resolve(args.contract, impl.capabilities)
-    impl.extras["contract"] = contract
-    impl.capabilities = FULL if args.strict else contracts.under(impl.capabilities, contract)
-
-
-def _load_for_summary(args: argparse.Namespace) -> Any:
-    """Validate the implementation up front (exit 2 on a bad one), in a worker unless --no-isolation."""
-    from .impls import registry
-
-    if args.no_isolation:
-        return registry.load(args.impl)
-    from .sandbox import Limits, load
-
-    limits = Limits(
-        **{
-            k: v
-            for k, v in (("timeout_s", args.timeout), ("memory_mb", args.memory), ("cpu_s", args.cpu_time))
-            if v is not None
-        }
-    )
-    try:
-        limits.check()
-    except ValueError as e:
-        from .spec import UsageError
-
-        raise UsageError(str(e)) from None
-    impl = load(args.impl, limits)
-    impl.extras["sandbox"].close()
-    return impl
-
-
-class _SessionGrab:
-    """A plugin handed to ``pytest.main`` that keeps the session's config, to read results back."""
-
-    def __init__(self) -> None:
-        self.config: Any = None
-
-    def pytest_configure(self, config: Any) -> None:
-        self.config = config
-
-    def results(self) -> list[dict[str, Any]]:
-        from .pytest_plugin import collected_results
-
-        return collected_results(self.config) if self.config is not None else []
-
-
-def _write_lines(path: str, records: list[dict[str, Any]]) -> None:
-    """Atomically replace ``path`` with one JSON line per record."""
-    import json
-
-    from .atomic import write_text_atomic
-
-    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
-
-
-def with_mistakes(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The results, each failed one carrying its mistake (``convcheck.grouping``): the group's title,
-    cause and the check shown for it, so that a reader of the results sees each mistake once."""
-    from .grouping import group_of
-
-    groups = group_of(results)
-    out = []
-    for r in results:
-        g = groups.get(r["test"])
-        mistake = None if g is None else {"title": g.title, "cause": g.cause, "shown": g.first["test"]}
-        out.append({**r, "mistake": mistake} if mistake else r)
-    return out
-
-
-def writable_folder(path: str, what: str) -> None:
-    """Raise ``UsageError`` (one line) unless ``path`` is, or can be made, a writable folder."""
-    from .spec import UsageError
-
-    probe = Path(path) / f".convcheck-probe-{os.getpid()}"
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise UsageError(
-            f"cannot write the {what} {path}: {e.strerror or e}; choose a folder you can write to"
-        ) from None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-
-    import pytest
-
+    """``convcheck run``: the engine (``convcheck.engine``) runs the suite; this prints its summary."""
     from .grouping import block_lines, failure_groups
     from .impls.registry import is_file_source
     from .spec import ConvcheckError
     from .summary import rows
 
     try:
-        if args.report:
-            writable_folder(args.report, "report folder")
-        if args.results:
-            writable_folder(str(Path(args.results).resolve().parent), "folder of --results")
-        impl = _load_for_summary(args)
-        _apply_contract(impl, args)
+        impl = prepare(args)
     except ConvcheckError as e:
         print(f"convcheck: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    if args.max_examples is not None and args.max_examples < 1:
-        print(f"convcheck: error: --max-examples={args.max_examples} must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        from .pytest_plugin import env_max_examples
-
-        env_max_examples()
-    except pytest.UsageError as e:
-        print(f"convcheck: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        resolve_draws(args)
-    except ConvcheckError as e:
-        print(f"convcheck: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    with tempfile.TemporaryDirectory() as tmp:
-        results_path = args.results or os.path.join(tmp, "results.jsonl")
-        Path(results_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(results_path).write_text("")
-        log_path = os.path.join(tmp, "pytest.log")
-        grab = _SessionGrab()
-        with open(log_path, "w", encoding="utf-8") as log:
-            if args.verbose:
-                code = pytest.main(pytest_args(args, results_path), plugins=[grab])
-            else:  # pytest's own progress output is replaced by the summary below
-                with contextlib.redirect_stdout(log):
-                    code = pytest.main(pytest_args(args, results_path), plugins=[grab])
-        # The results held in memory are the record: the file is rewritten from them, so nothing the
-        # code under test wrote into it survives.
-        results = grab.results()
-        if args.results:
-            _write_lines(results_path, with_mistakes(results))
-    if code == pytest.ExitCode.USAGE_ERROR:
-        return EXIT_USAGE
-    if code == pytest.ExitCode.INTERNAL_ERROR or (code not in (0, 1, 5) and not results):
-        print(f"convcheck: error: the test session ended with pytest exit code {int(code)}", file=sys.stderr)
-        return EXIT_INTERNAL
+    outcome = execute(args)
+    results = outcome.results
+    if outcome.exit_code in (EXIT_USAGE, EXIT_INTERNAL):
+        if outcome.exit_code == EXIT_INTERNAL:
+            print(
+                f"convcheck: error: the test session ended with pytest exit code {outcome.pytest_code}",
+                file=sys.stderr,
+            )
+        return outcome.exit_code
     print(f"convcheck: profile {args.profile}, seed {args.seed} (--seed {args.seed} draws these cases again)")
     _print_summary(impl, results, coverage=args.coverage or args.verbose)
     summary = rows(results)
@@ -279,7 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.report:
         files = "report.html, report.md, report.json, junit.xml, repro/"
         print(f"\nconvcheck: report in {args.report}/ ({files})")
-    if code == pytest.ExitCode.INTERRUPTED:
+    if outcome.interrupted:
         print("convcheck: interrupted; the summary above covers the checks that finished", file=sys.stderr)
         return EXIT_FAILED
     if failed:
@@ -288,22 +149,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(f"\nconvcheck: {impl.name} passed every check that applies")
     return EXIT_OK
-
-
-def resolve_draws(args: argparse.Namespace) -> None:
-    """Fix the profile and the seed before the run, in ``args``, so that both are printed and every
-    failure's replay command names them: the default profile, and a fresh seed unless the profile
-    is derandomised (``pytest_plugin.run_seed``). ``UsageError`` for an unknown profile."""
-    import secrets
-
-    from .options import DEFAULT_SEED, DERANDOMISED, PROFILE_EXAMPLES, default_profile
-    from .spec import UsageError
-
-    args.profile = args.profile or default_profile()
-    if args.profile not in PROFILE_EXAMPLES:
-        raise UsageError(f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILE_EXAMPLES)}")
-    if args.seed is None:
-        args.seed = DEFAULT_SEED if args.profile in DERANDOMISED else secrets.randbelow(2**32)
 
 
 def replay_command(args: argparse.Namespace, test: str) -> str:

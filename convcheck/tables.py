@@ -61,12 +61,20 @@ def terminal(
 ) -> list[str]:
     """``rich_table`` drawn as plain-text lines, without trailing spaces or colour codes.
 
-    The table is as wide as its widest row, whatever the width of the terminal, if any.
+    The table is as wide as its widest row, whatever the width of the terminal, if any. In a
+    Jupyter kernel too: rich would otherwise display the table there instead of writing it.
     """
     from rich.console import Console
 
     buffer = io.StringIO()
-    console = Console(file=buffer, width=100_000, color_system=None, force_terminal=False, highlight=False)
+    console = Console(
+        file=buffer,
+        width=100_000,
+        color_system=None,
+        force_terminal=False,
+        force_jupyter=False,
+        highlight=False,
+    )
     console.print(rich_table(header, rows, justify, title))
     return [line.rstrip() for line in buffer.getvalue().splitlines()]
 

@@ -177,6 +177,26 @@ def available() -> list[str]:
     return [*SHIPPED, *(f"buggy.{b}" for b in BUGGY), *sorted(_entry_points())]
 
 
+IN_PROCESS_PREFIX = "in-process:"
+"""Names ``register_in_process`` hands out: they resolve only in the process that registered them."""
+_IN_PROCESS: dict[str, tuple[Any, str, str]] = {}
+
+
+def register_in_process(obj: Any, name: str, source: str) -> str:
+    """Make ``obj`` (an object exposing contract functions) loadable by ``load`` in this process, under
+    the returned name (``in-process:<name>#<n>``): the Python API's ``isolation="none"``, which hands
+    the engine functions that no other process can import. ``unregister_in_process`` forgets it."""
+    key = f"{IN_PROCESS_PREFIX}{name.replace(',', '_')}#{len(_IN_PROCESS) + 1}"
+    while key in _IN_PROCESS:
+        key += "+"
+    _IN_PROCESS[key] = (obj, name, source)
+    return key
+
+
+def unregister_in_process(key: str) -> None:
+    _IN_PROCESS.pop(key, None)
+
+
 def load(spec: str) -> Implementation:
     """Load an implementation from any of the forms in the module docstring.
 
@@ -188,6 +208,14 @@ def load(spec: str) -> Implementation:
         raise ContractError("empty implementation name; give a shipped name, a .py path or module[:attr]")
     if spec in SHIPPED:
         return from_namespace(importlib.import_module(SHIPPED[spec]), spec, SHIPPED[spec])
+    if spec.startswith(IN_PROCESS_PREFIX):
+        if spec not in _IN_PROCESS:
+            raise ContractError(
+                f"{spec!r} names functions registered in another process (the Python API's "
+                'isolation="none"); it cannot be loaded here'
+            )
+        held, name, source = _IN_PROCESS[spec]
+        return from_namespace(held, name, source)
     if spec.startswith("buggy."):
         from .buggy import BUGGY
 
@@ -237,7 +265,7 @@ def absolute(spec: str, cwd: str | None = None) -> str:
     would name nothing. Other forms (shipped names, modules, entry points) pass unchanged.
     """
     spec = spec.strip()
-    if not spec or spec in SHIPPED or spec.startswith("buggy."):
+    if not spec or spec in SHIPPED or spec.startswith(("buggy.", IN_PROCESS_PREFIX)):
         return spec
     path = Path(cwd or os.getcwd()) / spec
     if Path(spec).is_absolute() or not path.is_file():
