@@ -13,7 +13,11 @@ dropped, each with a ``Note`` for the student's feedback:
 - a cell magic (a cell whose first line starts with ``%%``, e.g. ``%%time``): the whole cell;
 - a cell the author marks as not for checking (slow plotting, loading a data set):
   the tag ``skip-convcheck`` in its metadata tags (Jupyter: View > Cell Toolbar > Tags),
-  or a first line ``# convcheck: skip``.
+  or a first line ``# convcheck: skip``;
+- a statement that runs ``convcheck.check`` (a student checks the notebook from within,
+  then submits it), and every later statement that reads a name only such statements
+  made (``result.failures[0]``): made ``pass``, with a note; checked as the code under
+  test, the notebook is not checked again from inside the worker.
 
 Cells are numbered as the student sees them: ``code cell N`` is the N-th code cell
 from the top, counting code cells only (markdown cells are not counted), which is
@@ -238,12 +242,111 @@ def _cells(path: Path, node: Any, notes: list[Note]) -> tuple[CodeCell, ...]:
         source = _kept_source(number, lines, notes)
         if source is not None:
             kept.append(CodeCell(number, source))
+    kept = _without_self_checks(kept, notes)
     if not kept:
         raise NotebookError(
             f"{path} holds no code to run: its {len(code_cells)} code cell(s) are empty, skipped or only "
             "IPython magics; write the contract functions in code cells"
         )
     return tuple(kept)
+
+
+def _top_level_names(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """``(read, bound)``: the names a cell reads and binds when it runs, not counting the bodies of the
+    functions it defines (those read their globals only when called)."""
+    read: set[str] = set()
+    bound: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            bound.add(getattr(node, "name", ""))
+            for inner in [*getattr(node, "decorator_list", []), *node.args.defaults, *node.args.kw_defaults]:
+                if inner is not None:
+                    visit(inner)
+            return
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ClassDef):
+            bound.add(node.name)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return read, bound - {""}
+
+
+def _runs_a_check(tree: ast.AST) -> bool:
+    """Whether the code calls ``convcheck.check`` (a name bound by ``from convcheck import check`` is
+    followed by the caller, ``_check_aliases``)."""
+    return any(
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "check"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "convcheck"
+        for node in ast.walk(tree)
+    )
+
+
+def _check_aliases(tree: ast.AST) -> set[str]:
+    """The names ``from convcheck import check [as name]`` binds in the code."""
+    return {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "convcheck"
+        for alias in node.names
+        if alias.name == "check"
+    }
+
+
+def _without_self_checks(cells: list[CodeCell], notes: list[Note]) -> list[CodeCell]:
+    """The cells with every top-level statement that runs convcheck on the notebook itself made
+    ``pass``, and so every later statement that reads what such a statement made
+    (``result.failures[0]``), each with a note; a cell left with no code is left out.
+
+    A student checks a notebook from one of its cells (``convcheck.check(globals())``) and then
+    submits it: run as the code under test, that statement would start a second, nested check of
+    the same code inside the worker, and the statements reading its result would follow it.
+    Statements, not whole cells: a cell that defines a layer and then checks it keeps the layer.
+    """
+    kept: list[CodeCell] = []
+    made: set[str] = set()
+    check_names: set[str] = set()
+    for cell in cells:
+        try:
+            tree = ast.parse(cell.source)
+        except (SyntaxError, ValueError):
+            kept.append(cell)  # compiling reports it, with its cell number
+            continue
+        lines = cell.source.splitlines()
+        has_code = False
+        for stmt in tree.body:
+            check_names |= _check_aliases(stmt)
+            read, bound = _top_level_names(ast.Module(body=[stmt], type_ignores=[]))
+            uses = sorted(read & made)
+            calls = _runs_a_check(stmt) or bool(read & check_names)
+            if not calls and not uses:
+                made -= bound
+                has_code = True
+                continue
+            made |= bound
+            first, last = stmt.lineno, stmt.end_lineno or stmt.lineno
+            why = (
+                "it runs convcheck.check, and a notebook checked by convcheck is not checked again from within"
+                if calls
+                else f"it reads {', '.join(f'`{n}`' for n in uses)}, made by a statement left out before it"
+            )
+            shown = lines[first - 1].strip()
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            notes.append(Note(cell.number, first, f"left out `{shown}`: {why}"))
+            lines[first - 1 : last] = ["pass"] + [""] * (last - first)
+        if has_code:
+            kept.append(CodeCell(cell.number, "\n".join(lines) + "\n"))
+        else:
+            notes.append(Note(cell.number, None, "left out the whole cell: nothing in it is left to run"))
+    return kept
 
 
 def read_notebook(path: Path | str) -> Notebook:

@@ -568,6 +568,16 @@ _CS231N_NAMES: dict[str, tuple[str, str | None, Callable[..., Any]]] = {
 CS231n names the 2-D layers without a dimension; the 1-D and 3-D names follow the same pattern."""
 
 
+def cs231n_names() -> tuple[str, ...]:
+    """Every CS231n-style function name ``from_cs231n`` looks for, forwards and backwards."""
+    return tuple(n for fwd, bwd, _ in _CS231N_NAMES.values() for n in (fwd, bwd) if n)
+
+
+def has_cs231n(source: Any) -> bool:
+    """Whether ``source`` (a module, object or mapping) defines a CS231n-style forward function."""
+    return any(callable(_lookup(source, fwd)) for fwd, _, _ in _CS231N_NAMES.values())
+
+
 def from_cs231n(source: Any, capabilities: Mapping[str, Any] | None = None) -> types.ModuleType:
     """Adapt a CS231n-style layers module into a plug-in namespace.
 

@@ -104,8 +104,17 @@ def _signature_problem(name: str, fn: Any) -> str | None:
 
 
 def from_namespace(obj: Any, name: str, source: str) -> Implementation:
-    """Validate an object exposing contract functions and wrap it as an ``Implementation``."""
+    """Validate an object exposing contract functions and wrap it as an ``Implementation``.
+
+    An object with no contract function but CS231n-style layers (``conv_forward_naive`` and
+    friends) is adapted with ``adapters.from_cs231n`` first, as a plug-in module would do."""
     functions = {f: getattr(obj, f) for f in FUNCTION_NAMES if getattr(obj, f, None) is not None}
+    if not functions:
+        from .adapters import from_cs231n, has_cs231n
+
+        if has_cs231n(obj):  # CS231n-style layers, and no contract function: adapted as they are
+            obj = from_cs231n(obj)
+            functions = {f: getattr(obj, f) for f in FUNCTION_NAMES if getattr(obj, f, None) is not None}
     if not functions:
         raise ContractError(
             f"{source} exposes none of the contract functions ({', '.join(FUNCTION_NAMES)}); "

@@ -499,3 +499,41 @@ def test_run_autograder_writes_valid_results_for_one_submission(tmp_path):
     doc = json.loads((root / "results" / "results.json").read_text())
     _valid(doc)
     assert doc["score"] == 0 and "autograder itself failed" in doc["output"]
+
+
+def test_statements_that_check_the_notebook_from_within_are_left_out(tmp_path):
+    """A student checks the notebook from a cell, reads the result, then submits it: loaded as the code
+    under test, the check and what reads its result are left out (no nested run), the layers stay."""
+    layers = cells_of(MY_LAYERS)
+    path = write_notebook(
+        tmp_path / "hw.ipynb",
+        *layers[:-1],
+        layers[-1] + "\nimport convcheck\nresult = convcheck.check(globals(), ops=['conv2d'])\nresult\n",
+        "failure = result.failures[0]\nprint(failure.hint)\nhelper_constant = 3\n",
+        "from convcheck import check as verify\nagain = verify(globals())\n",
+        "print(again, helper_constant)\n",
+    )
+    nb = read_notebook(path)
+    last = len(layers)
+    left_out = {(n.cell, n.line) for n in nb.notes if "left out" in n.text}
+    assert any(n.cell == last and "`result = convcheck.check(" in n.text for n in nb.notes)
+    assert {(last + 1, 1), (last + 1, 2), (last + 2, 2)} <= left_out
+    assert (last + 1, 3) not in left_out, "a statement that reads nothing left out must stay"
+    assert (last + 3, 1) in left_out, "`again` came from a left-out check"
+    assert any("runs convcheck.check" in n.text for n in nb.notes)
+    loaded = load(str(path))  # would start a nested check (and fail on result.failures) if run
+    assert set(loaded.functions) == set(load(str(ROOT / "examples" / "my_layers.py")).functions)
+
+
+def test_cs231n_style_files_are_adapted_without_a_plugin(tmp_path):
+    """A CS231n-style layers file or notebook (conv_forward_naive & co., no contract names) is
+    checked as it is, through the same adapter a plug-in would call."""
+    layers = (ROOT / "examples" / "cs231n_layers.py").read_text()
+    as_file = load(str(ROOT / "examples" / "cs231n_layers.py"))
+    as_notebook = load(str(write_notebook(tmp_path / "hw.ipynb", *cells_of(layers))))
+    via_plugin = load(str(ROOT / "examples" / "cs231n_plugin.py"))
+    assert set(as_file.functions) == set(as_notebook.functions) == set(via_plugin.functions)
+    assert {"conv2d_forward", "conv2d_backward", "max_pool2d_backward"} <= set(as_file.functions)
+    assert as_file.capabilities == via_plugin.capabilities
+    done = _convcheck("run", "--impl", "hw.ipynb", "--ops", "conv2d", "--max-examples", "5", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr

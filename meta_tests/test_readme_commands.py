@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
 NOT_RUN = {
-    "python -m pip install -c constraints.txt -e \".[notebook]\"": (
+    'python -m pip install -c constraints.txt -e ".[notebook]"': (
         "would point the editable install under test at a temporary copy; .ci/run runs this very "
         "command first on every CI run"
     ),

@@ -43,9 +43,9 @@ def contract_names() -> tuple[str, ...]:
 
 def cs231n_names() -> tuple[str, ...]:
     """The CS231n-style function names ``from_cs231n`` adapts."""
-    from ..impls.adapters import _CS231N_NAMES
+    from ..impls.adapters import cs231n_names as names
 
-    return tuple(n for fwd, bwd, _ in _CS231N_NAMES.values() for n in (fwd, bwd) if n)
+    return names()
 
 
 @dataclass
