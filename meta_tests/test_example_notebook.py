@@ -107,3 +107,37 @@ def test_the_report_is_written_where_the_notebook_runs(executed):
     for name in ("report.html", "report.md", "report.json"):
         assert (report / name).is_file(), f"{name} missing from the notebook's report folder"
     assert json.loads((report / "report.json").read_text())
+
+
+def test_progress_updates_in_place_as_checks_finish():
+    """In a kernel, the verdicts so far are shown while the run goes on: one display, updated in place
+    (Jupyter's update_display_data) several times before the cell's result arrives."""
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        code = "import convcheck\nr = convcheck.check('numpy_fast', ops='relu,sigmoid,tanh,linear', max_examples=10)\nr.passed"
+        msg_id = kc.execute(code)
+        shown, updates, result = None, [], None
+        while True:
+            msg = kc.get_iopub_msg(timeout=300)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "display_data" and shown is None:
+                shown = content.get("transient", {}).get("display_id")
+            elif kind == "update_display_data":
+                assert result is None, "the progress was updated after the result came"
+                assert content["transient"]["display_id"] == shown
+                updates.append(content["data"]["text/html"])
+            elif kind == "execute_result":
+                result = content["data"]["text/plain"]
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+        assert shown, "no progress display was shown"
+        assert result == "True"
+        assert len(updates) >= 3, f"{len(updates)} progress updates"
+        assert len(set(updates)) >= 3, "the updates did not change as checks finished"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
