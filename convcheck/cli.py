@@ -131,11 +131,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"convcheck: profile {args.profile}, seed {args.seed} (--seed {args.seed} draws these cases again)")
     _print_summary(impl, results, coverage=args.coverage or args.verbose)
     summary = rows(results)
-    for group in failure_groups(results):  # one block per mistake, however many properties it fails
+    new = [r for r in results if not r.get("expected")]  # expected ones are listed with their reasons
+    for group in failure_groups(new):  # one block per mistake, however many properties it fails
         print()
         for line in block_lines(group, impl.source if is_file_source(impl.source) else impl.name):
             print(line)
         print(f"replay: {replay_command(args, group.first['test'])}")
+    if getattr(args, "xfails", None):
+        from . import xfails
+
+        verdict = xfails.classify(xfails.load(args.xfails), results)
+        for line in xfails.lines(verdict, args.xfails):
+            print(line)
     failed = [r for r in summary if r["status"] in ("failed", "error")]
     if args.report:
         files = "report.html, report.md, report.json, junit.xml, repro/"
@@ -167,7 +174,7 @@ def replay_command(args: argparse.Namespace, test: str) -> str:
     return shlex.join([*argv, "-k", test.split("::")[-1]])
 
 
-REPLAYED = ("impl", "profile", "seed", "max_examples", "strict", "contract", "no_isolation")
+REPLAYED = ("impl", "profile", "seed", "max_examples", "strict", "contract", "no_isolation", "xfails")
 """The options of ``convcheck run`` that a replay command repeats: those that choose the draws and
 the verdict (``convcheck.options``)."""
 
@@ -248,7 +255,7 @@ def contract_lines() -> list[str]:
     return lines
 
 
-PATH_OPTIONS = ("report", "results", "junitxml", "tolerance_file", "rubric", "submissions")
+PATH_OPTIONS = ("report", "results", "junitxml", "tolerance_file", "xfails", "rubric", "submissions")
 """Options of any subcommand that name a file or folder (argparse ``dest`` names)."""
 
 

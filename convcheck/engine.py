@@ -130,6 +130,10 @@ def prepare(args: argparse.Namespace) -> Implementation:
         writable_folder(args.report, "report folder")
     if args.results:
         writable_folder(str(Path(args.results).resolve().parent), "folder of --results")
+    if getattr(args, "xfails", None):
+        from . import xfails
+
+        xfails.load(args.xfails)  # a bad file is a usage error before anything runs
     impl: Implementation = load_for_summary(args)
     apply_contract(impl, args)
     if args.max_examples is not None and args.max_examples < 1:

@@ -335,6 +335,15 @@ RUN_OPTIONS: tuple[Option, ...] = (
         metavar="FILE",
         group=_TOLERANCE,
     ),
+    Option(
+        "xfails",
+        ("--xfails",),
+        "expected failures: a TOML file of [[xfail]] entries (op, property, dtype, feature: glob patterns; "
+        "reason; link). Failures an entry matches are reported as expected (xfail) and do not fail the run; "
+        "an entry whose checks now pass is flagged for deletion",
+        pytest="--xfails",
+        metavar="FILE",
+    ),
 )
 """Every option of a conformance run (see ``Option``)."""
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from . import recording
+from . import recording, xfails
 from .bench.threads import limit_threads
 from .impls import registry
 from .options import (
@@ -116,9 +116,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_PROFILE] = profile
     config.stash[_SEED] = run_seed(config, profile)
     tolerance.use_overrides(_tolerance_overrides(config))  # in every process, workers included
+    config.stash[_XFAILS] = _expected_failures(config)
     if hasattr(config, "workerinput"):
         return  # an xdist worker: results travel to the controller, which collects and writes them
-    collector = Collector(path_option(config, "convcheck_results"))
+    collector = Collector(path_option(config, "convcheck_results"), config.stash[_XFAILS])
     config.stash[_COLLECTOR] = collector
     config.pluginmanager.register(collector, "convcheck-collector")
     if config.getoption("convcheck_report"):
@@ -128,6 +129,17 @@ def pytest_configure(config: pytest.Config) -> None:
         reporter = ReportPlugin(config, str(folder), impls, profile, config.stash[_SEED])
         collector.listeners.append(reporter.add)
         config.pluginmanager.register(reporter, "convcheck-report")
+
+
+def _expected_failures(config: pytest.Config) -> list[xfails.Entry]:
+    """The entries of ``--xfails FILE`` (none without it); a bad file is a usage error."""
+    path = path_option(config, "xfails")
+    if not path:
+        return []
+    try:
+        return xfails.load(path)
+    except ConvcheckError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 def run_seed(config: pytest.Config, profile: str) -> int:
@@ -198,6 +210,7 @@ def replay_command(item: pytest.Item) -> str:
         "seed": config.stash[_SEED],
         "max_examples": config.getoption("max_examples"),
         "strict": config.getoption("strict_contract"),
+        "xfails": path_option(config, "xfails"),
     }
     argv = ["python", "-m", "pytest", item.nodeid]
     for name, value in values.items():
@@ -225,6 +238,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
         command = replay_command(item)
         report.sections.append(("convcheck replay", command))
         report.user_properties.append(("convcheck_replay", command))
+        _mark_expected(item, report)
+
+
+def _mark_expected(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A failure an ``--xfails`` entry expects becomes pytest's xfail (``wasxfail``: junit.xml and
+    xdist count it as expected); the entry travels as ``convcheck_expected``."""
+    entries = item.config.stash.get(_XFAILS, [])
+    rec = getattr(item, "funcargs", {}).get("record")
+    if not entries or not isinstance(rec, Recorder):
+        return
+    record = {**_identity(item), **rec.to_dict(), "status": "failed"}
+    found = xfails.expected(entries, record)
+    if found is None:
+        return
+    report.outcome = "skipped"
+    report.wasxfail = f"convcheck --xfails entry #{found['entry']}: {found['reason']}"
+    report.user_properties.append(("convcheck_expected", json.dumps(found)))
 
 
 def exception_text(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
@@ -312,6 +342,7 @@ _PROFILE = pytest.StashKey[str]()
 _SEED = pytest.StashKey[int]()
 _OPS = pytest.StashKey[list[str]]()
 _COLLECTOR = pytest.StashKey["Collector"]()
+_XFAILS = pytest.StashKey[list[xfails.Entry]]()
 _CALL_FAILED = pytest.StashKey[bool]()
 """Set on an item whose call phase failed (its recorder then settles an unreplayed failure)."""
 
@@ -491,8 +522,9 @@ def _show_unreplayed(entry: dict[str, Any]) -> None:
 class Collector:
     """Gathers one result per conformance test (on the controller under xdist)."""
 
-    def __init__(self, results_path: str | None) -> None:
+    def __init__(self, results_path: str | None, expected: list[xfails.Entry] | None = None) -> None:
         self.results: list[dict[str, Any]] = []
+        self.expected = expected or []  # the --xfails entries
         self.listeners: list[Any] = []  # called with each finished result (the report writer)
         self._pending: dict[str, dict[str, Any]] = {}
         self._path = results_path
@@ -505,7 +537,11 @@ class Collector:
             report.nodeid, {**json.loads(str(props["convcheck_id"])), "status": None}
         )
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            if report.skipped:
+            if "convcheck_expected" in props:  # a failure an --xfails entry expects (pytest's xfail)
+                entry["status"] = "failed"
+                _failed(entry, report, props)
+                entry["expected"] = json.loads(str(props["convcheck_expected"]))
+            elif report.skipped:
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
                 kind = props.get("convcheck_skip_kind")
                 entry["status"] = "unsupported" if kind in UNSUPPORTED_KINDS else "skipped"
@@ -526,6 +562,10 @@ class Collector:
             if report.failed and entry["status"] in (None, "passed"):
                 entry["status"] = "error"
                 _failed(entry, report, props)
+            if self.expected and not entry.get("expected"):
+                found = xfails.expected(self.expected, entry)
+                if found is not None:
+                    entry["expected"] = found
             self._finish(report.nodeid)
 
     def _finish(self, nodeid: str) -> None:
@@ -547,7 +587,12 @@ class Collector:
         tr.section("convcheck conformance summary")
         for line in compact_table(self.results):
             tr.write_line(line)
-        for group in failure_groups(self.results):  # each mistake once, however many tests it failed
+        for group in failure_groups(
+            [r for r in self.results if not r.get("expected")]
+        ):  # each mistake once, however many tests it failed
             tr.write_line(f"mistake: {group.impl} {group.op}: {group.title} ({group.span()})")
+        if self.expected:
+            for line in xfails.lines(xfails.classify(self.expected, self.results)):
+                tr.write_line(line)
         for line in coverage_lines(self.results):
             tr.write_line(line)
