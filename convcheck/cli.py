@@ -194,6 +194,10 @@ def _print_summary(impl: Implementation, results: list[dict[str, Any]], coverage
         print(line)
     for line in kink_lines(results):
         print(line)
+    from .unsupported_calls import lines as not_implemented_lines
+
+    for line in not_implemented_lines(results):
+        print(line)
     if coverage:
         for line in coverage_lines(results):
             print(line)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from . import recording, xfails
+from . import recording, unsupported_calls, xfails
 from .bench.threads import limit_threads
 from .impls import registry
 from .options import (
@@ -112,6 +112,8 @@ def pytest_configure(config: pytest.Config) -> None:
         contract = contracts.resolve(option, impl.capabilities)
         impl.extras["contract"] = contract
         impl.capabilities = contracts.under(impl.capabilities, contract)
+        if not config.getoption("strict_contract"):  # NotImplementedError: unsupported at that case
+            unsupported_calls.wrap(impl)
     config.stash[_IMPLS] = impls
     config.stash[_PROFILE] = profile
     config.stash[_SEED] = run_seed(config, profile)
@@ -216,6 +218,22 @@ def replay_command(item: pytest.Item) -> str:
     for name, value in values.items():
         argv += BY_NAME[name].pytest_argv(value)
     return shlex.join(argv)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A check whose every example raised ``NotImplementedError`` ends ``unsupported``
+    (``convcheck.unsupported_calls.finish``)."""
+    rec = getattr(item, "funcargs", {}).get("record")
+    try:
+        result = yield
+    except Exception as e:
+        if isinstance(rec, Recorder):
+            unsupported_calls.finish(rec, e)
+        raise
+    if isinstance(rec, Recorder):
+        unsupported_calls.finish(rec, None)
+    return result
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -594,5 +612,7 @@ class Collector:
         if self.expected:
             for line in xfails.lines(xfails.classify(self.expected, self.results)):
                 tr.write_line(line)
+        for line in unsupported_calls.lines(self.results):
+            tr.write_line(line)
         for line in coverage_lines(self.results):
             tr.write_line(line)
