@@ -128,7 +128,9 @@ def pytest_configure(config: pytest.Config) -> None:
         from .report.writer import ReportPlugin
 
         folder = path_option(config, "convcheck_report")
-        reporter = ReportPlugin(config, str(folder), impls, profile, config.stash[_SEED])
+        reporter = ReportPlugin(
+            config, str(folder), impls, profile, config.stash[_SEED], config.stash[_XFAILS]
+        )
         collector.listeners.append(reporter.add)
         config.pluginmanager.register(reporter, "convcheck-report")
 
