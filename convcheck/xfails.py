@@ -17,7 +17,8 @@ an entry names at least one. ``feature`` is ``NAME=VALUE``: ``NAME`` is one of
 the failing counterexample's hyper-parameters (``stride``, ``dilation``,
 ``ceil_mode``, ...) or one of its labels (``family``, ``layout``, ``ties``),
 and ``VALUE`` a glob over its value as JSON text (``true``, ``[2, 2]``,
-``[2, *]``), as the coverage listing shows values.
+``[2, *]``; ``*`` and ``?`` are the wildcards, brackets are literal), as the
+coverage listing shows values.
 
 A failed record that every selector of an entry matches is *expected*: it keeps
 ``status: failed`` and gains ``expected: {entry, reason, link}``; a summary row
@@ -153,12 +154,20 @@ def _case_values(case: dict[str, Any] | None) -> dict[str, str]:
     return values
 
 
+def value_glob(pattern: str) -> str:
+    """A ``feature`` VALUE as an ``fnmatch`` pattern: ``*`` and ``?`` are wildcards, brackets literal
+    (values such as ``[2, 2]`` are JSON lists)."""
+    return "".join({"[": "[[]", "]": "[]]"}.get(c, c) for c in pattern.strip())
+
+
 def _feature_matches(pattern: str, values: dict[str, str] | dict[str, list[str]]) -> bool:
-    """``NAME=VALUE`` against one value (a counterexample's) or several (coverage) per name."""
+    """``NAME=VALUE`` against one value (a counterexample's) or several (coverage) per name; a JSON
+    string value matches with or without its quotes (``family=ties``)."""
     name, _, value = pattern.partition("=")
     found = values.get(name.strip())
     texts = [found] if isinstance(found, str) else list(found or [])
-    return any(fnmatchcase(t.strip('"'), value.strip()) or fnmatchcase(t, value.strip()) for t in texts)
+    glob = value_glob(value)
+    return any(fnmatchcase(t, glob) or fnmatchcase(t.strip('"'), glob) for t in texts)
 
 
 def matches_failure(entry: Entry, record: dict[str, Any]) -> bool:
@@ -191,7 +200,17 @@ def selects_run(entry: Entry, record: dict[str, Any]) -> bool:
         ran = [d for d, s in (record.get("by_dtype") or {}).items() if s.get("examples")]
         if not any(fnmatchcase(d, entry.dtype) for d in ran or [record.get("dtype", "")]):
             return False
-    return entry.feature is None or _feature_matches(entry.feature, record.get("values") or {})
+    return entry.feature is None or _feature_matches(entry.feature, _coverage_values(record))
+
+
+def _coverage_values(record: dict[str, Any]) -> dict[str, list[str]]:
+    """The values a check drew (``recording.Recorder.values``), named as a counterexample names them:
+    the value family as ``family``, tied windows as ``ties`` (``true``/``false``)."""
+    values = dict(record.get("values") or {})
+    values["family"] = list(values.get("values", []))
+    ties = {"tied": "true", "no ties": "false"}
+    values["ties"] = [ties.get(t, t) for t in values.get("ties", [])]
+    return values
 
 
 def expected(entries: list[Entry], record: dict[str, Any]) -> dict[str, Any] | None:
