@@ -217,3 +217,14 @@ def test_a_feature_entry_selects_the_checks_that_drew_that_value():
     assert not xfails.selects_run(
         xfails.Entry(index=1, reason="r", op="max_pool2d"), {**record, "examples": 0}
     )
+
+
+def test_the_python_api_takes_the_file_as_a_keyword():
+    import convcheck
+
+    result = convcheck.check(
+        "buggy.maxpool_ties_to_last", ops="max_pool2d", profile="ci", seed=0, max_examples=10,
+        select="test_backward", xfails=str(ROOT / "examples" / "known_failures.toml"),
+    )  # fmt: skip
+    assert result.passed
+    assert {p.status for p in result.properties} == {"xfail"}
