@@ -29,6 +29,7 @@ from .engine import (  # noqa: F401  (re-exported: the run machinery lived here)
     prepare,
     pytest_args,
     resolve_draws,
+    stale_xfails,
     suite_dir,
     with_mistakes,
     writable_folder,
@@ -144,6 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in xfails.lines(verdict, args.xfails):
             print(line)
     failed = [r for r in summary if r["status"] in ("failed", "error")]
+    stale = stale_xfails(args, results)
     if args.report:
         files = "report.html, report.md, report.json, junit.xml, repro/"
         print(f"\nconvcheck: report in {args.report}/ ({files})")
@@ -153,6 +155,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if failed:
         names = ", ".join(f"{r['op']}:{r['property']}" for r in failed)
         print(f"\nconvcheck: {impl.name} FAILED {len(failed)} property group(s): {names}")
+        return EXIT_FAILED
+    if stale:
+        entries = ", ".join(f"#{e.index}" for e in stale)
+        print(f"\nconvcheck: --strict-xfails: expected-failure entries {entries} now pass; delete them")
         return EXIT_FAILED
     expected = [r for r in summary if r["status"] == "xfail"]
     but = f", but for {len(expected)} property group(s) of expected failures (--xfails)" if expected else ""
@@ -177,6 +183,7 @@ def replay_command(args: argparse.Namespace, test: str) -> str:
 
 
 REPLAYED = ("impl", "profile", "seed", "max_examples", "strict", "contract", "no_isolation", "xfails")
+"""``--strict-xfails`` is not repeated: a replay runs one check, and says nothing of the others."""
 """The options of ``convcheck run`` that a replay command repeats: those that choose the draws and
 the verdict (``convcheck.options``)."""
 

@@ -344,6 +344,13 @@ RUN_OPTIONS: tuple[Option, ...] = (
         pytest="--xfails",
         metavar="FILE",
     ),
+    Option(
+        "strict_xfails",
+        ("--strict-xfails",),
+        "with --xfails, also fail the run (exit 1) when an entry now passes, so that the file is pruned",
+        pytest="--strict-xfails",
+        action="store_true",
+    ),
 )
 """Every option of a conformance run (see ``Option``)."""
 

@@ -607,9 +607,8 @@ class Collector:
         tr.section("convcheck conformance summary")
         for line in compact_table(self.results):
             tr.write_line(line)
-        for group in failure_groups(
-            [r for r in self.results if not r.get("expected")]
-        ):  # each mistake once, however many tests it failed
+        new = [r for r in self.results if not r.get("expected")]  # expected ones: listed below
+        for group in failure_groups(new):  # each mistake once, however many tests it failed
             tr.write_line(f"mistake: {group.impl} {group.op}: {group.title} ({group.span()})")
         if self.expected:
             for line in xfails.lines(xfails.classify(self.expected, self.results)):
@@ -618,3 +617,10 @@ class Collector:
             tr.write_line(line)
         for line in coverage_lines(self.results):
             tr.write_line(line)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """``--strict-xfails``: an entry whose checks now pass fails the session."""
+        strict = session.config.getoption("strict_xfails")
+        if strict and exitstatus == 0 and xfails.classify(self.expected, self.results).now_passing:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -108,6 +108,26 @@ def test_a_fixed_defect_flags_its_entry_as_now_passing(tmp_path):
     assert "entry #1 (op=max_pool2d, property=backward)" in flagged[0]
 
 
+def test_strict_xfails_fails_the_run_on_an_entry_that_now_passes(tmp_path):
+    known = _write(tmp_path, "xfails.toml", KNOWN)
+    proc = _convcheck(
+        "run", "--impl", "numpy_reference", "--ops", "max_pool2d", "-k", "test_max_pool_routing",
+        "--xfails", known, "--strict-xfails",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "--strict-xfails: expected-failure entries #2 now pass; delete them" in proc.stdout
+    under_pytest = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "tests/test_pool_routing.py", "-q", "-p", "no:cacheprovider",
+            "--impl", "numpy_reference", "--ops", "max_pool2d", "--max-examples", "10",
+            "-k", "test_max_pool_routing", "--xfails", known, "--strict-xfails",
+        ],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    assert under_pytest.returncode == 1, under_pytest.stdout + under_pytest.stderr
+    assert "entry #2 (op=max_pool2d, property=max_routing, dtype=float*) now passes" in under_pytest.stdout
+
+
 def test_an_entry_whose_checks_did_not_run_is_not_flagged(tmp_path):
     known = _write(tmp_path, "xfails.toml", KNOWN)
     proc = _convcheck(
