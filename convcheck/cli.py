@@ -29,6 +29,7 @@ from .engine import (  # noqa: F401  (re-exported: the run machinery lived here)
     prepare,
     pytest_args,
     resolve_draws,
+    stale_xfails,
     suite_dir,
     with_mistakes,
     writable_folder,
@@ -131,12 +132,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"convcheck: profile {args.profile}, seed {args.seed} (--seed {args.seed} draws these cases again)")
     _print_summary(impl, results, coverage=args.coverage or args.verbose)
     summary = rows(results)
-    for group in failure_groups(results):  # one block per mistake, however many properties it fails
+    new = [r for r in results if not r.get("expected")]  # expected ones are listed with their reasons
+    for group in failure_groups(new):  # one block per mistake, however many properties it fails
         print()
         for line in block_lines(group, impl.source if is_file_source(impl.source) else impl.name):
             print(line)
         print(f"replay: {replay_command(args, group.first['test'])}")
+    if getattr(args, "xfails", None):
+        from . import xfails
+
+        verdict = xfails.classify(xfails.load(args.xfails), results)
+        for line in xfails.lines(verdict, args.xfails):
+            print(line)
     failed = [r for r in summary if r["status"] in ("failed", "error")]
+    stale = stale_xfails(args, results)
     if args.report:
         files = "report.html, report.md, report.json, junit.xml, repro/"
         print(f"\nconvcheck: report in {args.report}/ ({files})")
@@ -147,7 +156,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         names = ", ".join(f"{r['op']}:{r['property']}" for r in failed)
         print(f"\nconvcheck: {impl.name} FAILED {len(failed)} property group(s): {names}")
         return EXIT_FAILED
-    print(f"\nconvcheck: {impl.name} passed every check that applies")
+    if stale:
+        entries = ", ".join(f"#{e.index}" for e in stale)
+        print(f"\nconvcheck: --strict-xfails: expected-failure entries {entries} now pass; delete them")
+        return EXIT_FAILED
+    expected = [r for r in summary if r["status"] == "xfail"]
+    but = f", but for {len(expected)} property group(s) of expected failures (--xfails)" if expected else ""
+    print(f"\nconvcheck: {impl.name} passed every check that applies{but}")
     return EXIT_OK
 
 
@@ -167,7 +182,8 @@ def replay_command(args: argparse.Namespace, test: str) -> str:
     return shlex.join([*argv, "-k", test.split("::")[-1]])
 
 
-REPLAYED = ("impl", "profile", "seed", "max_examples", "strict", "contract", "no_isolation")
+REPLAYED = ("impl", "profile", "seed", "max_examples", "strict", "contract", "no_isolation", "xfails")
+"""``--strict-xfails`` is not repeated: a replay runs one check, and says nothing of the others."""
 """The options of ``convcheck run`` that a replay command repeats: those that choose the draws and
 the verdict (``convcheck.options``)."""
 
@@ -186,6 +202,10 @@ def _print_summary(impl: Implementation, results: list[dict[str, Any]], coverage
     for line in compact_table(results):
         print(line)
     for line in kink_lines(results):
+        print(line)
+    from .unsupported_calls import lines as not_implemented_lines
+
+    for line in not_implemented_lines(results):
         print(line)
     if coverage:
         for line in coverage_lines(results):
@@ -248,7 +268,7 @@ def contract_lines() -> list[str]:
     return lines
 
 
-PATH_OPTIONS = ("report", "results", "junitxml", "tolerance_file", "rubric", "submissions")
+PATH_OPTIONS = ("report", "results", "junitxml", "tolerance_file", "xfails", "rubric", "submissions")
 """Options of any subcommand that name a file or folder (argparse ``dest`` names)."""
 
 

@@ -130,6 +130,10 @@ def prepare(args: argparse.Namespace) -> Implementation:
         writable_folder(args.report, "report folder")
     if args.results:
         writable_folder(str(Path(args.results).resolve().parent), "folder of --results")
+    if getattr(args, "xfails", None):
+        from . import xfails
+
+        xfails.load(args.xfails)  # a bad file is a usage error before anything runs
     impl: Implementation = load_for_summary(args)
     apply_contract(impl, args)
     if args.max_examples is not None and args.max_examples < 1:
@@ -216,6 +220,16 @@ def exit_code_of(pytest_code: int, results: list[dict[str, Any]]) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def stale_xfails(args: argparse.Namespace, results: list[dict[str, Any]]) -> list[Any]:
+    """Under ``--strict-xfails``, the ``--xfails`` entries whose checks now pass (they fail the run);
+    else none (``convcheck.xfails``)."""
+    if not (getattr(args, "strict_xfails", False) and getattr(args, "xfails", None)):
+        return []
+    from . import xfails
+
+    return xfails.classify(xfails.load(args.xfails), results).now_passing
+
+
 def execute(args: argparse.Namespace, plugins: list[Any] | None = None) -> RunOutcome:
     """Run the suite in this process as ``args`` says (``prepare`` first), with ``plugins`` handed
     to ``pytest.main`` besides the engine's own. ``--results`` is rewritten from the records held in
@@ -239,10 +253,13 @@ def execute(args: argparse.Namespace, plugins: list[Any] | None = None) -> RunOu
         if args.results:
             _write_lines(results_path, with_mistakes(results))
         log_text = Path(log_path).read_text(encoding="utf-8", errors="replace")
+    exit_code = exit_code_of(int(code), results)
+    if exit_code == EXIT_OK and stale_xfails(args, results):
+        exit_code = EXIT_FAILED
     return RunOutcome(
         results=results,
         pytest_code=int(code),
-        exit_code=exit_code_of(int(code), results),
+        exit_code=exit_code,
         interrupted=code == pytest.ExitCode.INTERRUPTED,
         config=grab.config,
         log=log_text,

@@ -335,6 +335,22 @@ RUN_OPTIONS: tuple[Option, ...] = (
         metavar="FILE",
         group=_TOLERANCE,
     ),
+    Option(
+        "xfails",
+        ("--xfails",),
+        "expected failures: a TOML file of [[xfail]] entries (op, property, dtype, feature: glob patterns; "
+        "reason; link). Failures an entry matches are reported as expected (xfail) and do not fail the run; "
+        "an entry whose checks now pass is flagged for deletion",
+        pytest="--xfails",
+        metavar="FILE",
+    ),
+    Option(
+        "strict_xfails",
+        ("--strict-xfails",),
+        "with --xfails, also fail the run (exit 1) when an entry now passes, so that the file is pruned",
+        pytest="--strict-xfails",
+        action="store_true",
+    ),
 )
 """Every option of a conformance run (see ``Option``)."""
 

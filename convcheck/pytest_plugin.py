@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from . import recording
+from . import recording, unsupported_calls, xfails
 from .bench.threads import limit_threads
 from .impls import registry
 from .options import (
@@ -112,22 +112,38 @@ def pytest_configure(config: pytest.Config) -> None:
         contract = contracts.resolve(option, impl.capabilities)
         impl.extras["contract"] = contract
         impl.capabilities = contracts.under(impl.capabilities, contract)
+        if not config.getoption("strict_contract"):  # NotImplementedError: unsupported at that case
+            unsupported_calls.wrap(impl)
     config.stash[_IMPLS] = impls
     config.stash[_PROFILE] = profile
     config.stash[_SEED] = run_seed(config, profile)
     tolerance.use_overrides(_tolerance_overrides(config))  # in every process, workers included
+    config.stash[_XFAILS] = _expected_failures(config)
     if hasattr(config, "workerinput"):
         return  # an xdist worker: results travel to the controller, which collects and writes them
-    collector = Collector(path_option(config, "convcheck_results"))
+    collector = Collector(path_option(config, "convcheck_results"), config.stash[_XFAILS])
     config.stash[_COLLECTOR] = collector
     config.pluginmanager.register(collector, "convcheck-collector")
     if config.getoption("convcheck_report"):
         from .report.writer import ReportPlugin
 
         folder = path_option(config, "convcheck_report")
-        reporter = ReportPlugin(config, str(folder), impls, profile, config.stash[_SEED])
+        reporter = ReportPlugin(
+            config, str(folder), impls, profile, config.stash[_SEED], config.stash[_XFAILS]
+        )
         collector.listeners.append(reporter.add)
         config.pluginmanager.register(reporter, "convcheck-report")
+
+
+def _expected_failures(config: pytest.Config) -> list[xfails.Entry]:
+    """The entries of ``--xfails FILE`` (none without it); a bad file is a usage error."""
+    path = path_option(config, "xfails")
+    if not path:
+        return []
+    try:
+        return xfails.load(path)
+    except ConvcheckError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 def run_seed(config: pytest.Config, profile: str) -> int:
@@ -198,11 +214,28 @@ def replay_command(item: pytest.Item) -> str:
         "seed": config.stash[_SEED],
         "max_examples": config.getoption("max_examples"),
         "strict": config.getoption("strict_contract"),
+        "xfails": path_option(config, "xfails"),
     }
     argv = ["python", "-m", "pytest", item.nodeid]
     for name, value in values.items():
         argv += BY_NAME[name].pytest_argv(value)
     return shlex.join(argv)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A check whose every example raised ``NotImplementedError`` ends ``unsupported``
+    (``convcheck.unsupported_calls.finish``)."""
+    rec = getattr(item, "funcargs", {}).get("record")
+    try:
+        result = yield
+    except Exception as e:
+        if isinstance(rec, Recorder):
+            unsupported_calls.finish(rec, e)
+        raise
+    if isinstance(rec, Recorder):
+        unsupported_calls.finish(rec, None)
+    return result
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -225,6 +258,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
         command = replay_command(item)
         report.sections.append(("convcheck replay", command))
         report.user_properties.append(("convcheck_replay", command))
+        _mark_expected(item, report)
+
+
+def _mark_expected(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A failure an ``--xfails`` entry expects becomes pytest's xfail (``wasxfail``: junit.xml and
+    xdist count it as expected); the entry travels as ``convcheck_expected``."""
+    entries = item.config.stash.get(_XFAILS, [])
+    rec = getattr(item, "funcargs", {}).get("record")
+    if not entries or not isinstance(rec, Recorder):
+        return
+    record = {**_identity(item), **rec.to_dict(), "status": "failed"}
+    found = xfails.expected(entries, record)
+    if found is None:
+        return
+    report.outcome = "skipped"
+    report.wasxfail = f"convcheck --xfails entry #{found['entry']}: {found['reason']}"
+    report.user_properties.append(("convcheck_expected", json.dumps(found)))
 
 
 def exception_text(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
@@ -312,6 +362,7 @@ _PROFILE = pytest.StashKey[str]()
 _SEED = pytest.StashKey[int]()
 _OPS = pytest.StashKey[list[str]]()
 _COLLECTOR = pytest.StashKey["Collector"]()
+_XFAILS = pytest.StashKey[list[xfails.Entry]]()
 _CALL_FAILED = pytest.StashKey[bool]()
 """Set on an item whose call phase failed (its recorder then settles an unreplayed failure)."""
 
@@ -491,8 +542,9 @@ def _show_unreplayed(entry: dict[str, Any]) -> None:
 class Collector:
     """Gathers one result per conformance test (on the controller under xdist)."""
 
-    def __init__(self, results_path: str | None) -> None:
+    def __init__(self, results_path: str | None, expected: list[xfails.Entry] | None = None) -> None:
         self.results: list[dict[str, Any]] = []
+        self.expected = expected or []  # the --xfails entries
         self.listeners: list[Any] = []  # called with each finished result (the report writer)
         self._pending: dict[str, dict[str, Any]] = {}
         self._path = results_path
@@ -505,7 +557,11 @@ class Collector:
             report.nodeid, {**json.loads(str(props["convcheck_id"])), "status": None}
         )
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            if report.skipped:
+            if "convcheck_expected" in props:  # a failure an --xfails entry expects (pytest's xfail)
+                entry["status"] = "failed"
+                _failed(entry, report, props)
+                entry["expected"] = json.loads(str(props["convcheck_expected"]))
+            elif report.skipped:
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
                 kind = props.get("convcheck_skip_kind")
                 entry["status"] = "unsupported" if kind in UNSUPPORTED_KINDS else "skipped"
@@ -526,6 +582,10 @@ class Collector:
             if report.failed and entry["status"] in (None, "passed"):
                 entry["status"] = "error"
                 _failed(entry, report, props)
+            if self.expected and not entry.get("expected"):
+                found = xfails.expected(self.expected, entry)
+                if found is not None:
+                    entry["expected"] = found
             self._finish(report.nodeid)
 
     def _finish(self, nodeid: str) -> None:
@@ -547,7 +607,20 @@ class Collector:
         tr.section("convcheck conformance summary")
         for line in compact_table(self.results):
             tr.write_line(line)
-        for group in failure_groups(self.results):  # each mistake once, however many tests it failed
+        new = [r for r in self.results if not r.get("expected")]  # expected ones: listed below
+        for group in failure_groups(new):  # each mistake once, however many tests it failed
             tr.write_line(f"mistake: {group.impl} {group.op}: {group.title} ({group.span()})")
+        if self.expected:
+            for line in xfails.lines(xfails.classify(self.expected, self.results)):
+                tr.write_line(line)
+        for line in unsupported_calls.lines(self.results):
+            tr.write_line(line)
         for line in coverage_lines(self.results):
             tr.write_line(line)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """``--strict-xfails``: an entry whose checks now pass fails the session."""
+        strict = session.config.getoption("strict_xfails")
+        if strict and exitstatus == 0 and xfails.classify(self.expected, self.results).now_passing:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED

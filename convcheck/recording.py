@@ -164,6 +164,9 @@ class Recorder:
         self.kinks: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._last: Any = None
         self.pair_limits: dict[str, str] = {}
+        self.unimplemented: dict[str, Any] | None = None
+        """The first ``NotImplementedError`` of the check (``not_implemented``) and its counts."""
+        self._unimplemented_examples: set[int] = set()
 
     def case(self, case: Any) -> None:
         """Note one example's configuration (called once per hypothesis example)."""
@@ -258,6 +261,22 @@ class Recorder:
             "unreplayed": True,
         }
 
+    def not_implemented(self, fname: str, message: str) -> None:
+        """Note that ``fname`` raised ``NotImplementedError`` on the current example
+        (``convcheck.unsupported_calls``): counted per call and per example, the first kept."""
+        if self.unimplemented is None:
+            first = None if self._last is None else self._last.describe()
+            self.unimplemented = {"count": 0, "function": fname, "first_case": first, "message": message}
+        self.unimplemented["count"] += 1
+        self._unimplemented_examples.add(self.examples)
+
+    def not_implemented_info(self) -> dict[str, Any] | None:
+        """``{count, examples, function, first_case, message}`` or ``None`` when nothing raised
+        ``NotImplementedError``: ``count`` calls, on ``examples`` distinct examples."""
+        if self.unimplemented is None:
+            return None
+        return {**self.unimplemented, "examples": len(self._unimplemented_examples)}
+
     def kink(self, verdict: dict[str, Any], line: str, where: str) -> None:
         """Note a convention or a kink defect that the run's contract does not fail (the course
         contract's notes and warnings, ``spec.contracts``): once per (kind, operation, rule), counted."""
@@ -283,6 +302,7 @@ class Recorder:
             "last_case": None if self._last is None else case_spec(self._last, embed=False),
             "failure": self.final_failure,
             "kinks": list(self.kinks.values()),
+            "not_implemented": self.not_implemented_info(),
         }
 
 

@@ -139,6 +139,8 @@ def test_run_passes_every_pytest_option_on():
         "seed": 5,
         "tolerance": ["conv2d:float32=4", "*:*=2"],
         "tolerance_file": "/tmp/t.toml",
+        "xfails": "/tmp/x.toml",
+        "strict_xfails": True,
     }
     assert set(given) == {o.name for o in options.RUN_OPTIONS}
     argv = cli.pytest_args(argparse.Namespace(**given), "/tmp/results.jsonl")

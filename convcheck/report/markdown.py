@@ -236,9 +236,45 @@ def kinks_section(doc: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def xfails_section(doc: dict[str, Any]) -> list[str]:
+    """The run under its expected-failures file (``convcheck.xfails``): expected failures with their
+    reasons, entries whose checks now pass, new failures; and the checks that met
+    ``NotImplementedError`` (``convcheck.unsupported_calls``)."""
+    lines: list[str] = []
+    found = doc.get("xfails")
+    if found:
+        lines += ["## Expected failures (--xfails)", ""]
+        for e in found["expected"]:
+            link = f" ({e['link']})" if e.get("link") else ""
+            lines.append(
+                f"- **expected**: {e['op']}:{e['property']} `{e['test']}`: entry #{e['entry']}: {e['reason']}{link}"
+            )
+        for e in found["now_passing"]:
+            lines.append(
+                f"- **now passing**: entry #{e['entry']} ({e['reason']}): its checks passed; delete it"
+            )
+        for e in found["not_run"]:
+            lines.append(f"- **not run**: entry #{e['entry']} ({e['reason']}): none of its checks ran")
+        for e in found["new"]:
+            lines.append(f"- **new failure**: {e['op']}:{e['property']} `{e['test']}`: no entry expects it")
+        lines.append("")
+    noted = {r["check"]: r for r in doc["records"] if r.get("not_implemented")}
+    if noted:
+        lines += ["## Unsupported at some cases (NotImplementedError)", ""]
+        for check, r in noted.items():
+            n = r["not_implemented"]
+            lines.append(
+                f"- `{check}`: {n['function']} raised NotImplementedError on {n['examples']} examples, "
+                f"first on {n['first_case']}: {n['message']} (--strict fails them)"
+            )
+        lines.append("")
+    return lines
+
+
 def render(doc: dict[str, Any]) -> str:
     """report.md for ``doc``."""
-    lines = [*header(doc), "", *matrix_section(doc), *kinks_section(doc), *properties_section(doc)]
+    lines = [*header(doc), "", *matrix_section(doc), *kinks_section(doc), *xfails_section(doc)]
+    lines += properties_section(doc)
     lines += tolerance_section(doc)
     lines += failures_section(doc)
     lines += coverage_section(doc)

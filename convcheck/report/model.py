@@ -304,6 +304,10 @@ def records_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
             rec["message"] = entry.get("message")
         if rec["status"] in ("failed", "error"):
             _attach_failure(rec, entry)
+            if entry.get("expected"):  # an --xfails entry expects it (convcheck.xfails)
+                rec["expected"] = entry["expected"]
+        if entry.get("not_implemented"):  # unsupported at some cases (convcheck.unsupported_calls)
+            rec["not_implemented"] = entry["not_implemented"]
         out.append(rec)
     return out
 
@@ -348,7 +352,8 @@ def summary(records: list[dict[str, Any]], status: str = "running") -> dict[str,
     counts = {s: 0 for s in STATUSES}
     for r in records:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    if counts["failed"] or counts["error"]:
+    expected = sum(1 for r in records if r["status"] in ("failed", "error") and r.get("expected"))
+    if counts["failed"] + counts["error"] > expected:
         verdict = "failed"
     elif status == "complete" and counts["passed"]:
         verdict = "passed"
@@ -364,6 +369,7 @@ def summary(records: list[dict[str, Any]], status: str = "running") -> dict[str,
         "mistrusted": sum(r.get("mistrusted", 0) for r in records),
         "worst_error_ratio": max(ratios) if ratios else None,
         "verdict": verdict,
+        "expected": expected,
     }
 
 

@@ -170,13 +170,23 @@ def _safe(name: str) -> str:
 class ReportPlugin:
     """Registered on the controller: one ``ReportWriter`` per implementation checked."""
 
-    def __init__(self, config: Any, folder: str, impls: list[Any], profile: str, seed: int | None) -> None:
+    def __init__(
+        self,
+        config: Any,
+        folder: str,
+        impls: list[Any],
+        profile: str,
+        seed: int | None,
+        expected: list[Any] | None = None,
+    ) -> None:
         from ..spec import FULL
 
         strict = bool(config.getoption("strict_contract"))
         run = run_info(config, profile, seed)
         root = Path(folder)
         self.writers: dict[str, ReportWriter] = {}
+        self.expected = expected or []  # the --xfails entries (convcheck.xfails)
+        self.results: dict[str, list[dict[str, Any]]] = {}
         for impl in impls:
             where = root if len(impls) == 1 else root / _safe(impl.name)
             caps = FULL if strict else impl.capabilities
@@ -188,12 +198,18 @@ class ReportPlugin:
             writer = next(iter(self.writers.values()))
         if writer is not None:
             writer.add(entry)
+            self.results.setdefault(writer.impl.name, []).append(entry)
 
     def pytest_sessionfinish(self, session: Any, exitstatus: int) -> None:
         import pytest
 
+        from .. import xfails
+
         status = "interrupted" if exitstatus == pytest.ExitCode.INTERRUPTED else "complete"
-        for writer in self.writers.values():
+        for name, writer in self.writers.items():
+            if self.expected:  # the three kinds under the expected-failures file
+                verdict = xfails.classify(self.expected, self.results.get(name, []))
+                writer.document["xfails"] = verdict.to_dict()
             writer.finish(status)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

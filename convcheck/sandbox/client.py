@@ -26,11 +26,14 @@ from .limits import Limits
 
 
 class SandboxFailure(AssertionError):
-    """The code under test hung, crashed, raised, or broke a limit. ``kind`` classifies it."""
+    """The code under test hung, crashed, raised, or broke a limit. ``kind`` classifies it;
+    ``raised`` is what the worker said of the exception it raised (``type``, ``message``,
+    ``traceback``, ``not_implemented``: an instance of ``NotImplementedError``), else ``None``."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, raised: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.raised = raised
 
 
 def describe_call(fname: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -159,6 +162,7 @@ class Sandbox:
                 f"{fname} raised {payload['type']}: {payload['message']}{cap}\n"
                 f"  on {describe_call(fname, args, kwargs)}\n  its traceback:\n"
                 + _indent(payload["traceback"], "    "),
+                raised=payload,
             )
         for index, value in rest[0].items():
             target = args[int(index)]

@@ -116,7 +116,8 @@ def _run_one(impl: Implementation, call: list[Any], tools: tuple[Any, ...]) -> l
     try:
         out = impl.functions[fname](*args, **kwargs)
     except BaseException as e:  # report everything, SystemExit and MemoryError included
-        return ["raised", {"type": type(e).__name__, "message": str(e), "traceback": _their_traceback(e)}]
+        details = {"type": type(e).__name__, "message": str(e), "traceback": _their_traceback(e)}
+        return ["raised", {**details, "not_implemented": isinstance(e, NotImplementedError)}]
     changed = {
         str(i): a
         for i, (a, b) in enumerate(zip(args, before, strict=True))

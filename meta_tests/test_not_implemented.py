@@ -1,0 +1,82 @@
+"""``NotImplementedError`` from a contract function means "unsupported at this case": counted and
+noted, neither failed nor checked; a check unsupported on every example ends ``unsupported``;
+``--strict`` fails it (``convcheck/unsupported_calls.py``)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+NO_DILATION = """
+from convcheck.impls import numpy_reference as ref
+
+conv2d_backward = ref.conv2d_backward
+
+
+def conv2d_forward(x, w, b, stride, padding, dilation, groups):
+    if tuple(dilation) != (1, 1):
+        raise NotImplementedError("dilation > 1 is not implemented")
+    return ref.conv2d_forward(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+"""
+"""A conv2d that handles every case but a dilated one, which it says it does not handle."""
+
+NEVER = """
+def conv2d_forward(x, w, b, stride, padding, dilation, groups):
+    raise NotImplementedError("not yet")
+"""
+
+
+def _run(tmp_path: Path, source: str, *args: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    module = tmp_path / "layers.py"
+    module.write_text(textwrap.dedent(source))
+    results = tmp_path / "results.jsonl"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "convcheck", "run", "--impl", str(module), "--ops", "conv2d",
+            "-k", "test_forward or test_sweep", "--results", str(results), *args,
+        ],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "CONVCHECK_MAX_EXAMPLES": "10"},
+    )  # fmt: skip
+    records = [json.loads(ln) for ln in results.read_text().splitlines()] if results.exists() else []
+    return proc, records
+
+
+def test_raising_on_some_cases_passes_with_the_cases_counted(tmp_path):
+    proc, records = _run(tmp_path, NO_DILATION)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "unsupported at some cases (NotImplementedError):" in proc.stdout
+    notes = [ln for ln in proc.stdout.splitlines() if ln.startswith("  note: conv2d_forward raised")]
+    assert len(notes) == len(records) == 3, proc.stdout
+    assert all("dilation > 1 is not implemented; --strict fails them" in ln for ln in notes)
+    for r in records:
+        assert r["status"] == "passed", r
+        info = r["not_implemented"]
+        assert info["function"] == "conv2d_forward" and info["message"] == "dilation > 1 is not implemented"
+        assert 0 < info["examples"] <= info["count"] and info["examples"] < r["examples"]
+        assert "dilation=(" in info["first_case"] and "dilation=(1, 1)" not in info["first_case"]
+
+
+@pytest.mark.parametrize("isolation", [(), ("--no-isolation",)], ids=["sandboxed", "in-process"])
+def test_under_strict_it_is_a_failure(tmp_path, isolation):
+    proc, records = _run(tmp_path, NO_DILATION, "--strict", *isolation)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "NotImplementedError: dilation > 1 is not implemented" in proc.stdout
+    assert "unsupported at some cases" not in proc.stdout
+    assert any(r["status"] == "failed" for r in records) and not any(
+        r.get("not_implemented") for r in records
+    )
+
+
+def test_raising_on_every_case_is_unsupported_not_an_error(tmp_path):
+    proc, records = _run(tmp_path, NEVER)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert records and all(r["status"] == "unsupported" and r["skip_kind"] == "unsupported" for r in records)
+    for r in records:
+        assert "conv2d_forward raised NotImplementedError on every example" in r["message"]
+        assert r["message"].endswith("not yet (--strict fails it)")
+    assert "unsupported: test_forward[conv2d-scipy]: conv2d_forward raised NotImplementedError" in proc.stdout
