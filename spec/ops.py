@@ -234,6 +234,15 @@ TIES = Feature(
     pool.TIE_RULES,
     kind="semantics",
 )
+PAD_VALUE = Feature(
+    "pad_value",
+    "the value max pooling pads with: -inf (the contract: padding never wins) or a finite number, "
+    "e.g. 0.0 (a window touching the padding yields max(real maximum, 0); a padded winner's gradient "
+    "is dropped)",
+    pool.MAX_PAD_VALUES,
+    kind="semantics",
+    accepts=pool.valid_pad_value,
+)
 EXCLUDE_PAD = Feature(
     "exclude_pad",
     "count_include_pad=False (divide by the real cells only)",
@@ -324,7 +333,7 @@ def _max_pool(ndim: int) -> Operation:
         {"max_routing"},
         inputs=("x",),
         grads=("dx",),
-        features=(STRIDE, PADDING, DILATION, CEIL_MODE, GEOMETRY, TIES),
+        features=(STRIDE, PADDING, DILATION, CEIL_MODE, GEOMETRY, TIES, PAD_VALUE),
         doc=pool.__doc__ or "",
         rules=POOL_RULES,
         kinked=True,

@@ -36,6 +36,20 @@ TIE_RULES = ("first", "last", "split", "any", "all")
 accepts any valid subgradient (a convex combination over the tied maxima); ``"all"`` (each tied
 maximum gets the whole gradient) is not one, and is accepted only when declared (``spec.contracts``)."""
 
+MAX_PAD_VALUES = (float("-inf"), 0.0)
+"""Max-pool padding values: ``-inf`` (the contract's: padding never wins) and ``0.0`` (a library that
+pads with zeros: a window touching the padding then yields ``max(real maximum, 0)``, and its gradient
+goes to a padded cell, where it is dropped, when 0 wins). ``valid_pad_value`` accepts any other
+finite number as well."""
+
+
+def valid_pad_value(value: object) -> bool:
+    """Whether a declaration may give ``value`` as the max-pool padding value: ``-inf`` or a finite
+    number (an ``int`` or ``float``, not a ``bool``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return value == float("-inf") or abs(value) < float("inf")
+
 
 def _axes(x_shape: Shape, p: PoolParams) -> list[tuple[str, int, int, int, int, int, int]]:
     """Per spatial axis: name, input length, kernel, stride, pad before, pad after, dilation."""
