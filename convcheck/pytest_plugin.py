@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import Unsatisfiable
 
 from . import recording
 from .bench.threads import limit_threads
@@ -203,6 +204,19 @@ def replay_command(item: pytest.Item) -> str:
     for name, value in values.items():
         argv += BY_NAME[name].pytest_argv(value)
     return shlex.join(argv)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A conformance check whose every drawn case the declared ``supports`` predicate left out
+    (hypothesis finds none to run: ``Unsatisfiable``) ends ``unsupported``, saying so."""
+    try:
+        return (yield)
+    except Unsatisfiable:
+        rec = recording.current()
+        if rec is None or not rec.excluded or rec.examples:
+            raise
+        recording.skip("unsupported", f"unsupported: {rec.excluded_line()}")
 
 
 @pytest.hookimpl(hookwrapper=True)

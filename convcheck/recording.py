@@ -164,6 +164,21 @@ class Recorder:
         self.kinks: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._last: Any = None
         self.pair_limits: dict[str, str] = {}
+        self.excluded = 0
+        """Drawn cases the declared ``supports`` predicate left out (``Capabilities.excluded``)."""
+        self.excluded_example: str | None = None
+
+    def exclude(self, case_text: str, reason: str) -> None:
+        """Note a drawn case the declared predicate left out, and the first such case with its reason."""
+        self.excluded += 1
+        if self.excluded_example is None:
+            self.excluded_example = f"{case_text}: {reason}"
+
+    def excluded_line(self) -> str:
+        """``declared by the predicate: N of M examples, e.g. <case>: <reason>`` (M counts the drawn
+        cases: those that ran and those left out)."""
+        drawn = self.excluded + self.examples
+        return f"declared by the predicate: {self.excluded} of {drawn} examples, e.g. {self.excluded_example}"
 
     def case(self, case: Any) -> None:
         """Note one example's configuration (called once per hypothesis example)."""
@@ -283,6 +298,7 @@ class Recorder:
             "last_case": None if self._last is None else case_spec(self._last, embed=False),
             "failure": self.final_failure,
             "kinks": list(self.kinks.values()),
+            **({"declared_by_predicate": self.excluded_line()} if self.excluded else {}),
         }
 
 

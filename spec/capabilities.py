@@ -22,6 +22,7 @@ contract::
         "synchronize": "torch.cuda.synchronize",   # or any callable of no arguments
         "relu": {"derivative_at_zero": 1},      # ReLU'(0): a number in [0, 1] or a [lo, hi] range
         "contract": "course",                   # the run's default contract (spec/contracts.py)
+        "supports": supports,                   # a per-case predicate (op_name, params) -> bool | str
     }
 
 An operation whose functions a module does not define is simply not checked
@@ -41,6 +42,12 @@ generated with the forward's level, and every property that calls the backward (
 adjoint, finite differences, ...) with the backward's; the summary and the report's matrix
 say ``forward only``.
 
+``supports`` is a per-case predicate, for what the features cannot say: ``supports(op_name,
+params) -> bool | str`` is called on each drawn case (``params`` the hyper-parameter record,
+``spec.params``) before the implementation is; ``True`` runs it, ``False`` or a string (the
+reason) leaves it out as declared. The checks count and report what it left out; a check whose
+every case it leaves out ends ``unsupported``. A predicate that raises is a usage error.
+
 ``synchronize`` is not a contract feature: it is the hook ``convcheck bench``
 calls to wait for an implementation's queued device work (a CUDA stream, CuPy)
 before it reads the clock; a dotted path is imported when the declaration is
@@ -57,7 +64,9 @@ from typing import Any
 from .errors import CapabilityError
 from .ops import ALGORITHMS, DTYPES, OPERATIONS, Feature, Operation
 
-_TOP_LEVEL = ("dtypes", "algorithm", "synchronize", "contract", *OPERATIONS)
+_TOP_LEVEL = ("dtypes", "algorithm", "synchronize", "contract", "supports", *OPERATIONS)
+PREDICATE_FEATURE = "supports"
+"""The name under which the per-case predicate is listed among an operation's declared features."""
 CONTRACT_NAMES = ("library", "course")
 """The contracts a declaration may name as its default (``spec.contracts``)."""
 
@@ -75,6 +84,8 @@ class Capabilities:
     declared: bool = False
     synchronize: Callable[[], Any] | None = None
     contract: str | None = None
+    predicate: Callable[[str, Any], Any] | None = None
+    """The declared per-case predicate ``supports(op_name, params) -> bool | str``, or ``None``."""
     direction: str | None = None
     """``"forward"`` when the checks at hand call the forward alone: a per-direction declaration
     gives its forward level; otherwise its backward level, which any property calling the
@@ -106,6 +117,29 @@ class Capabilities:
             if f.kind == "support" and f.required is not None
         )
 
+    def excluded(self, op: Operation | str, params: Any) -> str | None:
+        """Why the declared predicate leaves out a case of ``op`` with hyper-parameters ``params``
+        (its string, or ``"declared unsupported"`` for ``False``), or ``None`` when it runs (always,
+        without a predicate). ``CapabilityError`` when the predicate raises or returns anything but
+        a bool or a string."""
+        if self.predicate is None:
+            return None
+        name = op if isinstance(op, str) else op.name
+        where = f"CONVCHECK_CAPABILITIES['supports'] ({callable_name(self.predicate)})"
+        try:
+            verdict = self.predicate(name, params)
+        except Exception as exc:
+            raise CapabilityError(f"{where} raised {type(exc).__name__}: {exc} on {name}, {params}") from exc
+        if verdict is True:
+            return None
+        if verdict is False:
+            return "declared unsupported"
+        if isinstance(verdict, str):
+            return verdict or "declared unsupported"
+        raise CapabilityError(
+            f"{where} returned {verdict!r} on {name}, {params}: it must return True, False or a reason (a str)"
+        )
+
     def semantics(self, op: Operation | str) -> dict[str, Any]:
         """The semantic choices (convention, tie rule) an oracle must follow for ``op``."""
         op = OPERATIONS[op] if isinstance(op, str) else op
@@ -121,6 +155,8 @@ class Capabilities:
                     v = describe_directions(f, v)
                 if v != f.full:
                     out.append((op.name, f.name, v))
+            if self.predicate is not None:
+                out.append((op.name, PREDICATE_FEATURE, f"per case: {callable_name(self.predicate)}"))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,6 +166,8 @@ class Capabilities:
             out["synchronize"] = callable_name(self.synchronize)
         if self.contract is not None:
             out["contract"] = self.contract
+        if self.predicate is not None:
+            out[PREDICATE_FEATURE] = callable_name(self.predicate)
         return out
 
 
@@ -276,4 +314,15 @@ def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
         declared=True,
         synchronize=resolve_synchronize(raw.get("synchronize"), where),
         contract=contract,
+        predicate=resolve_predicate(raw.get("supports"), where),
+    )
+
+
+def resolve_predicate(value: Any, where: str) -> Callable[[str, Any], Any] | None:
+    """The ``supports`` predicate as declared (a callable of ``(op_name, params)``), or ``None``."""
+    if value is None or callable(value):
+        predicate: Callable[[str, Any], Any] | None = value
+        return predicate
+    raise CapabilityError(
+        f"{where}['supports']={value!r} must be a function supports(op_name, params) -> bool | str"
     )

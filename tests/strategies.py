@@ -324,6 +324,8 @@ def cases(
     that needs float64, say); ``bias`` fixes whether a conv or linear layer has a bias.
     """
     params, shapes = draw(configs(op_name, caps, bias), label="config")
+    if caps.predicate is not None:
+        leave_out_if_declared(op_name, caps, params, shapes)
     allowed = tuple(d for d in (dtypes_ or caps.dtypes) if d in caps.dtypes) or caps.dtypes
     dtype = draw(st.sampled_from(allowed), label="dtype")
     family = draw(families(families_for(op_name, caps, families_)), label="values")
@@ -333,6 +335,22 @@ def cases(
     if OPERATIONS[op_name].family == "max_pool":
         case.notes["ties"] = window_has_ties(case.x, case.params)
     return case
+
+
+def leave_out_if_declared(op_name: str, caps: Capabilities, params: Params, shapes: Shapes) -> None:
+    """Reject (``hypothesis.reject``) a configuration that the declared ``supports`` predicate leaves
+    out, noting it in the running check's record; nothing when the predicate admits it."""
+    reason = caps.excluded(op_name, params)
+    if reason is None:
+        return
+    from hypothesis import reject
+
+    from convcheck import recording
+
+    rec = recording.current()
+    if rec is not None:
+        rec.exclude(f"{op_name}(x={shapes.get('x') or shapes.get('z')}, {params})", reason)
+    reject()
 
 
 # --------------------------------------------------------------------------- property-specific twists

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pytest
 
+from convcheck import recording
 from convcheck.spec import OPERATIONS, tolerance
 
 from . import checks, small_scope
@@ -38,6 +39,8 @@ def test_sweep(impl, caps, contract, op_name, record):
     if not present:
         checks.require(impl, *op.functions)
     geometries = small_scope.geometries(op_name, caps)
+    if caps.predicate is not None:
+        geometries = _admitted(op_name, caps, geometries, record)
     per_geometry = len(small_scope.FAMILIES) * len(caps.dtypes)
     record.values["sweep"].add(
         f"{len(geometries)} geometries ({sum(g.full for g in geometries)} enumerated in full) x "
@@ -66,6 +69,21 @@ def test_sweep(impl, caps, contract, op_name, record):
             index = start * per_geometry + i + 1
             where = f"the first failing case {index} of {len(geometries) * per_geometry}"
             _check(impl, caps, case, outputs, truths[i // len(caps.dtypes)], where, contract)
+
+
+def _admitted(op_name: str, caps: Any, geometries: list[Any], record: Any) -> list[Any]:
+    """The geometries the declared ``supports`` predicate admits, the others noted in ``record``;
+    the check ends ``unsupported`` when it admits none."""
+    admitted = []
+    for g in geometries:
+        reason = caps.excluded(op_name, g.params)
+        if reason is None:
+            admitted.append(g)
+        else:
+            record.exclude(f"{op_name}(x={g.shapes.get('x')}, {g.params})", reason)
+    if not admitted:
+        recording.skip("unsupported", f"unsupported: {record.excluded_line()}")
+    return admitted
 
 
 def _case(op_name: str, geometry: small_scope.Geometry, dtype: str, family: str) -> Any:

@@ -271,6 +271,21 @@ def _proxy(sandbox: Sandbox, fname: str) -> Any:
     return call
 
 
+def _predicate_proxy(sandbox: Sandbox, name: str) -> Any:
+    """The declared ``supports`` predicate, called in the worker (where the module lives) on a case's
+    operation and hyper-parameters, sent as plain values; named ``name`` as declared."""
+    import dataclasses
+
+    from .worker import PREDICATE_CALL
+
+    def predicate(op_name: str, params: Any) -> Any:
+        return sandbox.call(PREDICATE_CALL, (op_name, dataclasses.asdict(params)), {}, [])
+
+    predicate.__qualname__ = predicate.__name__ = name
+    predicate.__module__ = ""
+    return predicate
+
+
 def load(spec: str, limits: Limits | None = None) -> Any:
     """Load ``spec`` in a worker process and return an ``Implementation`` of proxies.
 
@@ -281,7 +296,10 @@ def load(spec: str, limits: Limits | None = None) -> Any:
 
     sandbox = Sandbox(absolute(spec), limits or Limits())
     info = sandbox.start()
-    caps = parse_capabilities(info["capabilities"], where=f"{info['source']}: CONVCHECK_CAPABILITIES")
+    declared = info["capabilities"]
+    if declared is not None and declared.get("supports") is not None:
+        declared = {**declared, "supports": _predicate_proxy(sandbox, declared["supports"])}
+    caps = parse_capabilities(declared, where=f"{info['source']}: CONVCHECK_CAPABILITIES")
     functions = {
         f: _proxy(sandbox, f) for f in info["functions"] if any(f in o.functions for o in OPERATIONS.values())
     }
