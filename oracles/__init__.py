@@ -9,9 +9,10 @@ hyper-parameters keyword-only; float64 arrays out (a loss as a 0-d array):
   (``scipy_oracle``), pooling by explicit NumPy sliding windows (``numpy_pool``),
   the other layers and the losses by the course's formulas in NumPy
   (``layers``). Covers every semantic option: both conv conventions, every
-  max-pool tie rule and any max-pool padding value.
+  max-pool tie rule, any max-pool padding value and both ceil rules.
 * ``torch``: ``torch.nn.functional`` in float64 with autograd (``torch_oracle``).
-  Covers both conventions, ``ties="first"`` and the ``-inf`` max-pool padding only.
+  Covers both conventions, ``ties="first"``, the ``-inf`` max-pool padding and PyTorch's
+  ceil rule only.
 
 Semantic options (``convention`` for convolution, ``ties`` for max-pool
 backward) are extra keyword arguments with the contract's value as default;
@@ -91,7 +92,12 @@ ORACLES: dict[str, Oracle] = {
     "torch": Oracle(
         "torch",
         "convcheck.oracles.torch_oracle",
-        restricted={"ties": ("first",), "derivative_at_zero": (0,), "pad_value": (float("-inf"),)},
+        restricted={
+            "ties": ("first",),
+            "derivative_at_zero": (0,),
+            "pad_value": (float("-inf"),),
+            "ceil_rule": ("pytorch",),
+        },
     ),
 }
 

@@ -25,6 +25,9 @@ product of its axes' real coordinates, flattened in row-major (C) order.
   padding too, where a ``ceil_mode`` window overhangs) and each window is taken whole,
   padded cells included, in row-major window order. A padded cell that wins takes
   its window's gradient, which is then dropped (it has no input cell).
+* A declared ``ceil_rule="cover_all"`` (Chainer's) turns a ``ceil_mode=True`` record into a
+  ``cover_all`` one: the output size of ``spec.shapes.pool_out_size``, the windows past the
+  padded end reading the padding value there (never winning at ``-inf``).
 * Average pooling divides the sum of the real cells by the product over the
   axes of ``avg_divisor(o_a, ...)`` (zero padding adds nothing).
 
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import replace
 from math import prod
 
 import numpy as np
@@ -43,8 +47,8 @@ from convcheck.spec import pool
 from convcheck.spec.errors import InvalidConfiguration
 from convcheck.spec.ops import bind_contract as _bind_contract
 from convcheck.spec.params import AvgPool2dParams, AvgPoolParams, MaxPool2dParams, MaxPoolParams
+from convcheck.spec.shapes import COVER_ALL, avg_divisor, window_cells
 from convcheck.spec.shapes import at as _at
-from convcheck.spec.shapes import avg_divisor, window_cells
 
 from .contract import oracle_functions as _oracle_functions
 
@@ -210,8 +214,20 @@ def _divisor(o: Ints, x_shape: Ints, p: AvgPoolParams) -> int:
 # --------------------------------------------------------------------------- generic definitions
 
 
-def max_pool_forward(x: np.ndarray, p: MaxPoolParams, pad_value: float = NEG_INF) -> np.ndarray:
-    """``y[n, c, o] = max over window o`` of ``x[n, c]`` padded with ``pad_value``, any dimension."""
+def _ruled(p: MaxPoolParams, ceil_rule: str) -> MaxPoolParams:
+    """The record under the declared ``ceil_rule``: ``ceil_mode=True`` becomes Chainer's
+    ``cover_all`` (``spec.shapes.pool_out_size``) when that rule is declared."""
+    if ceil_rule not in ("pytorch", COVER_ALL):
+        raise ValueError(f"ceil_rule={ceil_rule!r} must be 'pytorch' or {COVER_ALL!r}")
+    return replace(p, ceil_mode=COVER_ALL) if ceil_rule == COVER_ALL and p.ceil_mode else p
+
+
+def max_pool_forward(
+    x: np.ndarray, p: MaxPoolParams, pad_value: float = NEG_INF, ceil_rule: str = "pytorch"
+) -> np.ndarray:
+    """``y[n, c, o] = max over window o`` of ``x[n, c]`` padded with ``pad_value``, any dimension
+    (the output size by the declared ``ceil_rule``)."""
+    p = _ruled(p, ceil_rule)
     x = _checked(x, p)
     y = np.empty(pool.output_shape(x.shape, p), dtype=np.float64)
     reduce_axes = tuple(range(2, 2 + p.NDIM))
@@ -225,7 +241,12 @@ def max_pool_forward(x: np.ndarray, p: MaxPoolParams, pad_value: float = NEG_INF
 
 
 def max_pool_backward(
-    dy: np.ndarray, x: np.ndarray, p: MaxPoolParams, ties: str = "first", pad_value: float = NEG_INF
+    dy: np.ndarray,
+    x: np.ndarray,
+    p: MaxPoolParams,
+    ties: str = "first",
+    pad_value: float = NEG_INF,
+    ceil_rule: str = "pytorch",
 ) -> np.ndarray:
     """``dx = sum over windows o of dy[n, c, o] * share(cell)``, share by the tie rule, any dimension.
 
@@ -236,6 +257,7 @@ def max_pool_backward(
     (in window order); what a padded winner receives is dropped.
     """
     _check_ties(ties)
+    p = _ruled(p, ceil_rule)
     x = _checked(x, p)
     dy = _checked_dy(dy, x, p)
     n, c = x.shape[:2]

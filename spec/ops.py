@@ -243,6 +243,14 @@ PAD_VALUE = Feature(
     kind="semantics",
     accepts=pool.valid_pad_value,
 )
+CEIL_RULE = Feature(
+    "ceil_rule",
+    "what ceil_mode=True means: 'pytorch' (the contract: ceil, but the last window starts inside the "
+    "input or the low padding) or 'cover_all' (Chainer's: (size + pads - k_eff + stride - 1) // stride "
+    "+ 1, the last window may start in the high padding; spec.shapes.pool_out_size)",
+    ("pytorch", "cover_all"),
+    kind="semantics",
+)
 EXCLUDE_PAD = Feature(
     "exclude_pad",
     "count_include_pad=False (divide by the real cells only)",
@@ -333,7 +341,7 @@ def _max_pool(ndim: int) -> Operation:
         {"max_routing"},
         inputs=("x",),
         grads=("dx",),
-        features=(STRIDE, PADDING, DILATION, CEIL_MODE, GEOMETRY, TIES, PAD_VALUE),
+        features=(STRIDE, PADDING, DILATION, CEIL_MODE, GEOMETRY, TIES, PAD_VALUE, CEIL_RULE),
         doc=pool.__doc__ or "",
         rules=POOL_RULES,
         kinked=True,

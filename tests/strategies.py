@@ -23,7 +23,7 @@ from convcheck.spec import OPERATIONS, Capabilities, InvalidConfiguration
 from convcheck.spec.case import Case, with_inputs
 from convcheck.spec.loss import LARGE_LOGIT
 from convcheck.spec.params import NoParams, Params
-from convcheck.spec.shapes import effective_kernel
+from convcheck.spec.shapes import COVER_ALL, effective_kernel
 
 from .values import FAMILIES, LAYOUTS, make_case, window_has_ties
 
@@ -212,7 +212,7 @@ def pool_configs(draw: st.DrawFn, caps: Capabilities, op_name: str) -> tuple[Par
         )
     params: Params
     if op.family == "max_pool":
-        params = op.params_type(kernel, stride, padding, dilation, ceil_mode)
+        params = op.params_type(kernel, stride, padding, dilation, ceil_rule(caps, op_name, ceil_mode))
     else:
         include = not draw(st.booleans()) if caps.supports(op_name, "exclude_pad", True) else True
         params = op.params_type(kernel, stride, padding, ceil_mode, include)
@@ -224,6 +224,12 @@ def pool_configs(draw: st.DrawFn, caps: Capabilities, op_name: str) -> tuple[Par
 
         reject()  # rare: a dilated window wholly in padding; spec.pool.check is the rule
     return params, shapes
+
+
+def ceil_rule(caps: Capabilities, op_name: str, ceil_mode: bool) -> bool | str:
+    """A max-pool record's ``ceil_mode``: ``spec.shapes.COVER_ALL`` for a ``ceil_mode=True`` case of an
+    implementation declaring Chainer's ``ceil_rule``, else ``ceil_mode`` itself."""
+    return COVER_ALL if ceil_mode and caps.value(op_name, "ceil_rule") == COVER_ALL else ceil_mode
 
 
 def overhanging(n: int, extent: int, stride: int, pad_total: int) -> int:
