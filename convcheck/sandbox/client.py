@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import OPERATIONS, ContractError, operation_of, parse_capabilities
+from ..spec.ops import FUNCTION_NAMES
 from . import wire
 from .limits import Limits
 
@@ -34,7 +35,10 @@ class SandboxFailure(AssertionError):
 
 
 def describe_call(fname: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """``conv2d_backward(dy (1, 2, 3, 3), x (...), ...; stride=(3, 3), ...)`` for messages."""
+    """``conv2d_backward(dy (1, 2, 3, 3), x (...), ...; stride=(3, 3), ...)`` for messages; another
+    call (the declared ``supports`` predicate) as its name and arguments."""
+    if fname not in FUNCTION_NAMES:
+        return f"{fname}{tuple(args)!r}"
     op = operation_of(fname)
     names = (["dy"] if fname == op.backward else []) + list(op.inputs)
     arrays = ", ".join(
