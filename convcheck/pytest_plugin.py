@@ -355,7 +355,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"numpy={numpy.__version__} scipy={scipy.__version__} torch={torch.__version__}",
     ]
     for impl in config.stash[_IMPLS]:
-        unsupported = ", ".join(f"{o}.{f}={v!r}" for o, f, v in impl.capabilities.unsupported()) or "none"
+        unsupported = (
+            ", ".join(f"{o}.{f}={v!r}" for o, f, v in impl.capabilities.unsupported(impl.functions)) or "none"
+        )
         lines.append(
             f"convcheck: impl {impl.name} ({impl.source}): {', '.join(impl.functions)}; "
             f"declared unsupported: {unsupported}"

@@ -57,7 +57,7 @@ parsed. CPU implementations leave it out.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -145,8 +145,10 @@ class Capabilities:
         op = OPERATIONS[op] if isinstance(op, str) else op
         return {f.name: self.value(op, f.name) for f in op.features if f.kind == "semantics"}
 
-    def unsupported(self) -> list[tuple[str, str, Any]]:
-        """``(op, feature, declared value)`` for everything short of the full contract."""
+    def unsupported(self, provided: Collection[str] | None = None) -> list[tuple[str, str, Any]]:
+        """``(op, feature, declared value)`` for everything short of the full contract; the declared
+        predicate as ``(op, "supports", "per case: name")`` for each operation, or, given the
+        ``provided`` function names, for each operation with a function among them."""
         out = []
         for op in OPERATIONS.values():
             for f in op.features:
@@ -155,7 +157,7 @@ class Capabilities:
                     v = describe_directions(f, v)
                 if v != f.full:
                     out.append((op.name, f.name, v))
-            if self.predicate is not None:
+            if self.predicate is not None and (provided is None or set(op.functions) & set(provided)):
                 out.append((op.name, PREDICATE_FEATURE, f"per case: {callable_name(self.predicate)}"))
         return out
 
