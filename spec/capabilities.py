@@ -15,6 +15,8 @@ contract::
             "convention": "convolution",        # or "cross-correlation" (default)
         },
         "max_pool2d": {"ties": "split", "ceil_mode": False, "dilation": False},
+        "max_pool3d": {"pad_value": 0.0},      # pads with 0, not -inf (any finite number)
+        "max_pool1d": {"ceil_rule": "cover_all"},   # ceil_mode=True means Chainer's cover_all
         "avg_pool2d": {"exclude_pad": False, "ceil_mode": False},
         "conv1d": {...}, "conv3d": {...},       # the same features as conv2d, per operation
         "max_pool1d": {...}, "avg_pool3d": {...},
@@ -31,7 +33,8 @@ it does define. Support features (``stride``, ``padding``, ``dilation``,
 ``groups``, ``ceil_mode``, ``exclude_pad``, ``soft_targets``, ``dtypes``)
 narrow what is generated; the
 narrowed-away parts are reported as *unsupported*, never as failures and never
-silently. Semantic features (``convention``, ``ties``) change what is expected.
+silently. Semantic features (``convention``, ``ties``, ``pad_value``, ``ceil_rule``) change what
+is expected; the oracles follow them, and a check whose oracle cannot is not covered.
 In strict mode the declaration is ignored and the full contract is checked.
 
 A support feature may be declared per direction, for a framework whose forward does more

@@ -5,7 +5,9 @@ and each window (dilated by ``dilation``) yields its maximum. Backward routes
 each window's ``dy`` to the window's winning cell; on ties the whole gradient
 goes to the *first* maximum in row-major (C) window order (the contract's rule; an
 implementation may declare ``"last"`` or ``"split"`` instead). Gradients of
-overlapping windows accumulate.
+overlapping windows accumulate. A declared ``pad_value`` (``MAX_PAD_VALUES``) pads with
+that value instead, and a declared ``ceil_rule = "cover_all"`` sizes a ``ceil_mode`` output
+by Chainer's rule (``spec.shapes.pool_out_size``).
 
 Average pooling: each window yields the sum of its real input cells divided by
 the divisor of ``spec.shapes.avg_divisor`` (PyTorch's rule, ``ceil_mode`` and
