@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from convcheck import oracles
 from convcheck.spec import CapabilityError
@@ -319,3 +321,25 @@ def test_exact_fit_passes_when_declared_and_fails_otherwise(tmp_path):
     assert "max_pool2d.geometry = 'exact'" in proc.stdout
     proc, _ = _run(tmp_path, "any", EXACT_FIT_ONLY, "", "-k", "forward and scipy")
     _assert_fails(proc, "forward")
+
+
+# --------------------------------------------------------------------------- square windows and dilations
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_square_declarations_draw_square_windows_and_dilations(data):
+    from convcheck.tests.strategies import pool_configs
+
+    caps = parse({"max_pool2d": {"kernel_size": "square", "dilation": "uniform", "stride": "uniform"}})
+    params, _ = data.draw(pool_configs(caps, "max_pool2d"))
+    assert len(set(params.kernel_size)) == len(set(params.dilation)) == len(set(params.stride)) == 1
+    assert caps.admits("max_pool2d", params)
+
+
+def test_square_windows_pass_when_declared(tmp_path):
+    source = SQUARE_ONLY.format(verdict="True")
+    declaration = 'CONVCHECK_CAPABILITIES = {"max_pool2d": {"kernel_size": "square"}}'
+    proc, _ = _run(tmp_path, "square_kernel", source, declaration, "-k", "forward or sweep")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "max_pool2d.kernel_size = 'square'" in proc.stdout

@@ -10,11 +10,11 @@ contract::
         "conv2d": {
             "stride": "uniform",                # "unit" | "uniform" (h == w) | "any"
             "padding": "symmetric",             # "none" | "uniform" | "symmetric" | "asymmetric"
-            "dilation": False,
+            "dilation": False,                  # or "uniform" (square dilations only) / True
             "groups": False,
             "convention": "convolution",        # or "cross-correlation" (default)
         },
-        "max_pool2d": {"ties": "split", "ceil_mode": False, "dilation": False},
+        "max_pool2d": {"ties": "split", "ceil_mode": False, "dilation": False, "kernel_size": "square"},
         "max_pool3d": {"pad_value": 0.0},      # pads with 0, not -inf (any finite number)
         "max_pool1d": {"ceil_rule": "cover_all"},   # ceil_mode=True means Chainer's cover_all
         "avg_pool2d": {"exclude_pad": False, "ceil_mode": False},

@@ -90,8 +90,12 @@ def strides(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[int, ..
 
 
 def dilations(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[int, ...]]:
+    """Dilations up to ``MAX_DILATION``: all 1 without dilation, one value for every axis under a
+    ``uniform`` (square) declaration, independent values otherwise."""
     ndim = OPERATIONS[op_name].ndim
     if not caps.supports(op_name, "dilation", True):
+        if caps.supports(op_name, "dilation", "uniform"):
+            return per_axis(1, MAX_DILATION, "uniform", ndim)
         return st.just((1,) * ndim)
     return per_axis(1, MAX_DILATION, "any", ndim)
 
@@ -194,7 +198,8 @@ def pool_configs(draw: st.DrawFn, caps: Capabilities, op_name: str) -> tuple[Par
     ndim = op.ndim
     n = draw(ints(1, MAX_BATCH))
     c = draw(ints(1, MAX_CHANNELS))
-    kernel = draw(per_axis(1, min(4, MAX_KERNEL[ndim]), "any", ndim))
+    square = not caps.supports(op_name, "kernel_size", "any")  # a declaration of square windows only
+    kernel = draw(per_axis(1, min(4, MAX_KERNEL[ndim]), "uniform" if square else "any", ndim))
     stride = draw(strides(caps, op_name))
     dilation = draw(dilations(caps, op_name)) if op.family == "max_pool" else (1,) * ndim
     extents = tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation, strict=True))
