@@ -201,7 +201,7 @@ def _print_summary(impl: Implementation, results: list[dict[str, Any]], coverage
     print()
     for line in compact_table(results):
         print(line)
-    for line in kink_lines(results):
+    for line in kink_lines(results) + predicate_lines(results):
         print(line)
     from .unsupported_calls import lines as not_implemented_lines
 
@@ -226,6 +226,21 @@ def kink_lines(results: list[dict[str, Any]]) -> list[str]:
     for (kind, _, _), k in sorted(seen.items()):
         label = "warning" if kind == "kink defect" else "note"
         lines.append(f"  {label}: {k['line']} [{', '.join(sorted(k['checks']))}]")
+    return lines
+
+
+def predicate_lines(results: list[dict[str, Any]]) -> list[str]:
+    """What the declared ``supports`` predicate left out: one line per operation, its first check's
+    count and example (``Recorder.excluded_line``) and how many checks it left cases out of."""
+    by_op: dict[str, list[str]] = {}
+    for r in results:
+        if r.get("declared_by_predicate"):
+            by_op.setdefault(r.get("op", ""), []).append(r["declared_by_predicate"])
+    if not by_op:
+        return []
+    lines = ["", "left out as declared (CONVCHECK_CAPABILITIES['supports']; --strict checks them):"]
+    for op, texts in sorted(by_op.items()):
+        lines.append(f"  {op}: {texts[0]} (in {len(texts)} check{'s' if len(texts) > 1 else ''})")
     return lines
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import Unsatisfiable
 
 from . import recording, unsupported_calls, xfails
 from .bench.threads import limit_threads
@@ -225,13 +226,16 @@ def replay_command(item: pytest.Item) -> str:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     """A check whose every example raised ``NotImplementedError`` ends ``unsupported``
-    (``convcheck.unsupported_calls.finish``)."""
+    (``convcheck.unsupported_calls.finish``), and so does one whose every drawn case the declared
+    ``supports`` predicate left out (hypothesis finds none to run: ``Unsatisfiable``), saying so."""
     rec = getattr(item, "funcargs", {}).get("record")
     try:
         result = yield
     except Exception as e:
         if isinstance(rec, Recorder):
             unsupported_calls.finish(rec, e)
+            if isinstance(e, Unsatisfiable) and rec.excluded and not rec.examples:
+                recording.skip("unsupported", f"unsupported: {rec.excluded_line()}")
         raise
     if isinstance(rec, Recorder):
         unsupported_calls.finish(rec, None)
@@ -392,7 +396,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"numpy={numpy.__version__} scipy={scipy.__version__} torch={torch.__version__}",
     ]
     for impl in config.stash[_IMPLS]:
-        unsupported = ", ".join(f"{o}.{f}={v!r}" for o, f, v in impl.capabilities.unsupported()) or "none"
+        unsupported = (
+            ", ".join(f"{o}.{f}={v!r}" for o, f, v in impl.capabilities.unsupported(impl.functions)) or "none"
+        )
         lines.append(
             f"convcheck: impl {impl.name} ({impl.source}): {', '.join(impl.functions)}; "
             f"declared unsupported: {unsupported}"

@@ -167,6 +167,21 @@ class Recorder:
         self.unimplemented: dict[str, Any] | None = None
         """The first ``NotImplementedError`` of the check (``not_implemented``) and its counts."""
         self._unimplemented_examples: set[int] = set()
+        self.excluded = 0
+        """Drawn cases the declared ``supports`` predicate left out (``Capabilities.excluded``)."""
+        self.excluded_example: str | None = None
+
+    def exclude(self, case_text: str, reason: str) -> None:
+        """Note a drawn case the declared predicate left out, and the first such case with its reason."""
+        self.excluded += 1
+        if self.excluded_example is None:
+            self.excluded_example = f"{case_text}: {reason}"
+
+    def excluded_line(self) -> str:
+        """``declared by the predicate: N of M examples, e.g. <case>: <reason>`` (M counts the drawn
+        cases: those that ran and those left out)."""
+        drawn = self.excluded + self.examples
+        return f"declared by the predicate: {self.excluded} of {drawn} examples, e.g. {self.excluded_example}"
 
     def case(self, case: Any) -> None:
         """Note one example's configuration (called once per hypothesis example)."""
@@ -303,6 +318,7 @@ class Recorder:
             "failure": self.final_failure,
             "kinks": list(self.kinks.values()),
             "not_implemented": self.not_implemented_info(),
+            **({"declared_by_predicate": self.excluded_line()} if self.excluded else {}),
         }
 
 

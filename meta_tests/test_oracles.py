@@ -363,7 +363,7 @@ def test_coverage() -> None:
             assert scipy.covers(conv_op, {"convention": convention})
             assert torch_.covers(conv_op, {"convention": convention, "ties": "split"})
         assert not scipy.covers(conv_op, {"convention": "mirror"})
-    assert {"convention", "ties", "derivative_at_zero"} == SEMANTIC_OPTIONS
+    assert {"convention", "ties", "derivative_at_zero", "pad_value", "ceil_rule"} == SEMANTIC_OPTIONS
     # every-max routing has a scipy answer; "any" valid subgradient and a ReLU'(0) other than 0 have none
     assert scipy.covers("max_pool2d", {"ties": "all"}) and not scipy.covers("max_pool2d", {"ties": "any"})
     assert scipy.covers("relu", {"derivative_at_zero": 0})

@@ -8,10 +8,11 @@ hyper-parameters keyword-only; float64 arrays out (a loss as a 0-d array):
 * ``scipy``: convolution by the textbook derivation on ``scipy.signal``
   (``scipy_oracle``), pooling by explicit NumPy sliding windows (``numpy_pool``),
   the other layers and the losses by the course's formulas in NumPy
-  (``layers``). Covers every semantic option: both conv conventions and every
-  max-pool tie rule.
+  (``layers``). Covers every semantic option: both conv conventions, every
+  max-pool tie rule, any max-pool padding value and both ceil rules.
 * ``torch``: ``torch.nn.functional`` in float64 with autograd (``torch_oracle``).
-  Covers both conventions and ``ties="first"`` only.
+  Covers both conventions, ``ties="first"``, the ``-inf`` max-pool padding and PyTorch's
+  ceil rule only.
 
 Semantic options (``convention`` for convolution, ``ties`` for max-pool
 backward) are extra keyword arguments with the contract's value as default;
@@ -72,7 +73,10 @@ class Oracle:
             if feature.kind != "semantics":
                 continue
             value = semantics.get(feature.name, feature.full)
-            if value not in self.restricted.get(feature.name, feature.choices):
+            if feature.name in self.restricted:
+                if value not in self.restricted[feature.name]:
+                    return False
+            elif not feature.valid(value):
                 return False
         return True
 
@@ -86,7 +90,14 @@ ORACLES: dict[str, Oracle] = {
         restricted={"ties": ("first", "last", "split", "all"), "derivative_at_zero": (0,)},
     ),
     "torch": Oracle(
-        "torch", "convcheck.oracles.torch_oracle", restricted={"ties": ("first",), "derivative_at_zero": (0,)}
+        "torch",
+        "convcheck.oracles.torch_oracle",
+        restricted={
+            "ties": ("first",),
+            "derivative_at_zero": (0,),
+            "pad_value": (float("-inf"),),
+            "ceil_rule": ("pytorch",),
+        },
     ),
 }
 

@@ -539,7 +539,10 @@ def _reverse_windows(case: Case) -> np.ndarray | None:
 
 
 def _zero_padding(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
-    """Padding (and the ``ceil_mode`` overhang) filled with zeros, which can win, instead of ``-inf``."""
+    """Padding (and the ``ceil_mode`` overhang) filled with zeros, which can win, instead of ``-inf``:
+    no mistake where the implementation declares that padding value (``pad_value``)."""
+    if sem.get("pad_value", float("-inf")) != float("-inf"):
+        return
     p = case.params
     x = np.asarray(case.x, dtype=np.float64)
     h, w = x.shape[2:]

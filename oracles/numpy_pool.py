@@ -20,6 +20,14 @@ product of its axes' real coordinates, flattened in row-major (C) order.
   cells in row-major window order. On a window whose real cells are all ``-inf``
   the winner is thus a real cell, as in PyTorch. NaN counts as larger than any
   number (it propagates); tied NaNs follow the tie rule like tied numbers.
+* A declared finite ``pad_value`` (``spec.pool.MAX_PAD_VALUES``: a library padding with 0)
+  makes the padding explicit: the input is padded with that value (past the high
+  padding too, where a ``ceil_mode`` window overhangs) and each window is taken whole,
+  padded cells included, in row-major window order. A padded cell that wins takes
+  its window's gradient, which is then dropped (it has no input cell).
+* A declared ``ceil_rule="cover_all"`` (Chainer's) turns a ``ceil_mode=True`` record into a
+  ``cover_all`` one: the output size of ``spec.shapes.pool_out_size``, the windows past the
+  padded end reading the padding value there (never winning at ``-inf``).
 * Average pooling divides the sum of the real cells by the product over the
   axes of ``avg_divisor(o_a, ...)`` (zero padding adds nothing).
 
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import replace
 from math import prod
 
 import numpy as np
@@ -38,8 +47,8 @@ from convcheck.spec import pool
 from convcheck.spec.errors import InvalidConfiguration
 from convcheck.spec.ops import bind_contract as _bind_contract
 from convcheck.spec.params import AvgPool2dParams, AvgPoolParams, MaxPool2dParams, MaxPoolParams
+from convcheck.spec.shapes import COVER_ALL, avg_divisor, window_cells
 from convcheck.spec.shapes import at as _at
-from convcheck.spec.shapes import avg_divisor, window_cells
 
 from .contract import oracle_functions as _oracle_functions
 
@@ -111,6 +120,45 @@ def _windows(
         yield i, j, rows[:, 0], cols[0, :]
 
 
+NEG_INF = float("-inf")
+"""The contract's max-pool padding value (kept implicit: it never wins)."""
+
+
+def _padded(x: np.ndarray, p: MaxPoolParams, pad_value: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """``x`` padded with ``pad_value`` so that every cell of every window lies inside it, and the
+    ``(low, high)`` widths used per spatial axis (low: the declared low padding; high: up to the
+    last cell the last window reads, overhang included)."""
+    out = pool.output_spatial(tuple(x.shape), p)
+    widths = []
+    for a, (n, m) in enumerate(zip(x.shape[2:], out, strict=True)):
+        lo = p.pads(a)[0]
+        last = window_cells(m - 1, p.kernel_size[a], p.stride[a], lo, p.dilation[a])[-1]
+        widths.append((lo, max(0, last + 1 - n)))
+    return np.pad(x, [(0, 0), (0, 0), *widths], constant_values=pad_value), widths
+
+
+def _padded_windows(x_shape: Ints, p: MaxPoolParams) -> Iterator[tuple[Ints, Index]]:
+    """Like ``_windows_nd`` but over the padded input of ``_padded``: every cell of the window,
+    padded ones included, in row-major window order."""
+    for o in itertools.product(*(range(m) for m in pool.output_spatial(x_shape, p))):
+        cells = [
+            np.array(window_cells(o_a, p.kernel_size[a], p.stride[a], 0, p.dilation[a]), dtype=np.intp)
+            for a, o_a in enumerate(o)
+        ]
+        yield o, (slice(None), slice(None), *np.ix_(*cells))
+
+
+def _unpadded(dx: np.ndarray, widths: list[tuple[int, int]]) -> np.ndarray:
+    """The real cells of a gradient over the padded input: the padded cells' shares are dropped."""
+    index = (
+        slice(None),
+        slice(None),
+        *(slice(lo, dx.shape[2 + a] - hi) for a, (lo, hi) in enumerate(widths)),
+    )
+    out: np.ndarray = dx[index].copy()
+    return out
+
+
 def _spread(values: np.ndarray, ndim: int) -> np.ndarray:
     """``values`` of shape ``(N, C)`` with ``ndim`` trailing unit axes, to broadcast over a window."""
     return values[(..., *([None] * ndim))]
@@ -166,34 +214,63 @@ def _divisor(o: Ints, x_shape: Ints, p: AvgPoolParams) -> int:
 # --------------------------------------------------------------------------- generic definitions
 
 
-def max_pool_forward(x: np.ndarray, p: MaxPoolParams) -> np.ndarray:
-    """``y[n, c, o] = max over the -inf padded window o`` of ``x[n, c]``, any dimension."""
+def _ruled(p: MaxPoolParams, ceil_rule: str) -> MaxPoolParams:
+    """The record under the declared ``ceil_rule``: ``ceil_mode=True`` becomes Chainer's
+    ``cover_all`` (``spec.shapes.pool_out_size``) when that rule is declared."""
+    if ceil_rule not in ("pytorch", COVER_ALL):
+        raise ValueError(f"ceil_rule={ceil_rule!r} must be 'pytorch' or {COVER_ALL!r}")
+    return replace(p, ceil_mode=COVER_ALL) if ceil_rule == COVER_ALL and p.ceil_mode else p
+
+
+def max_pool_forward(
+    x: np.ndarray, p: MaxPoolParams, pad_value: float = NEG_INF, ceil_rule: str = "pytorch"
+) -> np.ndarray:
+    """``y[n, c, o] = max over window o`` of ``x[n, c]`` padded with ``pad_value``, any dimension
+    (the output size by the declared ``ceil_rule``)."""
+    p = _ruled(p, ceil_rule)
     x = _checked(x, p)
     y = np.empty(pool.output_shape(x.shape, p), dtype=np.float64)
     reduce_axes = tuple(range(2, 2 + p.NDIM))
-    for o, window in _windows_nd(x.shape, p):
+    windows = _windows_nd(x.shape, p)
+    if pad_value != NEG_INF:
+        windows = _padded_windows(x.shape, p)
+        x = _padded(x, p, pad_value)[0]
+    for o, window in windows:
         y[_at(..., *o)] = x[window].max(axis=reduce_axes)
     return y
 
 
-def max_pool_backward(dy: np.ndarray, x: np.ndarray, p: MaxPoolParams, ties: str = "first") -> np.ndarray:
+def max_pool_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    p: MaxPoolParams,
+    ties: str = "first",
+    pad_value: float = NEG_INF,
+    ceil_rule: str = "pytorch",
+) -> np.ndarray:
     """``dx = sum over windows o of dy[n, c, o] * share(cell)``, share by the tie rule, any dimension.
 
     Each window's gradient goes to its winning cell: the first maximum in
     row-major window order (``ties="first"``, the contract), the last one
     (``"last"``), or ``1/k`` to each of ``k`` tied maxima (``"split"``).
-    Overlapping windows accumulate.
+    Overlapping windows accumulate. With a finite ``pad_value`` the padded cells compete too
+    (in window order); what a padded winner receives is dropped.
     """
     _check_ties(ties)
+    p = _ruled(p, ceil_rule)
     x = _checked(x, p)
     dy = _checked_dy(dy, x, p)
     n, c = x.shape[:2]
+    windows, widths = _windows_nd(x.shape, p), [(0, 0)] * p.NDIM
+    if pad_value != NEG_INF:
+        windows = _padded_windows(x.shape, p)
+        x, widths = _padded(x, p, pad_value)
     dx = np.zeros(x.shape, dtype=np.float64)
-    for o, window in _windows_nd(x.shape, p):
+    for o, window in windows:
         cells = x[window]
         share = _tie_weights(_winners(cells.reshape(n, c, -1)), ties).reshape(cells.shape)
         dx[window] += share * _spread(dy[_at(..., *o)], p.NDIM)
-    return dx
+    return _unpadded(dx, widths) if pad_value != NEG_INF else dx
 
 
 def avg_pool_forward(x: np.ndarray, p: AvgPoolParams) -> np.ndarray:

@@ -10,11 +10,13 @@ contract::
         "conv2d": {
             "stride": "uniform",                # "unit" | "uniform" (h == w) | "any"
             "padding": "symmetric",             # "none" | "uniform" | "symmetric" | "asymmetric"
-            "dilation": False,
+            "dilation": False,                  # or "uniform" (square dilations only) / True
             "groups": False,
             "convention": "convolution",        # or "cross-correlation" (default)
         },
-        "max_pool2d": {"ties": "split", "ceil_mode": False, "dilation": False},
+        "max_pool2d": {"ties": "split", "ceil_mode": False, "dilation": False, "kernel_size": "square"},
+        "max_pool3d": {"pad_value": 0.0},      # pads with 0, not -inf (any finite number)
+        "max_pool1d": {"ceil_rule": "cover_all"},   # ceil_mode=True means Chainer's cover_all
         "avg_pool2d": {"exclude_pad": False, "ceil_mode": False},
         "conv1d": {...}, "conv3d": {...},       # the same features as conv2d, per operation
         "max_pool1d": {...}, "avg_pool3d": {...},
@@ -22,6 +24,7 @@ contract::
         "synchronize": "torch.cuda.synchronize",   # or any callable of no arguments
         "relu": {"derivative_at_zero": 1},      # ReLU'(0): a number in [0, 1] or a [lo, hi] range
         "contract": "course",                   # the run's default contract (spec/contracts.py)
+        "supports": supports,                   # a per-case predicate (op_name, params) -> bool | str
     }
 
 An operation whose functions a module does not define is simply not checked
@@ -30,7 +33,8 @@ it does define. Support features (``stride``, ``padding``, ``dilation``,
 ``groups``, ``ceil_mode``, ``exclude_pad``, ``soft_targets``, ``dtypes``)
 narrow what is generated; the
 narrowed-away parts are reported as *unsupported*, never as failures and never
-silently. Semantic features (``convention``, ``ties``) change what is expected.
+silently. Semantic features (``convention``, ``ties``, ``pad_value``, ``ceil_rule``) change what
+is expected; the oracles follow them, and a check whose oracle cannot is not covered.
 In strict mode the declaration is ignored and the full contract is checked.
 
 A support feature may be declared per direction, for a framework whose forward does more
@@ -41,6 +45,12 @@ generated with the forward's level, and every property that calls the backward (
 adjoint, finite differences, ...) with the backward's; the summary and the report's matrix
 say ``forward only``.
 
+``supports`` is a per-case predicate, for what the features cannot say: ``supports(op_name,
+params) -> bool | str`` is called on each drawn case (``params`` the hyper-parameter record,
+``spec.params``) before the implementation is; ``True`` runs it, ``False`` or a string (the
+reason) leaves it out as declared. The checks count and report what it left out; a check whose
+every case it leaves out ends ``unsupported``. A predicate that raises is a usage error.
+
 ``synchronize`` is not a contract feature: it is the hook ``convcheck bench``
 calls to wait for an implementation's queued device work (a CUDA stream, CuPy)
 before it reads the clock; a dotted path is imported when the declaration is
@@ -50,14 +60,16 @@ parsed. CPU implementations leave it out.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import CapabilityError
 from .ops import ALGORITHMS, DTYPES, OPERATIONS, Feature, Operation
 
-_TOP_LEVEL = ("dtypes", "algorithm", "synchronize", "contract", *OPERATIONS)
+_TOP_LEVEL = ("dtypes", "algorithm", "synchronize", "contract", "supports", *OPERATIONS)
+PREDICATE_FEATURE = "supports"
+"""The name under which the per-case predicate is listed among an operation's declared features."""
 CONTRACT_NAMES = ("library", "course")
 """The contracts a declaration may name as its default (``spec.contracts``)."""
 
@@ -75,6 +87,8 @@ class Capabilities:
     declared: bool = False
     synchronize: Callable[[], Any] | None = None
     contract: str | None = None
+    predicate: Callable[[str, Any], Any] | None = None
+    """The declared per-case predicate ``supports(op_name, params) -> bool | str``, or ``None``."""
     direction: str | None = None
     """``"forward"`` when the checks at hand call the forward alone: a per-direction declaration
     gives its forward level; otherwise its backward level, which any property calling the
@@ -106,13 +120,38 @@ class Capabilities:
             if f.kind == "support" and f.required is not None
         )
 
+    def excluded(self, op: Operation | str, params: Any) -> str | None:
+        """Why the declared predicate leaves out a case of ``op`` with hyper-parameters ``params``
+        (its string, or ``"declared unsupported"`` for ``False``), or ``None`` when it runs (always,
+        without a predicate). ``CapabilityError`` when the predicate raises or returns anything but
+        a bool or a string."""
+        if self.predicate is None:
+            return None
+        name = op if isinstance(op, str) else op.name
+        where = f"CONVCHECK_CAPABILITIES['supports'] ({callable_name(self.predicate)})"
+        try:
+            verdict = self.predicate(name, params)
+        except Exception as exc:
+            raise CapabilityError(f"{where} raised {type(exc).__name__}: {exc} on {name}, {params}") from exc
+        if verdict is True:
+            return None
+        if verdict is False:
+            return "declared unsupported"
+        if isinstance(verdict, str):
+            return verdict or "declared unsupported"
+        raise CapabilityError(
+            f"{where} returned {verdict!r} on {name}, {params}: it must return True, False or a reason (a str)"
+        )
+
     def semantics(self, op: Operation | str) -> dict[str, Any]:
         """The semantic choices (convention, tie rule) an oracle must follow for ``op``."""
         op = OPERATIONS[op] if isinstance(op, str) else op
         return {f.name: self.value(op, f.name) for f in op.features if f.kind == "semantics"}
 
-    def unsupported(self) -> list[tuple[str, str, Any]]:
-        """``(op, feature, declared value)`` for everything short of the full contract."""
+    def unsupported(self, provided: Collection[str] | None = None) -> list[tuple[str, str, Any]]:
+        """``(op, feature, declared value)`` for everything short of the full contract; the declared
+        predicate as ``(op, "supports", "per case: name")`` for each operation, or, given the
+        ``provided`` function names, for each operation with a function among them."""
         out = []
         for op in OPERATIONS.values():
             for f in op.features:
@@ -121,6 +160,8 @@ class Capabilities:
                     v = describe_directions(f, v)
                 if v != f.full:
                     out.append((op.name, f.name, v))
+            if self.predicate is not None and (provided is None or set(op.functions) & set(provided)):
+                out.append((op.name, PREDICATE_FEATURE, f"per case: {callable_name(self.predicate)}"))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,6 +171,8 @@ class Capabilities:
             out["synchronize"] = callable_name(self.synchronize)
         if self.contract is not None:
             out["contract"] = self.contract
+        if self.predicate is not None:
+            out[PREDICATE_FEATURE] = callable_name(self.predicate)
         return out
 
 
@@ -276,4 +319,15 @@ def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
         declared=True,
         synchronize=resolve_synchronize(raw.get("synchronize"), where),
         contract=contract,
+        predicate=resolve_predicate(raw.get("supports"), where),
+    )
+
+
+def resolve_predicate(value: Any, where: str) -> Callable[[str, Any], Any] | None:
+    """The ``supports`` predicate as declared (a callable of ``(op_name, params)``), or ``None``."""
+    if value is None or callable(value):
+        predicate: Callable[[str, Any], Any] | None = value
+        return predicate
+    raise CapabilityError(
+        f"{where}['supports']={value!r} must be a function supports(op_name, params) -> bool | str"
     )

@@ -206,8 +206,23 @@ STRIDE = Feature(
     ("unit", "uniform", "any"),
     required=lambda p: p.stride_kind,
 )
+
+
+def _dilation_level(dilation: tuple[int, ...]) -> bool | str:
+    """The ``dilation`` level a case needs: ``False`` (all 1), ``"uniform"`` (every axis the same,
+    above 1: a square dilation) or ``True`` (any)."""
+    if not _any_above_one(dilation):
+        return False
+    return "uniform" if len(set(dilation)) == 1 else True
+
+
 DILATION = Feature(
-    "dilation", "dilation other than 1", (False, True), required=lambda p: _any_above_one(p.dilation)
+    "dilation",
+    "dilation other than 1: False (none), 'uniform' (every axis equal: square dilations only) or True "
+    "(any, the contract)",
+    (False, "uniform", True),
+    required=lambda p: _dilation_level(p.dilation),
+    accepts=lambda v: any(v is c or (isinstance(c, str) and v == c) for c in (False, "uniform", True)),
 )
 GEOMETRY = Feature(
     "geometry",
@@ -217,6 +232,12 @@ GEOMETRY = Feature(
 )
 """A support feature of a case's shapes, not of its hyper-parameters alone: ``geometry_of``
 says which level a case needs (``required`` is ``None``)."""
+KERNEL_SIZE = Feature(
+    "kernel_size",
+    "pooling windows: 'square' (every axis the same size) or 'any' (the contract)",
+    ("square", "any"),
+    required=lambda p: "square" if len(set(p.kernel_size)) == 1 else "any",
+)
 CEIL_MODE = Feature("ceil_mode", "ceil_mode=True", (False, True), required=lambda p: bool(p.ceil_mode))
 
 GROUPS = Feature("groups", "groups other than 1", (False, True), required=lambda p: p.groups > 1)
@@ -232,6 +253,23 @@ TIES = Feature(
     "valid subgradient (a convex combination), or 'all' (each tied maximum the whole gradient: not a "
     "subgradient, see spec/contracts.py)",
     pool.TIE_RULES,
+    kind="semantics",
+)
+PAD_VALUE = Feature(
+    "pad_value",
+    "the value max pooling pads with: -inf (the contract: padding never wins) or a finite number, "
+    "e.g. 0.0 (a window touching the padding yields max(real maximum, 0); a padded winner's gradient "
+    "is dropped)",
+    pool.MAX_PAD_VALUES,
+    kind="semantics",
+    accepts=pool.valid_pad_value,
+)
+CEIL_RULE = Feature(
+    "ceil_rule",
+    "what ceil_mode=True means: 'pytorch' (the contract: ceil, but the last window starts inside the "
+    "input or the low padding) or 'cover_all' (Chainer's: (size + pads - k_eff + stride - 1) // stride "
+    "+ 1, the last window may start in the high padding; spec.shapes.pool_out_size)",
+    ("pytorch", "cover_all"),
     kind="semantics",
 )
 EXCLUDE_PAD = Feature(
@@ -324,7 +362,7 @@ def _max_pool(ndim: int) -> Operation:
         {"max_routing"},
         inputs=("x",),
         grads=("dx",),
-        features=(STRIDE, PADDING, DILATION, CEIL_MODE, GEOMETRY, TIES),
+        features=(STRIDE, PADDING, DILATION, CEIL_MODE, GEOMETRY, TIES, PAD_VALUE, CEIL_RULE, KERNEL_SIZE),
         doc=pool.__doc__ or "",
         rules=POOL_RULES,
         kinked=True,
@@ -338,7 +376,7 @@ def _avg_pool(ndim: int) -> Operation:
         {"avg_spreading"},
         inputs=("x",),
         grads=("dx",),
-        features=(STRIDE, PADDING, CEIL_MODE, EXCLUDE_PAD, GEOMETRY),
+        features=(STRIDE, PADDING, CEIL_MODE, EXCLUDE_PAD, GEOMETRY, KERNEL_SIZE),
         doc=pool.__doc__ or "",
         rules=POOL_RULES,
         exact="never",

@@ -129,11 +129,21 @@ class MaxPoolParams(WindowParams):
     stride: tuple[int, ...] = ()
     padding: tuple[int, ...] = ()
     dilation: tuple[int, ...] = ()
-    ceil_mode: bool = False
+    ceil_mode: bool | str = False
+    """``True`` for PyTorch's ceil rule; ``"cover_all"`` (``spec.shapes.COVER_ALL``) for Chainer's, in
+    a run whose implementation declares it (the implementation receives ``True``)."""
 
     def __post_init__(self) -> None:
         _check_tuple("kernel_size", self.kernel_size, self.NDIM, 1, "one per spatial axis")
         self._check_windows()
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments an implementation receives: ``ceil_mode=True`` for a ``cover_all``
+        record (the declared rule says what ``True`` means)."""
+        kwargs = super().kwargs()
+        if isinstance(self.ceil_mode, str):
+            kwargs["ceil_mode"] = True
+        return kwargs
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ and each window (dilated by ``dilation``) yields its maximum. Backward routes
 each window's ``dy`` to the window's winning cell; on ties the whole gradient
 goes to the *first* maximum in row-major (C) window order (the contract's rule; an
 implementation may declare ``"last"`` or ``"split"`` instead). Gradients of
-overlapping windows accumulate.
+overlapping windows accumulate. A declared ``pad_value`` (``MAX_PAD_VALUES``) pads with
+that value instead, and a declared ``ceil_rule = "cover_all"`` sizes a ``ceil_mode`` output
+by Chainer's rule (``spec.shapes.pool_out_size``).
 
 Average pooling: each window yields the sum of its real input cells divided by
 the divisor of ``spec.shapes.avg_divisor`` (PyTorch's rule, ``ceil_mode`` and
@@ -35,6 +37,20 @@ TIE_RULES = ("first", "last", "split", "any", "all")
 """Max-pool tie rules an implementation may declare; ``"first"`` is the contract's. ``"any"``
 accepts any valid subgradient (a convex combination over the tied maxima); ``"all"`` (each tied
 maximum gets the whole gradient) is not one, and is accepted only when declared (``spec.contracts``)."""
+
+MAX_PAD_VALUES = (float("-inf"), 0.0)
+"""Max-pool padding values: ``-inf`` (the contract's: padding never wins) and ``0.0`` (a library that
+pads with zeros: a window touching the padding then yields ``max(real maximum, 0)``, and its gradient
+goes to a padded cell, where it is dropped, when 0 wins). ``valid_pad_value`` accepts any other
+finite number as well."""
+
+
+def valid_pad_value(value: object) -> bool:
+    """Whether a declaration may give ``value`` as the max-pool padding value: ``-inf`` or a finite
+    number (an ``int`` or ``float``, not a ``bool``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return value == float("-inf") or abs(value) < float("inf")
 
 
 def _axes(x_shape: Shape, p: PoolParams) -> list[tuple[str, int, int, int, int, int, int]]:

@@ -37,7 +37,12 @@ def divides_exactly(n: int, k: int, s: int, lo: int, hi: int, d: int) -> bool:
     return (n + lo + hi - effective_kernel(k, d)) % s == 0
 
 
-def pool_out_size(n: int, k: int, s: int, lo: int, hi: int, d: int, ceil_mode: bool) -> int:
+COVER_ALL = "cover_all"
+"""The ``ceil_mode`` value of a max-pool record whose implementation declares Chainer's ceil rule
+(``{"max_pool2d": {"ceil_rule": "cover_all"}}``); the implementation itself receives ``True``."""
+
+
+def pool_out_size(n: int, k: int, s: int, lo: int, hi: int, d: int, ceil_mode: bool | str) -> int:
     """Pooling output length, PyTorch's rule with the padding made explicit.
 
     ``floor`` (or ``ceil`` when ``ceil_mode``) of ``(n + lo + hi - d*(k-1) - 1) / s``,
@@ -45,8 +50,15 @@ def pool_out_size(n: int, k: int, s: int, lo: int, hi: int, d: int, ceil_mode: b
     it must *start* inside the input or the leading padding: if
     ``(out - 1) * s >= n + lo`` that window is dropped. For symmetric padding this
     is exactly ``torch.nn.functional.max_pool2d``'s output size.
+
+    ``ceil_mode = COVER_ALL`` is Chainer's ``cover_all`` instead: ``ceil`` of the same quotient, plus
+    one, with no window dropped (``get_conv_outsize(size, k, s, p, cover_all=True)`` is
+    ``(size + 2p - k_eff + s - 1) // s + 1``), so the last window may start in the high padding or
+    past it.
     """
     span = n + lo + hi - effective_kernel(k, d)
+    if ceil_mode == COVER_ALL:
+        return -(-span // s) + 1
     if ceil_mode:
         out = -(-span // s) + 1
         if (out - 1) * s >= n + lo:
@@ -100,6 +112,7 @@ __all__ = [
     "pool_out_size",
     "window_cells",
     "windows_all_touch_input",
+    "COVER_ALL",
 ]
 
 

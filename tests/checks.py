@@ -646,13 +646,15 @@ def kink_verdict(
 
 def _pool_kink_verdict(case: Case, caps: Capabilities, got: np.ndarray) -> contracts.Verdict | None:
     """The verdict of a max-pool ``dx`` by the tie rule it follows (``pool_tie_rule``)."""
-    rule = pool_tie_rule(case, got, caps.value(case.op, "ties"))
+    rule = pool_tie_rule(case, got, caps.value(case.op, "ties"), semantics(case, caps))
     if rule is None:
         return contracts.Verdict(contracts.DEFECT, case.op.name, "", "wrong away from the kinks")
     return contracts.tie_rule_verdict(case.op.name, rule, caps.value(case.op, "ties"))
 
 
-def pool_tie_rule(case: Case, got: np.ndarray, prefer: str = "first") -> str | None:
+def pool_tie_rule(
+    case: Case, got: np.ndarray, prefer: str = "first", declared: dict[str, Any] | None = None
+) -> str | None:
     """The tie rule a max-pool ``dx`` follows: ``first``, ``last``, ``split`` or ``all`` when it matches
     the scipy oracle under that rule; ``any`` when it is some other convex combination (it differs
     from the first-maximum answer only on cells holding a tied window maximum, and every channel hands
@@ -666,7 +668,7 @@ def pool_tie_rule(case: Case, got: np.ndarray, prefer: str = "first") -> str | N
     answers = {}
     computable = ("first", "last", "split", "all")
     for rule in sorted(computable, key=lambda r: r != prefer):
-        sem = {"ties": rule}
+        sem = {**(declared or {}), "ties": rule}
         expected = oracles.call("scipy", str(op.backward), dy, x, semantics=sem, **case.kwargs())
         scale = oracles.call("scipy", str(op.backward), np.abs(dy), x, semantics=sem, **case.kwargs())
         answers[rule] = expected
@@ -704,7 +706,7 @@ def excused_at_kink(
     if op.family == "max_pool":
         declared = caps.value(op, "ties")
         # the declared answer, unless it is "all", which fails the identities knowingly
-        if declared != "all" and pool_tie_rule(case, got, declared) == declared:
+        if declared != "all" and pool_tie_rule(case, got, declared, semantics(case, caps)) == declared:
             return False
     elif np.array_equal(got, oracle_backward("scipy", case, caps)["dx"]):
         return False

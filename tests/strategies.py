@@ -23,7 +23,7 @@ from convcheck.spec import OPERATIONS, Capabilities, InvalidConfiguration
 from convcheck.spec.case import Case, with_inputs
 from convcheck.spec.loss import LARGE_LOGIT
 from convcheck.spec.params import NoParams, Params
-from convcheck.spec.shapes import effective_kernel
+from convcheck.spec.shapes import COVER_ALL, effective_kernel
 
 from .values import FAMILIES, LAYOUTS, make_case, window_has_ties
 
@@ -90,8 +90,12 @@ def strides(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[int, ..
 
 
 def dilations(caps: Capabilities, op_name: str) -> st.SearchStrategy[tuple[int, ...]]:
+    """Dilations up to ``MAX_DILATION``: all 1 without dilation, one value for every axis under a
+    ``uniform`` (square) declaration, independent values otherwise."""
     ndim = OPERATIONS[op_name].ndim
     if not caps.supports(op_name, "dilation", True):
+        if caps.supports(op_name, "dilation", "uniform"):
+            return per_axis(1, MAX_DILATION, "uniform", ndim)
         return st.just((1,) * ndim)
     return per_axis(1, MAX_DILATION, "any", ndim)
 
@@ -194,7 +198,8 @@ def pool_configs(draw: st.DrawFn, caps: Capabilities, op_name: str) -> tuple[Par
     ndim = op.ndim
     n = draw(ints(1, MAX_BATCH))
     c = draw(ints(1, MAX_CHANNELS))
-    kernel = draw(per_axis(1, min(4, MAX_KERNEL[ndim]), "any", ndim))
+    square = not caps.supports(op_name, "kernel_size", "any")  # a declaration of square windows only
+    kernel = draw(per_axis(1, min(4, MAX_KERNEL[ndim]), "uniform" if square else "any", ndim))
     stride = draw(strides(caps, op_name))
     dilation = draw(dilations(caps, op_name)) if op.family == "max_pool" else (1,) * ndim
     extents = tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation, strict=True))
@@ -212,7 +217,7 @@ def pool_configs(draw: st.DrawFn, caps: Capabilities, op_name: str) -> tuple[Par
         )
     params: Params
     if op.family == "max_pool":
-        params = op.params_type(kernel, stride, padding, dilation, ceil_mode)
+        params = op.params_type(kernel, stride, padding, dilation, ceil_rule(caps, op_name, ceil_mode))
     else:
         include = not draw(st.booleans()) if caps.supports(op_name, "exclude_pad", True) else True
         params = op.params_type(kernel, stride, padding, ceil_mode, include)
@@ -224,6 +229,12 @@ def pool_configs(draw: st.DrawFn, caps: Capabilities, op_name: str) -> tuple[Par
 
         reject()  # rare: a dilated window wholly in padding; spec.pool.check is the rule
     return params, shapes
+
+
+def ceil_rule(caps: Capabilities, op_name: str, ceil_mode: bool) -> bool | str:
+    """A max-pool record's ``ceil_mode``: ``spec.shapes.COVER_ALL`` for a ``ceil_mode=True`` case of an
+    implementation declaring Chainer's ``ceil_rule``, else ``ceil_mode`` itself."""
+    return COVER_ALL if ceil_mode and caps.value(op_name, "ceil_rule") == COVER_ALL else ceil_mode
 
 
 def overhanging(n: int, extent: int, stride: int, pad_total: int) -> int:
@@ -324,6 +335,8 @@ def cases(
     that needs float64, say); ``bias`` fixes whether a conv or linear layer has a bias.
     """
     params, shapes = draw(configs(op_name, caps, bias), label="config")
+    if caps.predicate is not None:
+        leave_out_if_declared(op_name, caps, params, shapes)
     allowed = tuple(d for d in (dtypes_ or caps.dtypes) if d in caps.dtypes) or caps.dtypes
     dtype = draw(st.sampled_from(allowed), label="dtype")
     family = draw(families(families_for(op_name, caps, families_)), label="values")
@@ -333,6 +346,22 @@ def cases(
     if OPERATIONS[op_name].family == "max_pool":
         case.notes["ties"] = window_has_ties(case.x, case.params)
     return case
+
+
+def leave_out_if_declared(op_name: str, caps: Capabilities, params: Params, shapes: Shapes) -> None:
+    """Reject (``hypothesis.reject``) a configuration that the declared ``supports`` predicate leaves
+    out, noting it in the running check's record; nothing when the predicate admits it."""
+    reason = caps.excluded(op_name, params)
+    if reason is None:
+        return
+    from hypothesis import reject
+
+    from convcheck import recording
+
+    rec = recording.current()
+    if rec is not None:
+        rec.exclude(f"{op_name}(x={shapes.get('x') or shapes.get('z')}, {params})", reason)
+    reject()
 
 
 # --------------------------------------------------------------------------- property-specific twists

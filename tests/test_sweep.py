@@ -10,12 +10,15 @@ trip per chunk of geometries; a batch that cannot finish is repeated call by cal
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
-from convcheck.spec import OPERATIONS, tolerance
+from convcheck import recording
+from convcheck.spec import OPERATIONS, InvalidConfiguration, tolerance
+from convcheck.spec.shapes import COVER_ALL
 from convcheck.unsupported_calls import UnsupportedCase
 
 from . import checks, small_scope
@@ -39,6 +42,10 @@ def test_sweep(impl, caps, contract, op_name, record):
     if not present:
         checks.require(impl, *op.functions)
     geometries = small_scope.geometries(op_name, caps)
+    if op.family == "max_pool" and caps.value(op, "ceil_rule") == COVER_ALL:
+        geometries = _cover_all(op, geometries)
+    if caps.predicate is not None:
+        geometries = _admitted(op_name, caps, geometries, record)
     per_geometry = len(small_scope.FAMILIES) * len(caps.dtypes)
     record.values["sweep"].add(
         f"{len(geometries)} geometries ({sum(g.full for g in geometries)} enumerated in full) x "
@@ -70,6 +77,36 @@ def test_sweep(impl, caps, contract, op_name, record):
                 _check(impl, caps, case, outputs, truths[i // len(caps.dtypes)], where, contract)
             except UnsupportedCase:  # NotImplementedError: unsupported at this case, noted
                 continue
+
+
+def _cover_all(op: Any, geometries: list[Any]) -> list[Any]:
+    """The geometries under Chainer's declared ceil rule: each ``ceil_mode=True`` one as a ``cover_all``
+    record, left out where a window of that rule reads no input cell (``spec.pool.check``)."""
+    out = []
+    for g in geometries:
+        if g.params.ceil_mode:
+            g = dataclasses.replace(g, params=dataclasses.replace(g.params, ceil_mode=COVER_ALL))
+            try:
+                op.check(g.shapes, g.params)
+            except InvalidConfiguration:
+                continue
+        out.append(g)
+    return out
+
+
+def _admitted(op_name: str, caps: Any, geometries: list[Any], record: Any) -> list[Any]:
+    """The geometries the declared ``supports`` predicate admits, the others noted in ``record``;
+    the check ends ``unsupported`` when it admits none."""
+    admitted = []
+    for g in geometries:
+        reason = caps.excluded(op_name, g.params)
+        if reason is None:
+            admitted.append(g)
+        else:
+            record.exclude(f"{op_name}(x={g.shapes.get('x')}, {g.params})", reason)
+    if not admitted:
+        recording.skip("unsupported", f"unsupported: {record.excluded_line()}")
+    return admitted
 
 
 def _case(op_name: str, geometry: small_scope.Geometry, dtype: str, family: str) -> Any:

@@ -120,12 +120,12 @@ def make_case(
     return case
 
 
-def pool_windows(x: np.ndarray, p: MaxPoolParams) -> np.ndarray:
-    """Every max-pool window's cells as ``(N, C, *out, prod(kernel))``, padding as ``-inf``,
-    the taps in row-major window order.
+def pool_windows(x: np.ndarray, p: MaxPoolParams, pad_value: float = -np.inf) -> np.ndarray:
+    """Every max-pool window's cells as ``(N, C, *out, prod(kernel))``, padding as ``pad_value``
+    (the contract's ``-inf``, or a declared one), the taps in row-major window order.
 
     Windows that the ``ceil_mode`` overhang pushes past the padded input read
-    ``-inf`` there too, which never wins.
+    ``pad_value`` there too (``-inf`` never wins).
     """
     from convcheck.spec import pool
 
@@ -135,7 +135,7 @@ def pool_windows(x: np.ndarray, p: MaxPoolParams) -> np.ndarray:
         max((o - 1) * s + d * (k - 1) + 1, n + lo)
         for o, s, d, k, n, lo in zip(out, p.stride, p.dilation, p.kernel_size, x.shape[2:], lows, strict=True)
     ]
-    xp = np.full((*x.shape[:2], *need), -np.inf)
+    xp = np.full((*x.shape[:2], *need), pad_value)
     xp[(slice(None), slice(None), *(slice(lo, lo + n) for lo, n in zip(lows, x.shape[2:], strict=True)))] = x
     taps = []
     for tap in np.ndindex(*p.kernel_size):

@@ -42,7 +42,7 @@ def verdict(result: CheckResult) -> str:
 def text(result: CheckResult) -> str:
     """The result as the CLI prints it: verdict, the contract and what the implementation declares
     unsupported, the status table, notes at kinks, one block per mistake."""
-    from ..cli import declared_lines, kink_lines
+    from ..cli import declared_lines, kink_lines, predicate_lines
     from ..grouping import block_lines
     from ..spec import contracts
     from ..summary import compact_table
@@ -53,7 +53,7 @@ def text(result: CheckResult) -> str:
     lines += declared_lines(impl)
     lines.append("")
     lines += compact_table(result.results)
-    lines += kink_lines(result.results)
+    lines += kink_lines(result.results) + predicate_lines(result.results)
     source = result.source if result.source.endswith(".py") else result.impl
     for failure in result.failures:
         lines.append("")

@@ -66,7 +66,7 @@ def expression(case: Case) -> Callable[..., torch.Tensor]:
         return lambda x, w, b: F.conv2d(F.pad(x, (l, r, t, b_)), w, b, p.stride, 0, p.dilation, p.groups)
     if isinstance(p, MaxPool2dParams):
         pad = _native_pool_padding(p)
-        return lambda x: F.max_pool2d(x, p.kernel_size, p.stride, pad, p.dilation, p.ceil_mode)
+        return lambda x: F.max_pool2d(x, p.kernel_size, p.stride, pad, p.dilation, bool(p.ceil_mode))
     assert isinstance(p, AvgPool2dParams)
     pad = _native_pool_padding(p)
     return lambda x: F.avg_pool2d(x, p.kernel_size, p.stride, pad, p.ceil_mode, p.count_include_pad)

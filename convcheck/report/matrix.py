@@ -188,6 +188,19 @@ def _semantic_note(column: Column, caps: dict[str, Any], op: str) -> str:
         return f"rule: {_level(caps, op, 'ties')}"
     if column.key == "convention":
         return str(_level(caps, op, "convention"))
+    return _declared_pool_note(column, caps, op)
+
+
+def _declared_pool_note(column: Column, caps: dict[str, Any], op: str) -> str:
+    """A max-pool's declared semantics where they change a column's meaning: Chainer's ceil rule in
+    the ``ceil_mode`` column, a padding value other than ``-inf`` in the padding columns."""
+    if OPERATIONS[op].family != "max_pool":
+        return ""
+    if column.key == "ceil_mode" and _level(caps, op, "ceil_rule") != "pytorch":
+        return f"rule: {_level(caps, op, 'ceil_rule')}"
+    pad_value = _level(caps, op, "pad_value")
+    if column.key.startswith("padding") and pad_value != float("-inf"):
+        return f"pad value: {pad_value:g}"
     return ""
 
 

@@ -158,7 +158,9 @@ def implementation(impl: Implementation, strict: bool) -> dict[str, Any]:
         "functions": sorted(impl.functions),
         "declared": bool(impl.capabilities.declared),
         "capabilities": impl.capabilities.to_dict(),
-        "unsupported": [{"op": o, "feature": f, "value": v} for o, f, v in impl.capabilities.unsupported()],
+        "unsupported": [
+            {"op": o, "feature": f, "value": v} for o, f, v in impl.capabilities.unsupported(impl.functions)
+        ],
         "strict": strict,
         "contract": _contract(impl),
         "contract_summary": contracts.summary_line(_contract(impl)),

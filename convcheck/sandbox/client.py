@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import OPERATIONS, ContractError, operation_of, parse_capabilities
+from ..spec.ops import FUNCTION_NAMES
 from . import wire
 from .limits import Limits
 
@@ -37,7 +38,10 @@ class SandboxFailure(AssertionError):
 
 
 def describe_call(fname: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """``conv2d_backward(dy (1, 2, 3, 3), x (...), ...; stride=(3, 3), ...)`` for messages."""
+    """``conv2d_backward(dy (1, 2, 3, 3), x (...), ...; stride=(3, 3), ...)`` for messages; another
+    call (the declared ``supports`` predicate) as its name and arguments."""
+    if fname not in FUNCTION_NAMES:
+        return f"{fname}{tuple(args)!r}"
     op = operation_of(fname)
     names = (["dy"] if fname == op.backward else []) + list(op.inputs)
     arrays = ", ".join(
@@ -275,6 +279,21 @@ def _proxy(sandbox: Sandbox, fname: str) -> Any:
     return call
 
 
+def _predicate_proxy(sandbox: Sandbox, name: str) -> Any:
+    """The declared ``supports`` predicate, called in the worker (where the module lives) on a case's
+    operation and hyper-parameters, sent as plain values; named ``name`` as declared."""
+    import dataclasses
+
+    from .worker import PREDICATE_CALL
+
+    def predicate(op_name: str, params: Any) -> Any:
+        return sandbox.call(PREDICATE_CALL, (op_name, dataclasses.asdict(params)), {}, [])
+
+    predicate.__qualname__ = predicate.__name__ = name
+    predicate.__module__ = ""
+    return predicate
+
+
 def load(spec: str, limits: Limits | None = None) -> Any:
     """Load ``spec`` in a worker process and return an ``Implementation`` of proxies.
 
@@ -285,7 +304,10 @@ def load(spec: str, limits: Limits | None = None) -> Any:
 
     sandbox = Sandbox(absolute(spec), limits or Limits())
     info = sandbox.start()
-    caps = parse_capabilities(info["capabilities"], where=f"{info['source']}: CONVCHECK_CAPABILITIES")
+    declared = info["capabilities"]
+    if declared is not None and declared.get("supports") is not None:
+        declared = {**declared, "supports": _predicate_proxy(sandbox, declared["supports"])}
+    caps = parse_capabilities(declared, where=f"{info['source']}: CONVCHECK_CAPABILITIES")
     functions = {
         f: _proxy(sandbox, f) for f in info["functions"] if any(f in o.functions for o in OPERATIONS.values())
     }

@@ -114,7 +114,11 @@ def _run_one(impl: Implementation, call: list[Any], tools: tuple[Any, ...]) -> l
     before = [np.array(a, copy=True) if isinstance(a, np.ndarray) else None for a in args]
     arm_cpu_cap(cpu_s)
     try:
-        out = impl.functions[fname](*args, **kwargs)
+        out = (
+            _declared_predicate(impl, args)
+            if fname == PREDICATE_CALL
+            else impl.functions[fname](*args, **kwargs)
+        )
     except BaseException as e:  # report everything, SystemExit and MemoryError included
         details = {"type": type(e).__name__, "message": str(e), "traceback": _their_traceback(e)}
         return ["raised", {**details, "not_implemented": isinstance(e, NotImplementedError)}]
@@ -124,6 +128,23 @@ def _run_one(impl: Implementation, call: list[Any], tools: tuple[Any, ...]) -> l
         if b is not None and not np.array_equal(a, b, equal_nan=True)
     }
     return ["ok", _mark_aliases(out, args, names, aliased, np), changed]
+
+
+PREDICATE_CALL = "CONVCHECK_CAPABILITIES['supports']"
+"""The name under which the parent asks for the declared ``supports`` predicate's verdict on a case."""
+
+
+def _declared_predicate(impl: Implementation, args: list[Any]) -> Any:
+    """The declared predicate's verdict on ``[op_name, {hyper-parameter: value}]`` (its record rebuilt
+    here from plain values, as ``spec.ops.Operation.params_type``)."""
+    from convcheck.spec.ops import OPERATIONS
+
+    op_name, fields = args
+    params = OPERATIONS[op_name].params_type(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    )
+    assert impl.capabilities.predicate is not None
+    return impl.capabilities.predicate(op_name, params)
 
 
 def _mark_aliases(out: Any, args: list[Any], names: list[str], aliased: Any, np: Any) -> Any:
