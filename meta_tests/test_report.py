@@ -455,6 +455,21 @@ def test_matrix_columns_apply_only_to_operations_with_the_feature(tmp_path):
     assert rows["relu"]["float64"] == "passed"
 
 
+def test_matrix_boolean_columns_read_the_recorded_values(tmp_path):
+    """ceil_mode and count_include_pad=False are 'passed' once exercised: coverage records booleans as
+    JSON text (``true``/``false``), which the columns must read as such (they always said 'untested')."""
+    folder = tmp_path / "report"
+    proc = convcheck("run", "--impl", "numpy_reference", "--ops", "avg_pool2d", "--max-examples", "20",
+                     "--profile", "ci", "--report", str(folder))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = {
+        row["op"]: {c["column"]: c["status"] for c in row["cells"]}
+        for row in matrix.matrix(load(folder))["rows"]
+    }
+    assert rows["avg_pool2d"]["ceil_mode"] == "passed"
+    assert rows["avg_pool2d"]["count_include_pad"] == "passed"
+
+
 def test_diff_compares_error_ratios_only_under_the_same_tolerance():
     """A ratio that grew is a regression under the same bound, and only a note when a tolerance override
     changed between the reports (the two ratios are against different bounds)."""

@@ -147,7 +147,7 @@ COLUMNS: tuple[Column, ...] = (
         "ceil_mode",
         _with("ceil_mode"),
         lambda p: bool(p.get("ceil_mode")),
-        lambda cov: "True" in cov.get("ceil_mode", []),
+        lambda cov: any(v != "false" for v in cov.get("ceil_mode", [])),  # JSON texts: true, "cover_all"
         _at_least("ceil_mode", True),
     ),
     Column(
@@ -155,7 +155,7 @@ COLUMNS: tuple[Column, ...] = (
         "count_include_pad=False",
         _with("exclude_pad"),
         lambda p: p.get("count_include_pad") is False,
-        lambda cov: "False" in cov.get("count_include_pad", []),
+        lambda cov: "false" in cov.get("count_include_pad", []),  # JSON text (recording.value_text)
         _at_least("exclude_pad", True),
     ),
     Column(
