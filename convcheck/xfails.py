@@ -10,7 +10,7 @@ what a failed check's result record carries, and a ``reason`` (an optional
     dtype = "float32"            # the failing dtype(s)
     feature = "ties=true"        # NAME=VALUE over the failing example's hyper-parameters
     reason = "ties route the gradient to the last maximum"
-    link = "https://github.com/example/lib/issues/12"
+    link = "https://example.org/mylib/issues/12"
 
 Every selector (``op``, ``property``, ``dtype``, ``feature``) is optional, but
 an entry names at least one. ``feature`` is ``NAME=VALUE``: ``NAME`` is one of
