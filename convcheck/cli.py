@@ -20,20 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:
     from .impls.registry import Implementation
 
-from .engine import (  # noqa: F401  (re-exported: the run machinery lived here)
-    EXIT_FAILED,
-    EXIT_INTERNAL,
-    EXIT_OK,
-    EXIT_USAGE,
-    execute,
-    prepare,
-    pytest_args,
-    resolve_draws,
-    stale_xfails,
-    suite_dir,
-    with_mistakes,
-    writable_folder,
-)
+from .engine import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, execute, prepare, stale_xfails
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,17 +82,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def _command_of(argv: Sequence[str]) -> str:
     """The subcommand ``argv`` names: its first word that is not an option (``""`` if none)."""
     return next((a for a in argv if not a.startswith("-")), "")
-
-
-def failure_text(message: str, limit: int = 60) -> str:
-    """The assertion message and hypothesis's falsifying example from a pytest failure text."""
-    lines = [ln[4:] if ln.startswith("E   ") else None for ln in message.splitlines()]
-    picked = [ln for ln in lines if ln is not None]
-    if not picked:
-        picked = message.strip().splitlines()[-limit:]
-    if len(picked) > limit:
-        picked = [*picked[:limit], f"... ({len(picked) - limit} more lines)"]
-    return "\n".join(picked)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from convcheck import cli, options
+from convcheck import cli, engine, options
 from convcheck.grading import runner
 from convcheck.sandbox.limits import Limits
 
@@ -143,7 +143,7 @@ def test_run_passes_every_pytest_option_on():
         "strict_xfails": True,
     }
     assert set(given) == {o.name for o in options.RUN_OPTIONS}
-    argv = cli.pytest_args(argparse.Namespace(**given), "/tmp/results.jsonl")
+    argv = engine.pytest_args(argparse.Namespace(**given), "/tmp/results.jsonl")
     for option in options.RUN_OPTIONS:
         if option.pytest is None or option.name == "results":
             continue
