@@ -35,7 +35,7 @@ import importlib.util
 import inspect
 import os
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from convcheck.spec import DTYPES, OPERATIONS, Capabilities, ContractError, parse_capabilities
+from convcheck.spec import DTYPES, FUNCTION_NAMES, OPERATIONS, Capabilities, ContractError, parse_capabilities
 from convcheck.spec.params import AXIS_NAMES
 
 Array = np.ndarray
@@ -573,9 +573,13 @@ def cs231n_names() -> tuple[str, ...]:
     return tuple(n for fwd, bwd, _ in _CS231N_NAMES.values() for n in (fwd, bwd) if n)
 
 
-def has_cs231n(source: Any) -> bool:
-    """Whether ``source`` (a module, object or mapping) defines a CS231n-style forward function."""
-    return any(callable(_lookup(source, fwd)) for fwd, _, _ in _CS231N_NAMES.values())
+def is_cs231n_style(defined: Iterable[str]) -> bool:
+    """Whether code defining the functions named ``defined`` is CS231n-style: it has a CS231n name
+    that is not also a contract name (``conv_forward_naive``; ``relu_forward`` is both), and no
+    contract function outside the names both share. Such code is adapted with ``from_cs231n``."""
+    names = set(defined)
+    shared = set(cs231n_names()) & set(FUNCTION_NAMES)
+    return bool(names & (set(cs231n_names()) - shared)) and not (names & set(FUNCTION_NAMES)) - shared
 
 
 def from_cs231n(source: Any, capabilities: Mapping[str, Any] | None = None) -> types.ModuleType:

@@ -106,15 +106,14 @@ def _signature_problem(name: str, fn: Any) -> str | None:
 def from_namespace(obj: Any, name: str, source: str) -> Implementation:
     """Validate an object exposing contract functions and wrap it as an ``Implementation``.
 
-    An object with no contract function but CS231n-style layers (``conv_forward_naive`` and
-    friends) is adapted with ``adapters.from_cs231n`` first, as a plug-in module would do."""
-    functions = {f: getattr(obj, f) for f in FUNCTION_NAMES if getattr(obj, f, None) is not None}
-    if not functions:
-        from .adapters import from_cs231n, has_cs231n
+    CS231n-style code (``conv_forward_naive`` and friends, no contract function beyond the names
+    both share: ``adapters.is_cs231n_style``) is adapted with ``adapters.from_cs231n`` first, as a
+    plug-in module would do; the Python API decides by the same rule."""
+    from .adapters import cs231n_names, from_cs231n, is_cs231n_style
 
-        if has_cs231n(obj):  # CS231n-style layers, and no contract function: adapted as they are
-            obj = from_cs231n(obj)
-            functions = {f: getattr(obj, f) for f in FUNCTION_NAMES if getattr(obj, f, None) is not None}
+    if is_cs231n_style(n for n in (*FUNCTION_NAMES, *cs231n_names()) if callable(getattr(obj, n, None))):
+        obj = from_cs231n(obj)  # CS231n-style layers: adapted as a plug-in module would adapt them
+    functions = {f: getattr(obj, f) for f in FUNCTION_NAMES if getattr(obj, f, None) is not None}
     if not functions:
         raise ContractError(
             f"{source} exposes none of the contract functions ({', '.join(FUNCTION_NAMES)}); "

@@ -48,6 +48,13 @@ def cs231n_names() -> tuple[str, ...]:
     return names()
 
 
+def is_cs231n_style(defined: list[str]) -> bool:
+    """Whether a target defining ``defined`` is adapted with ``from_cs231n`` (the registry's rule)."""
+    from ..impls.adapters import is_cs231n_style as rule
+
+    return rule(defined)
+
+
 @dataclass
 class Namespace:
     """The functions found in a mapping or object target: ``functions`` (contract names, or the
@@ -120,8 +127,7 @@ def namespace_of(target: Any) -> Namespace:
     contract, cs231n = contract_names(), cs231n_names()
     found = {n: members[n] for n in contract if callable(members.get(n))}
     course = {n: members[n] for n in cs231n if callable(members.get(n))}
-    only_course = set(course) - set(contract)
-    use_cs231n = bool(only_course) and not (set(found) - set(cs231n))
+    use_cs231n = is_cs231n_style([*found, *course])
     typo = _misspelt(members, tuple(dict.fromkeys([*contract, *cs231n])))
     if typo is not None:
         name, meant = typo
