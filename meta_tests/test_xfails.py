@@ -83,6 +83,13 @@ def test_a_known_defect_listed_exits_0_and_is_reported_as_expected(tmp_path):
     assert "Expected failures (--xfails)" in (report / "report.md").read_text()
     assert "Expected failures (--xfails)" in (report / "report.html").read_text()
     assert 'type="pytest.xfail"' in (report / "junit.xml").read_text()
+    from convcheck.report import matrix
+
+    row = next(r for r in matrix.matrix(document)["rows"] if r["op"] == "max_pool2d")
+    cells = {c["column"]: c["status"] for c in row["cells"]}
+    assert row["overall"] == "xfail" and "failed" not in cells.values(), (row["overall"], cells)
+    assert "xfail" in cells.values()  # the features the expected failures use: expected, not failed
+    assert "xfail (expected)" in (report / "report.md").read_text().split("## Conformance matrix")[1]
 
 
 def test_a_second_defect_fails_the_run_and_is_named(tmp_path):

@@ -21,7 +21,14 @@ if TYPE_CHECKING:
 SHOWN_FAILURES = 3
 """Failures the HTML view details (the text view lists every one)."""
 
-GLYPH = {"passed": "\u2713", "failed": "\u2717", "error": "!", "unsupported": "\u2013", "skipped": "\u00b7"}
+GLYPH = {
+    "passed": "\u2713",
+    "failed": "\u2717",
+    "error": "!",
+    "unsupported": "\u2013",
+    "skipped": "\u00b7",
+    "xfail": "x",
+}
 
 
 def verdict(result: CheckResult) -> str:

@@ -18,6 +18,7 @@ MARK = {
     "passed": "pass",
     "failed": "FAIL",
     "error": "ERROR",
+    "xfail": "xfail (expected)",
     "unsupported": "unsupported",
     "untested": "untested",
     "skipped": "skipped",

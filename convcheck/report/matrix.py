@@ -10,6 +10,8 @@ convention). A cell is
 * ``failed`` when a failing check's shrunk counterexample uses the feature
   (shrinking removes whatever a failure does not need, so a feature left in
   the minimal example is implicated) or, for a dtype, a check failed in it;
+* ``xfail`` when every such failing check is one the run's expected-failures
+  file expects (``convcheck.xfails``);
 * ``passed`` when the run exercised the feature and no failure implicates it;
 * ``untested`` when the feature is supported but no example exercised it.
 
@@ -30,9 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..spec import OPERATIONS, params
-from ..summary import group_status
+from ..summary import row_status
 
-CELL_STATUSES = ("passed", "failed", "unsupported", "untested", "n/a")
+CELL_STATUSES = ("passed", "failed", "xfail", "unsupported", "untested", "n/a")
 
 
 def _pairs(value: Any) -> tuple[int, ...]:
@@ -225,15 +227,20 @@ def cell(document: dict[str, Any], op: str, column: Column) -> dict[str, Any]:
     failing = [r for r in records if r["status"] in ("failed", "error")]
     if column.key == "convention":
         forward = [r for r in records if r["property"] in ("forward", "backward")]
-        status = group_status(r["status"] for r in forward) if forward else "untested"
+        status = row_status(forward) if forward else "untested"
         bad = [r for r in forward if r["status"] in ("failed", "error")]
-        return {"status": _cell_status(status), "failures": len(bad), "note": note}
+        return {
+            "status": _cell_status(status),
+            "failures": len(bad),
+            "note": note,
+        }
     if column.key in ("float32", "float64"):
         failing_here = [r for r in failing if r.get("dtype") == column.key]
     else:
         failing_here = [r for r in failing if _uses(r, column)]
     if failing_here:
-        return {"status": "failed", "failures": len(failing_here), "note": note}
+        status = "xfail" if all(r.get("expected") for r in failing_here) else "failed"
+        return {"status": status, "failures": len(failing_here), "note": note}
     covered = column.covered(document.get("coverage", {}).get(op, {}))
     return {"status": "passed" if covered else "untested", "failures": 0, "note": note}
 
@@ -256,7 +263,7 @@ def network_cell(document: dict[str, Any], network: str, column: Column) -> dict
     bad = next((b for r in failing if (b := (r.get("network") or {}).get("first_bad"))), None)
     note = f"{bad['label']}: {bad['quantity']}" if bad else ""
     return {
-        "status": _cell_status(group_status(r["status"] for r in records)),
+        "status": _cell_status(row_status(records)),
         "failures": len(failing),
         "note": note,
     }
@@ -266,12 +273,12 @@ def _row(
     document: dict[str, Any], op: str, kind: str, cell_of: Callable[..., dict[str, Any]]
 ) -> dict[str, Any]:
     """A row of the matrix: an ``operation`` (cells by ``cell``) or a ``network`` (by ``network_cell``)."""
-    statuses = [r["status"] for r in document["records"] if r["op"] == op]
+    records = [r for r in document["records"] if r["op"] == op]
     return {
         "op": op,
         "kind": kind,
         "label": op if kind == "operation" else f"network: {op}",
-        "overall": _cell_status(group_status(statuses)),
+        "overall": _cell_status(row_status(records)),
         "cells": [cell_of(document, op, c) | {"column": c.key} for c in COLUMNS],
     }
 
