@@ -1027,8 +1027,10 @@ def composed(first: Mistake, second: Mistake) -> Mistake | None:
     changes = dict(first.semantics)
 
     def predict(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
-        own = first.variants(case, sem)
         plain = second.variants(case, sem)
+        if not plain:
+            return  # ``second`` cannot show here: the pair is ``first`` alone, tested on its own
+        own = first.variants(case, sem)
         under = second.variants(case, {**sem, **changes}) if second.composes else plain
         if len(under) != len(plain):
             return
