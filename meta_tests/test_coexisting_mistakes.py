@@ -227,3 +227,23 @@ def test_grouping_shows_the_ranked_causes():
     key, title, cause = grouping.root_cause(record)
     assert key == ("cause", "maxpool_zero_padding") and title == "maxpool_zero_padding"
     assert cause == d.line()
+
+
+def test_the_markdown_report_shows_the_ranked_causes():
+    from convcheck.report.markdown import failure_lines
+
+    impl = load("buggy.coexisting_maxpool_zero_padding_float64")
+    case = _negative(make_case("max_pool2d", PADDED, {"x": (2, 2, 6, 6)}, "float32", "normal", seed=4))
+    d = diagnose(impl, case, impl.capabilities, "y")
+    record = {
+        "op": "max_pool2d",
+        "property": "forward",
+        "check": "c",
+        "status": "failed",
+        "diagnosis": d.to_dict(),
+    }
+    cause = next(line for line in failure_lines(record) if "likely cause" in line)
+    assert cause.startswith("- **likely cause: `maxpool_zero_padding`**: ")
+    assert cause.endswith(
+        "; also consistent: float32_promoted_to_float64 (observed: y, dx came back float64 for float32 inputs)"
+    )

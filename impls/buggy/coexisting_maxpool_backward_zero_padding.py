@@ -4,10 +4,11 @@ The student wrote the forward pass with ``-inf`` padding and, separately, a back
 pass that rebuilds the windows with ``np.pad``'s default, zeros. In a padded window
 whose real cells are all negative the padding wins, and the window's gradient goes
 to a padding cell and is lost. Probed with a one-hot ``dy`` (the routing check) on
-overlapping windows, losing that one window's gradient looks exactly like a scatter
-that overwrites instead of adding (``maxpool_overlap_overwritten``, where a later
-window with ``dy = 0`` overwrites the winner's 1): only another ``dy`` or other
-``x`` values tell the two apart.
+overlapping windows of an all-zero ``x`` (the padding ties the real zeros and comes
+first), losing that one window's gradient looks exactly like a scatter that
+overwrites instead of adding (``maxpool_overlap_overwritten``, where a later window
+with ``dy = 0`` overwrites the winner's 1). On that ``x`` even a random ``dy`` gives
+both the same ``dx``: only other ``x`` values (distinct, negative) tell them apart.
 """
 
 import numpy as np
