@@ -25,10 +25,32 @@ losses). The diagnosis (the implementation's calls included) runs with NumPy's
 floating-point warnings silenced, so that an overflow shows as the inf or NaN
 it gives, whatever the warnings filter says.
 
-When several value mistakes reproduce the case, sibling cases (the same case
-with a boolean hyper-parameter toggled, or the padding mirrored) decide
-between them; the first consistent one is named and the others listed. When
-the implementation is right on the case itself (the check failed on a case
+Every hypothesis consistent with the evidence is reported, ranked (``Diagnosis.causes``):
+
+* a behaviour does not exclude a value mistake: the value mistakes are tested
+  on the outputs cast to the case's dtype whatever behaviours were seen, so a
+  max-pool padding with zeros *and* returning float64 gets both named;
+* each cause says how much of each wrong output's error it explains (the
+  share of ``sum |got - expected|`` that its prediction removes: all of it
+  where it reproduces the output); the causes that account for the failing
+  output come first, then by the mean share, behaviours before value
+  mistakes at equal share (a layout misread explains the whole error as a
+  behaviour), then in catalogue order;
+* where no single mistake explains every wrong output whole, pairs of
+  mistakes composed (``mistakes.composed``: zero padding on top of a
+  geometry mistake) are tested, and one that does is named, with the share
+  each part explains alone.
+
+When several value mistakes reproduce the case equally, the implementation
+is probed with cases chosen to separate them (``probes``): the siblings (the
+same case with a boolean hyper-parameter toggled, the padding mirrored or
+widened), then the case with a random ``dy`` (a one-hot ``dy`` hides where the
+other windows' gradients go) and with ``x`` distinct and all negative or all
+positive. Each probe is one call per function needed; a candidate whose
+prediction disagrees with the implementation on a probe is dropped, and
+probing stops once one is left. Candidates no probe separates are named
+together ("cannot tell apart X and Y on this evidence"). When the
+implementation is right on the case itself (the check failed on a case
 derived from it, such as ``loss_batch_mean``'s batch repeated twice, and a
 batch of one hides a missing ``1/N``), the case with its batch repeated twice
 is diagnosed instead. A diagnosis is only ever stated when a hypothesis
@@ -61,20 +83,63 @@ REPEATS = 2
 
 
 @dataclass(frozen=True)
+class Cause:
+    """One hypothesis consistent with the evidence, and how much of the error it explains.
+
+    ``kind`` is ``"mistake"`` (a catalogue entry reproducing the outputs it
+    changes), ``"combination"`` (two catalogue mistakes composed reproduce what
+    neither does alone; ``parts`` holds each one's share alone) or
+    ``"behaviour"`` (observed on the implementation: ``seen`` says what).
+    ``explains`` maps each wrong output to the share of its error accounted
+    for: ``1 - sum|got - predicted| / sum|got - expected|``, exactly 1 where
+    the prediction reproduces the output within the tolerance policy.
+    """
+
+    slug: str
+    kind: str
+    explanation: str
+    explains: tuple[tuple[str, float], ...] = ()
+    parts: tuple[tuple[str, float], ...] = ()
+    seen: str = ""
+
+    def share(self) -> float:
+        """The mean explained share over the wrong outputs (0 when none is wrong or it explains none)."""
+        return sum(v for _, v in self.explains) / len(self.explains) if self.explains else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slug": self.slug,
+            "kind": self.kind,
+            "explanation": self.explanation,
+            "share": round(self.share(), 4),
+            "explains": {k: round(v, 4) for k, v in self.explains},
+            "parts": {k: round(v, 4) for k, v in self.parts},
+            "seen": self.seen,
+        }
+
+
+@dataclass(frozen=True)
 class Diagnosis:
-    """The outcome: the named mistake (``slug``) or ``None`` when no known mistake matches."""
+    """The outcome: the named mistake (``slug``) or ``None`` when no known mistake matches.
+
+    ``causes`` ranks every hypothesis consistent with the evidence, the named one
+    first (``alternatives`` are the others' slugs); ``undecided`` names the top
+    candidates that neither the case nor the separating probes (``probes`` of
+    them ran) could tell apart.
+    """
 
     slug: str | None
     explanation: str
     alternatives: tuple[str, ...] = ()
     tested: int = 0
+    causes: tuple[Cause, ...] = ()
+    undecided: tuple[str, ...] = ()
+    probes: int = 0
 
     def line(self) -> str:
-        """``likely cause: <slug>: <explanation>`` or ``likely cause: no known mistake matches (...)``."""
-        if self.slug is None:
-            return f"likely cause: no known mistake matches ({self.explanation})"
-        also = f" (also consistent with: {', '.join(self.alternatives)})" if self.alternatives else ""
-        return f"likely cause: {self.slug}: {self.explanation}{also}"
+        """``likely cause: <slug>: <explanation> (explains ...); also consistent: ...`` or
+        ``likely cause: no known mistake matches (...)``."""
+        return line_of(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,7 +147,51 @@ class Diagnosis:
             "explanation": self.explanation,
             "alternatives": list(self.alternatives),
             "tested": self.tested,
+            "causes": [c.to_dict() for c in self.causes],
+            "undecided": list(self.undecided),
+            "probes": self.probes,
         }
+
+
+def line_of(d: Mapping[str, Any]) -> str:
+    """The one-line text of a diagnosis given as its ``to_dict()`` (as results record it)."""
+    if not d.get("slug"):
+        return f"likely cause: no known mistake matches ({d.get('explanation', '')})"
+    return f"likely cause: {d['slug']}: {d.get('explanation', '')}{ranking(d)}"
+
+
+def ranking(d: Mapping[str, Any]) -> str:
+    """What follows the named cause in its line: how much of the error it explains, the other
+    consistent causes with theirs, and the candidates nothing could tell apart. A diagnosis recorded
+    before causes were ranked lists its alternatives."""
+    causes = d.get("causes") or []
+    if not causes:
+        alternatives = d.get("alternatives") or []
+        return f" (also consistent with: {', '.join(alternatives)})" if alternatives else ""
+    head = _explained(causes[0])
+    text = f" ({head})" if head else ""
+    if len(causes) > 1:
+        others = [f"{c['slug']} ({_explained(c) or 'observed: ' + c.get('seen', '')})" for c in causes[1:]]
+        text += f"; also consistent: {', '.join(others)}"
+    undecided = d.get("undecided") or []
+    if len(undecided) > 1:
+        text += f"; cannot tell apart {', '.join(undecided[:-1])} and {undecided[-1]} on this evidence"
+    return text
+
+
+def _explained(cause: Mapping[str, Any]) -> str:
+    """``explains 100% of dx, 60% of y``; for a combination, what it and each part alone explain."""
+    shares = [f"{_percent(v)} of {k}" for k, v in (cause.get("explains") or {}).items() if v > 0]
+    if not shares:
+        return ""
+    if cause.get("kind") == "combination":
+        alone = ", ".join(f"{k} {_percent(v)}" for k, v in (cause.get("parts") or {}).items())
+        return f"together explain {', '.join(shares)}, which neither does alone; alone: {alone}"
+    return f"explains {', '.join(shares)}"
+
+
+def _percent(share: float) -> str:
+    return f"{round(100 * share)}%"
 
 
 # --------------------------------------------------------------------------- observing the implementation
@@ -347,6 +456,11 @@ SYMPTOMS: tuple[Symptom, ...] = (
 )
 
 
+CONTRADICTED_BY = {"nondeterministic_summation_order": "uninitialised_accumulator"}
+"""A behaviour left out when the one it names is seen: results that change within rounding cannot be
+told from results that change and are wrong (the second is seen, the first is then not so)."""
+
+
 def unreplayed(found: Diagnosis, wrong: bool) -> Diagnosis:
     """The diagnosis of a failure that passed when hypothesis replayed its input. After a wrong
     output (outside the bound, NaN, the wrong shape) that is itself the uninitialised-state
@@ -356,7 +470,9 @@ def unreplayed(found: Diagnosis, wrong: bool) -> Diagnosis:
         return found
     symptom = next(s for s in SYMPTOMS if s.slug == "uninitialised_accumulator")
     seen = "the same input gave a wrong output, then passed when replayed"
-    return Diagnosis(symptom.slug, f"{symptom.explanation} ({seen})", tested=found.tested)
+    explanation = f"{symptom.explanation} ({seen})"
+    cause = Cause(symptom.slug, "behaviour", explanation, seen=seen)
+    return Diagnosis(symptom.slug, explanation, tested=found.tested, causes=(cause,))
 
 
 def _non_finite(obs: Observation, ref: Reference) -> str | None:
@@ -601,22 +717,199 @@ def repeated_batch(case: Case) -> Case:
     return with_inputs(case, **arrays)
 
 
-def _disambiguate(
-    candidates: list[mistakes.Mistake], impl: Implementation, case: Case, sem: Mapping[str, Any]
-) -> list[mistakes.Mistake]:
-    """Keep the candidates that stay consistent with the implementation on every sibling case."""
-    keep = list(candidates)
-    for sibling in siblings(case):
-        if len(keep) < 2:
-            break
+def separating_inputs(case: Case) -> list[Case]:
+    """The case with inputs chosen to tell apart mistakes its own values cannot: a random ``dy`` in
+    place of the case's (a one-hot ``dy`` hides where the other windows' gradients go), then that
+    ``dy`` with ``x`` distinct and all negative (a zero padding then wins, and no value ties), and
+    distinct and all positive. Deterministic: seeded by the case's seed."""
+    rng = np.random.default_rng(case.seed)
+    dy = {} if case.dy is None else {"dy": rng.standard_normal(case.dy.shape).astype(case.dy.dtype)}
+    out = [with_inputs(case, **dy)] if dy else []
+    x = case.inputs.get("x")
+    if x is not None and x.dtype.kind == "f" and "x" in case.op.inputs and not case.op.is_loss:
+        ranks = rng.permutation(x.size).reshape(x.shape) + 1.0
+        out += [with_inputs(case, x=(sign * ranks).astype(x.dtype), **dy) for sign in (-1.0, 1.0)]
+    return out
+
+
+def probes(case: Case) -> list[Case]:
+    """Every case tried, in order, to separate candidates: the siblings, then the separating inputs."""
+    return [*siblings(case), *separating_inputs(case)]
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A catalogue mistake (or two composed) that reproduces the implementation on the case."""
+
+    mistake: mistakes.Mistake
+    explains: dict[str, float]
+    changes_output: bool
+    order: int
+    parts: tuple[tuple[str, float], ...] = ()
+
+    def key(self) -> tuple[bool, float]:
+        """What ranks fits: changing the failing output first, then explaining more of the error."""
+        share = sum(self.explains.values()) / len(self.explains) if self.explains else 0.0
+        return (not self.changes_output, -round(share, 6))
+
+    def complete(self) -> bool:
+        """It explains every wrong output whole."""
+        return bool(self.explains) and all(v == 1.0 for v in self.explains.values())
+
+    def cause(self) -> Cause:
+        kind = "combination" if self.parts else "mistake"
+        return Cause(
+            self.mistake.slug, kind, self.mistake.explanation, tuple(self.explains.items()), self.parts
+        )
+
+
+def fit(
+    mistake: mistakes.Mistake,
+    obs: Observation,
+    ref: Reference,
+    sem: Mapping[str, Any],
+    output: str | None,
+    wrong: set[str],
+    order: int = 0,
+) -> Fit | None:
+    """How ``mistake`` accounts for the implementation's outputs on ``ref.case``: its variant that
+    reproduces every output it predicts, preferring one that changes the failing ``output`` and then
+    one explaining more wrong outputs; ``None`` when no variant reproduces them."""
+    variants = mistake.variants(ref.case, sem)
+    if not variants:
+        return None
+    best: Fit | None = None
+    for variant, scale in zip(variants, _scales(mistake, ref, sem, variants), strict=True):
+        if not _prediction_matches(obs, ref, variant, scale, None):
+            continue
+        keys = {k for k in variant if k in obs.outputs}
+        changes = output is None or (
+            output in keys and not _same(ref, output, variant[output], scale.get(output))
+        )
+        explains = {k: 1.0 if k in keys else 0.0 for k in _ordered(ref, wrong)}
+        found = Fit(mistake, explains, changes, order)
+        if best is None or found.key() < best.key():
+            best = found
+    return best
+
+
+def _ordered(ref: Reference, names: set[str]) -> list[str]:
+    """``names`` in the order the right answer lists its outputs."""
+    return [k for k in ref.expected if k in names]
+
+
+def share_alone(
+    mistake: mistakes.Mistake, obs: Observation, ref: Reference, sem: Mapping[str, Any], wrong: set[str]
+) -> float:
+    """The largest mean share of the wrong outputs' error that one variant of ``mistake`` removes
+    (``1 - sum|got - predicted| / sum|got - expected|``, at least 0), reproducing or not."""
+    best = 0.0
+    for variant in mistake.variants(ref.case, sem):
+        shares = [_removed(obs.outputs[k], ref.expected[k], variant.get(k)) for k in _ordered(ref, wrong)]
+        best = max(best, sum(shares) / len(shares) if shares else 0.0)
+    return best
+
+
+def _removed(got: Any, want: np.ndarray, predicted: np.ndarray | None) -> float:
+    """The share of ``sum|got - want|`` that replacing ``want`` by ``predicted`` removes (finite cells)."""
+    g = _numeric(got, want.shape)
+    if g is None or predicted is None or predicted.shape != want.shape:
+        return 0.0
+    cells = np.isfinite(g) & np.isfinite(want) & np.isfinite(predicted)
+    error = float(np.abs(g - want)[cells].sum())
+    if error == 0.0:
+        return 0.0
+    return float(np.clip(1.0 - np.abs(g - predicted)[cells].sum() / error, 0.0, 1.0))
+
+
+def combinations(
+    obs: Observation, ref: Reference, sem: Mapping[str, Any], output: str | None, wrong: set[str]
+) -> tuple[list[Fit], int]:
+    """Pairs of catalogue mistakes that, composed (``mistakes.composed``), explain every wrong output
+    whole, each with the share its parts explain alone; and how many pairs were tested."""
+    catalogue = mistakes.for_operation(ref.case.op_name)
+    found, tested = [], 0
+    for i, first in enumerate(catalogue):
+        for second in catalogue:
+            both = mistakes.composed(first, second)
+            if both is None:
+                continue
+            tested += 1
+            got = fit(both, obs, ref, sem, output, wrong, order=i)
+            if got is None or not got.complete() or not got.changes_output:
+                continue
+            parts = tuple((m.slug, share_alone(m, obs, ref, sem, wrong)) for m in (first, second))
+            found.append(dataclasses.replace(got, parts=parts))
+    return found, tested
+
+
+def _in_case_dtype(obs: Observation, dtype: str) -> Observation:
+    """``obs`` with its floating-point outputs cast to the case's dtype: value mistakes are tested on
+    the values, whatever dtype they came back in (a promotion is a behaviour of its own)."""
+    cast = {
+        k: v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.dtype != dtype else v
+        for k, v in obs.outputs.items()
+    }
+    return dataclasses.replace(obs, outputs=cast)
+
+
+def _outputs_on(impl: Implementation, case: Case, names: set[str]) -> Observation:
+    """The implementation's outputs on ``case``: one call of each function producing one of ``names``."""
+    op = case.op
+    functions = {op.forward if (op.is_loss or name == "y") else op.backward for name in names}
+    obs = Observation()
+    for function in op.functions:
+        if function in functions and impl.provides(function):
+            try:
+                obs.outputs.update(_call(impl, case, function, case.layout)[0])
+            except Exception as e:
+                obs.raised[function] = f"{type(e).__name__}: {e}"
+    return _in_case_dtype(obs, case.dtype)
+
+
+def _tied(fits: list[Fit]) -> list[Fit]:
+    """The fits ranked first together (same key): the case cannot separate them."""
+    return [f for f in fits if f.key() == fits[0].key()] if fits else []
+
+
+def separate(
+    fits: list[Fit], impl: Implementation, case: Case, sem: Mapping[str, Any]
+) -> tuple[list[Fit], int, tuple[str, ...]]:
+    """Probe the implementation until one of the top-ranked fits is left: on each probe (``probes``),
+    keep the tied fits consistent with it (all of them if none is). Returns the fits, the number of
+    probes run and the slugs still tied (empty when one is left)."""
+    ranked = sorted(fits, key=lambda f: (f.key(), f.order))
+    tied, rest = _tied(ranked), ranked[len(_tied(ranked)) :]
+    runs = 0
+    for probe in probes(case) if len(tied) > 1 else []:
+        needed = {k for f in tied for var in f.mistake.variants(case, sem) for k in var}
         try:
-            obs = observe(impl, sibling)
-            ref = reference(sibling, sem)
+            obs = _outputs_on(impl, probe, needed)
+            ref = reference(probe, sem)
         except Exception:
             continue
-        consistent = [m for m in keep if _consistent(m, obs, ref, sem)]
-        keep = consistent or keep
-    return keep
+        runs += 1
+        tied = [f for f in tied if _consistent(f.mistake, obs, ref, sem)] or tied
+        if len(tied) < 2:
+            break
+    undecided = tuple(f.mistake.slug for f in tied) if len(tied) > 1 else ()
+    return [*tied, *rest], runs, undecided
+
+
+def behaviour_explains(slug: str, obs: Observation, ref: Reference, wrong: set[str]) -> dict[str, float]:
+    """The wrong outputs a behaviour accounts for whole: those right for contiguous inputs (a layout
+    misread) or changing from call to call (leftover state); the other behaviours explain no value."""
+    if slug == "noncontiguous_input_misread" and obs.contiguous is not None:
+        fixed = {
+            k
+            for k, v in obs.contiguous.items()
+            if k in wrong and ref.agree(k, v, ref.expected[k], ref.abs_sum[k])
+        }
+    elif slug == "uninitialised_accumulator":
+        fixed = set(_varies(obs)) & wrong
+    else:
+        fixed = set()
+    return {k: 1.0 if k in fixed else 0.0 for k in _ordered(ref, wrong)}
 
 
 # --------------------------------------------------------------------------- entry point
@@ -649,43 +942,82 @@ def _diagnose(
     sem = semantics_of(case, caps)
     obs = observe(impl, case)
     ref = reference(case, sem)
+    values = _in_case_dtype(obs, case.dtype)
+    wrong = _wrong_outputs(values, ref)
     tested = 0
+    behaviours: list[Cause] = []
     for symptom in SYMPTOMS:
         tested += 1
         seen = symptom.detect(obs, ref)
-        if seen:
-            return Diagnosis(symptom.slug, f"{symptom.explanation} ({seen})", tested=tested)
-    wrong = _wrong_outputs(obs, ref)
-    candidates: list[tuple[mistakes.Mistake, set[str]]] = []
-    for mistake in mistakes.for_operation(case.op_name):
+        if seen and not any(b.slug == CONTRADICTED_BY.get(symptom.slug) for b in behaviours):
+            explains = behaviour_explains(symptom.slug, obs, ref, wrong)
+            explanation = f"{symptom.explanation} ({seen})"
+            behaviours.append(
+                Cause(symptom.slug, "behaviour", explanation, tuple(explains.items()), seen=seen)
+            )
+    fits: list[Fit] = []
+    for order, mistake in enumerate(mistakes.for_operation(case.op_name)):
         tested += 1
-        keys = _match(mistake, obs, ref, sem, output)
-        if keys is not None:
-            candidates.append((mistake, keys))
-    if not candidates:
-        for symptom in FALLBACKS:
-            tested += 1
-            seen = symptom.detect(obs, ref)
-            if seen:
-                return Diagnosis(symptom.slug, f"{symptom.explanation} ({seen})", tested=tested)
-        where = "on this case"
-        if repeat and not wrong and not obs.raised:
-            again = _diagnose(impl, repeated_batch(case), caps, output, repeat=False)
-            tested += again.tested
-            if again.slug is not None:
-                seen = "seen on this case with its batch repeated twice; the case itself comes out right"
-                return Diagnosis(again.slug, f"{again.explanation} ({seen})", again.alternatives, tested)
-            where += " and on it with its batch repeated twice"
-        for error in obs.raised.values():
-            found = environment_cause(error)
-            if found is not None:
-                return dataclasses.replace(found, tested=tested)
-        raised = "; ".join(f"{f} raised {e}" for f, e in obs.raised.items())
-        why = f"{tested} hypotheses tested {where}" + (f"; {raised}" if raised else "")
-        return Diagnosis(None, why, tested=tested)
-    # A mistake accounting for every wrong output beats one explaining only some of them.
-    candidates.sort(key=lambda mk: len(wrong - mk[1]))
-    ranked = _disambiguate([m for m, _ in candidates], impl, case, sem)
-    best = ranked[0]
-    others = tuple(m.slug for m in ranked[1:])
-    return Diagnosis(best.slug, best.explanation, others, tested)
+        found = fit(mistake, values, ref, sem, output, wrong, order)
+        if found is not None:
+            fits.append(found)
+    if wrong and not any(f.complete() for f in fits):
+        pairs, count = combinations(values, ref, sem, output, wrong)
+        tested += count
+        fits += pairs
+    if not behaviours and not any(f.changes_output for f in fits):
+        return _unexplained(impl, case, caps, output, obs, ref, wrong, tested, repeat)
+    named_first = min((f.key() for f in fits), default=None)
+    if named_first is not None and all((False, -round(b.share(), 6)) > named_first for b in behaviours):
+        fits, runs, undecided = separate(fits, impl, case, sem)  # a fit is named: it must stand alone
+    else:
+        runs, undecided = 0, ()
+    causes = sorted(
+        [*behaviours, *(f.cause() for f in fits)],
+        key=lambda c: (not _changes(c, fits), -round(c.share(), 6), c.kind != "behaviour"),
+    )
+    top = causes[0]
+    others = tuple(c.slug for c in causes[1:])
+    return Diagnosis(top.slug, top.explanation, others, tested, tuple(causes), undecided, runs)
+
+
+def _changes(cause: Cause, fits: list[Fit]) -> bool:
+    """Whether a cause accounts for the failing output (every behaviour does: it is seen, not predicted)."""
+    return cause.kind == "behaviour" or any(f.mistake.slug == cause.slug and f.changes_output for f in fits)
+
+
+def _unexplained(
+    impl: Implementation,
+    case: Case,
+    caps: Capabilities,
+    output: str | None,
+    obs: Observation,
+    ref: Reference,
+    wrong: set[str],
+    tested: int,
+    repeat: bool,
+) -> Diagnosis:
+    """No catalogue mistake or behaviour explains the case: a fallback behaviour, the case with its
+    batch repeated twice, an environment problem the raised exception shows, or no known mistake."""
+    for symptom in FALLBACKS:
+        tested += 1
+        seen = symptom.detect(obs, ref)
+        if seen:
+            explanation = f"{symptom.explanation} ({seen})"
+            cause = Cause(symptom.slug, "behaviour", explanation, seen=seen)
+            return Diagnosis(symptom.slug, explanation, tested=tested, causes=(cause,))
+    where = "on this case"
+    if repeat and not wrong and not obs.raised:
+        again = _diagnose(impl, repeated_batch(case), caps, output, repeat=False)
+        tested += again.tested
+        if again.slug is not None:
+            seen = "seen on this case with its batch repeated twice; the case itself comes out right"
+            return dataclasses.replace(again, explanation=f"{again.explanation} ({seen})", tested=tested)
+        where += " and on it with its batch repeated twice"
+    for error in obs.raised.values():
+        found = environment_cause(error)
+        if found is not None:
+            return dataclasses.replace(found, tested=tested)
+    raised = "; ".join(f"{f} raised {e}" for f, e in obs.raised.items())
+    why = f"{tested} hypotheses tested {where}" + (f"; {raised}" if raised else "")
+    return Diagnosis(None, why, tested=tested)

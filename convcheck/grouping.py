@@ -172,11 +172,11 @@ def _normalised(line: str) -> str:
 
 def root_cause(record: dict[str, Any]) -> tuple[tuple[str, ...], str, str | None]:
     """``(key, title, cause line)`` of one failed check (see the module's docstring for the order)."""
-    from .diagnosis import environment_cause
+    from .diagnosis import environment_cause, line_of
 
     diag = _diagnosis(record)
     if diag is not None:
-        return ("cause", diag["slug"]), diag["slug"], f"likely cause: {diag['slug']}: {diag['explanation']}"
+        return ("cause", diag["slug"]), diag["slug"], line_of(diag)
     text = failure_text(record, limit=1 << 30)
     env = environment_cause(text)
     if env is not None:

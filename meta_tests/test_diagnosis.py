@@ -93,6 +93,13 @@ def test_buggy_implementation_gets_its_diagnosis(bug, suite_results):
     assert expected in slugs, f"buggy.{bug}: diagnosed {slugs}, expected {expected!r}"
     message = next(r["message"] for r, s in zip(failed, slugs, strict=True) if s == expected)
     assert f"likely cause: {expected}: " in message
+    # A plant with coexisting mistakes names the others too, ranked after the first.
+    causes = next(
+        r["failure"]["diagnosis"]["causes"] for r, s in zip(failed, slugs, strict=True) if s == expected
+    )
+    named = [c["slug"] for c in causes]
+    for also in getattr(_module(bug), "ALSO_DIAGNOSED", ()):
+        assert also in named[1:], f"buggy.{bug}: {also!r} not named after {expected!r}: {named}"
 
 
 # --------------------------------------------------------------------------- the other operations

@@ -21,6 +21,13 @@ inf the implementation would return (the matching expects them exactly there).
 follows. Mistakes that are about *behaviour* rather than values (inputs
 modified in place, dtypes, aliasing, non-determinism, memory layout) are
 observed on the implementation itself, in ``convcheck.diagnosis``.
+
+Two mistakes made at once are computed where the catalogue can compose them
+(``composed``): a mistake that amounts to the right computation under other
+semantics (``Mistake.semantics``: max-pool padding with zeros is the oracle
+with ``pad_value = 0``) is made on top of one whose prediction the oracle
+computes under the semantics it is given (``Mistake.composes``: a geometry
+mistake), or next to any mistake when the two change different outputs.
 """
 
 from __future__ import annotations
@@ -57,6 +64,11 @@ class Mistake:
     ops: tuple[str, ...]
     explanation: str
     predict: Predict
+    semantics: Mapping[str, Any] | None = None
+    """The semantics under which the right computation *is* this mistake, when there are such."""
+    composes: bool = False
+    """Whether ``predict`` runs the oracle under the semantics it is given (so that a mistake with
+    ``semantics`` can be made on top of it)."""
 
     def variants(self, case: Case, semantics: Mapping[str, Any]) -> list[Outputs]:
         """The outputs the mistake would give on ``case`` (empty when it cannot apply)."""
@@ -834,6 +846,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         "the outputs match the other convention (kernel rotated by 180 degrees: convolution vs "
         "cross-correlation); declare it in CONVCHECK_CAPABILITIES or flip the kernel",
         _convention_flipped,
+        composes=True,
     ),
     Mistake(
         "maxpool_ties_to_every_max",
@@ -858,6 +871,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         MAX,
         "the outputs match padding filled with zeros (which can win) instead of -inf",
         _zero_padding,
+        semantics={"pad_value": 0.0},
     ),
     Mistake(
         "avgpool_divisor_counts_ceil_overhang",
@@ -876,6 +890,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         AVG,
         "the divisor follows the opposite count_include_pad setting (the flag is ignored)",
         _count_include_pad_ignored,
+        composes=True,
     ),
     Mistake(
         "avgpool_backward_ignores_padding",
@@ -889,6 +904,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         "the output size is rounded up (ceil, or round() of a fraction of at least 1/2) where the contract "
         "rounds down (floor)",
         _output_ceil,
+        composes=True,
     ),
     Mistake(
         "output_size_rounded_not_floored",
@@ -902,18 +918,21 @@ CATALOGUE: tuple[Mistake, ...] = (
         ALL,
         "the outputs match a symmetric padding (one value per axis) where an asymmetric one was asked",
         _padding_as_symmetric,
+        composes=True,
     ),
     Mistake(
         "batch_reads_first_sample",
         WINDOWS,
         "every sample of the batch gets sample 0's output: the batch is stepped through with a stride of 0",
         _first_sample_everywhere,
+        composes=True,
     ),
     Mistake(
         "h_w_swapped",
         ALL,
         "the outputs match the (h, w) hyper-parameters read as (w, h): height and width swapped",
         _hw_swapped,
+        composes=True,
     ),
     Mistake(
         "square_outputs_assumed",
@@ -921,6 +940,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         "the outputs match code that assumes a square output (H_out used for both axes, or W_out): "
         "windows past the smaller extent are skipped, or the output is allocated square",
         _square_outputs,
+        composes=True,
     ),
     Mistake(
         "window_extent_from_wrong_axis",
@@ -989,9 +1009,51 @@ CATALOGUE: tuple[Mistake, ...] = (
 """Every value mistake, most specific first (the first match is named)."""
 
 
+def composed(first: Mistake, second: Mistake) -> Mistake | None:
+    """Both mistakes made at once, or ``None`` where the catalogue cannot compute that.
+
+    ``first`` must be a mistake of semantics (``Mistake.semantics``). Each form
+    of ``first`` (both passes, forward only, backward only) is combined with each
+    form of ``second``: an output both change is ``second``'s computed under
+    ``first``'s semantics, which needs ``second.composes``; an output only one of
+    them changes is that one's prediction. Without ``second.composes`` only forms
+    changing different outputs are combined.
+    """
+    if first.semantics is None or first.slug == second.slug:
+        return None
+    ops = tuple(op for op in second.ops if op in first.ops)
+    if not ops:
+        return None
+    changes = dict(first.semantics)
+
+    def predict(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+        plain = second.variants(case, sem)
+        if not plain:
+            return  # ``second`` cannot show here: the pair is ``first`` alone, tested on its own
+        own = first.variants(case, sem)
+        under = second.variants(case, {**sem, **changes}) if second.composes else plain
+        if len(under) != len(plain):
+            return
+        for form in own:
+            for alone, shifted in zip(plain, under, strict=True):
+                shared = set(form) & set(alone)
+                if shared and not second.composes:
+                    continue
+                out = {k: (shifted[k] if k in form else v) for k, v in alone.items()}
+                out.update({k: v for k, v in form.items() if k not in alone})
+                yield out
+
+    return Mistake(
+        f"{first.slug}+{second.slug}",
+        ops,
+        f"{first.explanation}; and {second.explanation}",
+        predict,
+    )
+
+
 def for_operation(op_name: str) -> list[Mistake]:
     """The catalogue entries that concern ``op_name``."""
     return [m for m in CATALOGUE if op_name in m.ops]
 
 
-__all__ = ["CATALOGUE", "Mistake", "for_operation"]
+__all__ = ["CATALOGUE", "Mistake", "composed", "for_operation"]

@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..diagnosis import ranking
 from ..pairs import readable
 from . import bench, matrix, model, plots, templating
 
@@ -21,7 +22,7 @@ from . import bench, matrix, model, plots, templating
 def environment() -> Any:
     """The jinja2 environment of convcheck's templates (``templating``), with the report's helpers."""
     env = templating.environment()
-    env.globals.update(fmt_ratio=model.fmt_ratio, bar_width=bar_width)
+    env.globals.update(fmt_ratio=model.fmt_ratio, bar_width=bar_width, diagnosis_ranking=ranking)
     return env
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..diagnosis import ranking
 from ..summary import PAIR_KEYS, pairs_line
 from ..tables import markdown as table
 from . import bench, matrix, model
@@ -154,9 +155,7 @@ def failure_lines(rec: dict[str, Any]) -> list[str]:
     if bad:
         cause = f"**first bad layer** ({bad['stage']}): {bad['hint']}"
     elif diag.get("slug"):
-        cause = f"**likely cause: `{diag['slug']}`**: {diag['explanation']}"
-        if diag.get("alternatives"):
-            cause += f" (also consistent with: {', '.join(diag['alternatives'])})"
+        cause = f"**likely cause: `{diag['slug']}`**: {diag['explanation']}{ranking(diag)}"
     elif diag:
         cause = f"likely cause: no known mistake matches ({diag['explanation']})"
     elif rec.get("counterexample") and not rec["counterexample"].get("shrunk", True):

@@ -21,6 +21,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from ..diagnosis import line_of
 from ..impls.registry import is_file_source
 from . import REPRO_DIR, templating
 
@@ -71,12 +72,7 @@ def script(record: dict[str, Any], impl: Any, caps: Any, filename: str) -> str:
     op = OPERATIONS[spec["op"]]
     params = ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in spec["params"].items())
     diag = record.get("diagnosis") or {}
-    if diag.get("slug"):
-        diagnosis = f"Likely cause: {diag['slug']}: {diag.get('explanation', '')}"
-    elif diag:
-        diagnosis = f"Likely cause: no known mistake matches ({diag.get('explanation', '')})"
-    else:
-        diagnosis = ""
+    diagnosis = line_of(diag).replace("likely", "Likely", 1) if diag else ""
     env = templating.environment()
     env.filters["py"] = repr
     text = env.get_template("repro.py.j2").render(

@@ -15,6 +15,9 @@ docstring and defines:
     ``"op:property"`` names of checks that must catch it (``conv2d:backward``,
     ``max_pool2d:max_routing``, ``avg_pool2d:hygiene``,
     ``softmax_cross_entropy:loss_stability``, ...).
+``ALSO_DIAGNOSED`` (optional)
+    in a module planting coexisting mistakes (``coexisting_*``), the slugs of the
+    others, which the diagnosis must name after ``DIAGNOSIS``.
 
 The suite's meta-tests run the conformance tests against each of them and
 assert that the expected checks fail (and that the correct implementations
