@@ -256,3 +256,15 @@ def test_trials_leave_every_sandbox_breaker_as_it_was():
         box._tripped["conv2d_backward"] = SandboxFailure("timeout", "hung on a neighbour")
         box._tripped.pop("conv2d_forward")
     assert list(box._tripped) == ["conv2d_forward"]
+
+
+def test_every_property_drawing_a_case_registers_its_body():
+    suite = Path(shrink.__file__).resolve().parent
+    missing = []
+    for path in sorted(suite.glob("test_*.py")):
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            registered = [n.strip() for n in lines[i + 1 : i + 2]] == ["@checks.shrinks_further"]
+            if line.strip().startswith("@given(case=") and not registered:
+                missing.append(f"{path.name}:{i + 1}")
+    assert not missing, f"@given(case=...) without @checks.shrinks_further under it: {missing}"
