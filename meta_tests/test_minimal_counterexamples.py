@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from convcheck import recording
 from convcheck.sandbox import Limits
 from convcheck.sandbox.client import Sandbox, SandboxFailure, breakers_kept
-from convcheck.spec import FULL, InvalidConfiguration, parse_capabilities
+from convcheck.spec import FULL, OPERATIONS, InvalidConfiguration, parse_capabilities
 from convcheck.spec.ops import geometry_of
 from convcheck.spec.params import Conv2dParams, MaxPool2dParams
 from convcheck.tests import neighbours, shrink
@@ -93,9 +94,14 @@ def _differences(a: neighbours.Geometry, b: neighbours.Geometry) -> list[str]:
     return [f for f in a.__dataclass_fields__ if getattr(a, f) != getattr(b, f)]
 
 
-@given(case=cases("conv2d", FULL))
-@settings(max_examples=30, deadline=None)
-def test_every_neighbour_is_valid_smaller_and_keeps_the_values(case):
+WINDOW_OPS = [name for name, op in OPERATIONS.items() if op.family in neighbours.WINDOW_FAMILIES]
+
+
+@pytest.mark.parametrize("operation", WINDOW_OPS)
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_every_neighbour_is_valid_smaller_and_keeps_the_values(operation, data):
+    case = data.draw(cases(operation, FULL))
     g = neighbours.geometry(case)
     assert g is not None
     for n in neighbours.neighbours(case, FULL):
