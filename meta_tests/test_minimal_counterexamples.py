@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcheck import recording
+from convcheck.impls.registry import load
 from convcheck.sandbox import Limits
 from convcheck.sandbox.client import Sandbox, SandboxFailure, breakers_kept
 from convcheck.spec import FULL, OPERATIONS, InvalidConfiguration, parse_capabilities
 from convcheck.spec.ops import geometry_of
 from convcheck.spec.params import Conv2dParams, MaxPool2dParams
-from convcheck.tests import neighbours, shrink
+from convcheck.tests import checks, neighbours, shrink
 from convcheck.tests.strategies import cases
 from convcheck.tests.values import make_case
 
@@ -281,3 +283,16 @@ def test_every_property_drawing_a_case_registers_its_body():
             if line.strip().startswith("@given(case=") and not registered:
                 missing.append(f"{path.name}:{i + 1}")
     assert not missing, f"@given(case=...) without @checks.shrinks_further under it: {missing}"
+
+
+def test_the_reproduction_of_a_cut_case_rebuilds_its_arrays(capsys):
+    case = _conv_case((1, 2, 4, 4), (2, 2, 2, 2), family="normal", stride=(2, 2))
+    cut = next(n for n in neighbours.neighbours(case, FULL) if n.params.stride == (1, 2))
+    snippet = checks.reproduction(cut, load("numpy_reference"))
+    namespace: dict[str, Any] = {}
+    exec(textwrap.dedent(snippet.split("reproduce:\n", 1)[1]), namespace)
+    rebuilt = namespace["case"]
+    for name in ("x", "w", "b"):
+        np.testing.assert_array_equal(rebuilt.inputs[name], cut.inputs[name])
+    np.testing.assert_array_equal(rebuilt.dy, cut.dy)
+    assert "with_inputs" not in checks.reproduction(case, load("numpy_reference"))  # drawn: nothing to add

@@ -23,7 +23,7 @@ from convcheck.spec import Capabilities, contracts, tolerance
 from convcheck.spec.case import SMALL, Case, with_inputs
 from convcheck.spec.ops import geometry_of
 
-from . import shrink
+from . import neighbours, shrink
 from .values import INTEGER_FAMILIES, fresh, pool_windows
 
 shrinks_further = shrink.shrinks_further
@@ -491,6 +491,7 @@ def reproduction(case: Case, impl: Implementation, extra: str = "", fname: str |
     p = case.params
     shapes = case.shapes()
     op = case.op
+    extra = own_arrays(case) + extra
     if op.is_loss:
         call = f"impl.functions[{op.forward!r}](*case.forward_args())"
     elif fname == op.forward:
@@ -508,6 +509,21 @@ def reproduction(case: Case, impl: Implementation, extra: str = "", fname: str |
         f"    impl = load({impl.source if is_file_source(impl.source) else impl.name!r})\n"
         f"    print({call})"
     )
+
+
+def own_arrays(case: Case) -> str:
+    """Statements (indented) giving a case cut from another (``neighbours.CUT``) the arrays it holds
+    where ``make_case`` draws others; empty for any other case."""
+    if not case.notes.get(neighbours.CUT):
+        return ""
+    spec = recording.case_spec(case)
+    if not spec["arrays"]:
+        return ""
+    given = ", ".join(f"{k}=np.array({v!r}, dtype={case.dtype!r})" for k, v in spec["arrays"].items())
+    lines = f"    import numpy as np\n    from convcheck.spec.case import with_inputs\n    case = with_inputs(case, {given})\n"
+    if spec["arrays_omitted"]:
+        lines += f"    # too large to spell out here: {', '.join(spec['arrays_omitted'])}, drawn by make_case instead\n"
+    return lines
 
 
 def ensure(

@@ -35,6 +35,9 @@ from .values import fill, window_has_ties
 
 WINDOW_FAMILIES = ("conv", "max_pool", "avg_pool")
 """The operation families whose cases have neighbours."""
+CUT = "cut"
+"""The note a neighbour carries: its arrays are cut from another case's, not what ``make_case`` draws
+(``checks.reproduction`` then spells them out)."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,7 @@ def rebuilt(case: Case, params: Any, shapes: dict[str, tuple[int, ...] | None]) 
     dy = None
     if case.dy is not None:
         dy = resized(case.dy, case.op.output_shape(shapes, params), case, "dy")
-    notes = dict(case.notes)
+    notes = {**case.notes, CUT: True}
     x = inputs["x"]
     if case.op.family == "max_pool" and x is not None:
         notes["ties"] = window_has_ties(x, params)
