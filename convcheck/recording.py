@@ -24,6 +24,7 @@ travels with the result as a typed field (``SKIP_KINDS``).
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 from collections import defaultdict
@@ -141,6 +142,11 @@ class OutputStats:
             "elements": self.elements,
             "aggregate_judged": self.aggregate_judged,
         }
+
+
+_SHARED = ("caps", "_last", "unreplayed")
+"""Recorder attributes that ``Recorder.paused`` restores by reference: the capabilities, and cases
+(with the diagnosis function of ``unreplayed``) that are replaced, never changed in place."""
 
 
 class Recorder:
@@ -298,6 +304,19 @@ class Recorder:
         key = (verdict["kind"], verdict["op"], verdict["rule"])
         entry = self.kinks.setdefault(key, {**verdict, "line": line, "first_case": where, "examples": 0})
         entry["examples"] += 1
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Note nothing while the block runs: whatever the block notes (examples, values, comparisons,
+        failures) is forgotten when it ends, so that trial runs of a property's body on other cases
+        (``convcheck.tests.shrink``) leave the record as it was."""
+        saved = dict(vars(self))
+        vars(self).update({k: copy.deepcopy(v) for k, v in saved.items() if k not in _SHARED})
+        try:  # the block notes into copies; the originals come back untouched
+            yield
+        finally:
+            vars(self).clear()
+            vars(self).update(saved)
 
     def to_dict(self) -> dict[str, Any]:
         by_dtype: dict[str, dict[str, Any]] = {}

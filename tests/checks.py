@@ -23,7 +23,12 @@ from convcheck.spec import Capabilities, contracts, tolerance
 from convcheck.spec.case import SMALL, Case, with_inputs
 from convcheck.spec.ops import geometry_of
 
+from . import neighbours, shrink
 from .values import INTEGER_FAMILIES, fresh, pool_windows
+
+shrinks_further = shrink.shrinks_further
+"""Register a property's body for convcheck's pass after hypothesis's shrink (``tests/shrink.py``):
+``@checks.shrinks_further`` under ``@given(case=...)``."""
 
 Outputs = dict[str, Any]
 """Arrays by output name (``None`` for an absent bias's gradient)."""
@@ -45,9 +50,12 @@ def _fresh_args(case: Case, arrays: list[np.ndarray | None]) -> list[np.ndarray 
 
 def _final_example() -> bool:
     """True on hypothesis's final run of a failing example (the shrunk one it reports), and
-    outside hypothesis; false while it is still searching and shrinking."""
+    outside hypothesis; false while it is still searching and shrinking, and on the trial runs of
+    convcheck's own pass after it (``shrink.in_trial``)."""
     from hypothesis.control import current_build_context, currently_in_test_context
 
+    if shrink.in_trial():
+        return False
     return not currently_in_test_context() or current_build_context().is_final
 
 
@@ -84,9 +92,12 @@ def fail(
     final = _final_example()
     diagnosis = None
     caps = caps or (rec.caps if rec is not None and rec.caps is not None else impl.capabilities)
+    shrink.note_output(output)
     if final:
         diagnosis = diagnose(impl, case, caps, output)
         message = with_cause(message, diagnosis.line())
+        if shrink.note() is not None:
+            message = with_cause(message, str(shrink.note()))
     if rec is not None:
         rec.failure(case, output=output, diagnosis=diagnosis, final=final, message=message)
         if not final:  # diagnosed later only if hypothesis cannot replay it (Recorder.settle_unreplayed)
@@ -480,6 +491,7 @@ def reproduction(case: Case, impl: Implementation, extra: str = "", fname: str |
     p = case.params
     shapes = case.shapes()
     op = case.op
+    extra = own_arrays(case) + extra
     if op.is_loss:
         call = f"impl.functions[{op.forward!r}](*case.forward_args())"
     elif fname == op.forward:
@@ -497,6 +509,21 @@ def reproduction(case: Case, impl: Implementation, extra: str = "", fname: str |
         f"    impl = load({impl.source if is_file_source(impl.source) else impl.name!r})\n"
         f"    print({call})"
     )
+
+
+def own_arrays(case: Case) -> str:
+    """Statements (indented) giving a case cut from another (``neighbours.CUT``) the arrays it holds
+    where ``make_case`` draws others; empty for any other case."""
+    if not case.notes.get(neighbours.CUT):
+        return ""
+    spec = recording.case_spec(case)
+    if not spec["arrays"]:
+        return ""
+    given = ", ".join(f"{k}=np.array({v!r}, dtype={case.dtype!r})" for k, v in spec["arrays"].items())
+    lines = f"    import numpy as np\n    from convcheck.spec.case import with_inputs\n    case = with_inputs(case, {given})\n"
+    if spec["arrays_omitted"]:
+        lines += f"    # too large to spell out here: {', '.join(spec['arrays_omitted'])}, drawn by make_case instead\n"
+    return lines
 
 
 def ensure(

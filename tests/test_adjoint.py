@@ -26,6 +26,7 @@ def test_adjoint(impl, caps, contract, op_name, record):
     checks.require(impl, op.forward, op.backward)
 
     @given(case=cases(op_name, caps, bias=False))
+    @checks.shrinks_further
     def check(case):
         record.case(case)
         y = checks.call_forward(impl, case)

@@ -18,6 +18,7 @@ def test_backward(impl, caps, contract, op_name, grad, oracle_name, record):
     checks.require_oracle(oracle_name, op_name, caps)
 
     @given(case=cases(op_name, caps, bias=True if grad == "db" else None))
+    @checks.shrinks_further
     def check(case):
         record.case(case)
         got = checks.call_backward(impl, case)[grad]

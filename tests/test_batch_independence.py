@@ -30,6 +30,7 @@ def test_batch_independence(impl, caps, op_name, record):
     checks.require(impl, op.forward, op.backward)
 
     @given(case=cases(op_name, caps))
+    @checks.shrinks_further
     def check(case):
         n_batch = case.x.shape[0]
         assume(n_batch >= 2)

@@ -17,6 +17,7 @@ def test_bias_gradient(impl, caps, op_name, record):
     checks.require(impl, op.backward)
 
     @given(case=cases(op_name, caps, bias=True))
+    @checks.shrinks_further
     def check(case):
         record.case(case)
         db = checks.call_backward(impl, case)["db"]

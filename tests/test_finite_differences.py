@@ -38,6 +38,7 @@ def test_finite_differences(impl, caps, op_name, record):
     checks.require_dtype(caps, "float64", "finite differences")
 
     @given(case=cases(op_name, caps, dtypes_=("float64",), families_=_families(op)), seed=seeds)
+    @checks.shrinks_further
     def check(case, seed):
         record.case(case)
         grads = checks.call_backward(impl, case)

@@ -42,6 +42,7 @@ def test_flatten_order(impl, caps, op_name, record):
     checks.require(impl, op.forward, op.backward)
 
     @given(case=cases(op_name, caps, families_=("distinct",)))
+    @checks.shrinks_further
     def check(case):
         record.case(case)
         x, dy = case.x, case.dy

@@ -16,6 +16,7 @@ def test_forward(impl, caps, op_name, oracle_name, record):
     checks.require_oracle(oracle_name, op_name, caps)
 
     @given(case=cases(op_name, caps, layouts_=("contiguous",)))
+    @checks.shrinks_further
     def check(case):
         record.case(case)
         got = checks.call_forward(impl, case)

@@ -48,6 +48,7 @@ def test_hygiene(impl, caps, op_name, record):
         checks.require(impl, *op.functions)
 
     @given(case=cases(op_name, caps, layouts_=LAYOUTS))
+    @checks.shrinks_further
     def check(case):
         record.case(case)
         s = checks.self_bounds(impl, case)

@@ -22,6 +22,7 @@ def test_linearity(impl, caps, op_name, record):
     checks.require(impl, op.backward)
 
     @given(case=cases(op_name, caps), seed=seeds)
+    @checks.shrinks_further
     def check(case, seed):
         record.case(case)
         dy1 = case.dy

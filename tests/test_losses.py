@@ -41,6 +41,7 @@ def _against_oracle(impl, caps, op_name, oracle_name, record, output):
     checks.require_oracle(oracle_name, op_name, caps)
 
     @given(case=cases(op_name, caps))
+    @checks.shrinks_further
     def check(case):
         record.case(case)
         got = checks.call_loss(impl, case)[output]
@@ -76,6 +77,7 @@ def test_loss_finite_differences(impl, caps, op_name, record):
     checks.require_dtype(caps, "float64", "finite differences")
 
     @given(case=cases(op_name, caps, dtypes_=("float64",), families_=("normal", "exact")), seed=seeds)
+    @checks.shrinks_further
     def check(case, seed):
         record.case(case)
         out = checks.call_loss(impl, case)
@@ -118,6 +120,7 @@ def test_loss_stability(impl, caps, op_name, oracle_name, record):
     checks.require_oracle(oracle_name, op_name, caps)
 
     @given(case=cases(op_name, caps, families_=("normal",)).flatmap(large_logits))
+    @checks.shrinks_further
     def check(case):
         record.case(case)
         got = checks.call_loss(impl, case)  # NaN or inf fails here, with the index
@@ -135,6 +138,7 @@ def test_loss_batch_mean(impl, caps, op_name, record):
     checks.require(impl, op.forward)
 
     @given(case=cases(op_name, caps))
+    @checks.shrinks_further
     def check(case):
         record.case(case)
         out = checks.call_loss(impl, case)

@@ -74,6 +74,7 @@ def test_max_pool_routing(impl, caps, contract, op_name, record):
     padding_competes = pad_value != -np.inf  # a declared finite pad value: padded cells may win
 
     @given(case=cases(op_name, caps, families_=("ties", "distinct", "zeros", "normal")), picks=probes)
+    @checks.shrinks_further
     def check(case, picks):
         record.case(case)
         windows = pool_windows(case.x.astype(np.float64), case.params, pad_value)
@@ -172,6 +173,7 @@ def test_avg_pool_spreading(impl, caps, op_name, record):
     checks.require(impl, op.backward)
 
     @given(case=cases(op_name, caps), picks=probes)
+    @checks.shrinks_further
     def check(case, picks):
         record.case(case)
         divisors, real = _avg_divisors(case)

@@ -28,6 +28,7 @@ def test_relu_kink(impl, caps, contract, op_name, record):
     slack = {d: 4 * tolerance.unit_roundoff(d) for d in caps.dtypes}
 
     @given(case=cases(op_name, caps, families_=("normal", "exact")).flatmap(kink_zeros))
+    @checks.shrinks_further
     def check(case):
         record.case(case)
         x, dy = case.x, case.dy

@@ -17,6 +17,7 @@ def test_shapes_dtypes(impl, caps, op_name, record):
         checks.require(impl, *op.functions)
 
     @given(case=cases(op_name, caps))
+    @checks.shrinks_further
     def check(case):
         record.case(case)
         outputs = {}

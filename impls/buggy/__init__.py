@@ -10,7 +10,8 @@ whole-network checks run on them too. Each module documents its mistake in its
 docstring and defines:
 
 ``DIAGNOSIS``
-    a short slug naming the mistake (e.g. ``"dx_kernel_not_flipped"``);
+    a short slug naming the mistake (e.g. ``"dx_kernel_not_flipped"``), or ``None`` for a module
+    whose functions raise instead of returning a wrong value (nothing for a diagnosis to name);
 ``EXPECTED_FAILURES``
     ``"op:property"`` names of checks that must catch it (``conv2d:backward``,
     ``max_pool2d:max_routing``, ``avg_pool2d:hygiene``,
