@@ -105,10 +105,10 @@ def finish(rec: recording.Recorder, error: BaseException | None) -> None:
 
 def lines(results: list[dict[str, Any]]) -> list[str]:
     """The summary's notes on ``NotImplementedError``: one per check that met it on every example (it
-    is ``unsupported``), and one per function and message for the checks that met it on some (they
-    still ran), with the examples added up and the checks named."""
+    is ``unsupported``), and one per function for the checks that met it on some (they still ran),
+    with the examples added up, the checks named and the first check's case and message."""
     out = []
-    some: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    some: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         info = r.get("not_implemented")
         if not info:
@@ -116,8 +116,8 @@ def lines(results: list[dict[str, Any]]) -> list[str]:
         if r.get("status") == "unsupported":
             out.append(f"  unsupported: {_check(r)}: {skip_reason(info)}")
         else:
-            some.setdefault((info["function"], info["message"]), []).append(r)
-    out += [_note(function, message, checks) for (function, message), checks in some.items()]
+            some.setdefault(info["function"], []).append(r)
+    out += [_note(function, checks) for function, checks in some.items()]
     return ["", "unsupported at some cases (NotImplementedError):", *out] if out else []
 
 
@@ -129,7 +129,7 @@ CHECKS_NAMED = 3
 """How many checks a note names before ``...``."""
 
 
-def _note(function: str, message: str, checks: list[dict[str, Any]]) -> str:
+def _note(function: str, checks: list[dict[str, Any]]) -> str:
     """``note: F raised NotImplementedError on N of M examples of CHECK`` (or ``in K checks (A, B, ...)``),
     with the first case and the message."""
     raised = sum(r["not_implemented"]["examples"] for r in checks)
@@ -140,8 +140,8 @@ def _note(function: str, message: str, checks: list[dict[str, Any]]) -> str:
     else:
         shown = ", ".join(names[:CHECKS_NAMED]) + (", ..." if len(names) > CHECKS_NAMED else "")
         where = f"in {len(names)} checks ({shown})"
-    first = checks[0]["not_implemented"]["first_case"]
+    first = checks[0]["not_implemented"]
     return (
         f"  note: {function} raised NotImplementedError on {raised} of {examples} examples {where} "
-        f"(unsupported at these cases, first {first}: {message}; --strict fails them)"
+        f"(unsupported at these cases, first {first['first_case']}: {first['message']}; --strict fails them)"
     )

@@ -84,3 +84,29 @@ def test_raising_on_every_case_is_unsupported_not_an_error(tmp_path):
         assert "conv2d_forward raised NotImplementedError on every example" in r["message"]
         assert r["message"].endswith("not yet (--strict fails it)")
     assert "unsupported: test_forward[conv2d-scipy]: conv2d_forward raised NotImplementedError" in proc.stdout
+
+
+def test_notes_are_one_line_per_function_however_many_checks_and_messages():
+    from convcheck.unsupported_calls import lines
+
+    def result(check: str, function: str, raised: int, message: str, status: str = "passed") -> dict:
+        info = {"function": function, "message": message, "examples": raised, "count": raised,
+                "first_case": f"case of {check}"}  # fmt: skip
+        return {"check": check, "status": status, "examples": 100, "not_implemented": info}
+
+    results = [
+        result("test_forward[avg_pool3d]", "avg_pool3d_forward", 5, "input (1, 2, 2) shorter than (2, 2, 2)"),
+        result("test_adjoint[avg_pool3d]", "avg_pool3d_forward", 7, "input (1, 1, 3) shorter than (3, 1, 3)"),
+        result("test_linearity[avg_pool3d]", "avg_pool3d_backward", 2, "input (1, 2, 2) shorter"),
+        result("test_sweep[conv2d]", "conv2d_forward", 100, "never", status="unsupported"),
+    ]
+    out = lines(results)
+    notes = [ln for ln in out if ln.startswith("  note:")]
+    assert len(notes) == 2, out
+    assert notes[0].startswith(
+        "  note: avg_pool3d_forward raised NotImplementedError on 12 of 200 examples in 2 checks "
+        "(test_forward[avg_pool3d], test_adjoint[avg_pool3d])"
+    )
+    assert "first case of test_forward[avg_pool3d]: input (1, 2, 2) shorter than (2, 2, 2)" in notes[0]
+    assert "on 2 of 100 examples of test_linearity[avg_pool3d]" in notes[1]
+    assert any(ln.startswith("  unsupported: test_sweep[conv2d]: conv2d_forward raised") for ln in out)
