@@ -51,6 +51,21 @@ CONVCHECK_CAPABILITIES: dict[str, Any] = {
 
 # --------------------------------------------------------------------------- conversions
 
+CLEAR_EVERY = 64
+"""JAX keeps every executable it compiles, one per new shape, and a conformance run draws thousands of
+shapes: past the worker's memory cap (``--memory``) that ends in ``std::bad_alloc``. The caches are
+cleared after this many calls; a shape seen again then compiles again, which costs less than the growth."""
+
+_calls = 0
+
+
+def _counted() -> None:
+    """Count one call; clear JAX's compilation caches every ``CLEAR_EVERY`` calls."""
+    global _calls
+    _calls += 1
+    if _calls % CLEAR_EVERY == 0:
+        jax.clear_caches()
+
 
 def _device_array(a: np.ndarray, dtype: np.dtype) -> jax.Array:
     """A copy of ``a`` in ``dtype`` on JAX's default device."""
@@ -69,6 +84,7 @@ def _pairs(padding: Sizes) -> Pads:
 
 def _forward(fn: Callable[..., jax.Array], x: np.ndarray, *rest: np.ndarray | None) -> np.ndarray:
     """``fn`` of device copies of ``x`` and ``rest`` (in ``x``'s dtype)."""
+    _counted()
     return _array(fn(*(None if a is None else _device_array(a, x.dtype) for a in (x, *rest))))
 
 
@@ -77,6 +93,7 @@ def _vjp(
 ) -> list[np.ndarray | None]:
     """The gradients of ``sum(fn(x, *rest) * dy)`` by ``jax.vjp``, one per array (``None`` for an
     absent one)."""
+    _counted()
     given = [(i, _device_array(a, x.dtype)) for i, a in enumerate((x, *rest)) if a is not None]
 
     def of_given(*arrays: jax.Array) -> jax.Array:
