@@ -42,8 +42,39 @@ def row_status(items: list[dict[str, Any]]) -> str:
     return "xfail" if failures and all(r.get("expected") for r in failures) else status
 
 
+MISMATCH_TYPES = frozenset({"AssertionError"})
+"""Exception types of a check that failed by comparing: an output outside its bound (``tests/checks.py``)."""
+
+RAISED, VIOLATED = "raised", "contract"
+"""How a check failed other than by a mismatch: the implementation raised (or its worker died), or it
+returned what the contract does not allow (``ContractViolation``: a wrong shape, dtype or type)."""
+
+
+def failed_by(result: dict[str, Any]) -> str | None:
+    """``RAISED`` or ``VIOLATED`` for a check that failed that way; ``None`` for a check that failed by a
+    mismatch, or did not fail, or whose exception did not reach the report (a crashed xdist worker:
+    nothing says how it failed)."""
+    if result["status"] not in ("failed", "error"):
+        return None
+    kind = (result.get("exception") or {}).get("type")
+    if kind is None or kind in MISMATCH_TYPES:
+        return None
+    return VIOLATED if kind == "ContractViolation" else RAISED
+
+
+def worst_cell(row: dict[str, Any]) -> str:
+    """The terminal's ``worst ratio`` cell: ``raised`` (or ``contract``) when a failing check of the row
+    failed that way, since the ratio of its passing examples says nothing of it; else the worst
+    error ratio, empty when nothing was compared."""
+    kinds = row.get("failed_by") or []
+    if kinds:
+        return RAISED if RAISED in kinds else VIOLATED
+    return "" if row["worst_error_ratio"] is None else f"{row['worst_error_ratio']:.3g}"
+
+
 def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One summary row per (impl, op, property): status, counts, examples, worst error ratio."""
+    """One summary row per (impl, op, property): status, counts, examples, worst error ratio, and how its failures
+    that were not mismatches failed (``failed_by``: ``RAISED``, ``VIOLATED``)."""
     out = []
     for (impl, op, prop), items in grouped(results).items():
         worst = max((v for r in items for v in (r.get("worst_error_ratio") or {}).values()), default=None)
@@ -60,6 +91,7 @@ def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "failures": [
                     r for r in items if r["status"] in ("failed", "error") and not r.get("expected")
                 ],
+                "failed_by": sorted({k for r in items if (k := failed_by(r)) is not None}),
                 "reasons": sorted({r.get("message", "") for r in items if r["status"] in ("unsupported",)}),
                 "skip_kinds": sorted({r["skip_kind"] for r in items if r.get("skip_kind")}),
             }
@@ -120,7 +152,7 @@ def _table_lines(table: list[dict[str, Any]]) -> list[str]:
             row["status"],
             f"{row['passed']}/{row['checks']}",
             row["examples"],
-            "" if row["worst_error_ratio"] is None else f"{row['worst_error_ratio']:.3g}",
+            worst_cell(row),
         )
         for row in table
     ]

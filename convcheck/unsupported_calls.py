@@ -104,19 +104,44 @@ def finish(rec: recording.Recorder, error: BaseException | None) -> None:
 
 
 def lines(results: list[dict[str, Any]]) -> list[str]:
-    """One note per check that met ``NotImplementedError``: on some of its examples (it still ran),
-    or on every one (it is ``unsupported``)."""
+    """The summary's notes on ``NotImplementedError``: one per check that met it on every example (it
+    is ``unsupported``), and one per function for the checks that met it on some (they still ran),
+    with the examples added up, the checks named and the first check's case and message."""
     out = []
+    some: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         info = r.get("not_implemented")
         if not info:
             continue
         if r.get("status") == "unsupported":
-            out.append(f"  unsupported: {r.get('check', r.get('test', ''))}: {skip_reason(info)}")
-            continue
-        out.append(
-            f"  note: {info['function']} raised NotImplementedError on {info['examples']} of "
-            f"{r.get('examples', 0)} examples of {r.get('check', r.get('test', ''))} (unsupported at "
-            f"these cases, first {info['first_case']}: {info['message']}; --strict fails them)"
-        )
+            out.append(f"  unsupported: {_check(r)}: {skip_reason(info)}")
+        else:
+            some.setdefault(info["function"], []).append(r)
+    out += [_note(function, checks) for function, checks in some.items()]
     return ["", "unsupported at some cases (NotImplementedError):", *out] if out else []
+
+
+def _check(result: dict[str, Any]) -> str:
+    return str(result.get("check", result.get("test", "")))
+
+
+CHECKS_NAMED = 3
+"""How many checks a note names before ``...``."""
+
+
+def _note(function: str, checks: list[dict[str, Any]]) -> str:
+    """``note: F raised NotImplementedError on N of M examples of CHECK`` (or ``in K checks (A, B, ...)``),
+    with the first case and the message."""
+    raised = sum(r["not_implemented"]["examples"] for r in checks)
+    examples = sum(r.get("examples", 0) for r in checks)
+    names = [_check(r) for r in checks]
+    if len(names) == 1:
+        where = f"of {names[0]}"
+    else:
+        shown = ", ".join(names[:CHECKS_NAMED]) + (", ..." if len(names) > CHECKS_NAMED else "")
+        where = f"in {len(names)} checks ({shown})"
+    first = checks[0]["not_implemented"]
+    return (
+        f"  note: {function} raised NotImplementedError on {raised} of {examples} examples {where} "
+        f"(unsupported at these cases, first {first['first_case']}: {first['message']}; --strict fails them)"
+    )

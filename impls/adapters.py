@@ -696,7 +696,9 @@ def _jax_engine() -> _Engine:
             "from_jax needs JAX, which is not installed; install it (e.g. `pip install jax`) "
             "or write the forward functions with torch ops and use from_torch"
         ) from err
-    jax.config.update("jax_enable_x64", True)
+    # Typed as a plain callable: JAX, where installed, leaves ``update`` unannotated.
+    enable: Callable[[str, bool], None] = jax.config.update
+    enable("jax_enable_x64", True)
 
     def arrays_in(arrays: tuple[Array, ...]) -> list[Any]:
         return [jnp.asarray(_c_copy(a)) for a in arrays]

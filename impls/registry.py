@@ -3,7 +3,8 @@
 An implementation is named by one of:
 
 - a shipped name (``numpy_reference``, ``numpy_fast``, ``torch``, or
-  ``buggy.<name>`` for the deliberately broken ones);
+  ``buggy.<name>`` for the deliberately broken ones), or a framework adapter's
+  (``torch_functional``, ``jax_lax``: a library's own kernels, ``FRAMEWORKS``);
 - a path to a ``.py`` file, or to a Jupyter notebook (``.ipynb``: its code cells run
   in order, IPython magics dropped; see ``convcheck.notebook``);
 - an importable ``module`` or ``module:attribute`` (the attribute may be any
@@ -43,6 +44,14 @@ SHIPPED = {
     "torch": "convcheck.impls.torch_backed",
 }
 """Correct shipped implementations by short name."""
+
+FRAMEWORKS = {
+    "torch_functional": ("convcheck.impls.torch_functional", "torch", ""),
+    "jax_lax": ("convcheck.impls.jax_lax", "jax", "jax"),
+}
+"""Adapters that check a framework's own kernels, by short name: ``(module, the library it needs, the
+convcheck extra that installs it)``. They declare what the framework does not do, so unlike ``SHIPPED``
+they are not the full contract."""
 
 FILE_SUFFIXES = (".py", ".ipynb")
 """Suffixes of the files ``load`` takes as a path: a module, or a notebook run as one."""
@@ -182,7 +191,7 @@ def available() -> list[str]:
     """Every name ``load`` accepts without a path: shipped, buggy and entry points."""
     from .buggy import BUGGY
 
-    return [*SHIPPED, *(f"buggy.{b}" for b in BUGGY), *sorted(_entry_points())]
+    return [*SHIPPED, *FRAMEWORKS, *(f"buggy.{b}" for b in BUGGY), *sorted(_entry_points())]
 
 
 IN_PROCESS_PREFIX = "in-process:"
@@ -216,6 +225,8 @@ def load(spec: str) -> Implementation:
         raise ContractError("empty implementation name; give a shipped name, a .py path or module[:attr]")
     if spec in SHIPPED:
         return from_namespace(importlib.import_module(SHIPPED[spec]), spec, SHIPPED[spec])
+    if spec in FRAMEWORKS:
+        return _framework(spec)
     if spec.startswith(IN_PROCESS_PREFIX):
         if spec not in _IN_PROCESS:
             raise ContractError(
@@ -250,7 +261,7 @@ def load(spec: str) -> Implementation:
         if e.name and module_name.startswith(e.name):
             raise ContractError(
                 f"unknown implementation {spec!r}: not a shipped name, a .py file, an entry point or an "
-                f"importable module; shipped: {', '.join(SHIPPED)}"
+                f"importable module; shipped: {', '.join([*SHIPPED, *FRAMEWORKS])}"
             ) from None
         raise ContractError(f"importing {module_name} failed: {e}") from None
     except SyntaxError as e:
@@ -265,6 +276,24 @@ def load(spec: str) -> Implementation:
     return from_namespace(obj, spec, spec)
 
 
+def _framework(name: str) -> Implementation:
+    """Load the framework adapter ``name`` (``FRAMEWORKS``); a missing library is a usage error that
+    says how to install it."""
+    module_name, library, extra = FRAMEWORKS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is None or e.name.split(".")[0] != library:
+            raise
+        install = f'python -m pip install -c constraints.txt -e ".[{extra}]"' if extra else library
+        raise ContractError(
+            f"{name} checks {library}, which is not installed; install it: {install}"
+        ) from None
+    except ValueError as e:  # a bad device setting, say
+        raise ContractError(f"{name}: {e}") from None
+    return from_namespace(module, name, module_name)
+
+
 def absolute(spec: str, cwd: str | None = None) -> str:
     """``spec`` with a file path made absolute against ``cwd`` (the caller's working folder).
 
@@ -273,7 +302,7 @@ def absolute(spec: str, cwd: str | None = None) -> str:
     would name nothing. Other forms (shipped names, modules, entry points) pass unchanged.
     """
     spec = spec.strip()
-    if not spec or spec in SHIPPED or spec.startswith(("buggy.", IN_PROCESS_PREFIX)):
+    if not spec or spec in SHIPPED or spec in FRAMEWORKS or spec.startswith(("buggy.", IN_PROCESS_PREFIX)):
         return spec
     path = Path(cwd or os.getcwd()) / spec
     if Path(spec).is_absolute() or not path.is_file():

@@ -51,8 +51,12 @@ def test_raising_on_some_cases_passes_with_the_cases_counted(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "unsupported at some cases (NotImplementedError):" in proc.stdout
     notes = [ln for ln in proc.stdout.splitlines() if ln.startswith("  note: conv2d_forward raised")]
-    assert len(notes) == len(records) == 3, proc.stdout
-    assert all("dilation > 1 is not implemented; --strict fails them" in ln for ln in notes)
+    assert len(records) == 3 and len(notes) == 1, proc.stdout  # one note for the function's three checks
+    raised = sum(r["not_implemented"]["examples"] for r in records)
+    ran = sum(r["examples"] for r in records)
+    assert f"on {raised} of {ran} examples in 3 checks (" in notes[0], proc.stdout
+    assert all(r["check"] in notes[0] for r in records)
+    assert "dilation > 1 is not implemented; --strict fails them" in notes[0]
     for r in records:
         assert r["status"] == "passed", r
         info = r["not_implemented"]
@@ -80,3 +84,29 @@ def test_raising_on_every_case_is_unsupported_not_an_error(tmp_path):
         assert "conv2d_forward raised NotImplementedError on every example" in r["message"]
         assert r["message"].endswith("not yet (--strict fails it)")
     assert "unsupported: test_forward[conv2d-scipy]: conv2d_forward raised NotImplementedError" in proc.stdout
+
+
+def test_notes_are_one_line_per_function_however_many_checks_and_messages():
+    from convcheck.unsupported_calls import lines
+
+    def result(check: str, function: str, raised: int, message: str, status: str = "passed") -> dict:
+        info = {"function": function, "message": message, "examples": raised, "count": raised,
+                "first_case": f"case of {check}"}  # fmt: skip
+        return {"check": check, "status": status, "examples": 100, "not_implemented": info}
+
+    results = [
+        result("test_forward[avg_pool3d]", "avg_pool3d_forward", 5, "input (1, 2, 2) shorter than (2, 2, 2)"),
+        result("test_adjoint[avg_pool3d]", "avg_pool3d_forward", 7, "input (1, 1, 3) shorter than (3, 1, 3)"),
+        result("test_linearity[avg_pool3d]", "avg_pool3d_backward", 2, "input (1, 2, 2) shorter"),
+        result("test_sweep[conv2d]", "conv2d_forward", 100, "never", status="unsupported"),
+    ]
+    out = lines(results)
+    notes = [ln for ln in out if ln.startswith("  note:")]
+    assert len(notes) == 2, out
+    assert notes[0].startswith(
+        "  note: avg_pool3d_forward raised NotImplementedError on 12 of 200 examples in 2 checks "
+        "(test_forward[avg_pool3d], test_adjoint[avg_pool3d])"
+    )
+    assert "first case of test_forward[avg_pool3d]: input (1, 2, 2) shorter than (2, 2, 2)" in notes[0]
+    assert "on 2 of 100 examples of test_linearity[avg_pool3d]" in notes[1]
+    assert any(ln.startswith("  unsupported: test_sweep[conv2d]: conv2d_forward raised") for ln in out)

@@ -40,6 +40,18 @@ NOT_RUN = {
     "tox -e lint": "builds a virtual environment of its own; .ci/run runs the same ruff commands",
     "tox -e typecheck": "builds a virtual environment of its own; .ci/run runs the same mypy command",
     "tox -e bench": "builds a virtual environment of its own; the benchmark lines above run the same command",
+    "CONVCHECK_TORCH_DEVICE=cuda convcheck run --impl torch_functional --profile ci": (
+        "needs a CUDA GPU and a CUDA build of torch; the CPU line above runs the same adapter"
+    ),
+    'python -m pip install -c constraints.txt -e ".[jax]"': (
+        "would point the editable install under test at a temporary copy, and JAX is not a dependency"
+    ),
+    "convcheck run --impl jax_lax --profile ci --ops conv2d,max_pool2d,avg_pool2d": (
+        "needs the jax extra, which CI does not install; meta_tests/test_framework_adapters.py checks "
+        "the adapter where JAX is installed"
+    ),
+    "tox -e torch": "builds a virtual environment of its own; the torch_functional line above runs its command",
+    "tox -e jax": "builds a virtual environment of its own and installs JAX",
 }
 """README command -> why this test does not run it."""
 

@@ -88,3 +88,28 @@ def test_markdown_table_escapes_pipes_and_line_breaks():
         "| x\\|y | two lines |",
         "| 1 | None |",
     ]
+
+
+def _failed_with(prop: str, exception_type: str) -> dict:
+    """A failed check whose passing examples had a small error ratio, as the plug-in records it."""
+    return {**_result("conv2d", prop, "failed", 0.25), "exception": {"type": exception_type, "text": "..."}}
+
+
+def test_worst_ratio_marks_checks_that_failed_by_raising_or_by_a_contract_violation():
+    results = [
+        _failed_with("forward", "SandboxFailure"),  # the implementation raised in its worker
+        _failed_with("backward", "TypeError"),  # ... or in-process (--no-isolation)
+        _failed_with("shapes_dtypes", "ContractViolation"),  # it returned the wrong shape
+        _failed_with("adjoint", "AssertionError"),  # a mismatch: its ratio stays
+        {**_failed_with("hygiene", "ContractViolation"), "test": "t::a"},
+        {**_failed_with("hygiene", "ValueError"), "test": "t::b"},  # one raised: the row says raised
+    ]
+    cells = {_cells(line)[2]: _cells(line)[-1] for line in status_table(results)[2:]}
+    assert cells == {
+        "forward": "raised",
+        "backward": "raised",
+        "shapes_dtypes": "contract",
+        "adjoint": "0.25",
+        "hygiene": "raised",
+    }
+    assert all(line.isascii() for line in compact_table(results))

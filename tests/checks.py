@@ -533,17 +533,20 @@ def ensure(
     case: Case | None = None,
     impl: Implementation | None = None,
     output: str | None = None,
+    exc: type[AssertionError] = AssertionError,
 ) -> None:
-    """Fail with ``message`` (no assertion introspection noise) unless ``condition``.
+    """Fail with ``exc(message)`` (no assertion introspection noise) unless ``condition``.
 
     Given the failing ``case`` and ``impl``, the failure is diagnosed and recorded (``fail``).
+    ``exc`` is ``ContractViolation`` where the output breaks the contract's form (its dtype, say)
+    rather than its values.
     """
     __tracebackhide__ = True
     if condition:
         return
     if case is not None and impl is not None:
-        fail(case, impl, message, output=output)
-    raise AssertionError(message)
+        fail(case, impl, message, output=output, exc=exc)
+    raise exc(message)
 
 
 def require(impl: Implementation, *functions: str) -> None:

@@ -33,6 +33,7 @@ def test_shapes_dtypes(impl, caps, op_name, record):
                 f"[{case.describe()}]",
                 case=case,
                 impl=impl,
+                exc=checks.ContractViolation,
             )
 
     check()
