@@ -32,6 +32,8 @@ def test_shapes_dtypes(impl, caps, op_name, record):
                 f"[{case.describe()}]",
                 case=case,
                 impl=impl,
+                kind="dtype",
+                subject=name,
             )
 
     check()
