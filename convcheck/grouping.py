@@ -12,6 +12,9 @@ reports and the grading feedback all show it once, through this module:
   failure message once its numbers and case are taken out. Each group keeps its
   smallest counterexample as the one to show, and names the other checks that
   failed the same way.
+* A check that failed in several distinct ways (``convcheck.distinct``) stands in the groups as one
+  view per way, so that each has its own group (or joins the group of the same mistake elsewhere),
+  with its own counterexample and reproduction.
 * ``absent_operations(results)`` lists the operations (and networks) whose
   every check was unsupported because the module lacks their functions: one
   line instead of a row per property.
@@ -192,10 +195,11 @@ def root_cause(record: dict[str, Any]) -> tuple[tuple[str, ...], str, str | None
 
 def failure_groups(results: list[dict[str, Any]]) -> list[FailureGroup]:
     """Failed and errored checks grouped by implementation, operation and root cause, largest first."""
+    from .distinct import expand
+
     groups: dict[tuple[str, ...], FailureGroup] = {}
-    for r in sorted(results, key=lambda r: (r.get("impl", ""), r["op"], r["property"], _test(r))):
-        if r.get("status") not in ("failed", "error"):
-            continue
+    failed = [r for r in results if r.get("status") in ("failed", "error")]
+    for r in sorted(expand(failed), key=lambda r: (r.get("impl", ""), r["op"], r["property"], _test(r))):
         key, title, cause = root_cause(r)
         full = (r.get("impl", ""), r["op"], *key)
         if full not in groups:
@@ -205,8 +209,14 @@ def failure_groups(results: list[dict[str, Any]]) -> list[FailureGroup]:
 
 
 def group_of(results: list[dict[str, Any]]) -> dict[str, FailureGroup]:
-    """The group of every failed check, by its test id."""
-    return {_test(m): g for g in failure_groups(results) for m in g.members}
+    """The group of every failed check, by its test id (a check that failed in several distinct
+    ways: the group of its first)."""
+    out: dict[str, FailureGroup] = {}
+    for g in failure_groups(results):
+        for m in g.members:
+            if m.get("distinct", 1) == 1 or _test(m) not in out:
+                out[_test(m)] = g
+    return out
 
 
 def absent_operations(results: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -316,6 +326,8 @@ def block_lines(group: FailureGroup, impl_source: str | None = None) -> list[str
     first = group.first
     shown = _test(first).split("::")[-1]
     lines = [f"--- {group.op}: {group.title} ({group.span()}; shown: {first['property']}, {shown})"]
+    if first.get("distinct_of"):
+        lines.append(f"  {distinct_line(first)}")
     body = _trimmed(first)
     if group.cause and not any("likely cause:" in line for line in body):
         body.insert(min(len(body), 1), f"  {group.cause}")
@@ -325,6 +337,17 @@ def block_lines(group: FailureGroup, impl_source: str | None = None) -> list[str
     if group.also_line():
         lines.append(f"  {group.also_line()}")
     return lines
+
+
+def distinct_line(view: dict[str, Any]) -> str:
+    """``distinct failure 2 of 2 of this check: raised IndexError at ...`` for one view of a check
+    that failed in several distinct ways (``convcheck.distinct``)."""
+    from .distinct import heading
+
+    return (
+        f"distinct failure {view['distinct']} of {view['distinct_of']} of this check: "
+        f"{heading(view['failures'][0])}"
+    )
 
 
 def absent_line(impl: str, ops: list[str]) -> str:

@@ -42,9 +42,9 @@ _COMMON = {
     # No explain phase: it reruns each failure many times, and the message already says what differs.
     "phases": [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     "print_blob": True,
-    # One minimal counterexample per check: shrinking several distinct failures costs time and
-    # buries the smallest one in an exception group.
-    "report_multiple_bugs": False,
+    # Every distinct failure of a check, each shrunk on its own: convcheck raises each kind of
+    # failure as its own exception class (convcheck.failure_keys), and the recorder keeps them all.
+    "report_multiple_bugs": True,
     "suppress_health_check": [
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
@@ -233,6 +233,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         result = yield
     except Exception as e:
         if isinstance(rec, Recorder):
+            rec.note_raised(e)  # failures no check noted: the code under test raised, hung, crashed
             unsupported_calls.finish(rec, e)
             if isinstance(e, Unsatisfiable) and rec.excluded and not rec.examples:
                 recording.skip("unsupported", f"unsupported: {rec.excluded_line()}")

@@ -9,6 +9,14 @@ becomes one JSON document (``to_dict``) that travels in the test report's
 ``user_properties``, so it crosses from pytest-xdist workers to the controller,
 where reports are written.
 
+A check may fail in several distinct ways (``convcheck.failure_keys``): hypothesis then replays
+each way's shrunk example as a final one, and every one is kept (``failures``, smallest first),
+each with its own key, counterexample, message and diagnosis. Two kept failures are one entry when
+they have the same key, or when the diagnosis names the same catalogue mistake for both (one
+mistake breaking ``dx`` and ``dw``): the entry then lists every output it broke (``outputs``).
+``failure`` stays the one a single-failure reader shows: the smallest failure noted by a check
+(``tests/checks.py::fail``), else ``None`` (the code under test raised).
+
 Errors are kept per ``(output, dtype)``: the tests draw both dtypes inside one
 hypothesis test, and a float32 error ratio says nothing about float64.
 
@@ -163,7 +171,11 @@ class Recorder:
         self.failed_dtypes: set[str] = set()
         self.failing_cases: dict[str, dict[str, Any]] = {}
         self.last_case: dict[str, Any] | None = None
-        self.final_failure: dict[str, Any] | None = None
+        self.final_failures: list[dict[str, Any]] = []
+        """Every final failure, in the order hypothesis replayed them (``failures`` merges them)."""
+        self.final_cases: list[Any] = []
+        """The cases of hypothesis's final replays, in order (``note_raised`` pairs them with what
+        was raised)."""
         self.unreplayed: tuple[Any, str | None, str, Callable[[], Any]] | None = None
         """The latest failing example that was not hypothesis's final one: its case, output, message
         and a function diagnosing it (``settle_unreplayed``)."""
@@ -194,6 +206,8 @@ class Recorder:
         self.examples += 1
         self.dtype_examples[case.dtype] += 1
         self._last = case
+        if _in_final_replay():
+            self.final_cases.append(case)
         for k, v in case.kwargs().items():
             self.values[k].add(value_text(v))
         p = case.params
@@ -239,33 +253,91 @@ class Recorder:
         """Note that a check without a case failed: no counterexample and no diagnosis, only the
         message and ``details`` (a network check's structured result, say)."""
         self.failed_dtypes.add(dtype)
-        self.final_failure = {
-            "dtype": dtype,
-            "output": output,
-            "counterexample": None,
-            "diagnosis": None,
-            "message": message,
-            **details,
-        }
+        self.final_failures.append(
+            {
+                "key": ["AssertionError", output or "-", "values"],
+                "dtype": dtype,
+                "output": output,
+                "counterexample": None,
+                "diagnosis": None,
+                "message": message,
+                **details,
+            }
+        )
 
-    def failure(self, case: Any, *, output: str | None, diagnosis: Any, final: bool, message: str) -> None:
-        """Note a failing example; ``final`` marks hypothesis's last (shrunk) one."""
+    def failure(
+        self,
+        case: Any,
+        *,
+        output: str | None,
+        diagnosis: Any,
+        final: bool,
+        message: str,
+        key: tuple[str, ...] | None = None,
+    ) -> None:
+        """Note a failing example; ``final`` marks hypothesis's last (shrunk) one of the failure
+        ``key`` (``convcheck.failure_keys``)."""
         self.failed_dtypes.add(case.dtype)
         self.failing_cases[case.dtype] = case_spec(case)  # the latest, so the most shrunk, per dtype
         if final:
-            self.final_failure = {
-                "dtype": case.dtype,
-                "output": output,
-                "counterexample": case_spec(case),
-                "diagnosis": None if diagnosis is None else diagnosis.to_dict(),
-                "message": message,
-            }
+            self.final_failures.append(
+                {
+                    "key": list(key) if key else None,
+                    "dtype": case.dtype,
+                    "output": output,
+                    "counterexample": case_spec(case),
+                    "diagnosis": None if diagnosis is None else diagnosis.to_dict(),
+                    "message": message,
+                }
+            )
+
+    def note_raised(self, error: BaseException) -> None:
+        """After the test: note each final failure that no check noted (the code under test raised,
+        hung or crashed), with the case of the final replay that raised it. ``error`` is what the
+        test raised: one exception, or hypothesis's group of its distinct failures. Exceptions
+        convcheck did not classify are noted only from such a group (a lone one is shown as today)."""
+        from .failure_keys import innermost_own_frame, key_of, raised_key
+
+        group = isinstance(error, BaseExceptionGroup) and not _is_flaky(error)
+        errors: list[BaseException] = (
+            list(error.exceptions) if isinstance(error, BaseExceptionGroup) and group else [error]
+        )
+        noted = {tuple(f["key"]) for f in self.final_failures if f.get("key")}
+        for i, exc in enumerate(errors):
+            if isinstance(exc, BaseExceptionGroup):
+                continue
+            key = key_of(exc)
+            if key is None and not group:
+                continue
+            if key is None:
+                import traceback
+
+                where = innermost_own_frame(traceback.extract_tb(exc.__traceback__))
+                key = raised_key(type(exc), type(exc).__name__, where)
+            if key in noted:
+                continue
+            noted.add(key)
+            case = getattr(exc, "convcheck_case", None)
+            if case is None:
+                case = self.final_cases[i] if len(self.final_cases) == len(errors) else self._last
+            self.final_failures.append(_raised_entry(exc, key, case))
+            if case is not None:
+                self.failed_dtypes.add(case.dtype)
+
+    @property
+    def final_failure(self) -> dict[str, Any] | None:
+        """The failure a single-failure reader shows (``failure`` in ``to_dict``)."""
+        return primary(self.failures())
+
+    def failures(self) -> list[dict[str, Any]]:
+        """The distinct final failures, smallest first (see the module docstring)."""
+        return distinct(self.final_failures)
 
     def settle_unreplayed(self) -> None:
         """For a check that failed without a final example: hypothesis found a failure, but the
         same input passed when it was replayed (a flaky failure), so nothing was noted. Note the
         last failing example instead, diagnosed now, and say why it is the one shown."""
-        if self.final_failure is not None or self.unreplayed is None:
+        if self.final_failures or self.unreplayed is None:
             return
         case, output, message, diagnose = self.unreplayed
         diagnosis = diagnose()
@@ -273,7 +345,8 @@ class Recorder:
             "hypothesis could not replay this failure: the same input passed the next time, so the "
             "result is not a function of the input alone"
         )
-        self.final_failure = {
+        entry = {
+            "key": None,
             "dtype": case.dtype,
             "output": output,
             "counterexample": case_spec(case),
@@ -281,6 +354,7 @@ class Recorder:
             "message": f"{message}\n  {diagnosis.line()}\n  {note}",
             "unreplayed": True,
         }
+        self.final_failures.append(entry)
 
     def not_implemented(self, fname: str, message: str) -> None:
         """Note that ``fname`` raised ``NotImplementedError`` on the current example
@@ -335,10 +409,83 @@ class Recorder:
             "failing_cases": self.failing_cases,
             "last_case": None if self._last is None else case_spec(self._last, embed=False),
             "failure": self.final_failure,
+            "failures": self.failures(),
             "kinks": list(self.kinks.values()),
             "not_implemented": self.not_implemented_info(),
             **({"declared_by_predicate": self.excluded_line()} if self.excluded else {}),
         }
+
+
+def _in_final_replay() -> bool:
+    """Whether hypothesis is replaying a shrunk failing example for the last time."""
+    from hypothesis.control import current_build_context, currently_in_test_context
+
+    return currently_in_test_context() and current_build_context().is_final
+
+
+def _is_flaky(error: BaseException) -> bool:
+    """Hypothesis's flaky-replay group (one failure that did not fail again), not its distinct ones."""
+    from hypothesis.errors import FlakyFailure
+
+    return isinstance(error, FlakyFailure)
+
+
+def _raised_entry(exc: BaseException, key: tuple[str, ...], case: Any) -> dict[str, Any]:
+    """A failure entry for an exception no check noted: its case, type, place and text."""
+    import traceback
+
+    text = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+    raised = getattr(exc, "raised", None) or {}
+    return {
+        "key": list(key),
+        "dtype": None if case is None else case.dtype,
+        "output": None,
+        "counterexample": None if case is None else case_spec(case),
+        "diagnosis": None,
+        "message": text,
+        "raised": {"type": raised.get("type") or type(exc).__name__, "where": raised.get("where")},
+    }
+
+
+def failure_size(entry: dict[str, Any]) -> int:
+    """How large a failure's counterexample is (elements over every input); huge without one."""
+    spec = entry.get("counterexample") or {}
+    if not spec:
+        return 1 << 60
+    size = 0
+    for shape in (spec.get("shapes") or {}).values():
+        n = 1
+        for s in shape or ():
+            n *= int(s)
+        size += n
+    return size
+
+
+def distinct(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Final failures as distinct entries, smallest counterexample first: one per key, and one per
+    diagnosed catalogue mistake (its ``outputs`` naming every output it broke)."""
+    out: list[dict[str, Any]] = []
+    by_key: dict[tuple[str, ...], dict[str, Any]] = {}
+    by_slug: dict[str, dict[str, Any]] = {}
+    for entry in sorted(entries, key=failure_size):
+        entry = {**entry, "outputs": [entry["output"]] if entry.get("output") else []}
+        key = tuple(entry["key"]) if entry.get("key") else None
+        slug = (entry.get("diagnosis") or {}).get("slug")
+        kept = (by_key.get(key) if key else None) or (by_slug.get(slug) if slug else None)
+        if kept is not None:
+            kept["outputs"] += [o for o in entry["outputs"] if o not in kept["outputs"]]
+            continue
+        out.append(entry)
+        if key:
+            by_key[key] = entry
+        if slug:
+            by_slug[slug] = entry
+    return out
+
+
+def primary(failures: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The failure a single-failure reader shows: the smallest one a check noted, else ``None``."""
+    return next((f for f in failures if not f.get("raised")), None)
 
 
 _CURRENT: list[Recorder] = []

@@ -26,6 +26,10 @@ whose failures are all expected shows ``xfail`` and the run exits 0. An entry
 that matched no failure although checks it selects ran and passed is *now
 passing* (delete it); one whose checks did not run is *not run* (``--ops``
 left them out, or the implementation declares them unsupported).
+
+A check that failed in several distinct ways (``convcheck.distinct``) is matched one failure at a
+time: it is expected only when an entry expects each of its failures, so a known failure listed
+here and a new one under the same property still fail the run.
 """
 
 from __future__ import annotations
@@ -181,10 +185,16 @@ def matches_failure(entry: Entry, record: dict[str, Any]) -> bool:
         if not dtypes or not all(fnmatchcase(d, entry.dtype) for d in dtypes):
             return False
     if entry.feature is not None:
-        case = (record.get("failure") or {}).get("counterexample")
+        case = (record.get("failure") or {}).get("counterexample") or _only_case(record)
         if not _feature_matches(entry.feature, _case_values(case)):
             return False
     return True
+
+
+def _only_case(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The counterexample of a record's one distinct failure (the code under test raised on it)."""
+    found = record.get("failures") or []
+    return found[0].get("counterexample") if len(found) == 1 else None
 
 
 def selects_run(entry: Entry, record: dict[str, Any]) -> bool:
@@ -214,11 +224,22 @@ def _coverage_values(record: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def expected(entries: list[Entry], record: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``expected`` field of a failed record: the first entry that expects it, else ``None``."""
+    """The ``expected`` field of a failed record: the first entry that expects it, else ``None``.
+
+    A check that failed in several distinct ways (``convcheck.distinct``) is expected only when
+    every one of its failures is: a known failure and a new one under one property stay a failure.
+    """
+    from .distinct import views
+
     if record.get("status") not in ("failed", "error"):
         return None
-    entry = next((e for e in entries if matches_failure(e, record)), None)
-    return None if entry is None else entry.to_dict()
+    found = []
+    for view in views(record):
+        entry = next((e for e in entries if matches_failure(e, view)), None)
+        if entry is None:
+            return None
+        found.append(entry)
+    return found[0].to_dict()
 
 
 @dataclass
@@ -255,6 +276,7 @@ def classify(entries: list[Entry], results: list[dict[str, Any]]) -> Verdict:
         if r.get("expected"):
             verdict.expected.append(r)
             used.add(int(r["expected"]["entry"]))
+            used.update(_entries_used(entries, r))
         else:
             verdict.new.append(r)
     for entry in entries:
@@ -263,6 +285,13 @@ def classify(entries: list[Entry], results: list[dict[str, Any]]) -> Verdict:
         ran = [r for r in results if r.get("status") == "passed" and selects_run(entry, r)]
         (verdict.now_passing if ran else verdict.not_run).append(entry)
     return verdict
+
+
+def _entries_used(entries: list[Entry], record: dict[str, Any]) -> set[int]:
+    """The entries that expect some distinct failure of an expected record."""
+    from .distinct import views
+
+    return {e.index for v in views(record) for e in entries if matches_failure(e, v)}
 
 
 def _link(item: dict[str, Any] | Entry) -> str:

@@ -78,16 +78,23 @@ def fail(
     caps: Capabilities | None = None,
     exc: type[AssertionError] = AssertionError,
     wrong: bool = False,
+    kind: str = "values",
+    subject: str | None = None,
 ) -> None:
     """Raise ``exc(message)``; on the final example, diagnosed and noted in the test's recorder.
 
     ``output`` names the failing output (``y``, ``dx``, ...) when one was compared; ``wrong``
     says that output was wrong in itself (outside the bound, NaN, the wrong shape or type), not
-    merely different from another call's.
+    merely different from another call's. The exception raised is ``exc``'s subclass for the
+    failure's key (``convcheck.failure_keys``): ``exc``, the output (``subject`` names it when it
+    is not to be diagnosed as ``output``) and ``kind`` (``failure_keys.KINDS``), so that hypothesis
+    shrinks and reports each distinct failure of a property on its own.
     """
     __tracebackhide__ = True
     from convcheck.diagnosis import diagnose, unreplayed
+    from convcheck.failure_keys import check_key, keyed_class
 
+    key = check_key(exc, output or subject, kind)
     rec = recording.current()
     final = _final_example()
     diagnosis = None
@@ -99,7 +106,7 @@ def fail(
         if shrink.note() is not None:
             message = with_cause(message, str(shrink.note()))
     if rec is not None:
-        rec.failure(case, output=output, diagnosis=diagnosis, final=final, message=message)
+        rec.failure(case, output=output, diagnosis=diagnosis, final=final, message=message, key=key)
         if not final:  # diagnosed later only if hypothesis cannot replay it (Recorder.settle_unreplayed)
             rec.unreplayed = (
                 case,
@@ -107,7 +114,7 @@ def fail(
                 message,
                 lambda: unreplayed(diagnose(impl, case, caps, output), wrong),
             )
-    raise exc(message)
+    raise keyed_class(exc, key)(message)
 
 
 def _check_array(
@@ -124,6 +131,7 @@ def _check_array(
             output=output,
             exc=ContractViolation,
             wrong=True,
+            kind="type",
         )
     if value.shape != shape:
         fail(
@@ -133,6 +141,7 @@ def _check_array(
             output=output,
             exc=ContractViolation,
             wrong=True,
+            kind="shape",
         )
     if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
         bad = np.argwhere(~np.isfinite(value))
@@ -145,6 +154,7 @@ def _check_array(
             output=output,
             exc=ContractViolation,
             wrong=True,
+            kind="non-finite",
         )
     return value
 
@@ -197,6 +207,8 @@ def _geometry_noted(case: Case) -> Iterator[None]:
     try:
         yield
     except Exception as e:
+        with contextlib.suppress(AttributeError, TypeError):  # the case it raised on, for its record
+            e.convcheck_case = case  # type: ignore[attr-defined]
         note = geometry_note(case)
         if note is not None:
             e.add_note(note)
@@ -242,6 +254,7 @@ def validate_backward(impl: Implementation, case: Case, out: Any) -> Outputs:
                 f"{op.backward} returned {got}, but should return a tuple ({', '.join(names)}) "
                 f"[{case.describe()}]",
                 exc=ContractViolation,
+                kind="structure",
             )
         values = tuple(out)
     result: Outputs = {}
@@ -256,6 +269,7 @@ def validate_backward(impl: Implementation, case: Case, out: Any) -> Outputs:
                     f"db must be None when there is no bias [{case.describe()}]",
                     output="db",
                     exc=ContractViolation,
+                    kind="structure",
                 )
             result[name] = None
             continue
@@ -281,6 +295,7 @@ def call_loss(impl: Implementation, case: Case) -> Outputs:
             impl,
             f"{op.forward} returned {got}, but should return a tuple (loss, dz) [{case.describe()}]",
             exc=ContractViolation,
+            kind="structure",
         )
     loss, dz = out
     try:
@@ -296,6 +311,7 @@ def call_loss(impl: Implementation, case: Case) -> Outputs:
             f"should be a real scalar (a float or a 0-d array) [{case.describe()}]",
             output="loss",
             exc=ContractViolation,
+            kind="type",
         )
     loss = _check_array(scalar.reshape(()), f"{op.forward}(...) -> loss", (), scalar.dtype.str, case, impl)
     dz = _check_array(dz, f"{op.forward}(...) -> dz", case.x.shape, case.dtype, case, impl)
@@ -534,18 +550,20 @@ def ensure(
     impl: Implementation | None = None,
     output: str | None = None,
     exc: type[AssertionError] = AssertionError,
+    kind: str = "values",
+    subject: str | None = None,
 ) -> None:
     """Fail with ``exc(message)`` (no assertion introspection noise) unless ``condition``.
 
-    Given the failing ``case`` and ``impl``, the failure is diagnosed and recorded (``fail``).
-    ``exc`` is ``ContractViolation`` where the output breaks the contract's form (its dtype, say)
-    rather than its values.
+    Given the failing ``case`` and ``impl``, the failure is diagnosed and recorded (``fail``, which
+    also takes ``kind`` and ``subject``). ``exc`` is ``ContractViolation`` where the output breaks
+    the contract's form (its dtype, say) rather than its values.
     """
     __tracebackhide__ = True
     if condition:
         return
     if case is not None and impl is not None:
-        fail(case, impl, message, output=output, exc=exc)
+        fail(case, impl, message, output=output, exc=exc, kind=kind, subject=subject)
     raise exc(message)
 
 
@@ -765,4 +783,4 @@ def at_kink(
         if rec is not None:
             rec.kink(verdict.to_dict(), verdict.line(contract), case.describe())
         return
-    fail(case, impl, with_cause(message, verdict.line(contract)), output=output)
+    fail(case, impl, with_cause(message, verdict.line(contract)), output=output, kind=f"kink {verdict.kind}")

@@ -65,6 +65,8 @@ def test_hygiene(impl, caps, op_name, record):
                         f"{fname} modified its input {name} in place: at index {idx} it was {was!r}, "
                         f"afterwards {now!r}; inputs must never be modified [{case.describe()}]\n"
                         + checks.reproduction(case, impl),
+                        kind="in place",
+                        subject=name,
                     )
             outs = _outputs(op, fname, out)
             for oname, value in outs.items():
@@ -75,6 +77,8 @@ def test_hygiene(impl, caps, op_name, record):
                             impl,
                             f"{fname}'s output {oname} shares memory with its input {name} (a view or the "
                             f"same array was returned); outputs must be fresh arrays [{case.describe()}]",
+                            kind="aliasing",
+                            subject=oname,
                         )
             # Determinism and layout independence are measured on validated outputs.
             first = checks.call_function(impl, case, fname)
@@ -90,6 +94,7 @@ def test_hygiene(impl, caps, op_name, record):
                         f"{idx}: {was!r} then {now!r} [{case.describe()}]\n"
                         + checks.reproduction(case, impl),
                         output=oname,
+                        kind="nondeterminism",
                     )
             if case.layout != "contiguous":
                 plain = checks.call_function(impl, _contiguous(case), fname)

@@ -34,6 +34,8 @@ def test_shapes_dtypes(impl, caps, op_name, record):
                 case=case,
                 impl=impl,
                 exc=checks.ContractViolation,
+                kind="dtype",
+                subject=name,
             )
 
     check()

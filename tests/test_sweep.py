@@ -156,6 +156,8 @@ def _validated(impl: Implementation, case: Any, fname: str, raw: Any) -> checks.
                 impl,
                 f"{fname} raised {type(e).__name__}: {e} [{case.describe()}]\n"
                 + checks.reproduction(case, impl),
+                kind=f"raised {type(e).__name__}",
+                subject=fname,
             )
     if fname == case.op.forward:
         return {"y": checks.validate_forward(impl, case, raw)}
@@ -189,6 +191,7 @@ def _check(
                     f"{got[idx]!r} then {other[idx]!r} (small-scope sweep, {where}) [{case.describe()}]\n"
                     + checks.reproduction(case, impl),
                     output=name,
+                    kind="nondeterminism",
                 )
         for name, got in first.items():
             if got is None or name not in truth:

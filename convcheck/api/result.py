@@ -50,7 +50,9 @@ class Failure:
     ``op``, ``property``, ``check`` (the check's id), ``dtype``, ``message`` (what the check said),
     ``title`` and ``hint`` (the likely cause, when the diagnosis named one), ``diagnosis`` (the
     recorded dict), ``counterexample`` (the case description the suite rebuilds it from),
-    ``properties`` (every property the mistake failed), ``repro`` (the reproduction script's text).
+    ``properties`` (every property the mistake failed), ``repro`` (the reproduction script's text),
+    ``key`` (how it differs from the check's other failures, ``convcheck.failure_keys``; a check
+    that failed in several distinct ways gives one ``Failure`` per way).
     ``inputs``, ``expected`` and ``got`` are NumPy arrays by name, computed when first read."""
 
     def __init__(self, group: FailureGroup, owner: CheckResult) -> None:
@@ -70,6 +72,9 @@ class Failure:
         self.message: str = failure_text(first)
         self.properties: list[str] = group.properties()
         self.output: str | None = recorded.get("output")
+        distinct = (first.get("failures") or [{}])[0]
+        self.key: tuple[str, ...] | None = tuple(distinct["key"]) if distinct.get("key") else None
+        """How convcheck told this failure from the check's others (``convcheck.failure_keys``)."""
         self._owner = weakref.ref(owner)
         self._arrays: Arrays | None = None
 

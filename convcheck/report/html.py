@@ -41,7 +41,9 @@ def _scripts(document: dict[str, Any], folder: Path | None) -> dict[str, str]:
     out: dict[str, str] = {}
     if folder is None:
         return out
-    for rec in model.failures(document):
+    from ..distinct import expand
+
+    for rec in expand(model.failures(document)):  # a check that failed in several ways: each one's
         script = (rec.get("reproduction") or {}).get("script")
         if script and (folder / script).is_file():
             out[rec["id"]] = (folder / script).read_text(encoding="utf-8")
@@ -50,6 +52,7 @@ def _scripts(document: dict[str, Any], folder: Path | None) -> dict[str, str]:
 
 def render(document: dict[str, Any], folder: str | Path | None = None) -> str:
     """report.html for ``document``; ``folder`` holds its scripts and any benchmark files."""
+    from ..distinct import heading
     from ..grouping import failure_groups
 
     folder = None if folder is None else Path(folder)
@@ -79,4 +82,5 @@ def render(document: dict[str, Any], folder: str | Path | None = None) -> str:
         },
         benchmark_html=benchmark_html,
         kinks=model.kinks(document),
+        distinct_heading=heading,
     )

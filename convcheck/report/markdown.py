@@ -150,6 +150,8 @@ def properties_section(doc: dict[str, Any]) -> list[str]:
 
 def failure_lines(rec: dict[str, Any]) -> list[str]:
     """One failure: what, likely cause, counterexample, how to reproduce, the message."""
+    from ..distinct import heading
+
     diag = rec.get("diagnosis") or {}
     bad = (rec.get("network") or {}).get("first_bad")
     if bad:
@@ -168,6 +170,11 @@ def failure_lines(rec: dict[str, Any]) -> list[str]:
         "",
         f"- {cause}",
     ]
+    if rec.get("distinct_of"):  # one of several distinct failures of the check (convcheck.distinct)
+        lines.append(
+            f"- distinct failure {rec['distinct']} of {rec['distinct_of']} of this check: "
+            f"{heading(rec['failures'][0])}"
+        )
     spec = rec.get("counterexample")
     if spec:
         kind = "counterexample" if spec.get("shrunk", True) else "smallest failing example seen (not shrunk)"

@@ -27,7 +27,7 @@ from ..spec import OPERATIONS, contracts, tolerance
 if TYPE_CHECKING:
     from ..impls.registry import Implementation
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 FORMAT = "convcheck-report"
 STATUSES = ("passed", "failed", "error", "unsupported", "skipped")
 """Record statuses: ``skipped`` is a check that does not apply (an oracle that cannot
@@ -306,6 +306,7 @@ def records_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
             rec["message"] = entry.get("message")
         if rec["status"] in ("failed", "error"):
             _attach_failure(rec, entry)
+            rec["failures"] = failures_of_record(rec, entry)
             if entry.get("expected"):  # an --xfails entry expects it (convcheck.xfails)
                 rec["expected"] = entry["expected"]
         if entry.get("not_implemented"):  # unsupported at some cases (convcheck.unsupported_calls)
@@ -322,6 +323,15 @@ def _attach_failure(rec: dict[str, Any], entry: dict[str, Any]) -> None:
     its most shrunk failing example and a pointer to the reported one.
     """
     failure = entry.get("failure") or {}
+    if failure and failure.get("dtype") != rec["dtype"]:  # another distinct failure may be this dtype's
+        failure = next(
+            (
+                f
+                for f in entry.get("failures") or []
+                if f.get("dtype") == rec["dtype"] and not f.get("raised")
+            ),
+            failure,
+        )
     searched = (entry.get("failing_cases") or {}).get(rec["dtype"])
     if failure and (failure.get("dtype") == rec["dtype"] or rec["dtype"] is None):
         rec["message"] = message_text(entry) or failure.get("message")
@@ -343,6 +353,48 @@ def _attach_failure(rec: dict[str, Any], entry: dict[str, Any]) -> None:
         rec["message"] = message_text(entry)
         found = searched or entry.get("last_case")  # e.g. the implementation raised: no failure noted
         rec["counterexample"] = {**found, "shrunk": True} if found else None
+
+
+def failures_of_record(rec: dict[str, Any], entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every distinct failure of the check in the record's dtype (``convcheck.distinct``), each with
+    its key, the outputs it broke, message, diagnosis and counterexample (its reproduction is added
+    by the writer); a check that recorded none gets one made of the record's own fields."""
+    found = [
+        f
+        for f in entry.get("failures") or []
+        if rec["dtype"] is None or f.get("dtype") in (None, rec["dtype"])
+    ]
+    out = []
+    for f in found:
+        spec = f.get("counterexample")
+        out.append(
+            {
+                "key": f.get("key"),
+                "outputs": f.get("outputs") or ([f["output"]] if f.get("output") else []),
+                "output": f.get("output"),
+                "dtype": f.get("dtype"),
+                "raised": f.get("raised"),
+                "message": f.get("message") or "",
+                "diagnosis": f.get("diagnosis"),
+                "counterexample": {**spec, "shrunk": True} if spec else None,
+                "reproduction": None,
+            }
+        )
+    if not out:
+        out.append(
+            {
+                "key": None,
+                "outputs": [rec["failing_output"]] if rec.get("failing_output") else [],
+                "output": rec.get("failing_output"),
+                "dtype": rec.get("dtype"),
+                "raised": None,
+                "message": rec.get("message") or "",
+                "diagnosis": rec.get("diagnosis"),
+                "counterexample": rec.get("counterexample"),
+                "reproduction": None,
+            }
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- summary and coverage

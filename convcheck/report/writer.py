@@ -76,6 +76,26 @@ class ReportWriter:
         self.save()
 
     def _reproduction(self, rec: dict[str, Any]) -> None:
+        """The record's reproduction, and each of its distinct failures' (their own script when
+        there are several)."""
+        rec["reproduction"] = self._reproduce(rec)
+        found = rec.get("failures") or []
+        for i, failure in enumerate(found, 1):
+            if len(found) == 1:
+                failure["reproduction"] = rec["reproduction"]
+                continue
+            own = {
+                **rec,
+                "id": f"{rec['id']}-{i}",
+                "counterexample": failure.get("counterexample"),
+                "failing_output": failure.get("output"),
+                "message": failure.get("message"),
+                "diagnosis": failure.get("diagnosis"),
+            }
+            failure["reproduction"] = self._reproduce(own)
+
+    def _reproduce(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """``{script, command, rerun}`` for one failure shaped as a record."""
         script = repro.write(self.folder, rec, self.impl, self.caps)
         run = self.document.get("run", {})
         rerun = [
@@ -95,7 +115,7 @@ class ReportWriter:
         command = f"python {shlex.quote(str(self.folder / script))}" if script else None
         if rec.get("network"):
             command = network_command(self.impl, rec)
-        rec["reproduction"] = {"script": script, "command": command, "rerun": shlex.join(rerun)}
+        return {"script": script, "command": command, "rerun": shlex.join(rerun)}
 
     def finish(self, status: str) -> None:
         """Mark the run ``complete`` or ``interrupted``, embed a benchmark, render md and html."""

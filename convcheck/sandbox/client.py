@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..failure_keys import keyed_class, raised_key, sandbox_key
 from ..spec import OPERATIONS, ContractError, operation_of, parse_capabilities
 from ..spec.ops import FUNCTION_NAMES
 from . import wire
@@ -32,7 +33,9 @@ from .limits import Limits
 class SandboxFailure(AssertionError):
     """The code under test hung, crashed, raised, or broke a limit. ``kind`` classifies it;
     ``raised`` is what the worker said of the exception it raised (``type``, ``message``,
-    ``traceback``, ``not_implemented``: an instance of ``NotImplementedError``), else ``None``."""
+    ``traceback``, ``where``, ``not_implemented``: an instance of ``NotImplementedError``), else
+    ``None``. Each is raised as the subclass for its key (``convcheck.failure_keys``): the raised
+    type and place, or the kind and function, so that hypothesis tells distinct ones apart."""
 
     def __init__(self, kind: str, message: str, raised: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -182,7 +185,8 @@ class Sandbox:
         if kind == "raised":
             kind_ = "memory" if payload["type"] == "MemoryError" else "exception"
             cap = f" (the worker's memory cap is {self.limits.memory_mb} MB)" if kind_ == "memory" else ""
-            raise SandboxFailure(
+            key = raised_key(SandboxFailure, payload["type"], payload.get("where"))
+            raise keyed_class(SandboxFailure, key)(
                 kind_,
                 f"{fname} raised {payload['type']}: {payload['message']}{cap}\n"
                 f"  on {describe_call(fname, args, kwargs)}\n  its traceback:\n"
@@ -233,8 +237,9 @@ class Sandbox:
     def _fail(self, fname: str, kind: str, message: str) -> None:
         __tracebackhide__ = True
         self.deaths += 1
-        failure = SandboxFailure(kind, message)
-        self._tripped[fname] = SandboxFailure(kind, f"{message} (not run again in this check)")
+        keyed = keyed_class(SandboxFailure, sandbox_key(SandboxFailure, kind, fname))
+        failure = keyed(kind, message)
+        self._tripped[fname] = keyed(kind, f"{message} (not run again in this check)")
         raise failure
 
     def _kill(self) -> None:

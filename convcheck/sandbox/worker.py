@@ -37,6 +37,15 @@ def _their_traceback(exc: BaseException) -> str:
     return "".join(lines).rstrip()
 
 
+def _where(exc: BaseException) -> str | None:
+    """``file.py:function`` of the implementation's innermost own frame that the exception passed
+    (``convcheck.failure_keys``: the place that tells two of its exceptions apart)."""
+    from ..failure_keys import innermost_own_frame
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_HERE)]
+    return innermost_own_frame(frames)
+
+
 def _send(conn: Any, message: Any) -> None:
     from .wire import dumps
 
@@ -120,7 +129,12 @@ def _run_one(impl: Implementation, call: list[Any], tools: tuple[Any, ...]) -> l
             else impl.functions[fname](*args, **kwargs)
         )
     except BaseException as e:  # report everything, SystemExit and MemoryError included
-        details = {"type": type(e).__name__, "message": str(e), "traceback": _their_traceback(e)}
+        details: dict[str, Any] = {
+            "type": type(e).__name__,
+            "message": str(e),
+            "traceback": _their_traceback(e),
+            "where": _where(e),
+        }
         return ["raised", {**details, "not_implemented": isinstance(e, NotImplementedError)}]
     changed = {
         str(i): a

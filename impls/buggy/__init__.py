@@ -20,6 +20,11 @@ docstring and defines:
     in a module planting coexisting mistakes (``coexisting_*``), the slugs of the
     others, which the diagnosis must name after ``DIAGNOSIS``.
 
+A ``two_defects_*`` module holds two mistakes under one property instead, to check that both are
+reported (``meta_tests/test_distinct_failures.py``); its ``DIAGNOSIS`` names the one the
+diagnosis catalogue knows, and it also defines ``DISTINCT_FAILURES``: for each check that fails
+both ways, how each way is named in the reports (a part of ``convcheck.distinct.heading``).
+
 The suite's meta-tests run the conformance tests against each of them and
 assert that the expected checks fail (and that the correct implementations
 pass). ``_kit`` holds the correct building blocks the modules share; it is not
