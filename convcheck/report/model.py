@@ -401,15 +401,16 @@ def failures_of_record(rec: dict[str, Any], entry: dict[str, Any]) -> list[dict[
 
 
 def summary(records: list[dict[str, Any]], status: str = "running") -> dict[str, Any]:
-    """Counts per record status and the verdict: ``failed`` if any record failed or errored,
-    ``passed`` if some passed and the run completed, ``incomplete`` otherwise."""
+    """Counts per record status and the verdict: ``failed`` if any record failed or errored that
+    the expected-failures file does not expect, ``passed`` if the run completed and some record
+    passed or failed as expected, ``incomplete`` otherwise."""
     counts = {s: 0 for s in STATUSES}
     for r in records:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     expected = sum(1 for r in records if r["status"] in ("failed", "error") and r.get("expected"))
     if counts["failed"] + counts["error"] > expected:
         verdict = "failed"
-    elif status == "complete" and counts["passed"]:
+    elif status == "complete" and (counts["passed"] or expected):
         verdict = "passed"
     else:
         verdict = "incomplete" if status != "complete" else "nothing checked"
