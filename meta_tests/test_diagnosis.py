@@ -250,6 +250,14 @@ def _ceil_max_pool(x, *, kernel_size, stride, padding, dilation, ceil_mode):
     return y.astype(x.dtype)
 
 
+def _floor_max_pool(x, *, kernel_size, stride, padding, dilation, ceil_mode):
+    """The output size always rounded down: ``ceil_mode`` ignored."""
+    y = numpy_pool.max_pool2d_forward(
+        x, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=False
+    )
+    return y.astype(x.dtype)
+
+
 def _sigmoid_backward_from_input(dy, x):
     """sigmoid' written for the output, s(1 - s), evaluated at the input."""
     return dy * x * (1 - x)
@@ -301,6 +309,12 @@ STUDENT_CASES = [
         "output_size_ceil_not_floor",
         {"max_pool2d_forward": _ceil_max_pool},
         ("max_pool2d", MaxPool2dParams((2, 2), (2, 2)), {"x": (1, 1, 7, 7)}),
+        "y",
+    ),
+    (
+        "pool_ceil_mode_ignored",
+        {"max_pool2d_forward": _floor_max_pool},
+        ("max_pool2d", MaxPool2dParams((2, 2), (2, 2), ceil_mode=True), {"x": (1, 1, 7, 5)}),
         "y",
     ),
     (

@@ -394,6 +394,18 @@ def _output_ceil(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
     yield {"y": forward(case, sem, params)}
 
 
+def _ceil_mode_ignored(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Pooling that always floors the output size: ``ceil_mode=True`` is ignored, so the window a
+    rounded-up size adds at the far edge is missing from ``y``; forward pass."""
+    p = case.params
+    if not getattr(p, "ceil_mode", False):
+        return
+    params = replaced(case, ceil_mode=False)
+    if output_shape(case, params) == output_shape(case, p):
+        return
+    yield {"y": forward(case, sem, params)}
+
+
 def _square_outputs(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
     """Code that assumes square outputs (``H_out`` used for both axes, or ``W_out``): the windows
     past the smaller extent are never visited (zeros in ``y``, no gradient from them), or the
@@ -932,6 +944,14 @@ CATALOGUE: tuple[Mistake, ...] = (
         ALL,
         "the outputs match the (h, w) hyper-parameters read as (w, h): height and width swapped",
         _hw_swapped,
+        composes=True,
+    ),
+    Mistake(
+        "pool_ceil_mode_ignored",
+        MAX + AVG,
+        "the output size is always rounded down: ceil_mode=True is ignored, so the window that rounding "
+        "up adds at the far edge is missing",
+        _ceil_mode_ignored,
         composes=True,
     ),
     Mistake(
