@@ -115,8 +115,10 @@ def test_every_neighbour_is_valid_smaller_and_keeps_the_values(operation, data):
         channels = set(changed) <= {"c_in", "c_out"}  # a pooling layer's C is its K
         assert len(changed) == 1 or traded or channels, changed
         assert all(getattr(h, f) <= getattr(g, f) for f in changed if f != "spatial" or not traded)
-        cut = tuple(slice(0, min(p, q)) for p, q in zip(case.x.shape, n.x.shape, strict=True))
-        np.testing.assert_array_equal(n.x[cut], case.x[cut])
+        kept = tuple(slice(0, min(p, q)) for p, q in zip(case.x.shape, n.x.shape, strict=True))
+        leading = tuple(slice(0, min(p, q)) for p, q in zip(case.x.shape, n.x.shape, strict=True))
+        trailing = tuple(slice(p - min(p, q), p) for p, q in zip(case.x.shape, n.x.shape, strict=True))
+        assert any(np.array_equal(n.x[kept], case.x[cut]) for cut in (leading, trailing))
         assert n.dy is not None and n.dy.shape == n.output_shape()
 
 
@@ -296,3 +298,11 @@ def test_the_reproduction_of_a_cut_case_rebuilds_its_arrays(capsys):
         np.testing.assert_array_equal(rebuilt.inputs[name], cut.inputs[name])
     np.testing.assert_array_equal(rebuilt.dy, cut.dy)
     assert "with_inputs" not in checks.reproduction(case, load("numpy_reference"))  # drawn: nothing to add
+
+
+def test_a_cut_keeps_either_end_of_the_axis_it_shrinks():
+    case = _conv_case((2, 2, 3, 3), (1, 2, 1, 1), family="normal")
+    cut = [n for n in neighbours.neighbours(case, FULL) if n.x.shape == (2, 1, 3, 3)]
+    assert any(np.array_equal(n.x, case.x[:, :1]) for n in cut)
+    last = [n for n in cut if np.array_equal(n.x, case.x[:, 1:])]  # the second channel, in x and in w
+    assert last and np.array_equal(last[0].inputs["w"], case.inputs["w"][:, 1:])

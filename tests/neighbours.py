@@ -11,7 +11,9 @@ need (``Capabilities.admits``), the exact-fit geometry of a ``geometry = "exact"
 and the per-case ``supports`` predicate.
 
 A neighbour keeps the case's arrays, cut to the new shapes (the values at the remaining
-positions are kept); an array that must grow (``dy`` when a smaller stride gives more outputs,
+positions are kept). Each cut is tried from both ends: first keeping the leading cells of every
+axis that shrinks, then the trailing ones, so that a failure which needs only the last channel,
+sample or column (a negative value in channel 1, say) still shrinks to one. An array that must grow (``dy`` when a smaller stride gives more outputs,
 ``w`` when fewer groups give each more input channels) takes the case's values where it had
 some and values of the case's family elsewhere, drawn from the case's seed. The other
 operations (dense layers, activations, losses) have no neighbours here.
@@ -166,28 +168,45 @@ def admitted(case: Case, params: Any, shapes: dict[str, tuple[int, ...] | None],
     return not exact_only or geometry_of(op, shapes, params) == "exact"
 
 
-def resized(a: np.ndarray, shape: tuple[int, ...], case: Case, role: str) -> np.ndarray:
-    """``a`` cut (or grown) to ``shape``: its values where both have cells, elsewhere values of the
-    case's family for ``role`` drawn from the case's seed."""
+def resized(
+    a: np.ndarray, shape: tuple[int, ...], case: Case, role: str, from_end: bool = False
+) -> np.ndarray:
+    """``a`` cut (or grown) to ``shape``: its values where both have cells (an axis that shrinks
+    keeps its leading cells, or its trailing ones ``from_end``), elsewhere values of the case's
+    family for ``role`` drawn from the case's seed."""
     if a.shape == tuple(shape):
         return a
-    common = tuple(slice(0, min(n, m)) for n, m in zip(a.shape, shape, strict=True))
-    if all(m <= n for n, m in zip(a.shape, shape, strict=True)):
-        return a[common].copy()
+    pairs = list(zip(a.shape, shape, strict=True))
+    kept = tuple(slice(n - m, n) if from_end and m < n else slice(0, min(n, m)) for n, m in pairs)
+    if all(m <= n for n, m in pairs):
+        return a[kept].copy()
     out = fill(case.family, role, tuple(shape), np.random.default_rng(case.seed)).astype(a.dtype)
-    out[common] = a[common]
+    out[tuple(slice(0, min(n, m)) for n, m in pairs)] = a[kept]
     return out
 
 
-def rebuilt(case: Case, params: Any, shapes: dict[str, tuple[int, ...] | None]) -> Case:
-    """``case`` with ``params`` and its arrays resized to ``shapes`` (``dy`` to the new output)."""
+def _cuts(case: Case, shapes: dict[str, tuple[int, ...] | None]) -> bool:
+    """Whether some input array of ``case`` loses cells on an axis under ``shapes``."""
+    return any(
+        a is not None
+        and shapes.get(name) is not None
+        and any(m < n for n, m in zip(a.shape, shapes[name] or (), strict=True))
+        for name, a in case.inputs.items()
+    )
+
+
+def rebuilt(
+    case: Case, params: Any, shapes: dict[str, tuple[int, ...] | None], from_end: bool = False
+) -> Case:
+    """``case`` with ``params`` and its arrays resized to ``shapes`` (``dy`` to the new output),
+    cut from the trailing end ``from_end`` (``resized``)."""
     inputs: dict[str, np.ndarray | None] = {}
     for name, a in case.inputs.items():
         shape = shapes.get(name)
-        inputs[name] = None if a is None or shape is None else resized(a, shape, case, name)
+        inputs[name] = None if a is None or shape is None else resized(a, shape, case, name, from_end)
     dy = None
     if case.dy is not None:
-        dy = resized(case.dy, case.op.output_shape(shapes, params), case, "dy")
+        dy = resized(case.dy, case.op.output_shape(shapes, params), case, "dy", from_end)
     notes = {**case.notes, CUT: True}
     x = inputs["x"]
     if case.op.family == "max_pool" and x is not None:
@@ -208,3 +227,5 @@ def neighbours(case: Case, caps: Capabilities) -> Iterator[Case]:
         shapes = shapes_of(case, h)
         if admitted(case, params, shapes, caps):
             yield rebuilt(case, params, shapes)
+            if _cuts(case, shapes):
+                yield rebuilt(case, params, shapes, from_end=True)
