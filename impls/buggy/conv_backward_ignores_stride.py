@@ -26,6 +26,12 @@ avg_pool2d_backward = ref.avg_pool2d_backward
 
 
 def conv2d_backward(dy, x, w, b, *, stride, padding, dilation, groups):
+    dxp, dw = padded_grads(dy, x, w, padding=padding, dilation=dilation, groups=groups)
+    return _kit.crop(dxp, padding, x.shape), dw, _kit.conv_db(dy, b)
+
+
+def padded_grads(dy, x, w, *, padding, dilation, groups):
+    """The padded input's gradient and ``dw``, from the tap loop that forgets the stride."""
     n, c_in, h, wd = x.shape
     c_out, cg, kh, kw = w.shape
     t, bottom, l, r = padding
@@ -45,5 +51,4 @@ def conv2d_backward(dy, x, w, b, *, stride, padding, dilation, groups):
             cols = slice(e * dw_, e * dw_ + ow)
             dwg[..., a, e] = np.einsum("ngoij,ngcij->goc", dyg, xp[..., rows, cols])
             dxp[..., rows, cols] += np.einsum("ngoij,goc->ngcij", dyg, wg[..., a, e])
-    dx = _kit.crop(dxp.reshape(n, c_in, h + t + bottom, wd + l + r), padding, x.shape)
-    return dx, dwg.reshape(w.shape), _kit.conv_db(dy, b)
+    return dxp.reshape(n, c_in, h + t + bottom, wd + l + r), dwg.reshape(w.shape)

@@ -20,6 +20,7 @@ import numpy as np
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit
+from .conv_backward_ignores_stride import padded_grads
 
 DIAGNOSIS = "backward_ignores_stride"
 EXPECTED_FAILURES = ("conv2d:backward", "conv2d:adjoint", "conv2d:finite_differences")
@@ -36,27 +37,9 @@ avg_pool2d_backward = ref.avg_pool2d_backward
 
 
 def conv2d_backward(dy, x, w, b, *, stride, padding, dilation, groups):
-    n, c_in, h, wd = x.shape
-    c_out, cg, kh, kw = w.shape
-    t, bottom, l, r = padding
-    dh, dw_ = dilation
-    g = groups
-    oh, ow = dy.shape[2:]
-
-    xp = _kit.pad(x, padding).reshape(n, g, cg, h + t + bottom, wd + l + r)
-    dyg = dy.reshape(n, g, c_out // g, oh, ow)
-    wg = w.reshape(g, c_out // g, cg, kh, kw)
-    dxp = np.zeros_like(xp)
-    dwg = np.zeros_like(wg)
-    for a in range(kh):
-        for e in range(kw):
-            # BUG: the cells this tap met are a*dh, a*dh + sh, a*dh + 2*sh, ... not consecutive ones.
-            rows = slice(a * dh, a * dh + oh)
-            cols = slice(e * dw_, e * dw_ + ow)
-            dwg[..., a, e] = np.einsum("ngoij,ngcij->goc", dyg, xp[..., rows, cols])
-            dxp[..., rows, cols] += np.einsum("ngoij,goc->ngcij", dyg, wg[..., a, e])
-    dx = _cropped(dxp.reshape(n, c_in, h + t + bottom, wd + l + r), padding, x.shape)
-    return dx, dwg.reshape(w.shape), _kit.conv_db(dy, b)
+    # the tap loop of buggy.conv_backward_ignores_stride: the first defect
+    dxp, dw = padded_grads(dy, x, w, padding=padding, dilation=dilation, groups=groups)
+    return _cropped(dxp, padding, x.shape), dw, _kit.conv_db(dy, b)
 
 
 def _cropped(dxp, padding, x_shape):
