@@ -13,7 +13,7 @@ import numpy as np
 
 from convcheck.impls import numpy_reference as ref
 
-from . import _kit
+from . import maxpool_pads_with_zeros as zero_padded
 
 DIAGNOSIS = "maxpool_zero_padding"
 ALSO_DIAGNOSED = ("float32_promoted_to_float64",)
@@ -27,33 +27,14 @@ avg_pool2d_backward = ref.avg_pool2d_backward
 
 def max_pool2d_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
     x = x.astype(np.float64)  # BUG: never cast back to the caller's dtype
-    win, _ = _kit.max_windows(
-        x,
-        kernel_size=kernel_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        ceil_mode=ceil_mode,
-        fill=0.0,  # BUG: padding must never win: -inf
+    # BUG: padded with zeros, as in buggy.maxpool_pads_with_zeros
+    return zero_padded.max_pool2d_forward(
+        x, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode
     )
-    return win.max(axis=-1)
 
 
 def max_pool2d_backward(dy, x, *, kernel_size, stride, padding, dilation, ceil_mode):
     dy, x = dy.astype(np.float64), x.astype(np.float64)  # BUG: as in the forward pass
-    win, full = _kit.max_windows(
-        x,
-        kernel_size=kernel_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        ceil_mode=ceil_mode,
-        fill=0.0,  # BUG: as in the forward pass
+    return zero_padded.max_pool2d_backward(  # BUG: as in the forward pass
+        dy, x, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode
     )
-    best = win.argmax(axis=-1)
-    rows, cols = _kit.window_cells(best, kernel_size, stride, dilation, dy.shape[2:])
-    nn, cc = _kit.batch_channel_index(dy.shape)
-    t, b, l, r = full
-    dxp = np.zeros((*x.shape[:2], x.shape[2] + t + b, x.shape[3] + l + r), dtype=dy.dtype)
-    np.add.at(dxp, (nn, cc, rows, cols), dy)
-    return _kit.crop(dxp, full, x.shape)
