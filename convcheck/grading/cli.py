@@ -17,6 +17,13 @@ a usage error (no such folder, an invalid rubric, a bad option), 3 when
 ``convcheck run`` itself does not start (nothing is graded), 130 when
 interrupted (Ctrl-C or SIGTERM): the children are killed and the summary keeps
 the students who finished.
+
+Every finished submission is written to ``OUT/results.sqlite`` at once
+(``convcheck.results_db``), and the summary is made from it. Each grading
+appends a run to it; ``--resume`` skips the submissions it already holds for the
+same files, convcheck version, profile, seed and settings, so an interrupted
+grading goes on where it stopped. A database that cannot be used (not SQLite, a
+newer schema) is a usage error, and nothing in the folder is changed.
 """
 
 from __future__ import annotations
@@ -30,14 +37,18 @@ from pathlib import Path
 from typing import Any
 
 from ..options import DEFAULT_SEED, DERANDOMISED, add_to_parser, grade_options, run_flags
+from ..results_db import ResultsDBError
 from ..spec import UsageError
 from ..spec.networks import selection
 from .batch import GradeSettings, grade_all
 from .discover import Submission, discover
-from .outcome import Outcome
+from .feedback import write_feedback
+from .gradescope import write_results
+from .outcome import Outcome, write_grade
 from .progress import GradeProgress, final_table
 from .rubric import RubricError, load_rubric
 from .runner import RunOptions, RunUnavailable, check_run_available, passthrough
+from .store import GradeStore
 from .summary import write_summary
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 2, 3, 130
@@ -100,6 +111,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="also write each student's results for a course platform: gradescope "
         "(OUT/<student>/results.json, Gradescope's autograder format)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the submissions OUT/results.sqlite already holds for the same files, convcheck version, "
+        "profile, seed and settings (go on with an interrupted grading)",
     )
     add_to_parser(parser, grade_options(), "grade")
 
@@ -175,12 +192,25 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _grade(settings: GradeSettings, submissions: list[Submission], jobs: int) -> tuple[list[Outcome], bool]:
-    """Grade with progress, rewriting the summary after each student; SIGTERM acts as Ctrl-C."""
+def _write_student(settings: GradeSettings, outcome: Outcome) -> None:
+    """Write a student's ``grade.json``, ``feedback.md`` (and Gradescope file) from their recorded verdict."""
+    ops = list(settings.options.ops) or None
+    folder = settings.out / outcome.student
+    folder.mkdir(parents=True, exist_ok=True)
+    write_grade(folder, outcome)
+    write_feedback(folder, outcome, settings.rubric, ops)
+    if settings.gradescope:
+        write_results(folder, outcome, settings.rubric, ops)
+
+
+def _grade(
+    settings: GradeSettings, submissions: list[Submission], jobs: int, store: GradeStore
+) -> tuple[list[Outcome], bool]:
+    """Grade with progress, recording each student in the database and rewriting the summary from it;
+    SIGTERM acts as Ctrl-C. Returns every verdict of the run (resumed ones included)."""
     ops = list(settings.options.ops) or None
     title = grade_title(settings)
-    write_summary(settings.out, [], settings.rubric, ops, title)
-    finished: list[Outcome] = []
+    write_summary(settings.out, store.outcomes(), settings.rubric, ops, title)
     on_main = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if on_main else {}
     if on_main:
@@ -189,19 +219,25 @@ def _grade(settings: GradeSettings, submissions: list[Submission], jobs: int) ->
         with GradeProgress(len(submissions)) as progress:
 
             def on_done(outcome: Outcome) -> None:
-                finished.append(outcome)
-                write_summary(settings.out, finished, settings.rubric, ops, title)
+                store.record(outcome)
+                write_summary(settings.out, store.outcomes(), settings.rubric, ops, title)
                 progress.finished(outcome)
 
-            outcomes, interrupted = grade_all(submissions, settings, jobs, on_done)
+            finished, interrupted = grade_all(submissions, settings, jobs, on_done)
         for sig in previous:  # the last writes are quick: let no second Ctrl-C cut them short
             signal.signal(sig, signal.SIG_IGN)
+        for outcome in finished:  # one an interrupt kept on_done from recording
+            store.record(outcome)
+        outcomes = store.outcomes()
         write_summary(settings.out, outcomes, settings.rubric, ops, title)
         progress.console.print(final_table(outcomes))
         progress.console.print(title, markup=False)
         progress.console.print(
-            f"summary: {settings.out / 'summary.csv'}, {settings.out / 'summary.html'}", markup=False
+            f"summary: {settings.out / 'summary.csv'}, {settings.out / 'summary.html'}; "
+            f"results: {store.path} (run {store.run_id})",
+            markup=False,
         )
+        store.finish(interrupted)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -218,17 +254,27 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.submissions} holds no submission (a .py file, a notebook or a folder per student)"
             )
         settings.out.mkdir(parents=True, exist_ok=True)
-    except (UsageProblem, OSError) as e:
+        store = GradeStore.start(settings, submissions, args.resume)
+    except (UsageProblem, OSError, ResultsDBError) as e:
         print(f"convcheck: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except RunUnavailable as e:
         print(f"convcheck: error: {e}; fix the installation, then grade again", file=sys.stderr)
         return EXIT_INTERNAL
-    outcomes, interrupted = _grade(settings, submissions, args.jobs or default_jobs())
+    todo = submissions
+    if args.resume:
+        todo, reused = store.resume(submissions)
+        for outcome in reused:
+            _write_student(settings, outcome)
+        print(
+            f"convcheck grade: resuming; {len(reused)} submission(s) already recorded in {store.path}, "
+            f"{len(todo)} to grade"
+        )
+    outcomes, interrupted = _grade(settings, todo, args.jobs or default_jobs(), store)
     if interrupted:
         print(
             f"convcheck grade: interrupted; {len(outcomes)} of {len(submissions)} submission(s) finished "
-            "and are in the summary",
+            "and are in the summary and the results database (--resume goes on from there)",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED

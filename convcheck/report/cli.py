@@ -7,6 +7,8 @@
   DIR/report.json, embedding a bench.json written into DIR since the run.
 * ``convcheck report validate FILE``: check a report.json against the schema
   (``convcheck/spec/report.schema.json``; needs ``jsonschema``).
+* ``convcheck report query DB --failing PROPERTY | --history NAME``: ask a grading's
+  results database (``convcheck.report.query``).
 
 Exit status: 0 fine, 1 regressions (diff) or an invalid report (validate),
 2 when a file cannot be used.
@@ -19,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import REPORT_JSON, bench, diff, writer
+from . import REPORT_JSON, bench, diff, query, writer
 
 EXIT_OK, EXIT_REGRESSED, EXIT_USAGE = 0, 1, 2
 
@@ -59,10 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("folder", metavar="DIR", help="a folder holding report.json")
     v = sub.add_parser("validate", help="check a report.json against the JSON Schema")
     v.add_argument("file", metavar="FILE", help="report.json (or its folder)")
+    q = sub.add_parser("query", help="ask a results database: who fails a property, one submission's history")
+    query.add_arguments(q)
 
 
 def run(args: argparse.Namespace) -> int:
-    handlers = {"diff": cmd_diff, "build": cmd_build, "validate": cmd_validate}
+    handlers = {"diff": cmd_diff, "build": cmd_build, "validate": cmd_validate, "query": query.run}
     return handlers[args.report_command](args)
 
 
