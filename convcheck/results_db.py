@@ -415,6 +415,16 @@ class ResultsDB:
             params,
         ).fetchall()
 
+    def worst_ratios(self, run_id: int) -> dict[tuple[str, str], float]:
+        """``(name, "op:property") -> worst error ratio`` over the checks of a run's units."""
+        rows = self.conn.execute(
+            "SELECT u.name, res.op || ':' || res.property, MAX(res.error_ratio) FROM results res"
+            " JOIN run_units r USING (unit_id) JOIN units u USING (unit_id)"
+            " WHERE r.run_id=? AND res.error_ratio IS NOT NULL GROUP BY u.unit_id, res.op, res.property",
+            (run_id,),
+        )
+        return {(name, item): float(ratio) for name, item, ratio in rows}
+
     def history(self, name: str) -> list[sqlite3.Row]:
         """Every unit recorded under ``name``, oldest first, with its failing checks counted."""
         self.conn.row_factory = sqlite3.Row

@@ -231,6 +231,22 @@ def test_query_failing_and_history(graded):
     z_hash = code_hash(graded["subs"] / "z_sleep.py")[:12]
     assert len(history) == 3 and z_hash in history[2] and " 100.00" in history[2]
     assert _query(db, "--history", "nobody").stdout.strip() == "nothing recorded for nobody"
+    board = _query(db, "--scoreboard").stdout.splitlines()
+    assert board[0] == "run 3" and board[1].split() == [
+        "item",
+        "a_good",
+        "b_off_by_one",
+        "c_syntax",
+        "z_sleep",
+    ]
+    cells = {line.split()[0]: line.split()[1:] for line in board[3:]}
+    with open(graded["resumed"] / "summary.csv", newline="") as fh:
+        summary = list(csv.DictReader(fh))
+    assert cells["score"] == [row["score"] for row in summary]
+    assert cells["relu:forward"][2:4] == ["failed", "(inf)"] and cells["relu:forward"][:2] == [
+        "passed",
+        "(0)",
+    ]
 
 
 def _query(db: Path, *args: str) -> subprocess.CompletedProcess:

@@ -16,6 +16,9 @@ pieces, one idea per module:
     one student's verdict from the child's exit status, results and output;
 ``runner``
     the child command and running it under a wall-clock limit, killing its process group;
+``store``
+    the link to the results database (``convcheck.results_db``): each finished submission
+    recorded, ``--resume``'s skipping, the verdicts the summary is made from;
 ``summary``
     the class summary, ``summary.csv`` and ``summary.html``;
 ``feedback``

@@ -5,6 +5,8 @@
   smallest counterexample; from the latest run, or every run with ``--all-runs``.
 * ``--history NAME``: every result recorded for one implementation or submission, oldest first:
   the run, convcheck's version, profile, seed, code hash, status, score and failing properties.
+* ``--scoreboard``: the latest run side by side: a column per submission, its score, then a row
+  per graded item with its status (and the worst error ratio of a property's checks).
 
 Output is a plain-text table (``convcheck.tables.terminal``). Exit status: 0 (whether or not
 anything matched), 2 when the database cannot be used.
@@ -37,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     what.add_argument(
         "--history", metavar="NAME", help="one implementation's results across runs and code versions"
+    )
+    what.add_argument(
+        "--scoreboard", action="store_true", help="the latest run: every graded item per submission"
     )
     parser.add_argument(
         "--all-runs", action="store_true", help="with --failing: every run, not only the latest"
@@ -106,6 +111,35 @@ def history_lines(db: ResultsDB, name: str) -> list[str]:
     return terminal(header, _plain(body), justify=_right(header, 0, 7))
 
 
+def scoreboard_lines(db: ResultsDB) -> list[str]:
+    """The latest run's units side by side: score, status, then each graded item's status (worst ratio)."""
+    run_id = db.latest_run()
+    outcomes = db.run_outcomes(run_id) if run_id is not None else []
+    if run_id is None or not outcomes:
+        return ["no run holds a graded submission yet"]
+    ratios = db.worst_ratios(run_id)
+    names = [o["student"] for o in outcomes]
+    items = list(dict.fromkeys(k for o in outcomes for k in o.get("items", {})))
+    body = [["score", *(f"{o['score']:.2f}" for o in outcomes)], ["status", *(o["status"] for o in outcomes)]]
+    for item in items:
+        cells = []
+        for o in outcomes:
+            ratio = ratios.get((o["student"], item))
+            status = o.get("items", {}).get(item, "not_run")
+            shown = ratio is not None and status in ("failed", "passed")
+            cells.append(status + (f" ({_ratio(ratio)})" if shown else ""))
+        body.append([item, *cells])
+    return [f"run {run_id}", *terminal(["item", *names], _plain(body))]
+
+
+def _answer(db: ResultsDB, args: argparse.Namespace) -> list[str]:
+    if args.failing:
+        return failing_lines(db, args.failing, args.all_runs)
+    if args.history:
+        return history_lines(db, args.history)
+    return scoreboard_lines(db)
+
+
 def run(args: argparse.Namespace) -> int:
     """Answer one query; the exit status."""
     path = Path(args.db)
@@ -116,11 +150,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"convcheck: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        lines = (
-            failing_lines(db, args.failing, args.all_runs)
-            if args.failing
-            else history_lines(db, args.history)
-        )
+        lines = _answer(db, args)
     finally:
         db.close()
     print("\n".join(lines))
