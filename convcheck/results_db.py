@@ -241,7 +241,8 @@ class ResultsDB:
         if readonly and not path.is_file():
             raise ResultsDBError(f"{path}: no such results database; give the results.sqlite a grading wrote")
         uri = f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rwc'}"
-        conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+        # callers serialise their use (``GradeStore`` holds a lock), so a callback on any thread may write
+        conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
         db = cls(conn, path)
         try:
             db._check_schema(create=not readonly)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import signal
 import sqlite3
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -164,6 +166,10 @@ def test_an_interrupted_and_resumed_grading_equals_a_straight_one(graded):
     assert by_name["b_off_by_one"][3] < 100.0 and by_name["c_syntax"][2] == "could not be loaded"
     failed = {(r[0], r[3]) for r in straight["rows"] if r[6]}
     assert ("b_off_by_one", "forward") in failed and not any(name == "a_good" for name, _ in failed)
+    forward = [r for r in straight["rows"] if r[0] == "b_off_by_one" and r[3] == "forward" and r[6]]
+    for row in forward:  # each failed dtype keeps its own counterexample, in that dtype
+        cases = [f["case"] for f in json.loads(row[8])]
+        assert cases and all(c.startswith("relu(x=") and f"dtype={row[4]}" in c for c in cases), cases
     assert (graded["straight"] / "summary.csv").read_text() == (graded["resumed"] / "summary.csv").read_text()
 
 
@@ -296,6 +302,46 @@ def test_an_unusable_database_is_one_line_exit_2_and_left_alone(tmp_path, make, 
     assert query.returncode == 2 and said in query.stderr and query.stderr.count("\n") == 1
     with pytest.raises(ResultsDBError, match=said.replace("(", r"\(").replace(")", r"\)")):
         ResultsDB.open(out / DB_NAME)
+
+
+# --------------------------------------------------------------------------- recording from any thread
+
+
+def test_a_unit_recorded_from_another_thread_is_one_transaction_with_its_rows(tmp_path):
+    from convcheck.grading.batch import GradeSettings
+    from convcheck.grading.discover import Submission
+    from convcheck.grading.outcome import Outcome
+    from convcheck.grading.rubric import load_rubric
+    from convcheck.grading.runner import RunOptions
+    from convcheck.grading.store import GradeStore
+
+    _write(tmp_path / "subs" / "alice.py", GOOD)
+    sub = Submission("alice", tmp_path / "subs" / "alice.py", tmp_path / "subs" / "alice.py")
+    settings = GradeSettings(tmp_path / "out", load_rubric(), RunOptions(), tmp_path / "subs")
+    entry = {"op": "relu", "property": "forward", "status": "failed", "test": "t[alice-relu]", "check": "t[relu]",
+             "by_dtype": {"float32": {"examples": 3, "outputs": {"y": {"error_ratio": 7.0}}},
+                          "float64": {"examples": 2, "outputs": {"y": {"error_ratio": 0.5}}}},
+             "failed_dtypes": ["float32"], "message": "y differs",
+             "failures": [{"key": "k", "dtype": "float32", "output": "y", "message": "y differs",
+                           "counterexample": {"description": "relu(x=(1, 1)) dtype=float32"}}]}  # fmt: skip
+    _write(tmp_path / "out" / "alice" / "results.jsonl", json.dumps(entry) + "\n")
+    store = GradeStore.start(settings, [sub], resume=False)
+    outcome = Outcome("alice", "graded", 50.0, items={"relu:forward": "failed"})
+    with ThreadPoolExecutor(1) as pool:  # as a distributed grader's callback may run
+        pool.submit(store.record, outcome).result()
+    store.record(outcome)  # the same student again in this run: nothing more is written
+    assert [o.score for o in store.outcomes()] == [50.0]
+    store.finish(interrupted=False)
+    with contextlib.closing(sqlite3.connect(tmp_path / "out" / DB_NAME)) as conn:
+        rows = conn.execute(
+            "SELECT check_id, dtype, status, dtype_failed, error_ratio, counterexample FROM results ORDER BY dtype"
+        ).fetchall()
+        assert conn.execute("SELECT COUNT(*) FROM units").fetchone() == (1,)
+    assert [r[:5] for r in rows] == [
+        ("t[relu]", "float32", "failed", 1, 7.0),
+        ("t[relu]", "float64", "failed", 0, 0.5),
+    ]
+    assert json.loads(rows[0][5])[0]["case"] == "relu(x=(1, 1)) dtype=float32" and rows[1][5] is None
 
 
 # --------------------------------------------------------------------------- code hash

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def outcome_of(data: dict[str, Any]) -> Outcome:
 
 
 class GradeStore:
-    """One grading run in the results database."""
+    """One grading run in the results database; its methods may be called from any thread, one at a time."""
 
     def __init__(
         self, db: ResultsDB, run_id: int, settings: GradeSettings, submissions: list[Submission]
@@ -60,12 +61,12 @@ class GradeStore:
         self.db = db
         self.run_id = run_id
         self.out = settings.out
+        self._lock = threading.Lock()
         seed = settings.options.passthrough.get("--seed", "")
         skey = settings_key(run_settings(settings))
+        profile = settings.options.profile
         self.keys = {
-            s.student: UnitKey(
-                s.student, code_hash(s.path), __version__, settings.options.profile, seed, skey
-            )
+            s.student: UnitKey(s.student, code_hash(s.path), __version__, profile, seed, skey)
             for s in submissions
         }
         self.entries = {s.student: str(s.entry) if s.entry else None for s in submissions}
@@ -83,33 +84,32 @@ class GradeStore:
     def resume(self, submissions: list[Submission]) -> tuple[list[Submission], list[Outcome]]:
         """Link the units already recorded for these submissions to this run; the submissions left to
         grade, and the verdicts of those skipped."""
-        found = {s.student: self.db.recorded(self.keys[s.student]) for s in submissions}
-        self.db.reuse(self.run_id, [u for u in found.values() if u is not None])
+        with self._lock:
+            found = {s.student: self.db.recorded(self.keys[s.student]) for s in submissions}
+            self.db.reuse(self.run_id, [u for u in found.values() if u is not None])
         todo = [s for s in submissions if found[s.student] is None]
         return todo, self.outcomes()
 
     def record(self, outcome: Outcome) -> None:
         """Write one finished submission (verdict and results) unless this run holds it already."""
-        if outcome.student in self.db.run_names(self.run_id):
-            return
         results = read_results(self.out / outcome.student / "results.jsonl")
-        self.db.record_unit(
-            self.run_id,
-            self.keys[outcome.student],
-            outcome.to_dict(),
-            results,
-            self.entries.get(outcome.student),
-        )
+        key, entry = self.keys[outcome.student], self.entries.get(outcome.student)
+        with self._lock:
+            if outcome.student not in self.db.run_names(self.run_id):
+                self.db.record_unit(self.run_id, key, outcome.to_dict(), results, entry)
 
     def outcomes(self) -> list[Outcome]:
         """The verdicts of this run's summary, sorted by student."""
-        return [outcome_of(d) for d in self.db.run_outcomes(self.run_id)]
+        with self._lock:
+            return [outcome_of(d) for d in self.db.run_outcomes(self.run_id)]
 
     def finish(self, interrupted: bool) -> None:
         """Mark the run ``interrupted`` or ``finished`` and close the database."""
-        self.db.finish_run(self.run_id, "interrupted" if interrupted else "finished")
-        self.db.close()
+        with self._lock:
+            self.db.finish_run(self.run_id, "interrupted" if interrupted else "finished")
+            self.db.close()
 
     @property
     def path(self) -> Path:
+        """The database file."""
         return self.db.path
