@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from convcheck.cli import main
 from convcheck.results_db import DB_NAME, SCHEMA_VERSION, ResultsDB, ResultsDBError, code_hash
 
 GRADE_ARGS = ("--ops", "relu", "--max-examples", "2", "-j", "1", "--submission-timeout", "300")
@@ -256,12 +258,11 @@ def test_query_failing_and_history(graded):
 
 
 def _query(db: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "convcheck", "report", "query", str(db), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """``convcheck report query DB ARGS`` run in this process (as the console script calls ``main``)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["report", "query", str(db), *args])
+    return subprocess.CompletedProcess(["convcheck", "report", "query"], code, out.getvalue(), err.getvalue())
 
 
 # --------------------------------------------------------------------------- unusable files
@@ -277,13 +278,20 @@ def _not_sqlite(path: Path) -> None:
     path.write_bytes(b"student,score\nalice,100\n" * 50)
 
 
+def _damaged(path: Path) -> None:
+    """An SQLite header followed by garbage, as a disk error might leave."""
+    ResultsDB.open(path).close()
+    path.write_bytes(path.read_bytes()[:100] + b"\xff" * 4000)
+
+
 @pytest.mark.parametrize(
     ("make", "said"),
     [
         (_newer_schema, f"newer than this convcheck reads ({SCHEMA_VERSION})"),
         (_not_sqlite, "not an SQLite file"),
+        (_damaged, "not a usable results database"),
     ],
-    ids=["newer schema", "not sqlite"],
+    ids=["newer schema", "not sqlite", "damaged"],
 )
 def test_an_unusable_database_is_one_line_exit_2_and_left_alone(tmp_path, make, said):
     subs, out = tmp_path / "subs", tmp_path / "out"
