@@ -40,6 +40,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Optional
 
 from .stats import Stats, summarize
 
@@ -47,7 +48,7 @@ Clock = Callable[[], float]
 
 MIN_CALL = 1e-7
 """Seconds assumed for a call the clock saw take no time (coarse clocks): caps calls per block at 10**4."""
-Sync = Callable[[], object] | None
+Sync = Optional[Callable[[], object]]
 
 
 @dataclass(frozen=True)
