@@ -362,6 +362,21 @@ def _predicate_proxy(sandbox: Sandbox, name: str) -> Any:
     return predicate
 
 
+def _worker_hook(name: str) -> Any:
+    """A stand-in for the declared ``synchronize`` hook, which lives in the worker (its module may not
+    be importable here): named as declared; the benchmark times sandboxed code in the worker, where
+    the hook itself is called."""
+
+    def hook() -> None:
+        raise RuntimeError(
+            f"the synchronize hook {name} runs in the isolated worker, not in convcheck's process"
+        )
+
+    hook.__module__, _, hook.__qualname__ = name.rpartition(".")
+    hook.__name__ = hook.__qualname__
+    return hook
+
+
 def load(spec: str, limits: Limits | None = None, python: str | None = None) -> Any:
     """Load ``spec`` in a worker process and return an ``Implementation`` of proxies.
 
@@ -380,6 +395,8 @@ def load(spec: str, limits: Limits | None = None, python: str | None = None) -> 
     declared = info["capabilities"]
     if declared is not None and declared.get("supports") is not None:
         declared = {**declared, "supports": _predicate_proxy(sandbox, declared["supports"])}
+    if declared is not None and declared.get("synchronize") is not None:
+        declared = {**declared, "synchronize": _worker_hook(declared["synchronize"])}
     caps = parse_capabilities(declared, where=f"{info['source']}: CONVCHECK_CAPABILITIES")
     functions = {
         f: _proxy(sandbox, f) for f in info["functions"] if any(f in o.functions for o in OPERATIONS.values())
