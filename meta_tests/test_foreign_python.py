@@ -32,6 +32,7 @@ from convcheck.sandbox import load
 from convcheck.sandbox.interpreter import probe
 from convcheck.spec import UsageError
 
+ROOT = Path(__file__).resolve().parents[1]
 PYENV_39 = Path("/root/.pyenv/versions/3.9.18/bin/python")
 RUN = ["--profile", "ci", "--max-examples", "5", "-k", "test_forward or test_backward"]
 
@@ -208,16 +209,26 @@ def test_an_unusable_interpreter_is_refused_naming_it_and_what_is_missing(tmp_pa
     assert "\n" not in message and message.startswith(f"--python {path}: ") and says in message, message
 
 
-@pytest.mark.parametrize("command", [["run", "--ops", "relu"], ["bench", "--corpus", "course_toy"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "--impl", "numpy_fast", "--ops", "relu"],
+        ["bench", "--impl", "numpy_fast", "--corpus", "course_toy"],
+        ["grade", "submissions", "--report", "grades"],
+    ],
+)
 def test_an_unusable_interpreter_is_one_line_and_exit_2(tmp_path, command):
+    (tmp_path / "submissions").mkdir()
+    (tmp_path / "submissions" / "alice.py").write_text((ROOT / "examples" / "my_layers.py").read_text())
     path = _fake(tmp_path, "python", _probe_line("3.8.18", "1.23.5"))
-    proc = _convcheck(command[0], "--impl", "numpy_fast", *command[1:], "--python", path, cwd=tmp_path)
+    proc = _convcheck(*command, "--python", path, cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
-    prefix = "convcheck: error:" if command[0] == "run" else "convcheck bench: error:"
+    prefix = "convcheck bench: error:" if command[0] == "bench" else "convcheck: error:"
     assert (
         proc.stderr.strip()
         == f"{prefix} --python {path}: is Python 3.8.18; the worker needs Python 3.9 or newer"
     )
+    assert not (tmp_path / "grades").exists() or not any((tmp_path / "grades").iterdir())
 
 
 def test_an_environment_without_numpy_is_refused(tmp_path):
