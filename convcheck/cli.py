@@ -158,10 +158,32 @@ def replay_command(args: argparse.Namespace, test: str) -> str:
     return shlex.join([*argv, "-k", test.split("::")[-1]])
 
 
-REPLAYED = ("impl", "profile", "seed", "max_examples", "strict", "contract", "no_isolation", "xfails")
+REPLAYED = (
+    "impl",
+    "profile",
+    "seed",
+    "max_examples",
+    "strict",
+    "contract",
+    "no_isolation",
+    "python",
+    "xfails",
+)
 """``--strict-xfails`` is not repeated: a replay runs one check, and says nothing of the others."""
 """The options of ``convcheck run`` that a replay command repeats: those that choose the draws and
 the verdict (``convcheck.options``)."""
+
+
+def interpreter_sides(side: dict[str, Any]) -> str:
+    """Both interpreters of a ``--python`` run: the implementation's (the worker's handshake) and convcheck's."""
+    import platform
+
+    import numpy
+
+    return (
+        f"implementation side: Python {side['python']} ({side['executable']}), NumPy {side['numpy']}; "
+        f"convcheck side: Python {platform.python_version()}, NumPy {numpy.__version__}"
+    )
 
 
 def _print_summary(impl: Implementation, results: list[dict[str, Any]], coverage: bool = False) -> None:
@@ -171,6 +193,9 @@ def _print_summary(impl: Implementation, results: list[dict[str, Any]], coverage
     from .summary import compact_table, coverage_lines
 
     print(f"convcheck: {impl.name} ({impl.source}) provides {', '.join(impl.functions)}")
+    sandbox = impl.extras.get("sandbox")
+    if sandbox is not None and sandbox.python is not None:
+        print(f"convcheck: {interpreter_sides(sandbox.info['environment'])}")
     print(f"convcheck: {contracts.summary_line(impl.extras.get('contract', contracts.LIBRARY))}")
     for line in declared_lines(impl):
         print(line)

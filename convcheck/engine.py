@@ -66,8 +66,14 @@ def load_for_summary(args: argparse.Namespace) -> Any:
     """Validate the implementation up front, in a worker unless ``no_isolation``. ``ContractError``
     for a bad implementation, ``UsageError`` for a bad limit."""
     from .impls import registry
+    from .sandbox.interpreter import requested
 
+    python = requested(getattr(args, "python", None))
     if args.no_isolation:
+        if python is not None:
+            from .spec import UsageError
+
+            raise UsageError(f"--python {python} runs the implementation in a worker; drop --no-isolation")
         return registry.load(args.impl)
     from .sandbox import Limits, load
 
@@ -84,7 +90,7 @@ def load_for_summary(args: argparse.Namespace) -> Any:
         from .spec import UsageError
 
         raise UsageError(str(e)) from None
-    impl = load(args.impl, limits)
+    impl = load(args.impl, limits, python)
     impl.extras["sandbox"].close()
     return impl
 

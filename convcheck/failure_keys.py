@@ -73,7 +73,7 @@ def keyed_class(base: type[E], key: Key) -> type[E]:
 def key_of(exc: BaseException) -> Key | None:
     """The key of an exception convcheck classified, else ``None``."""
     key = getattr(exc, KEY_ATTRIBUTE, None)
-    return tuple(key) if isinstance(key, tuple | list) else None
+    return tuple(key) if isinstance(key, (tuple, list)) else None
 
 
 def check_key(exc_class: type[BaseException], output: str | None, kind: str) -> Key:

@@ -258,7 +258,7 @@ def _top_level_names(tree: ast.Module) -> tuple[set[str], set[str]]:
     bound: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             bound.add(getattr(node, "name", ""))
             for inner in [*getattr(node, "decorator_list", []), *node.args.defaults, *node.args.kw_defaults]:
                 if inner is not None:

@@ -224,6 +224,17 @@ RUN_OPTIONS: tuple[Option, ...] = (
         group=_ISOLATION,
     ),
     Option(
+        "python",
+        ("--python",),
+        "run the implementation under this Python interpreter (its own environment: Python 3.9+ with "
+        "NumPy 1.21+, no convcheck needed there)",
+        pytest="--python",
+        metavar="PATH",
+        default_text="$CONVCHECK_PYTHON, else convcheck's own interpreter",
+        group=_ISOLATION,
+        grade="pass",
+    ),
+    Option(
         "timeout",
         ("--timeout",),
         "wall-clock seconds per call",

@@ -315,12 +315,19 @@ def isolation_limits(config: pytest.Config) -> Any:
 
 def load_implementation(name: str, config: pytest.Config) -> registry.Implementation:
     """Load in a sandbox worker (the default) or, with ``--no-isolation``, in this process."""
+    from .sandbox.interpreter import requested
+
     limits = isolation_limits(config)
+    python = requested(config.getoption("python"))
     if limits is None:
+        if python is not None:
+            raise pytest.UsageError(
+                f"--python {python} runs the implementation in a worker; drop --no-isolation"
+            )
         return registry.load(name)
     from . import sandbox
 
-    return sandbox.load(name, limits)
+    return sandbox.load(name, limits, python)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -32,7 +32,7 @@ def conv_output_shape(spatial: Sizes, kernel: Sizes, stride: Sizes, padding: Siz
     """Output lengths of a convolution: ``floor((n + lo + hi - d*(k-1) - 1) / s) + 1`` per axis."""
     return tuple(
         conv_out_size(n, k, s, lo, hi, d)
-        for n, k, s, (lo, hi), d in zip(spatial, kernel, stride, pad_pairs(padding), dilation, strict=True)
+        for n, k, s, (lo, hi), d in zip(spatial, kernel, stride, pad_pairs(padding), dilation)
     )
 
 
@@ -42,7 +42,7 @@ def pool_output_shape(
     """Output lengths of a pooling, by ``spec.shapes.pool_out_size`` (``ceil_mode`` drop rule included)."""
     return tuple(
         pool_out_size(n, k, s, lo, hi, d, ceil_mode)
-        for n, k, s, (lo, hi), d in zip(spatial, kernel, stride, pad_pairs(padding), dilation, strict=True)
+        for n, k, s, (lo, hi), d in zip(spatial, kernel, stride, pad_pairs(padding), dilation)
     )
 
 
@@ -52,9 +52,9 @@ def pad_spatial(x: np.ndarray, padding: Sizes, value: float) -> np.ndarray:
     The border is filled with ``value``; the result keeps ``x.dtype``.
     """
     pairs = pad_pairs(padding)
-    shape = (*x.shape[:2], *(lo + n + hi for n, (lo, hi) in zip(x.shape[2:], pairs, strict=True)))
+    shape = (*x.shape[:2], *(lo + n + hi for n, (lo, hi) in zip(x.shape[2:], pairs)))
     out = np.full(shape, value, dtype=x.dtype)
-    out[at(..., *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pairs, strict=True)))] = x
+    out[at(..., *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pairs)))] = x
     return out
 
 
@@ -85,7 +85,7 @@ def tap_slices(
     ``None`` when the tap reads padding only.
     """
     out_slices, in_slices = [], []
-    for n, o, s, (lo, _), offset in zip(spatial, out, stride, pad_pairs(padding), offsets, strict=True):
+    for n, o, s, (lo, _), offset in zip(spatial, out, stride, pad_pairs(padding), offsets):
         o0, o1, first = tap_span(n, o, s, lo, offset)
         if o1 == o0:
             return None
@@ -125,7 +125,7 @@ def avg_divisors(
     """
     per_axis = [
         np.asarray([avg_divisor(o, n, k, s, lo, hi, count_include_pad) for o in range(m)], dtype=dtype)
-        for n, m, k, s, (lo, hi) in zip(spatial, out, kernel, stride, pad_pairs(padding), strict=True)
+        for n, m, k, s, (lo, hi) in zip(spatial, out, kernel, stride, pad_pairs(padding))
     ]
     return reduce(np.multiply.outer, per_axis)
 

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -48,7 +48,7 @@ from convcheck.spec.params import AXIS_NAMES
 
 Array = np.ndarray
 Ints = tuple[int, ...]
-Pair = tuple[Callable[..., Any], Callable[..., Any] | None]
+Pair = tuple[Callable[..., Any], Optional[Callable[..., Any]]]
 
 _CONV = {"stride": "uniform", "padding": "uniform", "dilation": False, "groups": False}
 _POOL = {"stride": "uniform", "padding": "none", "dilation": False, "ceil_mode": False}
@@ -240,10 +240,10 @@ def _snapshot(value: Any) -> Any:
         return value.copy()
     if isinstance(value, Mapping):
         return {k: _snapshot(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         items = [_snapshot(v) for v in value]
         return items if isinstance(value, list) else tuple(items)
-    if value is None or isinstance(value, int | float | complex | str | bytes | np.generic):
+    if value is None or isinstance(value, (int, float, complex, str, bytes, np.generic)):
         return value
     return _UNCHECKED
 
@@ -286,10 +286,10 @@ def _first_write(before: Any, after: Any, where: str) -> str | None:
             if found:
                 return found
         return None
-    if isinstance(before, list | tuple):
-        if not isinstance(after, list | tuple) or len(after) != len(before):
+    if isinstance(before, (list, tuple)):
+        if not isinstance(after, (list, tuple)) or len(after) != len(before):
             return f"{where} had {len(before)} items, afterwards {_kind(after)}"
-        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+        for i, (b, a) in enumerate(zip(before, after)):
             found = _first_write(b, a, f"{where}[{i}]")
             if found:
                 return found
@@ -304,7 +304,7 @@ def _kind(value: Any) -> str:
         return f"an array of shape {value.shape} and dtype {value.dtype}"
     if isinstance(value, Mapping):
         return f"keys {sorted(map(str, value))}"
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return f"{len(value)} items"
     return repr(value)
 
@@ -333,7 +333,7 @@ def _guarded(fn: Callable[..., Any], *defaults: str) -> Callable[..., Any]:
     def call(*args: Any) -> Any:
         saved = [_snapshot(a) for a in args]
         out = fn(*args)
-        for arg_name, before, after in zip(names, saved, args, strict=False):
+        for arg_name, before, after in zip(names, saved, args):
             found = _first_write(before, after, arg_name)
             if found:
                 raise InputModified(
@@ -407,7 +407,7 @@ def cs231n_max_pool(forward: Callable[..., Any], backward: Callable[..., Any] | 
 
     def pool_param(x: Array, hp: dict[str, Any]) -> dict[str, int]:
         _check_supported(op_name, _CS231N, x.dtype, hp)
-        return {**dict(zip(keys, hp["kernel_size"], strict=True)), "stride": hp["stride"][0]}
+        return {**dict(zip(keys, hp["kernel_size"])), "stride": hp["stride"][0]}
 
     def max_pool_forward(
         x: Array, *, kernel_size: Ints, stride: Ints, padding: Ints, dilation: Ints, ceil_mode: bool
@@ -671,7 +671,7 @@ def _torch_engine() -> _Engine:
             grads = (None,) * len(inputs)  # type: ignore[assignment]  # torch types grad's result as tuple[Tensor, ...], though allow_unused gives None
         return tuple(
             _fresh(np.zeros_like(a) if g is None else g.detach().numpy(), a.dtype)
-            for g, a in zip(grads, arrays, strict=True)
+            for g, a in zip(grads, arrays)
         )
 
     def loss(fn: Callable[..., Any], z: Array, target: Array) -> tuple[Array, Array]:
@@ -709,7 +709,7 @@ def _jax_engine() -> _Engine:
     def vjp(fn: Callable[..., Any], arrays: tuple[Array, ...], dy: Array) -> tuple[Array, ...]:
         y, pullback = jax.vjp(fn, *arrays_in(arrays))
         grads = pullback(jnp.asarray(dy, dtype=y.dtype))
-        return tuple(_fresh(np.asarray(g), a.dtype) for g, a in zip(grads, arrays, strict=True))
+        return tuple(_fresh(np.asarray(g), a.dtype) for g, a in zip(grads, arrays))
 
     def loss(fn: Callable[..., Any], z: Array, target: Array) -> tuple[Array, Array]:
         target_j = jnp.asarray(_target(target, z.dtype))

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from math import prod
+from typing import Union
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -112,9 +113,9 @@ def _im2col_view(
     shape = (xp.shape[1], *kernel, n1 - n0, i1 - i0, *out_rest)
     strides = (
         s_c,
-        *(d * t for d, t in zip(dilation, s_spatial, strict=True)),
+        *(d * t for d, t in zip(dilation, s_spatial)),
         s_n,
-        *(s * t for s, t in zip(stride, s_spatial, strict=True)),
+        *(s * t for s, t in zip(stride, s_spatial)),
     )
     return as_strided(base, shape, strides, writeable=False)
 
@@ -144,9 +145,9 @@ def _col2im_add(dxp: np.ndarray, dcols: np.ndarray, tile: Tile, stride: Sizes, d
     nd = len(stride)
     kernel, out = dcols.shape[1 : 1 + nd], dcols.shape[2 + nd :]
     for taps in np.ndindex(*kernel):
-        starts = [a * d for a, d in zip(taps, dilation, strict=True)]
+        starts = [a * d for a, d in zip(taps, dilation)]
         starts[0] += i0 * stride[0]
-        cells = tuple(slice(f, f + (m - 1) * s + 1, s) for f, m, s in zip(starts, out, stride, strict=True))
+        cells = tuple(slice(f, f + (m - 1) * s + 1, s) for f, m, s in zip(starts, out, stride))
         dxp[(slice(n0, n1), slice(None), *cells)] += dcols[(slice(None), *taps)].swapaxes(0, 1)
 
 
@@ -216,10 +217,9 @@ def _input_grad_stride1(
     w_rot = w.reshape(groups, cog, cg, *kernel).swapaxes(1, 2)[_at(..., *reverse)]
     w_rot = w_rot.reshape(groups * cg, cog, *kernel)
     pairs = [
-        ((k - 1) * d - lo, (k - 1) * d - hi)
-        for k, d, (lo, hi) in zip(kernel, dilation, pad_pairs(padding), strict=True)
+        ((k - 1) * d - lo, (k - 1) * d - hi) for k, d, (lo, hi) in zip(kernel, dilation, pad_pairs(padding))
     ]
-    crop = tuple(slice(max(0, -lo), m - max(0, -hi)) for m, (lo, hi) in zip(dy.shape[2:], pairs, strict=True))
+    crop = tuple(slice(max(0, -lo), m - max(0, -hi)) for m, (lo, hi) in zip(dy.shape[2:], pairs))
     pads = tuple(max(0, p) for pair in pairs for p in pair)
     return _convolve(dy[_at(..., *crop)], w_rot, (1,) * len(kernel), pads, dilation, groups)
 
@@ -238,7 +238,7 @@ def _input_grad_col2im(
     kernel, out = w.shape[2:], dy.shape[2:]
     pairs = pad_pairs(padding)
     wg_t = _grouped_weight(w, groups, dy.dtype).transpose(0, 2, 1)
-    padded = tuple(lo + m + hi for m, (lo, hi) in zip(spatial, pairs, strict=True))
+    padded = tuple(lo + m + hi for m, (lo, hi) in zip(spatial, pairs))
     dxp = np.zeros((n, c_in, *padded), dtype=dy.dtype)
     per_row = c_in * prod(kernel) * prod(out[1:])
     tiles, size = _tiles(n, out[0], per_row)
@@ -249,7 +249,7 @@ def _input_grad_col2im(
         np.matmul(wg_t, _tile_matrix(dy, tile, groups), out=dcols.reshape(groups, wg_t.shape[1], -1))
         _col2im_add(dxp, dcols.reshape(c_in, *kernel, n1 - n0, i1 - i0, *out[1:]), tile, stride, dilation)
     if any(padding):
-        interior = tuple(slice(lo, lo + m) for m, (lo, _) in zip(spatial, pairs, strict=True))
+        interior = tuple(slice(lo, lo + m) for m, (lo, _) in zip(spatial, pairs))
         return np.ascontiguousarray(dxp[_at(..., *interior)])
     return dxp
 
@@ -318,7 +318,7 @@ def conv_backward(
 # rows (NumPy's fast contiguous loops) instead of stride-s gathers, which NumPy runs
 # several times slower.
 
-Tap = tuple[tuple[slice, ...], tuple[int | slice, ...]]
+Tap = tuple[tuple[slice, ...], tuple[Union[int, slice], ...]]
 """``(out_slices, plane_index)``: ``y[..., *out_slices]`` pairs with ``planes[..., *plane_index]``,
 ``plane_index`` being the tap's phase on each axis, then its slice of that phase plane on each axis."""
 
@@ -327,8 +327,8 @@ def _phase_view(a: np.ndarray, stride: Sizes) -> np.ndarray:
     """``a`` (N, C, *(q*s)) viewed as its phase planes (N, C, *s, *q) (no copy)."""
     n, c, *lengths = a.shape
     s_n, s_c, *steps = a.strides
-    shape = (n, c, *stride, *(m // s for m, s in zip(lengths, stride, strict=True)))
-    strides = (s_n, s_c, *steps, *(s * t for s, t in zip(stride, steps, strict=True)))
+    shape = (n, c, *stride, *(m // s for m, s in zip(lengths, stride)))
+    strides = (s_n, s_c, *steps, *(s * t for s, t in zip(stride, steps)))
     return as_strided(a, shape, strides)
 
 
@@ -343,8 +343,8 @@ def _phase_planes(x: np.ndarray, stride: Sizes) -> np.ndarray:
     if all(s == 1 for s in stride):
         return np.expand_dims(x, tuple(range(2, 2 + nd)))
     spatial = x.shape[2:]
-    q = tuple(-(-m // s) for m, s in zip(spatial, stride, strict=True))
-    full = tuple(qa * s for qa, s in zip(q, stride, strict=True))
+    q = tuple(-(-m // s) for m, s in zip(spatial, stride))
+    full = tuple(qa * s for qa, s in zip(q, stride))
     if spatial != full:
         ext = np.empty((*x.shape[:2], *full), dtype=x.dtype)
         ext[_at(..., *(slice(0, m) for m in spatial))] = x
@@ -360,7 +360,7 @@ def _merge_planes(planes: np.ndarray, spatial: Sizes, stride: Sizes) -> np.ndarr
     if all(s == 1 for s in stride):
         return planes[_at(slice(None), slice(None), *(0,) * nd)]
     q = planes.shape[2 + nd :]
-    full = tuple(qa * s for qa, s in zip(q, stride, strict=True))
+    full = tuple(qa * s for qa, s in zip(q, stride))
     out = np.empty((*planes.shape[:2], *full), dtype=planes.dtype)
     np.copyto(_phase_view(out, stride), planes)
     if tuple(spatial) != full:
@@ -384,13 +384,11 @@ def _taps(
     """
     taps: list[Tap] = []
     for tap in np.ndindex(*kernel):
-        offsets = tuple(a * d for a, d in zip(tap, dilation, strict=True))
+        offsets = tuple(a * d for a, d in zip(tap, dilation))
         sl = tap_slices(spatial, out, stride, padding, offsets)
         if sl is not None:
             out_slices, in_slices = sl
-            phases, plane_slices = zip(
-                *(_plane_slice(cells, s) for cells, s in zip(in_slices, stride, strict=True)), strict=True
-            )
+            phases, plane_slices = zip(*(_plane_slice(cells, s) for cells, s in zip(in_slices, stride)))
             taps.append((out_slices, (*phases, *plane_slices)))
     return taps
 
@@ -495,7 +493,7 @@ def avg_pool_backward(
     g = np.asarray(dy, dtype=x.dtype) / avg_divisors(
         spatial, out, kernel_size, stride, padding, count_include_pad, x.dtype
     )
-    q = tuple(-(-m // s) for m, s in zip(spatial, stride, strict=True))
+    q = tuple(-(-m // s) for m, s in zip(spatial, stride))
     dplanes = np.zeros((*x.shape[:2], *stride, *q), dtype=x.dtype)
     for out_slices, plane_index in _taps(spatial, out, kernel_size, stride, padding, ones):
         dplanes[(..., *plane_index)] += g[(..., *out_slices)]

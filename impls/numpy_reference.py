@@ -68,8 +68,7 @@ Sizes = tuple[int, ...]
 def _conv_window(position: Sizes, kernel: Sizes, stride: Sizes, dilation: Sizes) -> tuple[slice, ...]:
     """Padded-input slices of the window at output ``position``: cells ``o*s + a*d`` on each axis."""
     return tuple(
-        slice(o * s, o * s + d * (k - 1) + 1, d)
-        for o, k, s, d in zip(position, kernel, stride, dilation, strict=True)
+        slice(o * s, o * s + d * (k - 1) + 1, d) for o, k, s, d in zip(position, kernel, stride, dilation)
     )
 
 
@@ -136,7 +135,7 @@ def conv_backward(
             dw[cout] += np.tensordot(d, patch[:, cin], axes=([0], [0]))
             # dxp[n, c, window] += sum_co d[n, co] * w[co, c, a]
             dxp[(slice(None), cin, *window)] += np.tensordot(d, w[cout], axes=([1], [0]))
-    interior = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pad_pairs(padding), strict=True))
+    interior = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pad_pairs(padding)))
     dx = np.ascontiguousarray(dxp[_at(..., *interior)])
     db = None if b is None else dy.sum(axis=(0, *range(2, dy.ndim)))
     return dx, dw, db
@@ -151,9 +150,7 @@ def _real_window(
     """Input coordinates (in window order) of the real cells of the window at ``position``, per axis."""
     return tuple(
         real_taps(o, n, k, s, lo, d)
-        for o, n, k, s, (lo, _), d in zip(
-            position, spatial, kernel, stride, pad_pairs(padding), dilation, strict=True
-        )
+        for o, n, k, s, (lo, _), d in zip(position, spatial, kernel, stride, pad_pairs(padding), dilation)
     )
 
 
@@ -201,7 +198,7 @@ def max_pool_backward(
         patch = x[_at(..., *_as_slices(cells))]  # (N, C, *window)
         first = patch.reshape(n, c, -1).argmax(axis=2)  # argmax returns the first maximum
         taps = np.unravel_index(first, tuple(len(r) for r in cells))
-        winner = tuple(np.asarray(r)[t] for r, t in zip(cells, taps, strict=True))
+        winner = tuple(np.asarray(r)[t] for r, t in zip(cells, taps))
         # one winner per (n, c): the fancy-indexed cells are distinct, so += does not lose updates
         dx[(batch, chan, *winner)] += dy[(..., *position)]
     return dx
@@ -213,7 +210,7 @@ def _avg_window_divisor(
     """``D(o)``: the product over the axes of ``spec.shapes.avg_divisor``."""
     return prod(
         avg_divisor(o, n, k, s, lo, hi, count_include_pad)
-        for o, n, k, s, (lo, hi) in zip(position, spatial, kernel, stride, pad_pairs(padding), strict=True)
+        for o, n, k, s, (lo, hi) in zip(position, spatial, kernel, stride, pad_pairs(padding))
     )
 
 

@@ -184,7 +184,14 @@ def _run_notebook(path: Path, mod_name: str) -> ModuleType:
 def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
     if os.environ.get(DISABLE_PLUGINS_ENV):
         return {}
-    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    found: Any = importlib.metadata.entry_points()
+    # Python 3.9 (a worker under --python) returns a dict of groups; 3.10+ selects by keyword.
+    group = (
+        found.select(group=ENTRY_POINT_GROUP)
+        if hasattr(found, "select")
+        else found.get(ENTRY_POINT_GROUP, [])
+    )
+    return {ep.name: ep for ep in group}
 
 
 def available() -> list[str]:

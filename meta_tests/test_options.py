@@ -126,6 +126,7 @@ def test_run_passes_every_pytest_option_on():
         "max_examples": 7,
         "ops": "conv2d",
         "no_isolation": True,
+        "python": "/opt/py39/bin/python",
         "timeout": 3.5,
         "memory": 1000,
         "cpu_time": 9,

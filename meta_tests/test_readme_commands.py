@@ -27,6 +27,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
+_FOREIGN = (
+    "needs a second Python environment (built from PyPI); meta_tests/test_foreign_python.py builds one "
+    "once and runs run, bench and the environment variable through it"
+)
+
 NOT_RUN = {
     'python -m pip install -c constraints.txt -e ".[notebook]"': (
         "would point the editable install under test at a temporary copy; .ci/run runs this very "
@@ -52,6 +57,11 @@ NOT_RUN = {
     ),
     "tox -e torch": "builds a virtual environment of its own; the torch_functional line above runs its command",
     "tox -e jax": "builds a virtual environment of its own and installs JAX",
+    "python3.9 -m venv /opt/hw-env": _FOREIGN,
+    '/opt/hw-env/bin/pip install "numpy==1.23.5"': _FOREIGN,
+    "convcheck run --impl submissions/alice.py --python /opt/hw-env/bin/python": _FOREIGN,
+    "CONVCHECK_PYTHON=/opt/hw-env/bin/python convcheck grade submissions/ --report grades/": _FOREIGN,
+    "convcheck bench --impl numpy_fast --corpus course_toy --python /opt/hw-env/bin/python": _FOREIGN,
 }
 """README command -> why this test does not run it."""
 

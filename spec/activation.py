@@ -45,11 +45,11 @@ def valid_derivative_at_zero(value: Any) -> bool:
     number in ``[0, 1]`` or a ``[lo, hi]`` pair with ``0 <= lo <= hi <= 1``."""
 
     def number(v: Any) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool)
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
 
     if number(value):
         return bool(0 <= value <= 1)
-    if isinstance(value, list | tuple) and len(value) == 2 and all(number(v) for v in value):
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(number(v) for v in value):
         return bool(0 <= value[0] <= value[1] <= 1)
     return False
 

@@ -37,7 +37,7 @@ def output_spatial(x_shape: Shape, w_shape: Shape, p: ConvParams) -> tuple[int, 
     """Output length on each spatial axis, by ``spec.shapes.conv_out_size``."""
     return tuple(
         conv_out_size(n, k, p.stride[a], *p.pads(a), p.dilation[a])
-        for a, (n, k) in enumerate(zip(x_shape[2:], w_shape[2:], strict=True))
+        for a, (n, k) in enumerate(zip(x_shape[2:], w_shape[2:]))
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Optional
 
 from . import activation, conv, dense, loss, pool
 from .params import (
@@ -26,7 +26,7 @@ from .params import (
 from .shapes import divides_exactly, required
 
 Shape = tuple[int, ...]
-Shapes = dict[str, Shape | None]
+Shapes = dict[str, Optional[Shape]]
 
 LAYER_PROPERTIES = frozenset(
     {
@@ -502,7 +502,9 @@ def geometry_of(op: Operation, shapes: Shapes, params: Params) -> str:
         return "exact"
     x = required(shapes, "x")
     kernel = (
-        params.kernel_size if isinstance(params, MaxPoolParams | AvgPoolParams) else required(shapes, "w")[2:]
+        params.kernel_size
+        if isinstance(params, (MaxPoolParams, AvgPoolParams))
+        else required(shapes, "w")[2:]
     )
     for a in range(op.ndim):
         lo, hi = params.pads(a)
@@ -563,5 +565,5 @@ def bind_contract(
         functions = nd_functions[op.family]
         if per_dimension is not None:
             functions = per_dimension(op, *functions)
-        namespace.update(zip(op.functions, functions, strict=True))
+        namespace.update(zip(op.functions, functions))
     return contract_names(namespace)

@@ -33,7 +33,7 @@ def padding_kind(padding: Sequence[int]) -> str:
         return "none"
     if len(set(padding)) == 1:
         return "uniform"
-    pairs = zip(padding[::2], padding[1::2], strict=True)
+    pairs = zip(padding[::2], padding[1::2])
     return "symmetric" if all(lo == hi for lo, hi in pairs) else "asymmetric"
 
 

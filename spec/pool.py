@@ -25,13 +25,14 @@ its heap on such a max-pool backward).
 from __future__ import annotations
 
 from math import prod
+from typing import Union
 
 from .errors import InvalidConfiguration
 from .params import AXIS_NAMES, AvgPoolParams, MaxPoolParams
 from .shapes import ceil_div, effective_kernel, pool_out_size, windows_all_touch_input
 
 Shape = tuple[int, ...]
-PoolParams = MaxPoolParams | AvgPoolParams
+PoolParams = Union[MaxPoolParams, AvgPoolParams]
 
 TIE_RULES = ("first", "last", "split", "any", "all")
 """Max-pool tie rules an implementation may declare; ``"first"`` is the contract's. ``"any"``
@@ -48,7 +49,7 @@ finite number as well."""
 def valid_pad_value(value: object) -> bool:
     """Whether a declaration may give ``value`` as the max-pool padding value: ``-inf`` or a finite
     number (an ``int`` or ``float``, not a ``bool``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     return value == float("-inf") or abs(value) < float("inf")
 
@@ -101,10 +102,7 @@ def check(x_shape: Shape, p: PoolParams) -> None:
 
 def windows_per_cell(p: PoolParams) -> int:
     """Most windows that can cover one input cell: ``prod ceil(k*d / s)`` bounds it."""
-    return prod(
-        ceil_div(effective_kernel(k, d), s)
-        for k, d, s in zip(p.kernel_size, p.dilation, p.stride, strict=True)
-    )
+    return prod(ceil_div(effective_kernel(k, d), s) for k, d, s in zip(p.kernel_size, p.dilation, p.stride))
 
 
 def reduction_lengths(x_shape: Shape, p: PoolParams) -> dict[str, int]:

@@ -121,6 +121,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the input values (default 0)")
     parser.add_argument(
+        "--python",
+        default=None,
+        metavar="PATH",
+        help="run and time the implementation in a worker under this interpreter (its own environment: "
+        "Python 3.9+ with NumPy 1.21+); each block is timed inside the worker (default: $CONVCHECK_PYTHON, "
+        "else in this process)",
+    )
+    parser.add_argument(
         "--report",
         default=None,
         metavar="DIR",
@@ -225,10 +233,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if not args.impl:
         return _error("--impl is required (a shipped name, a .py file, module[:attr] or an entry point)")
-    from convcheck.impls import registry
-
     try:
-        impl = registry.load(args.impl)
+        impl = _load(args.impl, args.python, limit, args.threads)
     except ConvcheckError as e:
         return _error(str(e))
     if args.dtype not in impl.capabilities.dtypes:
@@ -237,6 +243,30 @@ def run(args: argparse.Namespace) -> int:
             f"pass --dtype {impl.capabilities.dtypes[0]}"
         )
     return _benchmark(impl, corpora, planned, over, settings, limit, args)
+
+
+def _load(spec: str, python: str | None, limit: Limit, threads: int | None) -> Implementation:
+    """The implementation, in this process; under ``--python`` (or ``CONVCHECK_PYTHON``) in an isolated
+    worker with generous limits (a benchmark's layer may take minutes; memory as ``--memory-limit``)
+    and ``threads`` (``--threads``) in its environment."""
+    from convcheck.impls import registry
+    from convcheck.sandbox.interpreter import requested
+
+    python = requested(python)
+    if python is None:
+        return registry.load(spec)
+    import os
+
+    from convcheck.sandbox import Limits, load
+
+    from .threads import ENV_VARS
+
+    if threads is not None:  # the worker's BLAS reads them when it starts
+        os.environ.update({name: str(threads) for name in ENV_VARS})
+
+    limits = Limits(timeout_s=3600.0, memory_mb=max(Limits().memory_mb, 2 * (limit.bytes >> 20)), cpu_s=36000)
+    impl: Implementation = load(spec, limits, python)
+    return impl
 
 
 def _benchmark(
@@ -278,6 +308,9 @@ def _benchmark(
     order = {p.entry.key: i for i, p in enumerate(planned)}
     results.sort(key=lambda r: order[r.entry.key])
     env = record.environment(env_threads, load_start)
+    from convcheck.report.model import implementation_side
+
+    env["implementation_side"] = implementation_side(impl)  # --python: the worker's handshake
     sec = record.section(impl, corpora, results, settings, limit, env, command_line(args))
     console.tables(sec)
     if args.report:

@@ -89,7 +89,7 @@ def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float
     proportion to the work; below 1, larger problems run at a higher rate.
     Needs two distinct positive ``x`` values.
     """
-    pts = [(math.log10(x), math.log10(y)) for x, y in zip(xs, ys, strict=True) if x > 0 and y > 0]
+    pts = [(math.log10(x), math.log10(y)) for x, y in zip(xs, ys) if x > 0 and y > 0]
     if len({p[0] for p in pts}) < 2:
         raise ValueError(f"a slope needs two distinct positive x values, got {list(xs)!r}")
     mx = math.fsum(p[0] for p in pts) / len(pts)

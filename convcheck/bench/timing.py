@@ -40,6 +40,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Optional
 
 from .stats import Stats, summarize
 
@@ -47,7 +48,7 @@ Clock = Callable[[], float]
 
 MIN_CALL = 1e-7
 """Seconds assumed for a call the clock saw take no time (coarse clocks): caps calls per block at 10**4."""
-Sync = Callable[[], object] | None
+Sync = Optional[Callable[[], object]]
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,15 @@ class Policy:
 
 @dataclass(frozen=True)
 class Target:
-    """A function to time and the hook that waits for its work (``None`` on the CPU)."""
+    """A function to time and the hook that waits for its work (``None`` on the CPU).
+
+    ``block``, when given, times a block elsewhere: ``block(number)`` returns the seconds of
+    ``number`` calls measured where the code runs (``--python``: inside the isolated worker, by
+    ``time_block`` there), and ``fn`` is not called here."""
 
     fn: Callable[[], object]
     synchronize: Sync = None
+    block: Callable[[int], float] | None = None
 
 
 @contextlib.contextmanager
@@ -93,6 +99,8 @@ def gc_disabled() -> Iterator[None]:
 
 def time_block(target: Target, number: int, clock: Clock = time.perf_counter) -> float:
     """Seconds for ``number`` calls, synchronised before the clock starts and before it stops."""
+    if target.block is not None:
+        return target.block(number)
     fn, sync = target.fn, target.synchronize
     if sync is not None:
         sync()

@@ -142,11 +142,25 @@ def _check_numbers(args: argparse.Namespace) -> None:
         )
 
 
+def _check_python(given: str | None) -> None:
+    """An interpreter named by ``--python`` (or ``CONVCHECK_PYTHON``) must host the worker: checked once
+    here, so that a bad one is one usage error rather than every submission scored 0 for it."""
+    from ..sandbox.interpreter import probe, requested
+
+    python = requested(given)
+    if python is not None:
+        try:
+            probe(python)
+        except UsageError as e:
+            raise UsageProblem(str(e)) from None
+
+
 def _settings(args: argparse.Namespace) -> GradeSettings:
     """Everything a grading run needs, validated; ``UsageProblem`` on the first mistake."""
     if not args.submissions.is_dir():
         raise UsageProblem(f"{args.submissions} is not a folder; give the folder that holds the submissions")
     _check_numbers(args)
+    _check_python(getattr(args, "python", None))
     ops = _ops(args.ops)
     try:
         rubric = load_rubric(args.rubric)

@@ -52,6 +52,7 @@ def header(doc: dict[str, Any]) -> list[str]:
         f"- environment: Python {env['python']}, NumPy {env['numpy']}, SciPy {env['scipy']}, torch {env['torch']}, "
         f"hypothesis {env['hypothesis']}; {env['cpu']}; threads: torch {th.get('torch')}, "
         f"NumPy BLAS {th.get('numpy_blas')}, CPUs {th.get('cpu_count')}",
+        *implementation_side_line(env),
         f"- run: profile {run['profile']}, {run['max_examples']} examples per property, seed "
         f"{run['seed'] if run['seed'] is not None else ('derandomized' if run['derandomize'] else 'random')}, "
         f"operations {', '.join(run['ops'] or ['all'])}, workers {run.get('workers') or 0}; `{run['command']}`",
@@ -288,3 +289,14 @@ def render(doc: dict[str, Any]) -> str:
     if doc.get("benchmark"):
         lines += ["## Benchmark", "", bench.markdown(doc["benchmark"]), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def implementation_side_line(env: dict[str, Any]) -> list[str]:
+    """The line naming the interpreter the implementation ran under (the worker's handshake), if any."""
+    side = env.get("implementation_side")
+    if not side:
+        return []
+    return [
+        f"- implementation side: Python {side['python']} (`{side['executable']}`), NumPy {side['numpy']}, "
+        f"{side['platform']}"
+    ]

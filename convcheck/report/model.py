@@ -128,8 +128,17 @@ def _package_of(impl: Implementation) -> dict[str, Any]:
     return {"name": None, "version": impl.version, "modules": sorted(modules)}
 
 
-def environment() -> dict[str, Any]:
-    """Versions, CPU and threads of the machine that ran the checks."""
+def implementation_side(impl: Implementation | None) -> dict[str, Any] | None:
+    """What the isolated worker reported of itself at start-up (Python, its executable, NumPy,
+    platform): under ``--python``, the implementation's own environment; ``None`` in-process."""
+    sandbox = getattr(impl, "extras", {}).get("sandbox") if impl is not None else None
+    side = sandbox.info.get("environment") if sandbox is not None else None
+    return dict(side) if side else None
+
+
+def environment(impl: Implementation | None = None) -> dict[str, Any]:
+    """Versions, CPU and threads of the machine that ran the checks; ``implementation_side`` is the
+    worker's handshake (``implementation_side``)."""
     from .. import __version__
 
     return {
@@ -145,6 +154,7 @@ def environment() -> dict[str, Any]:
         "pytest": _version("pytest"),
         "convcheck": __version__,
         "threads": threads(),
+        "implementation_side": implementation_side(impl),
     }
 
 
@@ -205,7 +215,7 @@ def new_document(impl: Implementation, run: dict[str, Any], strict: bool) -> dic
         "started": now(),
         "finished": None,
         "implementation": implementation(impl, strict),
-        "environment": environment(),
+        "environment": environment(impl),
         "run": run,
         "tolerance": tolerance_section(),
         "histogram_log10_edges": list(RATIO_EDGES),

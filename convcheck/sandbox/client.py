@@ -78,9 +78,11 @@ def breakers_kept() -> Iterator[None]:
 class Sandbox:
     """One worker process serving one implementation, restarted after every death."""
 
-    def __init__(self, spec: str, limits: Limits) -> None:
+    def __init__(self, spec: str, limits: Limits, python: str | None = None) -> None:
         self.spec = spec
         self.limits = limits
+        self.python = python
+        """The interpreter the worker runs under (``--python``, already probed), or ``None``: convcheck's."""
         self.info: dict[str, Any] = {}
         self.deaths = 0
         self._proc: Any = None
@@ -95,10 +97,7 @@ class Sandbox:
         self._workdir = tempfile.mkdtemp(prefix="convcheck-worker-")
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        argv = [
-            sys.executable,
-            "-m",
-            "convcheck.sandbox.worker",
+        worker_args = [
             self.spec,
             str(self.limits.memory_mb),
             str(self.limits.cpu_s),
@@ -106,6 +105,12 @@ class Sandbox:
             str(to_child_r),
             str(from_child_w),
         ]
+        if self.python is None:
+            argv = [sys.executable, "-m", "convcheck.sandbox.worker", *worker_args]
+        else:
+            from .bundle import launch_argv
+
+            argv = launch_argv(self.python, worker_args)
         self._proc = subprocess.Popen(
             argv,
             pass_fds=(to_child_r, from_child_w),
@@ -122,10 +127,14 @@ class Sandbox:
             self._kill()
             raise ContractError(f"loading {self.spec} took longer than {self.limits.startup_s:g} s")
         try:
-            kind, payload = wire.loads(parent.recv_bytes())
+            kind, payload, *_ = wire.loads(parent.recv_bytes())
         except (EOFError, OSError, ValueError):
+            tail = self._output_tail()
             code = self._reap()
-            raise ContractError(f"loading {self.spec} killed the worker ({_exit_text(code)})") from None
+            raise ContractError(
+                f"loading {self.spec} killed the worker ({_exit_text(code)})"
+                + (f"; its last output: {tail.splitlines()[-1].strip()}" if tail else "")
+            ) from None
         if kind == "contract_error":
             self._reap()
             raise ContractError(str(payload))
@@ -197,6 +206,39 @@ class Sandbox:
             target = args[int(index)]
             if isinstance(target, np.ndarray) and target.flags.writeable and target.shape == value.shape:
                 np.copyto(target, value)  # the caller sees the modification, as it would in-process
+        return payload
+
+    def stage(self, fname: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Keep the call ``fname(*args, **kwargs)`` in the worker for ``time_block`` (the benchmark)."""
+        if self._proc is None or self._proc.poll() is not None:
+            self.start()
+        assert self._conn is not None
+        self._conn.send_bytes(wire.dumps(["stage", fname, list(args), kwargs]))
+        self._expect(fname, "ok")
+
+    def time_block(self, number: int) -> float:
+        """Seconds for ``number`` back-to-back calls of the staged call, timed inside the worker
+        (``bench.timing.time_block`` there), so that the messages are not in the time."""
+        assert self._conn is not None, "stage a call first"
+        self._conn.send_bytes(wire.dumps(["time", number]))
+        return float(self._expect("timing", "timed"))
+
+    def _expect(self, what: str, kind: str) -> Any:
+        """The payload of the next reply, which must be of ``kind``; a ``SandboxFailure`` otherwise
+        (the worker did not answer within the wall-clock limit, died, or the call raised)."""
+        assert self._conn is not None
+        if not self._conn.poll(self.limits.timeout_s):
+            self._kill()
+            raise SandboxFailure("timeout", f"worker killed after {self.limits.timeout_s:g} s while {what}")
+        try:
+            got, payload, *_ = wire.loads(self._conn.recv_bytes())
+        except (EOFError, OSError, ValueError):
+            code = self._reap()
+            raise SandboxFailure(
+                "crash", f"worker died while {what}: {_exit_text(code, self.limits)}"
+            ) from None
+        if got != kind:
+            raise SandboxFailure("exception", f"{what} raised {payload['type']}: {payload['message']}")
         return payload
 
     def send_many(
@@ -320,19 +362,41 @@ def _predicate_proxy(sandbox: Sandbox, name: str) -> Any:
     return predicate
 
 
-def load(spec: str, limits: Limits | None = None) -> Any:
+def _worker_hook(name: str) -> Any:
+    """A stand-in for the declared ``synchronize`` hook, which lives in the worker (its module may not
+    be importable here): named as declared; the benchmark times sandboxed code in the worker, where
+    the hook itself is called."""
+
+    def hook() -> None:
+        raise RuntimeError(
+            f"the synchronize hook {name} runs in the isolated worker, not in convcheck's process"
+        )
+
+    hook.__module__, _, hook.__qualname__ = name.rpartition(".")
+    hook.__name__ = hook.__qualname__
+    return hook
+
+
+def load(spec: str, limits: Limits | None = None, python: str | None = None) -> Any:
     """Load ``spec`` in a worker process and return an ``Implementation`` of proxies.
 
     The module is imported only in the worker, never here. ``ContractError`` as
-    for ``registry.load``.
+    for ``registry.load``. ``python`` names the worker's interpreter (``--python``; ``None``:
+    convcheck's own); one that cannot host it is a ``UsageError`` (``interpreter.probe``).
     """
     from ..impls.registry import Implementation, absolute
 
-    sandbox = Sandbox(absolute(spec), limits or Limits())
+    if python is not None:
+        from .interpreter import probe
+
+        python = probe(python).path
+    sandbox = Sandbox(absolute(spec), limits or Limits(), python)
     info = sandbox.start()
     declared = info["capabilities"]
     if declared is not None and declared.get("supports") is not None:
         declared = {**declared, "supports": _predicate_proxy(sandbox, declared["supports"])}
+    if declared is not None and declared.get("synchronize") is not None:
+        declared = {**declared, "synchronize": _worker_hook(declared["synchronize"])}
     caps = parse_capabilities(declared, where=f"{info['source']}: CONVCHECK_CAPABILITIES")
     functions = {
         f: _proxy(sandbox, f) for f in info["functions"] if any(f in o.functions for o in OPERATIONS.values())

@@ -50,8 +50,8 @@ def _layout(a: np.ndarray) -> dict[str, Any] | None:
     """Strides, offset and span of a non-contiguous array; ``None`` if plainly contiguous."""
     if a.flags.c_contiguous or a.size == 0:
         return None
-    lo = sum(min(0, (n - 1) * s) for n, s in zip(a.shape, a.strides, strict=True))
-    hi = sum(max(0, (n - 1) * s) for n, s in zip(a.shape, a.strides, strict=True)) + a.itemsize
+    lo = sum(min(0, (n - 1) * s) for n, s in zip(a.shape, a.strides))
+    hi = sum(max(0, (n - 1) * s) for n, s in zip(a.shape, a.strides)) + a.itemsize
     return {"strides": list(a.strides), "offset": -lo, "span": hi - lo}
 
 
@@ -73,11 +73,11 @@ def _encode(value: Any, blobs: list[bytes]) -> Any:
         }
     if isinstance(value, np.generic) and value.dtype.kind in _NUMERIC_KINDS:
         return _encode(value.item(), blobs)
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else {"t": "float", "v": repr(value)}
-    if isinstance(value, tuple | list):
+    if isinstance(value, (tuple, list)):
         return {"t": type(value).__name__, "v": [_encode(v, blobs) for v in value]}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"t": "dict", "v": {k: _encode(v, blobs) for k, v in value.items()}}

@@ -1,7 +1,9 @@
 """The worker process: loads the implementation under test and runs its calls.
 
 Runs in a fresh interpreter (``python -m convcheck.sandbox.worker``, spawned,
-never forked, so it sees none of the parent's state), in its own scratch folder, with its output going to a log file there,
+never forked, so it sees none of the parent's state; under ``--python``, another interpreter
+runs these same files from a zip, ``convcheck.sandbox.bundle``, so this module and what it
+imports keep to Python 3.9 and NumPy 1.21), in its own scratch folder, with its output going to a log file there,
 under a memory cap set before anything else is imported. Whatever the code
 under test does here (monkeypatching, chdir, environment, closing stdout) stays
 here: the parent only ever reads the encoded messages this loop sends.
@@ -9,7 +11,9 @@ here: the parent only ever reads the encoded messages this loop sends.
 
 from __future__ import annotations
 
+import gc
 import os
+import platform
 import sys
 import traceback
 from typing import TYPE_CHECKING, Any
@@ -52,6 +56,18 @@ def _send(conn: Any, message: Any) -> None:
     conn.send_bytes(dumps(message))
 
 
+def describe_environment(np: Any) -> dict[str, Any]:
+    """The handshake: this interpreter's Python, NumPy and platform (the report's implementation side)."""
+    return {
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+    }
+
+
 def main(conn: Any, spec: str, memory_mb: int, cpu_s: int, workdir: str) -> None:
     """Serve calls until the parent closes the pipe (``conn`` reads requests and sends replies)."""
     from .limits import apply_memory_cap
@@ -66,13 +82,14 @@ def main(conn: Any, spec: str, memory_mb: int, cpu_s: int, workdir: str) -> None
     from .limits import arm_cpu_cap
     from .wire import aliased
 
+    environment = describe_environment(np)
     try:
         impl = registry.load(spec)
     except ContractError as e:
-        _send(conn, ["contract_error", str(e)])
+        _send(conn, ["contract_error", str(e), environment])
         return
     except BaseException as e:  # the module's own import code failed in any way
-        _send(conn, ["contract_error", f"importing {spec} raised {type(e).__name__}: {e}"])
+        _send(conn, ["contract_error", f"importing {spec} raised {type(e).__name__}: {e}", environment])
         return
     _send(
         conn,
@@ -84,9 +101,11 @@ def main(conn: Any, spec: str, memory_mb: int, cpu_s: int, workdir: str) -> None
                 "version": impl.version,
                 "functions": list(impl.functions),
                 "capabilities": impl.capabilities.to_dict() if impl.capabilities.declared else None,
+                "environment": environment,
             },
         ],
     )
+    staged: list[Any] = []
     while True:
         try:
             request = conn.recv_bytes()
@@ -98,8 +117,31 @@ def main(conn: Any, spec: str, memory_mb: int, cpu_s: int, workdir: str) -> None
         tools = (np, arm_cpu_cap, aliased, cpu_s)
         if message[0] == "batch":  # several calls in one round trip (the small-scope sweep)
             _send(conn, ["batch", _run_batch(impl, message[1], tools)])
+        elif message[0] == "stage":  # the call the benchmark times next, kept here
+            staged[:] = [impl.functions[message[1]], message[2], message[3], impl.capabilities.synchronize]
+            _send(conn, ["ok", None, {}])
+        elif message[0] == "time":
+            _send(conn, _time_staged(staged, message[1], tools))
         else:
             _send(conn, _run_one(impl, message[1:], tools))
+
+
+def _time_staged(staged: list[Any], number: int, tools: tuple[Any, ...]) -> list[Any]:
+    """Seconds for ``number`` calls of the staged call, measured here (``bench.timing.time_block``:
+    synchronised, garbage collector off), so that no message crossing lands in the time."""
+    from ..bench.timing import Target, time_block
+
+    fn, args, kwargs, synchronize = staged
+    tools[1](tools[3])  # the CPU cap, armed per block as per call
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return ["timed", time_block(Target(lambda: fn(*args, **kwargs), synchronize), number)]
+    except BaseException as e:
+        return ["raised", {"type": type(e).__name__, "message": str(e), "traceback": _their_traceback(e)}]
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _run_batch(impl: Implementation, calls: list[list[Any]], tools: tuple[Any, ...]) -> list[list[Any]]:
@@ -138,7 +180,7 @@ def _run_one(impl: Implementation, call: list[Any], tools: tuple[Any, ...]) -> l
         return ["raised", {**details, "not_implemented": isinstance(e, NotImplementedError)}]
     changed = {
         str(i): a
-        for i, (a, b) in enumerate(zip(args, before, strict=True))
+        for i, (a, b) in enumerate(zip(args, before))
         if b is not None and not np.array_equal(a, b, equal_nan=True)
     }
     return ["ok", _mark_aliases(out, args, names, aliased, np), changed]
@@ -164,17 +206,22 @@ def _declared_predicate(impl: Implementation, args: list[Any]) -> Any:
 def _mark_aliases(out: Any, args: list[Any], names: list[str], aliased: Any, np: Any) -> Any:
     """Outputs that share memory with an input are sent marked with that input's name."""
     if isinstance(out, np.ndarray):
-        for arg, name in zip(args, names, strict=False):
+        for arg, name in zip(args, names):
             if isinstance(arg, np.ndarray) and np.shares_memory(out, arg):
                 return aliased(out, name)
         return out
-    if isinstance(out, tuple | list):
+    if isinstance(out, (tuple, list)):
         return type(out)(_mark_aliases(o, args, names, aliased, np) for o in out)
     return out
 
 
-if __name__ == "__main__":
-    _spec, _memory, _cpu, _workdir, _rfd, _wfd = sys.argv[1:7]
-    from convcheck.sandbox.wire import Pipes
+def serve(argv: list[str]) -> None:
+    """The worker's entry point: ``argv`` is ``spec memory_mb cpu_s workdir read_fd write_fd``."""
+    spec, memory, cpu, workdir, read_fd, write_fd = argv[:6]
+    from .wire import Pipes
 
-    main(Pipes(int(_rfd), int(_wfd)), _spec, int(_memory), int(_cpu), _workdir)
+    main(Pipes(int(read_fd), int(write_fd)), spec, int(memory), int(cpu), workdir)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1:])

@@ -22,7 +22,7 @@ EXPECTED_FAILURES = ("conv3d:backward", "conv3d:adjoint", "conv3d:finite_differe
 def _stride_dilated(dy, stride):
     """``dy`` with ``stride - 1`` zeros inserted between neighbouring cells on each spatial axis."""
     n, c, *out = dy.shape
-    up = np.zeros((n, c, *((o - 1) * s + 1 for o, s in zip(out, stride, strict=True))), dtype=dy.dtype)
+    up = np.zeros((n, c, *((o - 1) * s + 1 for o, s in zip(out, stride))), dtype=dy.dtype)
     up[(slice(None), slice(None), *(slice(None, None, s) for s in stride))] = dy
     return up
 
@@ -33,9 +33,9 @@ def _dx(dy, x_shape, w, *, stride, padding, dilation, groups):
     g = groups
     lo, hi = padding[::2], padding[1::2]
     w_rot = w[..., ::-1, ::-1]  # BUG: the 2-D rotation; on a 3-D kernel it leaves the depth axis unflipped
-    reach = [d * (kk - 1) for d, kk in zip(dilation, k, strict=True)]
+    reach = [d * (kk - 1) for d, kk in zip(dilation, k)]
     up = _stride_dilated(dy, stride)
-    full = [u + r for u, r in zip(up.shape[2:], reach, strict=True)]  # the padded-input cells windows reach
+    full = [u + r for u, r in zip(up.shape[2:], reach)]  # the padded-input cells windows reach
     upp = np.pad(up, ((0, 0), (0, 0), *((r, r) for r in reach)))
     upp = upp.reshape(n, g, c_out // g, *upp.shape[2:])
     wg = w_rot.reshape(g, c_out // g, cg, *k)
@@ -48,7 +48,7 @@ def _dx(dy, x_shape, w, *, stride, padding, dilation, groups):
             f * dilation[2] : f * dilation[2] + full[2],
         ]
         dxp += np.einsum("ngoxyz,goc->ngcxyz", part, wg[..., a, e, f])
-    padded = np.zeros((n, c_in, *(s + l + h for s, l, h in zip(size, lo, hi, strict=True))), dtype=dy.dtype)
+    padded = np.zeros((n, c_in, *(s + l + h for s, l, h in zip(size, lo, hi))), dtype=dy.dtype)
     padded[:, :, : full[0], : full[1], : full[2]] = dxp.reshape(n, c_in, *full)
     return padded[:, :, lo[0] : lo[0] + size[0], lo[1] : lo[1] + size[1], lo[2] : lo[2] + size[2]].copy()
 
