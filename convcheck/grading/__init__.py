@@ -16,6 +16,18 @@ pieces, one idea per module:
     one student's verdict from the child's exit status, results and output;
 ``runner``
     the child command and running it under a wall-clock limit, killing its process group;
+``submission``
+    one submission graded into one folder: its child, its verdict, its files;
+``batch``
+    the thread pool that grades many submissions at once, and stopping it on Ctrl-C;
+``interrupts``
+    ignoring a second Ctrl-C while a stopped run writes what finished;
+``cluster``
+    where the submissions run: the thread pool, a Dask LocalCluster, or a running Dask cluster;
+``dask_batch``
+    grading on a Dask cluster: a task per submission, results streamed back, faults recorded;
+``units``
+    a submission on a cluster as a retryable unit: a folder per try, published whole;
 ``summary``
     the class summary, ``summary.csv`` and ``summary.html``;
 ``feedback``
