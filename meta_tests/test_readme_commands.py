@@ -52,6 +52,16 @@ NOT_RUN = {
     ),
     "tox -e torch": "builds a virtual environment of its own; the torch_functional line above runs its command",
     "tox -e jax": "builds a virtual environment of its own and installs JAX",
+    "dask scheduler --host 10.0.0.5 --port 8786": (
+        "a server that runs until stopped, on another machine's address; "
+        "meta_tests/test_dask_grading.py starts a real scheduler and workers on 127.0.0.1"
+    ),
+    "dask worker tcp://10.0.0.5:8786 --nworkers 4 --nthreads 1": (
+        "joins the scheduler above; meta_tests/test_dask_grading.py starts real workers"
+    ),
+    "convcheck grade /shared/subs/ --report /shared/grades/ --scheduler tcp://10.0.0.5:8786": (
+        "needs the cluster above; meta_tests/test_dask_grading.py grades on a real one"
+    ),
 }
 """README command -> why this test does not run it."""
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,6 +117,8 @@ def open_cluster(spec: ClusterSpec | None, retries: int) -> Iterator[Client | No
     if spec is None:
         yield None
         return
+    if spec.local_workers:  # the workers it spawns read their log level from the environment
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
     _import_distributed()
     import dask
     from distributed import Client, LocalCluster
@@ -139,7 +142,7 @@ def open_cluster(spec: ClusterSpec | None, retries: int) -> Iterator[Client | No
             processes=True,
             host="127.0.0.1",
             scheduler_port=0,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: the default one may be another cluster's
             scheduler_kwargs={"dashboard": False},
             worker_dashboard_address=None,
             memory_limit=0,  # the work is in each submission's child, under its own --memory limit

@@ -163,18 +163,17 @@ def _interrupt(client: Client, run: Path, futures: list[Future]) -> bool:
     """Stop the run: every unit, running or about to start, sees the ``STOP`` file, kills its child
     and returns. Waits for them up to ``STOP_GRACE_S``, then cancels what is left; whether all
     returned (their try folders can go)."""
-    from distributed import wait
-
     (run / STOP_FILE).touch()
     previous = ignore_interrupts()
     try:
-        wait(futures, timeout=STOP_GRACE_S, return_when="ALL_COMPLETED")
-    except TimeoutError:
-        pass  # what has not returned is cancelled below; its try folder stays
+        deadline = time.monotonic() + STOP_GRACE_S
+        while not all(f.done() for f in futures) and time.monotonic() < deadline:
+            time.sleep(STOP_POLL_S)
     finally:
         restore(previous)
     not_done = [f for f in futures if not f.done()]
-    client.cancel(not_done)
+    if not_done:
+        client.cancel(not_done)
     return not not_done
 
 
