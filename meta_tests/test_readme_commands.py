@@ -62,6 +62,16 @@ NOT_RUN = {
     "convcheck run --impl submissions/alice.py --python /opt/hw-env/bin/python": _FOREIGN,
     "CONVCHECK_PYTHON=/opt/hw-env/bin/python convcheck grade submissions/ --report grades/": _FOREIGN,
     "convcheck bench --impl numpy_fast --corpus course_toy --python /opt/hw-env/bin/python": _FOREIGN,
+    "dask scheduler --host 10.0.0.5 --port 8786": (
+        "a server that runs until stopped, on another machine's address; "
+        "meta_tests/test_dask_grading.py starts a real scheduler and workers on 127.0.0.1"
+    ),
+    "dask worker tcp://10.0.0.5:8786 --nworkers 4 --nthreads 1": (
+        "joins the scheduler above; meta_tests/test_dask_grading.py starts real workers"
+    ),
+    "convcheck grade /shared/subs/ --report /shared/grades/ --scheduler tcp://10.0.0.5:8786": (
+        "needs the cluster above; meta_tests/test_dask_grading.py grades on a real one"
+    ),
 }
 """README command -> why this test does not run it."""
 

@@ -19,6 +19,18 @@ pieces, one idea per module:
 ``store``
     the link to the results database (``convcheck.results_db``): each finished submission
     recorded, ``--resume``'s skipping, the verdicts the summary is made from;
+``submission``
+    one submission graded into one folder: its child, its verdict, its files;
+``batch``
+    the thread pool that grades many submissions at once, and stopping it on Ctrl-C;
+``interrupts``
+    ignoring a second Ctrl-C while a stopped run writes what finished;
+``cluster``
+    where the submissions run: the thread pool, a Dask LocalCluster, or a running Dask cluster;
+``dask_batch``
+    grading on a Dask cluster: a task per submission, results streamed back, faults recorded;
+``units``
+    a submission on a cluster as a retryable unit: a folder per try, published whole;
 ``summary``
     the class summary, ``summary.csv`` and ``summary.html``;
 ``feedback``

@@ -12,9 +12,15 @@ gradescope`` Gradescope's ``results.json``); the class gets ``OUT/summary.csv`` 
 rewritten after each student. Scores follow the rubric (``--rubric``; format in
 ``convcheck.grading.rubric``, default ``default_rubric.toml``).
 
+With ``--cluster local[:N]`` or ``--scheduler ADDR`` the submissions run as
+tasks of a Dask cluster instead (``convcheck.grading.cluster``,
+``convcheck.grading.dask_batch``), each still in its own child.
+
 Exit status: 0 when every submission was graded (whatever the scores), 2 for
-a usage error (no such folder, an invalid rubric, a bad option), 3 when
-``convcheck run`` itself does not start (nothing is graded), 130 when
+a usage error (no such folder, an invalid rubric, a bad option, a Dask
+scheduler that does not answer), 3 when ``convcheck run`` itself does not
+start (nothing is graded) or the Dask scheduler went away mid-run (the command
+that grades the rest is printed), 130 when
 interrupted (Ctrl-C or SIGTERM): the children are killed and the summary keeps
 the students who finished.
 
@@ -34,24 +40,30 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..options import DEFAULT_SEED, DERANDOMISED, add_to_parser, grade_options, run_flags
 from ..results_db import ResultsDBError
 from ..spec import UsageError
 from ..spec.networks import selection
 from .batch import GradeSettings, grade_all
+from .cluster import ClusterSpec, ClusterUnavailable, open_cluster, parse_cluster
+from .dask_batch import ClusterLost
 from .discover import Submission, discover
 from .feedback import write_feedback
 from .gradescope import write_results
-from .outcome import Outcome, write_grade
+from .outcome import INFRASTRUCTURE_ERROR, Outcome, write_grade
 from .progress import GradeProgress, final_table
 from .rubric import RubricError, load_rubric
 from .runner import RunOptions, RunUnavailable, check_run_available, passthrough
 from .store import GradeStore
 from .summary import write_summary
 
+if TYPE_CHECKING:
+    from distributed import Client
+
 EXIT_OK, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 2, 3, 130
+RESUME_FLAG = "--resume"
 FORMATS = ("gradescope",)
 """Course-platform outputs ``--format`` adds beside the standard files."""
 
@@ -118,6 +130,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip the submissions OUT/results.sqlite already holds for the same files, convcheck version, "
         "profile, seed and settings (go on with an interrupted grading)",
     )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--cluster",
+        metavar="local[:N]",
+        default=None,
+        help="grade on a Dask LocalCluster of N worker processes started for this run "
+        "(default N: --jobs, else the cores); needs the dask extra",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        default=None,
+        help="grade on the running Dask cluster of this scheduler (its workers must see the "
+        "submissions and OUT at the same paths); needs the dask extra",
+    )
+    parser.add_argument(
+        "--retries",
+        metavar="N",
+        type=int,
+        default=1,
+        help="on a Dask cluster, grade a submission again this many times when its worker dies; "
+        "then it is an infrastructure error, not scored (default 1)",
+    )
     add_to_parser(parser, grade_options(), "grade")
 
 
@@ -134,6 +169,8 @@ def _ops(value: str | None) -> tuple[str, ...]:
 def _check_numbers(args: argparse.Namespace) -> None:
     if args.jobs is not None and args.jobs < 1:
         raise UsageProblem(f"-j/--jobs={args.jobs} must be at least 1")
+    if args.retries < 0:
+        raise UsageProblem(f"--retries={args.retries} must be at least 0")
     if args.max_examples is not None and args.max_examples < 1:
         raise UsageProblem(f"--max-examples={args.max_examples} must be at least 1")
     if not args.submission_timeout > 0:
@@ -218,10 +255,19 @@ def _write_student(settings: GradeSettings, outcome: Outcome) -> None:
 
 
 def _grade(
-    settings: GradeSettings, submissions: list[Submission], jobs: int, store: GradeStore
+    settings: GradeSettings,
+    submissions: list[Submission],
+    jobs: int,
+    store: GradeStore,
+    cluster: Client | None = None,
+    retries: int = 1,
 ) -> tuple[list[Outcome], bool]:
     """Grade with progress, recording each student in the database and rewriting the summary from it;
-    SIGTERM acts as Ctrl-C. Returns every verdict of the run (resumed ones included)."""
+    SIGTERM acts as Ctrl-C. Returns every verdict of the run (resumed ones included).
+
+    A lost Dask scheduler (``ClusterLost``) ends the run the same way, the database and the summary
+    holding what finished; the exception is raised again for the caller to explain.
+    """
     ops = list(settings.options.ops) or None
     title = grade_title(settings)
     write_summary(settings.out, store.outcomes(), settings.rubric, ops, title)
@@ -237,7 +283,11 @@ def _grade(
                 write_summary(settings.out, store.outcomes(), settings.rubric, ops, title)
                 progress.finished(outcome)
 
-            finished, interrupted = grade_all(submissions, settings, jobs, on_done)
+            lost: ClusterLost | None = None
+            try:
+                finished, interrupted = grade_all(submissions, settings, jobs, on_done, cluster, retries)
+            except ClusterLost as e:
+                lost, finished, interrupted = e, e.outcomes, True
         for sig in previous:  # the last writes are quick: let no second Ctrl-C cut them short
             signal.signal(sig, signal.SIG_IGN)
         for outcome in finished:  # one an interrupt kept on_done from recording
@@ -255,13 +305,47 @@ def _grade(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if lost is not None:
+        raise lost
     return outcomes, interrupted
+
+
+def cluster_spec(args: argparse.Namespace) -> ClusterSpec | None:
+    """The Dask cluster ``--cluster``/``--scheduler`` ask for; ``None`` for the thread pool."""
+    if args.scheduler:
+        return ClusterSpec(scheduler=args.scheduler)
+    if args.cluster is None:
+        return None
+    try:
+        return parse_cluster(args.cluster, args.jobs or default_jobs())
+    except ValueError as e:
+        raise UsageProblem(str(e)) from None
+
+
+def resume_command(argv: list[str]) -> str:
+    """The command that grades again what a run did not finish: this one, with ``--resume``."""
+    import shlex
+
+    words = ["convcheck", *argv]
+    return shlex.join(words if RESUME_FLAG in words else [*words, RESUME_FLAG])
+
+
+def _unscored_line(outcomes: list[Outcome]) -> str | None:
+    """A line naming the submissions that the grading machines failed (no score), if any."""
+    names = sorted(o.student for o in outcomes if o.status == INFRASTRUCTURE_ERROR)
+    if not names:
+        return None
+    return (
+        f"convcheck grade: {len(names)} submission(s) not scored, an infrastructure error "
+        f"(their Dask worker died on every try): {', '.join(names)}; grade again to score them"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Grade every submission in ``args.submissions``; the exit status (see the module docstring)."""
     try:
         settings = _settings(args)
+        spec = cluster_spec(args)
         submissions = discover(args.submissions)
         if not submissions:
             raise UsageProblem(
@@ -284,7 +368,24 @@ def run(args: argparse.Namespace) -> int:
             f"convcheck grade: resuming; {len(reused)} submission(s) already recorded in {store.path}, "
             f"{len(todo)} to grade"
         )
-    outcomes, interrupted = _grade(settings, todo, args.jobs or default_jobs(), store)
+    try:
+        with open_cluster(spec, args.retries) as client:
+            if spec is not None:
+                print(f"convcheck grade: grading on {spec.describe()}", file=sys.stderr)
+            outcomes, interrupted = _grade(
+                settings, todo, args.jobs or default_jobs(), store, client, args.retries
+            )
+    except ClusterUnavailable as e:
+        store.finish(interrupted=True)  # nothing was graded; the run's row says so
+        print(f"convcheck: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ClusterLost as e:
+        print(f"convcheck grade: {e}; grade the rest with:", file=sys.stderr)
+        print(f"  {resume_command(sys.argv[1:])}", file=sys.stderr)
+        return EXIT_INTERNAL
+    unscored = _unscored_line(outcomes)
+    if unscored:
+        print(unscored, file=sys.stderr)
     if interrupted:
         print(
             f"convcheck grade: interrupted; {len(outcomes)} of {len(submissions)} submission(s) finished "

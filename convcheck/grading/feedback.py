@@ -99,7 +99,8 @@ def summary_markdown(outcome: Outcome) -> str:
     """The head of the feedback: the score, the status, why nothing was graded, the notebook's notes."""
     parts = [f"# convcheck feedback: {outcome.student}", ""]
     source = f" (`{outcome.entry}`)" if outcome.entry else ""
-    parts.append(f"**Score: {outcome.score:.2f} / 100**, status: {outcome.status}{source}")
+    score = "not given" if outcome.score is None else f"{outcome.score:.2f} / 100"
+    parts.append(f"**Score: {score}**, status: {outcome.status}{source}")
     parts.append("")
     if outcome.status not in GRADED_STATUSES:
         parts += ["## Why nothing could be graded", ""]

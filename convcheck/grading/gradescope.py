@@ -70,7 +70,7 @@ def results(outcome: Outcome, rubric: Rubric, ops: list[str] | None = None) -> d
     total = sum(weights.values())
     tests = [_test(outcome, rubric, item, POINTS * w / total) for item, w in weights.items() if total > 0]
     return {
-        "score": round(outcome.score, 2),
+        "score": round(outcome.score or 0.0, 2),  # never called for an unscored outcome
         "execution_time": round(outcome.seconds),
         "output": summary_markdown(outcome),
         "output_format": "md",

@@ -17,7 +17,11 @@ Statuses, and how they are scored:
 ``invalid submission``
     no entry module could be chosen (``convcheck.grading.discover``), score 0;
 ``grader error``
-    the grader itself failed on this submission (e.g. the disk is full), score 0.
+    the grader itself failed on this submission (e.g. the disk is full), score 0;
+``infrastructure error``
+    the machines grading it failed, not the submission: a Dask worker died while
+    running it on every allowed try (``convcheck grade --retries``). No score (``None``,
+    an empty cell in the summary): the student is graded again on a rerun.
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ from .runner import ChildRun
 from .scoring import declared_features, group_statuses, item_statuses, score
 
 GRADED_STATUSES = ("graded", "incomplete")
-"""Statuses whose score comes from the rubric; every other status scores 0."""
+"""Statuses whose score comes from the rubric; every other status scores 0, but ``UNSCORED``."""
+INFRASTRUCTURE_ERROR = "infrastructure error"
+UNSCORED = (INFRASTRUCTURE_ERROR,)
+"""Statuses that carry no score: the grading machines failed, so the student was not judged."""
 
 ERROR_PREFIX = "convcheck: error: "
 STDERR_TAIL_LINES = 20
@@ -48,7 +55,7 @@ class Outcome:
 
     student: str
     status: str
-    score: float
+    score: float | None
     message: str = ""
     items: dict[str, str] = field(default_factory=dict)
     checks: int = 0
@@ -188,6 +195,11 @@ def mistake_record(group: FailureGroup, root: Path | None = None) -> dict[str, A
 def mistakes_message(groups: list[Any]) -> str:
     """The feedback line of a graded run: each mistake once, with how many checks it failed."""
     return f"{len(groups)} mistake(s): " + "; ".join(f"{g.op}: {g.title} ({g.span()})" for g in groups)
+
+
+def score_text(outcome: Outcome) -> str:
+    """The score as the summary and the progress lines print it: two decimals, or ``-`` for none."""
+    return "-" if outcome.score is None else f"{outcome.score:.2f}"
 
 
 def write_grade(folder: Path, outcome: Outcome) -> None:

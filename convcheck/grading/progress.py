@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from .outcome import GRADED_STATUSES, Outcome
+from .outcome import GRADED_STATUSES, Outcome, score_text
 
 PLAIN_WIDTH = 160
 """Width of the output when it is not a terminal (a log keeps the table unwrapped), unless COLUMNS says."""
@@ -33,7 +33,7 @@ def _console() -> Console:
 
 def _line(outcome: Outcome) -> str:
     detail = ", ".join(outcome.failing) if outcome.status in GRADED_STATUSES else outcome.message
-    return f"{outcome.student}: {outcome.score:.2f} ({outcome.status}){' - ' + detail if detail else ''}"
+    return f"{outcome.student}: {score_text(outcome)} ({outcome.status}){' - ' + detail if detail else ''}"
 
 
 class GradeProgress:
@@ -92,5 +92,5 @@ def final_table(outcomes: list[Outcome]) -> Table:
         detail = ", ".join(o.failing) if o.status in GRADED_STATUSES else o.message
         detail = detail if len(detail) <= DETAIL_LIMIT else detail[: DETAIL_LIMIT - 3] + "..."
         style = None if o.status in GRADED_STATUSES else "red"
-        table.add_row(Text(o.student), f"{o.score:.2f}", Text(o.status), Text(detail), style=style)
+        table.add_row(Text(o.student), score_text(o), Text(o.status), Text(detail), style=style)
     return table

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,7 +164,7 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _kill_tree(pid: int) -> None:
+def kill_tree(pid: int) -> None:
     """SIGKILL the child's process group and every process below it, while the child still holds them.
 
     The child leads its own group (its pid is the group id); processes that
@@ -192,8 +193,16 @@ def _exited(pid: int) -> bool:
     return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
-def run_child(cmd: list[str], folder: Path, timeout: float, stop: threading.Event) -> ChildRun:
+def run_child(
+    cmd: list[str],
+    folder: Path,
+    timeout: float,
+    stop: threading.Event,
+    started: Callable[[int], None] | None = None,
+) -> ChildRun:
     """Run ``cmd`` in ``folder`` (stdout/stderr to ``stdout.txt``/``stderr.txt`` there).
+
+    ``started``, if given, is called with the child's pid as soon as it runs.
 
     Returns when the child exits, ``timeout`` seconds pass, or ``stop`` is set;
     in the last two cases the child, its process group and every process below
@@ -211,12 +220,19 @@ def run_child(cmd: list[str], folder: Path, timeout: float, stop: threading.Even
             env=child_env(),
             start_new_session=True,
         )
+        if started is not None:
+            try:
+                started(proc.pid)
+            except BaseException:
+                kill_tree(proc.pid)
+                proc.wait()
+                raise
         timed_out = stopped = False
         while not _exited(proc.pid):
             timed_out = time.monotonic() - start > timeout
             stopped = stop.is_set()
             if timed_out or stopped:
-                _kill_tree(proc.pid)
+                kill_tree(proc.pid)
                 break
             time.sleep(POLL_SECONDS)
         _kill_group(proc.pid)

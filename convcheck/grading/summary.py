@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..atomic import write_text_atomic
-from .outcome import Outcome
+from .outcome import Outcome, score_text
 from .rubric import Rubric
 
 FIXED_COLUMNS = ("student", "score", "status", "message", "failing")
@@ -60,7 +60,13 @@ def _csv_text(outcomes: list[Outcome], items: list[str]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([*FIXED_COLUMNS, *items])
     for o in outcomes:
-        cells = [o.student, f"{o.score:.2f}", o.status, o.message, ";".join(o.failing)]
+        cells = [
+            o.student,
+            "" if o.score is None else f"{o.score:.2f}",
+            o.status,
+            o.message,
+            ";".join(o.failing),
+        ]
         writer.writerow([*cells, *(o.items.get(k, "not_run") for k in items)])
     return buf.getvalue()
 
@@ -82,7 +88,7 @@ def _score_rows(out: Path, outcomes: list[Outcome]) -> list[str]:
         failing = ", ".join(o.failing)
         rows.append(
             f"<tr><td>{escape(o.student)}</td>"
-            f'<td class="num"><span class="bar" style="width:{o.score * 0.8:.0f}px"></span>{o.score:.2f}</td>'
+            f'<td class="num"><span class="bar" style="width:{(o.score or 0) * 0.8:.0f}px"></span>{score_text(o)}</td>'
             f'<td class="{_status_class(o.status)}">{escape(o.status)}</td>'
             f'<td class="msg">{escape(failing)}</td><td class="msg">{escape(o.message)}</td>'
             f"<td>{_links(out, o.student)}</td></tr>"
@@ -121,10 +127,16 @@ def _rubric_table(rubric: Rubric, weights: dict[str, float]) -> list[str]:
 def _stats(outcomes: list[Outcome]) -> str:
     if not outcomes:
         return "No submission has finished yet."
-    scores = [o.score for o in outcomes]
+    scores = [o.score for o in outcomes if o.score is not None]
+    unscored = len(outcomes) - len(scores)
+    not_scored = (
+        f" {unscored} not scored (infrastructure error): grade again to score them." if unscored else ""
+    )
+    if not scores:
+        return f"No student has a score yet.{not_scored}"
     return (
         f"{len(scores)} student(s); mean {statistics.fmean(scores):.2f}, median {statistics.median(scores):.2f}, "
-        f"min {min(scores):.2f}, max {max(scores):.2f}."
+        f"min {min(scores):.2f}, max {max(scores):.2f}.{not_scored}"
     )
 
 
