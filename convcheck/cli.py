@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .impls.registry import Implementation
 
 from .engine import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, execute, prepare, stale_xfails
+from .tether import GRADER, tether
 
 
 class _Parser(argparse.ArgumentParser):
@@ -311,6 +312,7 @@ def absolute_paths(args: argparse.Namespace, cwd: str | None = None) -> argparse
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convcheck`` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    tether(GRADER)
     args = absolute_paths(build_parser(_command_of(argv)).parse_args(argv))
     handlers = {"run": cmd_run, "list": cmd_list}
     if args.command in handlers:

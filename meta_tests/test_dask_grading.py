@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -253,6 +254,17 @@ def _grade_killing_the_waiting_worker(
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), gate.pids()
 
 
+def _db_latest_run(out: Path) -> list[tuple[str, str, str, int]]:
+    """``(student, score, status, reused)`` of every unit the results database's latest run holds,
+    scores formatted as in ``summary.csv``, sorted by student."""
+    with contextlib.closing(sqlite3.connect(out / "results.sqlite")) as db:
+        rows = db.execute(
+            "SELECT u.name, u.score, u.status, ru.reused FROM run_units ru JOIN units u USING (unit_id)"
+            " WHERE ru.run_id = (SELECT MAX(run_id) FROM runs) ORDER BY u.name"
+        ).fetchall()
+    return [(n, "" if score is None else f"{score:.2f}", status, reused) for n, score, status, reused in rows]
+
+
 def _recorded(out: Path, student: str) -> bool:
     return (out / "summary.csv").exists() and student in _summary(out)
 
@@ -274,6 +286,9 @@ def test_a_killed_worker_is_retried_and_every_submission_recorded_once(
     ), "the killed try's child wrote into the published results"
     assert not (out / ".convcheck-units").exists()
     assert "grading on the Dask scheduler at tcp://127.0.0.1:" in run.stderr
+    assert _db_latest_run(out) == [
+        (s, score, status, 0) for s, (score, status) in sorted(thread_pool_scores.items())
+    ]
 
 
 def test_a_worker_dying_on_every_try_is_an_infrastructure_error(tmp_path, cluster, gate, thread_pool_scores):
@@ -293,7 +308,12 @@ def test_a_worker_dying_on_every_try_is_an_infrastructure_error(tmp_path, cluste
     assert "1 not scored (infrastructure error)" in html
 
 
-def test_losing_the_scheduler_keeps_what_finished_and_prints_the_resume_command(tmp_path, cluster, gate):
+def test_losing_the_scheduler_keeps_what_finished_and_resuming_completes_the_class(
+    tmp_path, cluster, gate, thread_pool_scores
+):
+    """The run ends (exit 3) with what finished recorded and the resume command printed; resumed
+    (here on the thread pool), the finished submissions are taken from the database and the rest
+    graded, each exactly once, to the thread pool's scores."""
     subs, out = tmp_path / "subs", tmp_path / "out"
     make_class(subs, gate)
     cmd = _grade(subs, out, "--scheduler", cluster.address)
@@ -313,6 +333,19 @@ def test_losing_the_scheduler_keeps_what_finished_and_prints_the_resume_command(
     rows = _summary(out)
     assert rows and "d_waits" not in rows
     assert all((out / s / "grade.json").is_file() for s in rows)
+    finished_before = [r[0] for r in _db_latest_run(out)]
+    assert finished_before == sorted(rows), "the database and the summary disagree"
+
+    resumed = subprocess.run(
+        _grade(subs, out, "--resume"), capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    )
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    after = _db_latest_run(out)
+    assert [(s, score, status) for s, score, status, _ in after] == [
+        (s, score, status) for s, (score, status) in sorted(thread_pool_scores.items())
+    ]
+    assert [s for s, *_, reused in after if reused] == finished_before
+    assert _scores(out) == thread_pool_scores
 
 
 def _free_port() -> int:

@@ -101,6 +101,25 @@ def _kill_sleepers(pids: Path) -> None:
                 os.kill(target, signal.SIGKILL)
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _assert_gone_with_the_grader(pids: Path, wait: float = 15.0) -> None:
+    """A grader killed outright takes its children along: the sleeping submission's process and
+    the ``convcheck run`` above it end within ``wait`` seconds (nothing is left to write into OUT)."""
+    started = [tuple(map(int, line.split())) for line in pids.read_text().split("\n") if line.strip()]
+    deadline = time.monotonic() + wait
+    while any(_alive(p) for pair in started for p in pair) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for pair in started for p in pair if _alive(p)]
+    assert not left, f"processes {left} outlived the SIGKILLed grader"
+
+
 def _stop_when_sleeping(
     proc: subprocess.Popen, pids: Path, db: Path, sig: int, lines: int
 ) -> tuple[str, str]:
@@ -144,7 +163,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     try:
         killed = _grade(subs, resumed, flag=flag)
         _stop_when_sleeping(killed, pids, resumed / DB_NAME, signal.SIGKILL, 1)
-        _kill_sleepers(pids)
+        _assert_gone_with_the_grader(pids)
         interrupted = _grade(subs, resumed, "--resume", flag=flag)
         _, err = _stop_when_sleeping(interrupted, pids, resumed / DB_NAME, signal.SIGINT, 2)
         assert interrupted.returncode == 130 and "Traceback" not in err, err

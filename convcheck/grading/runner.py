@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bench.threads import ENV_VARS as THREAD_ENV_VARS
+from ..tether import GRADER, tether_env
 
 POLL_SECONDS = 0.1
 
@@ -127,6 +128,7 @@ def child_env() -> dict[str, str]:
     for name in THREAD_ENV_VARS:  # one thread per submission's run: several run side by side
         env.setdefault(name, "1")
     env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1", PYTHONHASHSEED="0")
+    env.update(tether_env(GRADER))  # a grader killed outright takes its children with it
     return env
 
 

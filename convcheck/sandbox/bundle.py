@@ -23,6 +23,7 @@ from pathlib import Path
 WORKER_MODULES: tuple[str, ...] = (
     "convcheck",
     "convcheck.failure_keys",
+    "convcheck.tether",
     "convcheck.notebook",
     "convcheck.sandbox",
     "convcheck.sandbox.limits",

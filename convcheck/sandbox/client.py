@@ -26,6 +26,7 @@ import numpy as np
 from ..failure_keys import keyed_class, raised_key, sandbox_key
 from ..spec import OPERATIONS, ContractError, operation_of, parse_capabilities
 from ..spec.ops import FUNCTION_NAMES
+from ..tether import SANDBOX, tether_env
 from . import wire
 from .limits import Limits
 
@@ -118,6 +119,7 @@ class Sandbox:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches the parent, which decides; never the code under test
+            env={**os.environ, **tether_env(SANDBOX)},  # and a parent killed outright takes it along
         )
         os.close(to_child_r)
         os.close(from_child_w)

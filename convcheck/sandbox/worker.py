@@ -218,6 +218,9 @@ def _mark_aliases(out: Any, args: list[Any], names: list[str], aliased: Any, np:
 def serve(argv: list[str]) -> None:
     """The worker's entry point: ``argv`` is ``spec memory_mb cpu_s workdir read_fd write_fd``."""
     spec, memory, cpu, workdir, read_fd, write_fd = argv[:6]
+    from ..tether import SANDBOX, tether
+
+    tether(SANDBOX)
     from .wire import Pipes
 
     main(Pipes(int(read_fd), int(write_fd)), spec, int(memory), int(cpu), workdir)
