@@ -243,6 +243,7 @@ def _identical(
         dtype=str(np.dtype(case.dtype)),
         k=case.op.reduction_lengths(case.shapes(), case.params)[name],
         override=None if override is None else override.describe(),
+        accumulate=checks.accumulation(case, caps),
     )
 
 

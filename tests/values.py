@@ -61,6 +61,17 @@ EXTRA_FAMILIES = ("offset", "soft", "distinct_exact")
 INTEGER_FAMILIES = ("exact", "ties", "distinct_exact")
 """Families whose every array holds small integers (so sums are exact)."""
 
+OUT_OF_RANGE = {"float16": ("large",)}
+"""Families a dtype cannot hold: in float16 (largest 65504) the products of two ``large``
+values (about ``2**24``) overflow, so a correct implementation would return inf."""
+
+
+def for_dtype(families: tuple[str, ...], dtype: str) -> tuple[str, ...]:
+    """``families`` without those ``dtype`` cannot hold (``OUT_OF_RANGE``); never empty."""
+    kept = tuple(f for f in families if f not in OUT_OF_RANGE.get(dtype, ()))
+    return kept or families
+
+
 LAYOUTS = ("contiguous", "fortran", "channels_last", "sliced", "reversed")
 """Memory layouts an implementation must accept: C order, Fortran order,
 channels-last memory seen through a channels-first view, every other element
