@@ -72,7 +72,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .dtypes import ACCUMULATE_CHOICES, DEFAULT_ACCUMULATE, FULL_DTYPES
+from .dtypes import ACCUMULATE_CHOICES, DEFAULT_ACCUMULATE, FULL_DTYPES, is_half
 from .errors import CapabilityError
 from .ops import ALGORITHMS, DTYPES, OPERATIONS, Feature, Operation
 
@@ -178,6 +178,8 @@ class Capabilities:
     def to_dict(self) -> dict[str, Any]:
         """The declaration in its normalised, JSON-friendly form."""
         out: dict[str, Any] = {"dtypes": list(self.dtypes), "algorithm": self.algorithm, **self.features}
+        if any(is_half(d) for d in self.dtypes):
+            out["accumulate"] = self.accumulate
         if self.synchronize is not None:
             out["synchronize"] = callable_name(self.synchronize)
         if self.contract is not None:

@@ -727,7 +727,12 @@ def policy_summary() -> dict[str, Any]:
             "the output dtype (im2col columns, scattered partials of dx) and divisors applied as a "
             "reciprocal multiply; each adds at most one rounding, at most doubling K"
         ),
-        "elementwise": "SAFETY*(gamma_K(u)+gamma_K(u64))*S + u*|expected| + tiny, S = oracle on |inputs|",
+        "elementwise": (
+            "SAFETY*(gamma_K(u_acc)+gamma_K(u64))*S + u*|expected| + tiny, S = oracle on |inputs|; "
+            "u_acc = u except float16/bfloat16 declared to accumulate in float32 (u_acc = 2^-24)"
+        ),
+        "unit_roundoff": {name: unit_roundoff(name) for name in _dtypes.DTYPES},
+        "tiny": dict(TINY),
         "exact": "integer data and a direct algorithm: bitwise equality",
         "normwise": "FFT/Winograd: ||error||_F <= SAFETY*gamma_(K+log2 n)*||S||_F",
         "aggregate": (
