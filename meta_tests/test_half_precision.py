@@ -125,3 +125,4 @@ def test_storage_accumulation_plant_is_caught():
     assert proc.returncode == 1, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "conv2d:forward" in proc.stdout
     assert "dtype=float16" in proc.stdout or "dtype=bfloat16" in proc.stdout
+    assert "likely cause: accumulated_in_storage_dtype" in proc.stdout
