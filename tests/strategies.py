@@ -342,7 +342,7 @@ def cases(
         leave_out_if_declared(op_name, caps, params, shapes)
     allowed = tuple(d for d in (dtypes_ or caps.dtypes) if d in caps.dtypes) or caps.dtypes
     dtype = draw(st.sampled_from(allowed), label="dtype")
-    family = draw(families(for_dtype(families_for(op_name, caps, families_), dtype)), label="values")
+    family = draw(families(for_dtype(families_for(op_name, caps, families_), dtype, op_name)), label="values")
     seed = draw(seeds, label="seed")
     layout = draw(layouts(layouts_), label="layout")
     case = make_case(op_name, params, shapes, dtype, family, seed, layout)
