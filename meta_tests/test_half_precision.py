@@ -126,3 +126,14 @@ def test_storage_accumulation_plant_is_caught():
     assert "conv2d:forward" in proc.stdout
     assert "dtype=float16" in proc.stdout or "dtype=bfloat16" in proc.stdout
     assert "likely cause: accumulated_in_storage_dtype" in proc.stdout
+
+
+def test_bench_baseline_takes_bfloat16_arrays():
+    import torch
+
+    from convcheck.bench.baseline import _tensor
+
+    a = (np.arange(6.0).reshape(2, 3) / 4).astype(numpy_dtype("bfloat16"))
+    t = _tensor(a)
+    assert t is not None and t.dtype == torch.bfloat16
+    np.testing.assert_array_equal(t.float().numpy(), a.astype(np.float32))
