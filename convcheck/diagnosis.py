@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .oracles import mistakes
-from .spec import InvalidConfiguration, tolerance
+from .spec import InvalidConfiguration, dtypes, tolerance
 from .spec.case import Case, with_inputs
 
 if TYPE_CHECKING:
@@ -301,6 +301,8 @@ class Reference:
     case: Case
     expected: dict[str, np.ndarray]
     abs_sum: dict[str, np.ndarray]
+    accumulate: str | None = None
+    """The dtype the implementation declares it keeps sums in (``None``: the case's dtype)."""
 
     def k(self, name: str) -> int:
         return self.case.op.reduction_lengths(self.case.shapes(), self.case.params)[name]
@@ -310,8 +312,18 @@ class Reference:
         g = _numeric(got, want.shape)
         if g is None:
             return False
-        comp = tolerance.compare(name, g, want, scale_s, self.k(name), self.case.dtype, scale=factor)
+        comp = tolerance.compare(
+            name, g, want, scale_s, self.k(name), self.case.dtype, scale=factor, accumulate=self.accumulate
+        )
         return comp.passed
+
+    def within_storage_sums(self, name: str, got: Any) -> bool:
+        """``got`` is right within the bound of sums kept in the case's (half) dtype itself."""
+        g = _numeric(got, self.expected[name].shape)
+        if g is None:
+            return False
+        k = self.k(name)
+        return tolerance.compare(name, g, self.expected[name], self.abs_sum[name], k, self.case.dtype).passed
 
 
 def _numeric(got: Any, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -320,20 +332,22 @@ def _numeric(got: Any, shape: tuple[int, ...]) -> np.ndarray | None:
         g = np.asarray(got, dtype=np.float64)
     except (TypeError, ValueError):
         return None
-    if g.shape != shape or not np.issubdtype(np.asarray(got).dtype, np.number):
+    kind = np.asarray(got).dtype
+    if g.shape != shape or not (np.issubdtype(kind, np.number) or dtypes.is_half(kind)):
         return None
     return g
 
 
-def reference(case: Case, semantics: Mapping[str, Any]) -> Reference:
+def reference(case: Case, semantics: Mapping[str, Any], accumulate: str | None = None) -> Reference:
     """The oracle's outputs on ``case``, and their error scales: the oracle on the absolute values,
-    or the spec's magnitudes where the operation defines them."""
+    or the spec's magnitudes where the operation defines them; ``accumulate`` is the declared
+    accumulation dtype the bound assumes (the case's dtype when ``None``)."""
     expected = mistakes.outputs(case, semantics)
     if case.op.magnitude is not None:
         abs_sum = {name: case.magnitude(name) for name in expected}
     else:
         abs_sum = mistakes.outputs(absolute(case), semantics)
-    return Reference(case, expected, abs_sum)
+    return Reference(case, expected, abs_sum, accumulate)
 
 
 # --------------------------------------------------------------------------- behaviours
@@ -366,6 +380,30 @@ def _promoted(obs: Observation, ref: Reference) -> str | None:
         if k != "loss" and isinstance(v, np.ndarray) and v.dtype == np.float64
     ]
     return f"{', '.join(wide)} came back float64 for float32 inputs" if wide else None
+
+
+def _storage_sums(obs: Observation, ref: Reference) -> list[str]:
+    """Outputs of a half-precision case declared to accumulate in float32 that are wrong under that
+    bound and right under the bound of sums kept in the storage dtype."""
+    if not dtypes.is_half(ref.case.dtype) or ref.accumulate in (None, ref.case.dtype):
+        return []
+    return [
+        k
+        for k, v in obs.outputs.items()
+        if k in ref.expected
+        and not ref.agree(k, v, ref.expected[k], ref.abs_sum[k])
+        and ref.within_storage_sums(k, v)
+    ]
+
+
+def _accumulated_in_storage(obs: Observation, ref: Reference) -> str | None:
+    names = _storage_sums(obs, ref)
+    if not names:
+        return None
+    return (
+        f"{', '.join(names)} err(s) as much as sums rounded to {ref.case.dtype} at every step, "
+        f"beyond the declared {ref.accumulate} accumulation"
+    )
 
 
 def _layout_dependent(obs: Observation, ref: Reference) -> str | None:
@@ -437,6 +475,12 @@ SYMPTOMS: tuple[Symptom, ...] = (
         "float32_promoted_to_float64",
         "float32 inputs come back as float64 outputs (computed in float64, never cast back)",
         _promoted,
+    ),
+    Symptom(
+        "accumulated_in_storage_dtype",
+        "half-precision sums kept in float16/bfloat16 (every partial sum rounded), while float32 "
+        "accumulation is declared: keep the accumulator in float32 and round the result once",
+        _accumulated_in_storage,
     ),
     Symptom(
         "uninitialised_accumulator",
@@ -907,6 +951,8 @@ def behaviour_explains(slug: str, obs: Observation, ref: Reference, wrong: set[s
         }
     elif slug == "uninitialised_accumulator":
         fixed = set(_varies(obs)) & wrong
+    elif slug == "accumulated_in_storage_dtype":
+        fixed = set(_storage_sums(obs, ref)) & wrong
     else:
         fixed = set()
     return {k: 1.0 if k in fixed else 0.0 for k in _ordered(ref, wrong)}
@@ -941,7 +987,7 @@ def _diagnose(
 ) -> Diagnosis:
     sem = semantics_of(case, caps)
     obs = observe(impl, case)
-    ref = reference(case, sem)
+    ref = reference(case, sem, dtypes.accumulation_dtype(case.dtype, caps.accumulate))
     values = _in_case_dtype(obs, case.dtype)
     wrong = _wrong_outputs(values, ref)
     tested = 0

@@ -43,7 +43,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from convcheck.spec import DTYPES, FUNCTION_NAMES, OPERATIONS, Capabilities, ContractError, parse_capabilities
+from convcheck.spec import FUNCTION_NAMES, OPERATIONS, Capabilities, ContractError, parse_capabilities
+from convcheck.spec.dtypes import FULL_DTYPES
 from convcheck.spec.params import AXIS_NAMES
 
 Array = np.ndarray
@@ -205,7 +206,7 @@ def narrow_capabilities(base: Mapping[str, Any], extra: Mapping[str, Any] | None
     parse_capabilities(extra)
     for key, value in extra.items():
         if key == "dtypes":
-            out[key] = [d for d in base.get("dtypes", DTYPES) if d in value]
+            out[key] = [d for d in base.get("dtypes", FULL_DTYPES) if d in value]
         elif key in OPERATIONS:
             section = out.setdefault(key, {})
             for name, level in value.items():

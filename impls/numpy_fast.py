@@ -41,8 +41,10 @@ max pool / avg pool
 The layers without windows (activations, ``linear``, ``flatten``, the losses)
 are the vectorised formulas of ``numpy_layers``.
 
-Everything is computed in the input dtype (float32 stays float32); outputs are
-fresh arrays; inputs may be non-contiguous and are never modified.
+Everything is computed in the input dtype (float32 stays float32), except the half
+dtypes: float16 and bfloat16 inputs are computed in float32 and each result rounded once
+(``_half``, declared as ``accumulate = "float32"``); outputs are fresh arrays; inputs may be
+non-contiguous and are never modified.
 """
 
 from __future__ import annotations
@@ -54,13 +56,15 @@ from typing import Union
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from convcheck.spec.dtypes import DTYPES as _DTYPES
 from convcheck.spec.ops import bind_contract as _bind_contract
 from convcheck.spec.shapes import at as _at
 
+from ._half import widen_contract as _widen_contract
 from ._windows import avg_divisors, conv_output_shape, pad_pairs, pad_spatial, pool_output_shape, tap_slices
 from .numpy_layers import *  # noqa: F403  (the contract's layers without windows, re-exported)
 
-CONVCHECK_CAPABILITIES: dict = {}
+CONVCHECK_CAPABILITIES: dict = {"dtypes": list(_DTYPES), "accumulate": "float32"}
 
 Sizes = tuple[int, ...]
 Tile = tuple[int, int, int, int]
@@ -504,3 +508,4 @@ def avg_pool_backward(
 # One N-d function per operation and direction; the rank of ``x`` selects the dimension.
 
 __all__ = ["CONVCHECK_CAPABILITIES", *_bind_contract(globals())]
+_widen_contract(globals())

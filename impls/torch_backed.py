@@ -1,7 +1,8 @@
 """convcheck implementation backed by ``torch.nn.functional`` (CPU), with autograd for the backward pass.
 
 Each call copies its NumPy inputs into fresh contiguous tensors of the input's
-dtype (float32 stays float32), runs the functional op (``F.conv1d/2d/3d``,
+dtype (float32 stays float32; float16 and bfloat16 are computed in float32 and each result
+rounded once, see ``_half``), runs the functional op (``F.conv1d/2d/3d``,
 ``F.max_pool1d/2d/3d``, ``F.avg_pool1d/2d/3d``, ``F.relu``, ``torch.sigmoid``,
 ``torch.tanh``, ``F.linear``, ``torch.flatten``, ``F.cross_entropy``,
 ``F.binary_cross_entropy_with_logits``) and, for the backward functions,
@@ -36,11 +37,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from convcheck.spec.dtypes import DTYPES as _DTYPES
 from convcheck.spec.ops import bind_contract as _bind_contract
 from convcheck.spec.shapes import at as _at
 from convcheck.spec.shapes import avg_divisor, effective_kernel, pool_out_size
 
-CONVCHECK_CAPABILITIES: dict = {}
+from ._half import widen_contract as _widen_contract
+
+CONVCHECK_CAPABILITIES: dict = {"dtypes": list(_DTYPES), "accumulate": "float32"}
 
 Sizes = tuple[int, ...]
 
@@ -383,3 +387,4 @@ def sigmoid_binary_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarr
 # One N-d function per window operation and direction; the rank of ``x`` selects the torch function.
 
 __all__ = ["CONVCHECK_CAPABILITIES", *_bind_contract(globals())]
+_widen_contract(globals())

@@ -178,7 +178,7 @@ def test_most_specific_override_wins():
     ("item", "words"),
     [
         ("conv4d:float32=2", "unknown operation 'conv4d'"),
-        ("conv2d:float16=2", "unknown dtype 'float16'"),
+        ("conv2d:float8=2", "unknown dtype 'float8'"),
         ("conv2d:float32", "expected OP[:DTYPE]=FACTOR"),
         ("conv2d=fast", "'fast' is not a number"),
         ("conv2d=rtol=1e-3,ulp=2", "unknown setting 'ulp'"),

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from . import dtypes
 from .errors import InvalidConfiguration
 
 Shape = tuple[int, ...]
@@ -107,8 +108,7 @@ def magnitude(name: str, output: str, x: np.ndarray, dy: np.ndarray | None, dtyp
         return np.abs(f) if output == "y" else _abs_dy(dy) * (x > 0)
     if name == "sigmoid":
         s = sigmoid(x)
-        info = np.finfo(np.dtype(dtype))
-        underflow = float(info.tiny) / (float(info.eps) / 2)
+        underflow = dtypes.tiny(dtype) / dtypes.unit_roundoff(dtype)
         return s if output == "y" else _abs_dy(dy) * (s * (1.0 + s) + underflow)
     t = np.tanh(x)
     out: np.ndarray = np.abs(t) if output == "y" else _abs_dy(dy) * (1.0 + t * t)

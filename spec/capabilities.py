@@ -5,7 +5,8 @@ mapping) of this form; every key is optional and an absent key means the full
 contract::
 
     CONVCHECK_CAPABILITIES = {
-        "dtypes": ["float64"],                  # subset of ["float32", "float64"]
+        "dtypes": ["float64"],                  # subset of ["float16", "bfloat16", "float32", "float64"]
+        "accumulate": "float32",                # half dtypes: sums kept in "float32" (default) or "storage"
         "algorithm": "direct",                  # "direct" | "fft" | "winograd"
         "conv2d": {
             "stride": "uniform",                # "unit" | "uniform" (h == w) | "any"
@@ -31,11 +32,18 @@ An operation whose functions a module does not define is simply not checked
 (reported as unsupported); the declaration is for the parts of an operation
 it does define. Support features (``stride``, ``padding``, ``dilation``,
 ``groups``, ``ceil_mode``, ``exclude_pad``, ``soft_targets``, ``dtypes``)
-narrow what is generated; the
+narrow what is generated; ``dtypes`` defaults to ``["float32", "float64"]`` (the half dtypes
+``float16`` and ``bfloat16`` are checked only where declared); the
 narrowed-away parts are reported as *unsupported*, never as failures and never
 silently. Semantic features (``convention``, ``ties``, ``pad_value``, ``ceil_rule``) change what
 is expected; the oracles follow them, and a check whose oracle cannot is not covered.
 In strict mode the declaration is ignored and the full contract is checked.
+
+``accumulate`` states the precision in which the half dtypes' sums are kept: ``"float32"``
+(the default: products and sums in float32, the result rounded once to the storage dtype) or
+``"storage"`` (every partial sum rounded to float16/bfloat16). The tolerance policy
+(``spec.tolerance``) bounds the error by it, so declaring ``"float32"`` and summing in half
+precision fails.
 
 A support feature may be declared per direction, for a framework whose forward does more
 than its backward: ``{"conv2d": {"dilation": "forward", "groups": "forward"}}`` says the
@@ -64,10 +72,11 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .dtypes import ACCUMULATE_CHOICES, DEFAULT_ACCUMULATE, FULL_DTYPES, is_half
 from .errors import CapabilityError
 from .ops import ALGORITHMS, DTYPES, OPERATIONS, Feature, Operation
 
-_TOP_LEVEL = ("dtypes", "algorithm", "synchronize", "contract", "supports", *OPERATIONS)
+_TOP_LEVEL = ("dtypes", "accumulate", "algorithm", "synchronize", "contract", "supports", *OPERATIONS)
 PREDICATE_FEATURE = "supports"
 """The name under which the per-case predicate is listed among an operation's declared features."""
 CONTRACT_NAMES = ("library", "course")
@@ -81,8 +90,10 @@ class Capabilities:
     ``synchronize`` is the resolved hook that waits for queued device work, or ``None``.
     """
 
-    dtypes: tuple[str, ...] = DTYPES
+    dtypes: tuple[str, ...] = FULL_DTYPES
     algorithm: str = "direct"
+    accumulate: str = DEFAULT_ACCUMULATE
+    """Where the half dtypes' sums are kept: ``"float32"`` or ``"storage"`` (``spec.dtypes``)."""
     features: dict[str, dict[str, Any]] = field(default_factory=dict)
     declared: bool = False
     synchronize: Callable[[], Any] | None = None
@@ -167,6 +178,8 @@ class Capabilities:
     def to_dict(self) -> dict[str, Any]:
         """The declaration in its normalised, JSON-friendly form."""
         out: dict[str, Any] = {"dtypes": list(self.dtypes), "algorithm": self.algorithm, **self.features}
+        if any(is_half(d) for d in self.dtypes):
+            out["accumulate"] = self.accumulate
         if self.synchronize is not None:
             out["synchronize"] = callable_name(self.synchronize)
         if self.contract is not None:
@@ -280,10 +293,16 @@ def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
     for key in raw:
         if key not in _TOP_LEVEL:
             raise CapabilityError(f"{where} has unknown key {key!r}; expected one of {', '.join(_TOP_LEVEL)}")
-    dtypes = raw.get("dtypes", DTYPES)
+    dtypes = raw.get("dtypes", FULL_DTYPES)
     if isinstance(dtypes, str) or not all(d in DTYPES for d in dtypes) or not dtypes:
         raise CapabilityError(
             f"{where}['dtypes']={dtypes!r} must be a non-empty list drawn from {list(DTYPES)}"
+        )
+    accumulate = raw.get("accumulate", DEFAULT_ACCUMULATE)
+    if accumulate not in ACCUMULATE_CHOICES:
+        raise CapabilityError(
+            f"{where}['accumulate']={accumulate!r} must be one of {list(ACCUMULATE_CHOICES)} "
+            "(float32 sums, or sums kept in the half storage dtype)"
         )
     contract = raw.get("contract")
     if contract is not None and contract not in CONTRACT_NAMES:
@@ -315,6 +334,7 @@ def parse(raw: Any, where: str = "CONVCHECK_CAPABILITIES") -> Capabilities:
     return Capabilities(
         dtypes=tuple(d for d in DTYPES if d in dtypes),
         algorithm=algorithm,
+        accumulate=accumulate,
         features={k: v for k, v in features.items() if v},
         declared=True,
         synchronize=resolve_synchronize(raw.get("synchronize"), where),

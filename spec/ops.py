@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
-from . import activation, conv, dense, loss, pool
+from . import activation, conv, dense, dtypes, loss, pool
 from .params import (
     PARAMS_TYPE_BY_NAME,
     AvgPoolParams,
@@ -484,8 +484,9 @@ OPERATIONS: dict[str, Operation] = {
 CORE = ("conv2d", "max_pool2d", "avg_pool2d")
 """The 2-D core the benchmark corpus, the diagnosis catalogue and the worked examples are about."""
 
-DTYPES = ("float32", "float64")
-"""Dtypes of the contract; a declaration may narrow them."""
+DTYPES = dtypes.DTYPES
+"""Dtypes of the contract (``spec.dtypes``); a declaration may narrow them, and one without
+``dtypes`` supports ``dtypes.FULL_DTYPES``."""
 
 ALGORITHMS = ("direct", "fft", "winograd")
 """How an implementation computes convolutions; only ``direct`` promises exact

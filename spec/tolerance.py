@@ -20,9 +20,31 @@ reciprocal multiply. Each adds at most one rounding, i.e. at most doubling the
 ``max |got - expected| / bound`` below 1, typically far below (random rounding
 errors grow like ``sqrt(K) u``, not ``K u``).
 
+Half precision. ``float16`` (``u = 2**-11``) and ``bfloat16`` (``u = 2**-8``) are
+storage dtypes: inputs and outputs are held in them, while the sums may be kept in float32
+(``accumulate = "float32"``, the default and what BLAS and cuDNN half kernels do) or in the
+storage dtype itself (``accumulate = "storage"``), as the capabilities declare. The products
+of two half numbers are exact in float32, so the accumulation error is that of a ``K``-term
+sum at the accumulation precision's ``u_acc``, and the one rounding of the result to storage
+adds ``u * |expected|``::
+
+    bound = SAFETY * (gamma_K(u_acc) + gamma_K(u64)) * S + u * |expected| + tiny
+
+with ``u`` and ``tiny`` (the smallest normal number: ``2**-14`` for float16, ``2**-126`` for
+bfloat16) those of the storage dtype; for float32 and float64 ``u_acc = u`` and this is the
+bound above. An implementation declaring float32 accumulation that sums in half precision
+errs by about ``sqrt(K) u S`` and fails it. The aggregate checks below normalise by the
+coarser of ``u`` and ``u_acc``; with float32 accumulation the rounding of the result
+dominates, and the variance model's ``K`` becomes ``K (u_acc / u)**2 + 1`` (the sum's
+rounding in the result's units, plus the result's own rounding).
+
 Exact data. On the exact-integer value family every partial sum is an integer
 below ``2**24`` (checked when the case is built), so a direct implementation of
-conv2d or max-pool must match the oracle *exactly*, in float32 too.
+conv2d or max-pool must match the oracle *exactly*, in float32 too. In the half dtypes the
+sums stay exact in float32, and the expected value is rounded once to the storage dtype
+before the bitwise comparison (an integer sum above 2048, or 256 in bfloat16, is not
+representable there); with ``accumulate = "storage"`` the partial sums round, so nothing is
+exact.
 
 Non-direct algorithms (FFT, Winograd) round intermediate transforms whose
 error is bounded in norm, not per element; for them the bound is applied to
@@ -69,6 +91,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import dtypes as _dtypes
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -78,8 +101,8 @@ if TYPE_CHECKING:
 SAFETY = 2.0
 """Multiplier on the textbook bound; see the module docstring for why 2."""
 
-TINY = {"float32": 2.0**-126, "float64": 2.0**-1022}
-"""Smallest normal numbers: an absolute floor so that subnormal noise never fails."""
+TINY = {name: _dtypes.tiny(name) for name in _dtypes.DTYPES}
+"""Smallest normal numbers per dtype: an absolute floor so that subnormal noise never fails."""
 
 FALSE_ALARM = 1e-6
 """Designed probability that one aggregate check (bias or variance) fails correct code."""
@@ -88,9 +111,7 @@ MISTRUST_ZERO_FRACTION = 0.9
 """An expected output with more zeros than this fraction tested little (benchdnn's MISTRUSTED)."""
 
 
-def unit_roundoff(dtype: str | np.dtype) -> float:
-    """``u``: half the distance from 1 to the next float (``2**-24`` for float32)."""
-    return float(np.finfo(np.dtype(dtype)).eps) / 2
+unit_roundoff = _dtypes.unit_roundoff
 
 
 def gamma(k: int, u: float) -> float:
@@ -100,17 +121,29 @@ def gamma(k: int, u: float) -> float:
 
 
 def elementwise_bound(
-    abs_sum: np.ndarray, expected: np.ndarray, k: int, dtype: str, safety: float = SAFETY
+    abs_sum: np.ndarray,
+    expected: np.ndarray,
+    k: int,
+    dtype: str,
+    safety: float = SAFETY,
+    accumulate: str | None = None,
 ) -> np.ndarray:
-    """Per-element bound for a correct direct implementation (module docstring)."""
-    u = unit_roundoff(dtype)
+    """Per-element bound for a correct direct implementation (module docstring): sums of ``k``
+    terms kept in ``accumulate`` (the storage ``dtype`` when ``None``), the result rounded once
+    to ``dtype``."""
+    u_acc = unit_roundoff(accumulate or dtype)
     u64 = unit_roundoff("float64")
     bound: np.ndarray = (
-        safety * (gamma(k, u) + gamma(k, u64)) * np.abs(abs_sum)
-        + u * np.abs(expected)
-        + TINY[str(np.dtype(dtype))]
+        safety * (gamma(k, u_acc) + gamma(k, u64)) * np.abs(abs_sum)
+        + unit_roundoff(dtype) * np.abs(expected)
+        + TINY[_name(dtype)]
     )
     return bound
+
+
+def _name(dtype: str | np.dtype) -> str:
+    """The contract's name of a dtype (``"bfloat16"`` for ``ml_dtypes.bfloat16``)."""
+    return str(_dtypes.numpy_dtype(dtype))
 
 
 def ulp_distance(got: np.ndarray, expected: np.ndarray, dtype: str) -> np.ndarray:
@@ -119,9 +152,9 @@ def ulp_distance(got: np.ndarray, expected: np.ndarray, dtype: str) -> np.ndarra
     Uses the ordered-integer view of IEEE floats, so ``+0`` and ``-0`` are 0 apart.
     Values beyond the dtype's range count as its largest finite number.
     """
-    dt = np.dtype(dtype)
-    itype = np.int32 if dt == np.float32 else np.int64
-    top = float(np.finfo(dt).max)
+    dt = _dtypes.numpy_dtype(dtype)
+    itype = _dtypes.bits_dtype(dt)
+    top = _dtypes.largest(dt)
 
     def ordered(a: np.ndarray) -> np.ndarray:
         i = np.ascontiguousarray(np.clip(a, -top, top), dtype=dt).view(itype).astype(np.int64)
@@ -148,6 +181,8 @@ def exact_required(case: Case, caps: Capabilities) -> bool:
         or (caps.contract == COURSE and case.notes.get("ties"))  # the course accepts a split
     ):
         return False
+    if case.op.exact != "always" and _dtypes.is_half(case.dtype) and caps.accumulate == "storage":
+        return False  # partial sums rounded to half precision: integers are exact only below 2**11
     return bool(case.notes.get("exact")) and caps.algorithm == "direct"
 
 
@@ -208,6 +243,9 @@ class Comparison:
     dtype: str = ""
     k: int = 0
     override: str | None = None
+    accumulate: str = ""
+    """The dtype the bound assumed sums were kept in (the storage dtype, or float32 for a half
+    dtype declared to accumulate in float32)."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -246,6 +284,7 @@ def compare(
     algorithm: str = "direct",
     scale: float = 1.0,
     override: Override | None = None,
+    accumulate: str | None = None,
 ) -> Comparison:
     """Compare ``got`` (in the implementation's dtype) with a float64 ``expected``.
 
@@ -253,10 +292,14 @@ def compare(
     ``exact`` demands bitwise equality with the (exactly representable)
     expected values, ``scale`` multiplies the bound (a property comparing two
     computed sides), ``override`` is a user's override for this operation and
-    dtype (see ``ToleranceOverrides``). Shapes must already agree.
+    dtype (see ``ToleranceOverrides``), ``accumulate`` the dtype sums are kept in (``dtype``
+    when ``None``; ``spec.dtypes.accumulation_dtype``). Shapes must already agree. In exact mode
+    ``expected`` is rounded once to ``dtype`` first (a no-op on float32/float64 exact data).
     """
     g = np.asarray(got, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
+    if exact and (override is None or not override.replaces_bound):
+        e = _dtypes.round_to(e, dtype)
     s = np.asarray(abs_sum, dtype=np.float64)
     err = np.abs(g - e)
     size = int(e.size)
@@ -272,11 +315,13 @@ def compare(
         if override is not None:
             scale *= override.factor_or_one
         mode = "exact" if exact else ("elementwise" if algorithm == "direct" else "normwise")
-        bound = np.zeros_like(e) if exact else elementwise_bound(s, e, k, dtype) * scale
+        bound = (
+            np.zeros_like(e) if exact else elementwise_bound(s, e, k, dtype, accumulate=accumulate) * scale
+        )
     if size == 0:
         return Comparison(name, 0, exact, mode, 0.0, 0.0, 0.0, 0, 0, (), 0.0, 0.0, 0.0, dtype=dtype, k=k)
     if mode == "normwise":
-        ratios = np.full_like(e, _normwise_ratio(err, s, k, dtype, scale))
+        ratios = np.full_like(e, _normwise_ratio(err, s, k, dtype, scale, accumulate))
     else:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ratios = np.where(err == 0, 0.0, err / bound)
@@ -300,16 +345,19 @@ def compare(
         worst_expected=float(e[idx]),
         worst_bound=float(bound[idx]) if mode != "normwise" else float(ratios.flat[0]),
         zero_fraction=zero_fraction,
-        dtype=str(np.dtype(dtype)),
+        dtype=_name(dtype),
         k=k,
         override=label,
+        accumulate=_name(accumulate or dtype),
     )
     if mode == "elementwise" and k > 0:
-        _aggregate(comp, g - e, e, s, bound, k, dtype, scale)
+        _aggregate(comp, g - e, e, s, bound, k, dtype, scale, accumulate)
     return comp
 
 
-def _normwise_ratio(err: np.ndarray, s: np.ndarray, k: int, dtype: str, scale: float) -> float:
+def _normwise_ratio(
+    err: np.ndarray, s: np.ndarray, k: int, dtype: str, scale: float, accumulate: str | None = None
+) -> float:
     """``||got - expected||_F / (SAFETY * gamma_K' * ||S||_F)`` with ``K' = K + log2(size)``.
 
     A transform-based algorithm (FFT, Winograd) spreads its rounding over the
@@ -317,8 +365,9 @@ def _normwise_ratio(err: np.ndarray, s: np.ndarray, k: int, dtype: str, scale: f
     """
     size = err.size
     k_eff = k + max(1, math.ceil(math.log2(max(2, size))))
-    nb = SAFETY * scale * (gamma(k_eff, unit_roundoff(dtype)) + gamma(k_eff, 2.0**-53))
-    denom = nb * float(np.linalg.norm(s)) + TINY[str(np.dtype(dtype))] * math.sqrt(max(size, 1))
+    nb = SAFETY * scale * (gamma(k_eff, unit_roundoff(accumulate or dtype)) + gamma(k_eff, 2.0**-53))
+    rounding = unit_roundoff(dtype) * float(np.linalg.norm(s)) if accumulate not in (None, dtype) else 0.0
+    denom = nb * float(np.linalg.norm(s)) + rounding + TINY[_name(dtype)] * math.sqrt(max(size, 1))
     return float(np.linalg.norm(err)) / denom
 
 
@@ -331,14 +380,16 @@ def _aggregate(
     k: int,
     dtype: str,
     scale: float,
+    accumulate: str | None = None,
 ) -> None:
     """Bias and variance checks (``bias_limit``, ``variance_limit``) over the elements whose
     scale ``u * S`` is above the underflow threshold (below it the error is the absolute
     ``TINY`` floor, not a rounding relative to ``S``, and the model does not apply). When
     neither limit can be crossed by elements inside their own bounds, the output is too small
-    to judge and the comparison says so."""
-    u = unit_roundoff(dtype)
-    mask = u * s > TINY[str(np.dtype(dtype))]
+    to judge and the comparison says so. Sums kept wider than the storage dtype (half precision
+    with float32 accumulation) are judged in the storage's ``u`` with ``variance_k``'s ``K``."""
+    u = max(unit_roundoff(dtype), unit_roundoff(accumulate or dtype))
+    mask = u * s > TINY[_name(dtype)]
     t = int(np.count_nonzero(mask))
     if t == 0 or not np.all(np.isfinite(diff[mask])):
         return
@@ -353,12 +404,22 @@ def _aggregate(
         ((float(abs(v.sum())), bias_limit(v, allowed)) for v in (e, signed)), key=_excess
     )
     comp.variance = float((e * e).sum())
-    comp.variance_limit = variance_limit(k, t, float(reach.max()), scale)
+    comp.variance_limit = variance_limit(variance_k(k, dtype, accumulate), t, float(reach.max()), scale)
     comp.aggregate_judged = t >= AGGREGATE_MIN_ELEMENTS and (
         comp.bias_limit < float(reach.sum()) or comp.variance_limit < float((reach * reach).sum())
     )
     if not comp.aggregate_judged:
         comp.notes.append(f"aggregate checks: too few elements to judge ({t})")
+
+
+def variance_k(k: int, dtype: str, accumulate: str | None = None) -> float:
+    """The ``K`` of the variance model: ``k`` when sums are kept in the storage dtype; with a
+    finer accumulation (``u_acc < u``) the sum's rounding in units of the storage's ``u``,
+    ``k (u_acc / u)**2``, plus the one rounding of the result."""
+    u, u_acc = unit_roundoff(dtype), unit_roundoff(accumulate or dtype)
+    if u_acc >= u:
+        return k
+    return k * (u_acc / u) ** 2 + 1.0
 
 
 def _excess(stat_and_limit: tuple[float, float]) -> float:
@@ -405,7 +466,7 @@ def bias_limit(e: np.ndarray, allowed: np.ndarray) -> float:
     )
 
 
-def variance_limit(k: int, t: int, reach: float, scale: float = 1.0) -> float:
+def variance_limit(k: float, t: int, reach: float, scale: float = 1.0) -> float:
     """Limit on ``sum e**2`` over ``t`` normalised errors, each with ``|e_i| <= reach``.
 
     Model: the ``e_i`` are independent with second moment at most ``sigma2 = 0.4 K (SAFETY *
@@ -433,7 +494,8 @@ def inner_product_bound(k: int, dtype: str, abs_terms: float, dot_terms: float, 
     u = unit_roundoff(dtype)
     u64 = unit_roundoff("float64")
     return (
-        SAFETY * ((gamma(k, u) + gamma(k, u64)) * abs_terms + gamma(n_terms, u64) * dot_terms) + TINY[dtype]
+        SAFETY * ((gamma(k, u) + gamma(k, u64)) * abs_terms + gamma(n_terms, u64) * dot_terms)
+        + TINY[_name(dtype)]
     )
 
 
@@ -665,7 +727,12 @@ def policy_summary() -> dict[str, Any]:
             "the output dtype (im2col columns, scattered partials of dx) and divisors applied as a "
             "reciprocal multiply; each adds at most one rounding, at most doubling K"
         ),
-        "elementwise": "SAFETY*(gamma_K(u)+gamma_K(u64))*S + u*|expected| + tiny, S = oracle on |inputs|",
+        "elementwise": (
+            "SAFETY*(gamma_K(u_acc)+gamma_K(u64))*S + u*|expected| + tiny, S = oracle on |inputs|; "
+            "u_acc = u except float16/bfloat16 declared to accumulate in float32 (u_acc = 2^-24)"
+        ),
+        "unit_roundoff": {name: unit_roundoff(name) for name in _dtypes.DTYPES},
+        "tiny": dict(TINY),
         "exact": "integer data and a direct algorithm: bitwise equality",
         "normwise": "FFT/Winograd: ||error||_F <= SAFETY*gamma_(K+log2 n)*||S||_F",
         "aggregate": (

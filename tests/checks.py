@@ -19,7 +19,7 @@ import numpy as np
 
 from convcheck import oracles, recording
 from convcheck.impls.registry import Implementation, is_file_source
-from convcheck.spec import Capabilities, contracts, tolerance
+from convcheck.spec import Capabilities, contracts, dtypes, tolerance
 from convcheck.spec.case import SMALL, Case, with_inputs
 from convcheck.spec.ops import geometry_of
 
@@ -143,7 +143,7 @@ def _check_array(
             wrong=True,
             kind="shape",
         )
-    if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+    if (value.dtype.kind in "fc" or dtypes.is_half(value.dtype)) and not np.all(np.isfinite(value)):
         bad = np.argwhere(~np.isfinite(value))
         first = tuple(int(i) for i in bad[0])
         fail(
@@ -303,7 +303,7 @@ def call_loss(impl: Implementation, case: Case) -> Outputs:
         ok = scalar.ndim == 0 or scalar.size == 1
     except Exception:
         ok = False
-    if not ok or scalar.dtype.kind not in "fiu":
+    if not ok or not (scalar.dtype.kind in "fiu" or dtypes.is_half(scalar.dtype)):
         fail(
             case,
             impl,
@@ -388,8 +388,9 @@ scripts apply too)."""
 def exact_combination(case: Case, caps: Capabilities) -> bool:
     """Whether a property combining outputs (sums of them, ``a*dy1 + b*dy2``, inner products in
     float64) may still demand bit-for-bit agreement: only when the implementation must be exact
-    *and* the data are integers, so that the combination itself rounds nothing."""
-    return exact_required(case, caps) and case.family in INTEGER_FAMILIES
+    *and* the data are integers, so that the combination itself rounds nothing; never in a half
+    dtype, whose exact outputs are themselves rounded integer sums (above 2048, or 256 in bfloat16)."""
+    return exact_required(case, caps) and case.family in INTEGER_FAMILIES and not dtypes.is_half(case.dtype)
 
 
 def compare(
@@ -623,7 +624,12 @@ def within(
     exact: bool | None = None,
 ) -> tolerance.Comparison:
     """Like ``compare``, with the bound multiplied by ``factor`` (two computed sides, say);
-    ``exact`` overrides whether bitwise equality is demanded (``exact_required`` by default)."""
+    ``exact`` overrides whether bitwise equality is demanded (``exact_required`` by default).
+
+    Two computed sides (``factor`` above 1) are bounded as if every sum were kept in the storage
+    dtype: in half precision each side's elements are rounded to it and then combined (summed
+    per channel, split by batch, ``a dy1 + b dy2``), which costs ``u`` of the storage times
+    ``S``, not times the result. One side against an oracle gets the declared accumulation."""
     k = case.op.reduction_lengths(case.shapes(), case.params)[name]
     return tolerance.compare(
         name,
@@ -636,7 +642,13 @@ def within(
         algorithm=caps.algorithm,
         scale=factor,
         override=tolerance.override_for(case.op_name, case.dtype),
+        accumulate=accumulation(case, caps) if factor == 1.0 else None,
     )
+
+
+def accumulation(case: Case, caps: Capabilities) -> str:
+    """The dtype the implementation keeps this case's sums in (``spec.dtypes.accumulation_dtype``)."""
+    return dtypes.accumulation_dtype(case.dtype, caps.accumulate)
 
 
 def forward_at_fault(case: Case, impl: Implementation, caps: Capabilities, found_by: str) -> None:

@@ -25,7 +25,7 @@ from convcheck.spec.loss import LARGE_LOGIT
 from convcheck.spec.params import NoParams, Params
 from convcheck.spec.shapes import COVER_ALL, effective_kernel
 
-from .values import FAMILIES, LAYOUTS, make_case, window_has_ties
+from .values import FAMILIES, LAYOUTS, for_dtype, make_case, window_has_ties
 
 MAX_BATCH = 3
 MAX_CHANNELS = 3
@@ -342,7 +342,7 @@ def cases(
         leave_out_if_declared(op_name, caps, params, shapes)
     allowed = tuple(d for d in (dtypes_ or caps.dtypes) if d in caps.dtypes) or caps.dtypes
     dtype = draw(st.sampled_from(allowed), label="dtype")
-    family = draw(families(families_for(op_name, caps, families_)), label="values")
+    family = draw(families(for_dtype(families_for(op_name, caps, families_), dtype, op_name)), label="values")
     seed = draw(seeds, label="seed")
     layout = draw(layouts(layouts_), label="layout")
     case = make_case(op_name, params, shapes, dtype, family, seed, layout)

@@ -61,6 +61,24 @@ EXTRA_FAMILIES = ("offset", "soft", "distinct_exact")
 INTEGER_FAMILIES = ("exact", "ties", "distinct_exact")
 """Families whose every array holds small integers (so sums are exact)."""
 
+OUT_OF_RANGE = {"float16": ("large",)}
+"""Families whose results a dtype cannot hold: in float16 (largest 65504) the products of two
+``large`` values (about ``2**24``) overflow, so a correct implementation would return inf."""
+
+SUMMED_OUT_OF_RANGE = {"float16": ("distinct",)}
+"""Families whose weighted sums a dtype cannot hold: ``distinct`` values reach half the array's
+size (thousands), and a convolution or dense layer sums dozens of them times the weights."""
+
+
+def for_dtype(families: tuple[str, ...], dtype: str, op_name: str | None = None) -> tuple[str, ...]:
+    """``families`` without those whose results ``dtype`` cannot hold (``OUT_OF_RANGE``, and
+    ``SUMMED_OUT_OF_RANGE`` for ``op_name`` a convolution or dense layer); never empty."""
+    summing = op_name is not None and OPERATIONS[op_name].family in ("conv", "linear")
+    dropped = (*OUT_OF_RANGE.get(dtype, ()), *(SUMMED_OUT_OF_RANGE.get(dtype, ()) if summing else ()))
+    kept = tuple(f for f in families if f not in dropped)
+    return kept or families
+
+
 LAYOUTS = ("contiguous", "fortran", "channels_last", "sliced", "reversed")
 """Memory layouts an implementation must accept: C order, Fortran order,
 channels-last memory seen through a channels-first view, every other element

@@ -37,10 +37,15 @@ class NoBaseline(Exception):
 
 
 def _tensor(a: np.ndarray | None, grad: bool = False) -> torch.Tensor | None:
-    """A tensor sharing ``a``'s memory (a contiguous copy only if ``a`` is not C-contiguous)."""
+    """A tensor sharing ``a``'s memory (a contiguous copy only if ``a`` is not C-contiguous); a
+    bfloat16 array (which ``torch.from_numpy`` does not take) through its 16-bit patterns."""
     if a is None:
         return None
-    t = torch.from_numpy(np.ascontiguousarray(a))
+    if str(a.dtype) == "bfloat16":
+        bits = torch.from_numpy(np.ascontiguousarray(a).view(np.int16))
+        t = bits.view(torch.bfloat16)
+    else:
+        t = torch.from_numpy(np.ascontiguousarray(a))
     return t.requires_grad_(True) if grad else t
 
 

@@ -29,6 +29,8 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
+from convcheck.spec.dtypes import DTYPES
+
 if TYPE_CHECKING:
     from convcheck.impls.registry import Implementation
 
@@ -80,9 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--dtype",
-        choices=("float32", "float64"),
+        choices=DTYPES,
         default="float32",
-        help="dtype of every array (default float32)",
+        help="dtype of every array (default float32; float16 and bfloat16 need an implementation declaring them)",
     )
     parser.add_argument(
         "--threads",

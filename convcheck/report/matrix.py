@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..spec import OPERATIONS, params
+from ..spec import DTYPES, OPERATIONS, params
 from ..summary import row_status
 
 CELL_STATUSES = ("passed", "failed", "xfail", "unsupported", "untested", "n/a")
@@ -168,8 +168,7 @@ COLUMNS: tuple[Column, ...] = (
         lambda cov: "tied" in cov.get("ties", []),
         _always,
     ),
-    _dtype_column("float32"),
-    _dtype_column("float64"),
+    *(_dtype_column(dtype) for dtype in DTYPES),
     Column("convention", "convention", _with("convention"), lambda p: False, lambda cov: True, _always),
 )
 
@@ -234,7 +233,7 @@ def cell(document: dict[str, Any], op: str, column: Column) -> dict[str, Any]:
             "failures": len(bad),
             "note": note,
         }
-    if column.key in ("float32", "float64"):
+    if column.key in DTYPES:
         failing_here = [r for r in failing if r.get("dtype") == column.key]
     else:
         failing_here = [r for r in failing if _uses(r, column)]
@@ -251,7 +250,7 @@ def _cell_status(status: str) -> str:
 
 def network_cell(document: dict[str, Any], network: str, column: Column) -> dict[str, Any]:
     """One cell of a network's row: its checks in the column's dtype (other columns are ``n/a``)."""
-    if column.key not in ("float32", "float64"):
+    if column.key not in DTYPES:
         return {"status": "n/a", "failures": 0, "note": ""}
     caps = document.get("implementation", {}).get("capabilities", {})
     if column.key not in caps.get("dtypes", [column.key]):

@@ -21,7 +21,7 @@ from typing import Any
 
 from .model import as_float, operations_in
 
-DTYPE_COLOURS = {"float32": "#4c72b0", "float64": "#dd8452"}
+DTYPE_COLOURS = {"float16": "#55a868", "bfloat16": "#8172b3", "float32": "#4c72b0", "float64": "#dd8452"}
 BOUND_COLOUR = "#c44e52"
 FLOOR = 1e-10
 """Worst ratios of exactly zero are drawn at this floor on log axes."""

@@ -6,7 +6,9 @@ test chose. Arrays keep their memory layout: a non-contiguous array travels as
 its values plus its strides and is rebuilt on the other side as the same kind
 of view on a fresh buffer, so layout checks mean the same with isolation as
 without. Objects that are not arrays, numbers, strings, ``None`` or containers
-of those travel as ``Foreign`` markers naming their type.
+of those travel as ``Foreign`` markers naming their type. A bfloat16 array (a NumPy
+extension dtype, ``ml_dtypes``) travels as its 16-bit patterns (``uint16``) tagged
+``"storage": "bfloat16"`` and is viewed back as bfloat16 on arrival; float16 is NumPy's own.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from convcheck.spec.dtypes import numpy_dtype
+
 _NUMERIC_KINDS = "biuf"
+
+_BIT_PATTERNS = {"bfloat16": np.dtype("<u2")}
+"""Extension dtypes that cross as unsigned integers of their width, by name."""
 
 
 @dataclass(frozen=True)
@@ -61,16 +68,22 @@ def _encode(value: Any, blobs: list[bytes]) -> Any:
         node["aliased"] = value.aliased_input
         return node
     if isinstance(value, np.ndarray):
+        storage = str(value.dtype) if str(value.dtype) in _BIT_PATTERNS else None
+        if storage is not None:
+            value = value.view(_BIT_PATTERNS[storage])  # same width, so strides and layout hold
         if value.dtype.kind not in _NUMERIC_KINDS:
             return {"t": "foreign", "name": f"numpy.ndarray[{value.dtype}]"}
         blobs.append(np.ascontiguousarray(value).tobytes())
-        return {
+        node = {
             "t": "array",
             "i": len(blobs) - 1,
             "dtype": value.dtype.str,
             "shape": list(value.shape),
             "layout": _layout(value),
         }
+        if storage is not None:
+            node["storage"] = storage
+        return node
     if isinstance(value, np.generic) and value.dtype.kind in _NUMERIC_KINDS:
         return _encode(value.item(), blobs)
     if value is None or isinstance(value, (bool, int, str)):
@@ -82,6 +95,17 @@ def _encode(value: Any, blobs: list[bytes]) -> Any:
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"t": "dict", "v": {k: _encode(v, blobs) for k, v in value.items()}}
     return {"t": "foreign", "name": f"{type(value).__module__}.{type(value).__qualname__}"}
+
+
+def _as_storage(values: np.ndarray, storage: Any) -> np.ndarray:
+    """``values`` (bit patterns) viewed as the extension dtype ``storage`` names; as they are for
+    ``None``. Any other tag is refused."""
+    if storage is None:
+        return values
+    if storage not in _BIT_PATTERNS or values.dtype != _BIT_PATTERNS[storage]:
+        raise ValueError(f"refusing array stored as {storage!r} in {values.dtype}")
+    viewed: np.ndarray = values.view(numpy_dtype(storage))
+    return viewed
 
 
 def _decode(node: Any, blobs: list[memoryview]) -> Any:
@@ -101,6 +125,7 @@ def _decode(node: Any, blobs: list[memoryview]) -> Any:
             )
             view[...] = values
             values = view
+        values = _as_storage(values, node.get("storage"))
         return aliased(values, node["aliased"]) if node.get("aliased") else values
     if kind == "float":
         return float(node["v"])
