@@ -87,6 +87,39 @@ def _convcheck(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subp
     )
 
 
+FULL_PRECISION_FAST = """\
+from convcheck.impls import numpy_fast as _fast
+from convcheck.impls.numpy_fast import *  # noqa: F403
+
+CONVCHECK_CAPABILITIES = {**_fast.CONVCHECK_CAPABILITIES, "dtypes": ["float32", "float64"]}
+"""
+"""numpy_fast declaring float32 and float64 only."""
+
+
+def test_bfloat16_is_left_out_where_the_worker_has_no_ml_dtypes(foreign_python, tmp_path):
+    """numpy_fast declares bfloat16; in an environment with only NumPy it is checked on the other
+    dtypes, and the report says why."""
+    there = _convcheck(
+        "run",
+        "--impl",
+        "numpy_fast",
+        "--ops",
+        "relu",
+        *RUN,
+        "--report",
+        "there",
+        "--python",
+        foreign_python,
+        cwd=tmp_path,
+    )
+    assert there.returncode == 0, there.stdout[-3000:] + there.stderr[-2000:]
+    doc = json.loads((tmp_path / "there" / "report.json").read_text())
+    assert doc["environment"]["implementation_side"]["ml_dtypes"] is None
+    dtypes = {r["dtype"] for r in doc["records"]}
+    assert dtypes and dtypes <= {"float16", "float32", "float64"}, dtypes
+    assert "no ml_dtypes there, so bfloat16 is not checked" in (tmp_path / "there" / "report.md").read_text()
+
+
 def _verdicts(report: Path) -> dict[tuple[str, str, str, str], str]:
     """Each record's status, by check (test id, dtype, direction) in report.json."""
     doc = json.loads((report / "report.json").read_text())
@@ -98,6 +131,9 @@ def _verdicts(report: Path) -> dict[tuple[str, str, str, str], str]:
     [("numpy_fast", "max_pool2d", 0), ("buggy.maxpool_ties_to_every_max", "max_pool2d", 1)],
 )
 def test_the_same_verdicts_as_in_convcheck_s_environment(foreign_python, tmp_path, name, ops, status):
+    if name == "numpy_fast":  # the same dtypes on both sides: the NumPy-only environment has no bfloat16
+        (tmp_path / "fast_full.py").write_text(FULL_PRECISION_FAST)
+        name = "fast_full.py"
     here = _convcheck("run", "--impl", name, "--ops", ops, *RUN, "--report", "here", cwd=tmp_path)
     there = _convcheck(
         "run",

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import ml_dtypes
 import numpy as np
+
+try:
+    import ml_dtypes
+except ImportError:  # a worker under --python whose environment has only NumPy: no bfloat16 there
+    ml_dtypes = None  # type: ignore[assignment]
 
 FULL_DTYPES = ("float32", "float64")
 """The single and double precision dtypes: what a declaration without ``dtypes`` supports."""
@@ -34,6 +38,11 @@ ACCUMULATE_CHOICES = ("float32", "storage")
 def numpy_dtype(dtype: str | np.dtype) -> np.dtype:
     """The NumPy dtype of a contract dtype name (``bfloat16`` is ``ml_dtypes.bfloat16``)."""
     if str(dtype) == "bfloat16":
+        if ml_dtypes is None:
+            raise TypeError(
+                "bfloat16 needs the ml_dtypes package, which this environment lacks; "
+                "install it (pip install ml_dtypes) or check the other dtypes"
+            )
         bf16: np.dtype = np.dtype(ml_dtypes.bfloat16)
         return bf16
     return np.dtype(dtype)
@@ -41,6 +50,8 @@ def numpy_dtype(dtype: str | np.dtype) -> np.dtype:
 
 def _finfo(dtype: str | np.dtype) -> Any:
     """``ml_dtypes.finfo`` (NumPy's ``finfo`` does not know bfloat16)."""
+    if str(dtype) != "bfloat16":
+        return np.finfo(numpy_dtype(dtype))
     return ml_dtypes.finfo(numpy_dtype(dtype))  # type: ignore[no-untyped-call]
 
 

@@ -299,4 +299,5 @@ def implementation_side_line(env: dict[str, Any]) -> list[str]:
     return [
         f"- implementation side: Python {side['python']} (`{side['executable']}`), NumPy {side['numpy']}, "
         f"{side['platform']}"
+        + ("; no ml_dtypes there, so bfloat16 is not checked" if side.get("ml_dtypes", "") is None else "")
     ]

@@ -379,6 +379,21 @@ def _worker_hook(name: str) -> Any:
     return hook
 
 
+def _dtypes_the_worker_has(
+    declared: dict[str, Any] | None, environment: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The declaration less ``bfloat16`` when the worker's environment lacks ``ml_dtypes`` (under
+    ``--python``, an environment with only NumPy): no array of it can exist there, so the
+    implementation is checked on the dtypes it can hold; the report's implementation side
+    shows ``ml_dtypes`` as absent."""
+    if declared is None or "ml_dtypes" not in environment or environment["ml_dtypes"] is not None:
+        return declared
+    dtypes = declared.get("dtypes")
+    if not dtypes or "bfloat16" not in dtypes:
+        return declared
+    return {**declared, "dtypes": [d for d in dtypes if d != "bfloat16"]}
+
+
 def load(spec: str, limits: Limits | None = None, python: str | None = None) -> Any:
     """Load ``spec`` in a worker process and return an ``Implementation`` of proxies.
 
@@ -394,7 +409,7 @@ def load(spec: str, limits: Limits | None = None, python: str | None = None) -> 
         python = probe(python).path
     sandbox = Sandbox(absolute(spec), limits or Limits(), python)
     info = sandbox.start()
-    declared = info["capabilities"]
+    declared = _dtypes_the_worker_has(info["capabilities"], info.get("environment") or {})
     if declared is not None and declared.get("supports") is not None:
         declared = {**declared, "supports": _predicate_proxy(sandbox, declared["supports"])}
     if declared is not None and declared.get("synchronize") is not None:

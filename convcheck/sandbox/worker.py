@@ -56,6 +56,14 @@ def _send(conn: Any, message: Any) -> None:
     conn.send_bytes(dumps(message))
 
 
+def _version_of(module: str) -> Any:
+    """The version of ``module`` if this interpreter can import it, else ``None``."""
+    try:
+        return getattr(__import__(module), "__version__", "unknown")
+    except ImportError:
+        return None
+
+
 def describe_environment(np: Any) -> dict[str, Any]:
     """The handshake: this interpreter's Python, NumPy and platform (the report's implementation side)."""
     return {
@@ -63,6 +71,7 @@ def describe_environment(np: Any) -> dict[str, Any]:
         "python_implementation": platform.python_implementation(),
         "executable": sys.executable,
         "numpy": np.__version__,
+        "ml_dtypes": _version_of("ml_dtypes"),
         "platform": platform.platform(),
         "machine": platform.machine(),
     }
