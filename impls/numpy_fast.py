@@ -467,15 +467,16 @@ def avg_pool_forward(
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> np.ndarray:
-    """``y = (sum over taps of the real cells) / D``."""
+    """``y = sum over taps of (the real cells / D)``: divided first, so finite means never overflow."""
     spatial = x.shape[2:]
     ones = (1,) * len(spatial)
     out = pool_output_shape(spatial, kernel_size, stride, padding, ones, ceil_mode)
     planes = _phase_planes(x, stride)
+    div = avg_divisors(spatial, out, kernel_size, stride, padding, count_include_pad, x.dtype)
     y = np.zeros((*x.shape[:2], *out), dtype=x.dtype)
     for out_slices, plane_index in _taps(spatial, out, kernel_size, stride, padding, ones):
-        y[_at(..., *out_slices)] += planes[_at(..., *plane_index)]
-    y /= avg_divisors(spatial, out, kernel_size, stride, padding, count_include_pad, x.dtype)
+        # each tap divided before it is added: no partial sum exceeds the largest |x| (no overflow)
+        y[_at(..., *out_slices)] += planes[_at(..., *plane_index)] / div[tuple(out_slices)]
     return y
 
 

@@ -20,6 +20,30 @@ reciprocal multiply. Each adds at most one rounding, i.e. at most doubling the
 ``max |got - expected| / bound`` below 1, typically far below (random rounding
 errors grow like ``sqrt(K) u``, not ``K u``).
 
+Underflow. The relative model above holds for results in the normal range. With gradual
+underflow (IEEE subnormals) a product or a quotient whose result is subnormal is rounded with an
+absolute error of at most ``eta``, half the smallest subnormal of the dtype, while a sum of
+subnormals is exact (Higham, 2.1, the model ``fl(x op y) = (x op y)(1 + d) + e``, ``|e| <= eta``).
+A sum of ``K`` products therefore carries at most ``K`` such errors, and the final rounding to
+the output dtype (or a divisor) one more: the absolute floor of a sum of products is
+``SAFETY * (K + 1) * eta`` (``underflow_floor``), not the smallest normal number. That floor is
+what lets the ``subnormal`` value family tell gradual underflow from code that flushes
+subnormals to zero (whose error is the whole subnormal result, far above ``K`` half-subnormals).
+Functions evaluated through transcendental formulas (the activations and losses, whose ``S`` is
+the spec's ``magnitude``) may lose a subnormal result in ``exp`` or a reciprocal; they keep the
+floor ``TINY``, the smallest normal number.
+
+Overflow. The bound assumes no intermediate overflows. Every partial sum of the spec's formula
+(products ``w * x`` for a convolution, terms ``x / D`` for an average) is at most ``S`` in
+magnitude, up to a factor ``1 + gamma_K``, so where ``S (1 + gamma_K)`` is below the dtype's largest
+finite value, an implementation evaluating the formula in any order cannot overflow, and an
+infinite answer for a finite expected value is an error of ratio ``inf``. An average pool that adds
+a window's cells before dividing forms partial sums up to ``D * S`` and can overflow where the
+formula does not: it must accumulate in a wider type or scale first. Where ``S (1 + gamma_K)``
+exceeds the largest finite value, correct code may overflow, and an infinite answer of the
+expected sign there is not counted as an error (``overflow_possible``). Matching infinities and
+NaN at the same position count as equal.
+
 Exact data. On the exact-integer value family every partial sum is an integer
 below ``2**24`` (checked when the case is built), so a direct implementation of
 conv2d or max-pool must match the oracle *exactly*, in float32 too.
@@ -99,18 +123,40 @@ def gamma(k: int, u: float) -> float:
     return ku / (1 - ku) if ku < 1 else math.inf
 
 
+def underflow_floor(k: int, dtype: str, safety: float = SAFETY) -> float:
+    """``SAFETY * (K + 1) * eta``: the absolute error that gradual underflow may add to a sum of ``K``
+    products (``eta`` half the dtype's smallest subnormal; module docstring, Underflow)."""
+    least = float(np.finfo(np.dtype(dtype)).smallest_subnormal)
+    return safety * (k + 1) / 2 * least  # eta = least / 2 itself underflows to 0: halve the count
+
+
 def elementwise_bound(
-    abs_sum: np.ndarray, expected: np.ndarray, k: int, dtype: str, safety: float = SAFETY
+    abs_sum: np.ndarray,
+    expected: np.ndarray,
+    k: int,
+    dtype: str,
+    safety: float = SAFETY,
+    *,
+    gradual_underflow: bool = False,
 ) -> np.ndarray:
-    """Per-element bound for a correct direct implementation (module docstring)."""
+    """Per-element bound for a correct direct implementation (module docstring); the absolute floor
+    is ``underflow_floor`` for a sum of products (``gradual_underflow``), else ``TINY``."""
     u = unit_roundoff(dtype)
     u64 = unit_roundoff("float64")
+    floor = underflow_floor(k, dtype, safety) if gradual_underflow else TINY[str(np.dtype(dtype))]
     bound: np.ndarray = (
-        safety * (gamma(k, u) + gamma(k, u64)) * np.abs(abs_sum)
-        + u * np.abs(expected)
-        + TINY[str(np.dtype(dtype))]
+        safety * (gamma(k, u) + gamma(k, u64)) * np.abs(abs_sum) + u * np.abs(expected) + floor
     )
     return bound
+
+
+def overflow_possible(abs_sum: np.ndarray, k: int, dtype: str) -> np.ndarray:
+    """Where ``S (1 + gamma_K)`` passes the dtype's largest finite value: a correct evaluation of the
+    formula may overflow there (module docstring, Overflow)."""
+    top = float(np.finfo(np.dtype(dtype)).max)
+    with np.errstate(over="ignore", invalid="ignore"):
+        possible: np.ndarray = np.abs(abs_sum) * (1 + gamma(k, unit_roundoff(dtype))) > top
+    return possible
 
 
 def ulp_distance(got: np.ndarray, expected: np.ndarray, dtype: str) -> np.ndarray:
@@ -246,6 +292,7 @@ def compare(
     algorithm: str = "direct",
     scale: float = 1.0,
     override: Override | None = None,
+    gradual_underflow: bool = False,
 ) -> Comparison:
     """Compare ``got`` (in the implementation's dtype) with a float64 ``expected``.
 
@@ -253,16 +300,21 @@ def compare(
     ``exact`` demands bitwise equality with the (exactly representable)
     expected values, ``scale`` multiplies the bound (a property comparing two
     computed sides), ``override`` is a user's override for this operation and
-    dtype (see ``ToleranceOverrides``). Shapes must already agree.
+    dtype (see ``ToleranceOverrides``), ``gradual_underflow`` selects the floor of a sum of products
+    (``underflow_floor``). Equal infinities and NaN against NaN count as equal; an infinity of the
+    expected sign where the formula itself may overflow (``overflow_possible``) is no error.
+    Shapes must already agree.
     """
     g = np.asarray(got, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     s = np.asarray(abs_sum, dtype=np.float64)
-    err = np.abs(g - e)
+    with np.errstate(invalid="ignore"):  # inf - inf: judged below
+        err = np.abs(g - e)
     size = int(e.size)
     zero_fraction = float(np.mean(e == 0)) if size else 1.0
     both_nan = np.isnan(g) & np.isnan(e)
-    err = np.where(both_nan, 0.0, err)
+    overflowed = np.isinf(g) & (np.sign(g) == np.sign(e)) & overflow_possible(s, k, dtype)
+    err = np.where(both_nan | (g == e) | overflowed, 0.0, err)
     err = np.where(np.isnan(err), np.inf, err)
     label = override.describe() if override is not None else None
     if override is not None and override.replaces_bound:
@@ -272,7 +324,11 @@ def compare(
         if override is not None:
             scale *= override.factor_or_one
         mode = "exact" if exact else ("elementwise" if algorithm == "direct" else "normwise")
-        bound = np.zeros_like(e) if exact else elementwise_bound(s, e, k, dtype) * scale
+        bound = (
+            np.zeros_like(e)
+            if exact
+            else elementwise_bound(s, e, k, dtype, gradual_underflow=gradual_underflow) * scale
+        )
     if size == 0:
         return Comparison(name, 0, exact, mode, 0.0, 0.0, 0.0, 0, 0, (), 0.0, 0.0, 0.0, dtype=dtype, k=k)
     if mode == "normwise":

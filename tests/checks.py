@@ -636,6 +636,7 @@ def within(
         algorithm=caps.algorithm,
         scale=factor,
         override=tolerance.override_for(case.op_name, case.dtype),
+        gradual_underflow=case.op.magnitude is None,  # a sum of products, not a transcendental formula
     )
 
 
