@@ -7,8 +7,10 @@ which, position by position. Values of the finite elements are not the contract'
 
 Convolution (forward)
     ``y[o] = b + sum over taps of w[tap] * xp[o*stride + tap*dilation]`` in IEEE arithmetic, where
-    ``xp`` is ``x`` padded with zeros: the padding is multiplied like any input, so an infinite
-    weight meeting a padding cell gives NaN (``0 * inf``). A NaN term makes NaN; ``+inf`` and
+    ``xp`` is ``x`` padded with zeros. Whether the padding's zeros are multiplied is left open,
+    as PyTorch's kernels differ: its float64 kernels and its float32 ``conv1d`` multiply them (an
+    infinite weight or ``dy`` meeting a padding cell gives NaN, ``0 * inf``), its float32 ``conv2d``
+    skips them; either is accepted. A NaN term makes NaN; ``+inf`` and
     ``-inf`` terms together make NaN; otherwise an infinite term decides the sign.
 Convolution (backward)
     ``dx[i] = sum of dy[o] * w[tap]`` over the ``(o, tap)`` that read ``x[i]`` (nothing lands on the
@@ -133,8 +135,9 @@ class _ConvWindow:
         return pads
 
 
-def _conv(case: Case, forward: bool) -> dict[str, np.ndarray]:
-    """Class arithmetic of convolution (module docstring), on sign-coded arrays."""
+def _conv(case: Case, forward: bool, padding_terms: bool) -> dict[str, np.ndarray]:
+    """Class arithmetic of convolution (module docstring), on sign-coded arrays; ``padding_terms``
+    says whether the padding's zeros are multiplied (``0 * inf = NaN``) or form no terms at all."""
     x, w, b = (_coded(case.inputs[k]) for k in ("x", "w", "b"))
     assert x is not None and w is not None
     p, g = case.params, case.params.groups
@@ -142,22 +145,33 @@ def _conv(case: Case, forward: bool) -> dict[str, np.ndarray]:
     win = _ConvWindow(p, tuple(w.shape[2:]))
     n, c_in = x.shape[:2]
     c_out = w.shape[0]
-    cols = _windows(x, out, win, 0.0).reshape(n, g, c_in // g, *out, -1)  # padding reads 0
-    wg = w.reshape(g, c_out // g, c_in // g, -1)
     sp = "pqr"[: len(out)]  # the spatial axes' subscripts
-    if forward:
-        y = np.einsum(f"ngi{sp}t,goit->ngo{sp}", cols, wg).reshape(n, c_out, *out)
-        if b is not None:
-            y = y + b.reshape(1, -1, *([1] * len(out)))
-        return {"y": classify(y)}
+    every: tuple[Any, ...] = (...,)
     dy = _coded(case.dy)
+    y = np.zeros((n, g, c_out // g, *out))
+    dw = np.zeros((g, c_out // g, c_in // g, *w.shape[2:]))
+    parts = []
+    for tap, grid, mask in _taps(x.shape, out, win):
+        cols = np.where(mask, x[(*every, *grid)], 0.0).reshape(n, g, c_in // g, *out)  # padding reads 0
+        wt = w[(*every, *tap)].reshape(g, c_out // g, c_in // g)
+        if forward:
+            term = np.einsum(f"ngi{sp},goi->ngo{sp}", cols, wt)
+            y += term if padding_terms else np.where(mask, term, 0.0)
+            continue
+        assert dy is not None
+        dyg = dy.reshape(n, g, c_out // g, *out)
+        dyt = dyg if padding_terms else np.where(mask, dyg, 0.0)
+        dw[(*every, *tap)] = np.einsum(f"ngo{sp},ngi{sp}->goi", dyt, cols)
+        parts.append(np.einsum(f"ngo{sp},goi->ngi{sp}", dyg, wt).reshape(n, c_in, *out))
+    if forward:
+        yf = y.reshape(n, c_out, *out)
+        if b is not None:
+            yf = yf + b.reshape(1, -1, *([1] * len(out)))
+        return {"y": classify(yf)}
     assert dy is not None
-    dyg = dy.reshape(n, g, c_out // g, *out)
-    dw = np.einsum(f"ngo{sp},ngi{sp}t->goit", dyg, cols).reshape(w.shape)
-    parts = np.einsum(f"ngo{sp},goit->ngi{sp}t", dyg, wg).reshape(n, c_in, *out, -1)
-    dx = _scatter(x.shape, out, win, parts)
+    dx = _scatter(x.shape, out, win, np.stack(parts, axis=-1))
     db = dy.sum(axis=(0, *range(2, dy.ndim)))
-    return {"dx": classify(dx), "dw": classify(dw), "db": classify(db)}
+    return {"dx": classify(dx), "dw": classify(dw.reshape(w.shape)), "db": classify(db)}
 
 
 def _max_winner(win: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -194,24 +208,47 @@ def _pool(case: Case, forward: bool) -> dict[str, np.ndarray]:
     return {"dx": classify(_scatter(x.shape, out, p, routed))}
 
 
-def expected_classes(case: Case, forward: bool) -> dict[str, np.ndarray]:
+def expected_classes(case: Case, forward: bool, padding_terms: bool = True) -> dict[str, np.ndarray]:
     """The contract's class of every element of each output (``y``; or ``dx``, ``dw``, ``db``) of a
-    convolution or pooling ``case``: codes ``FINITE``, ``NAN``, ``POS_INF``, ``NEG_INF``."""
+    convolution or pooling ``case``: codes ``FINITE``, ``NAN``, ``POS_INF``, ``NEG_INF``. For a
+    convolution, ``padding_terms=False`` gives the other reading the contract allows, where the
+    padding forms no terms (``allowed_classes`` accepts either)."""
     family = case.op.family
     if not covers(family):
         raise ValueError(f"the non-finite contract covers {', '.join(FAMILIES)}, not {family}")
-    return _conv(case, forward) if family == "conv" else _pool(case, forward)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 and inf - inf are the point here
+        return _conv(case, forward, padding_terms) if family == "conv" else _pool(case, forward)
 
 
-def mismatches(got: np.ndarray, expected: np.ndarray) -> list[str]:
-    """Human-readable disagreements between ``got``'s classes and the contract's (first few)."""
+def allowed_classes(case: Case, forward: bool) -> dict[str, tuple[np.ndarray, ...]]:
+    """For each output, the class arrays the contract accepts element by element: one for pooling,
+    for convolution the padding's zeros multiplied or left out (PyTorch does both, by kernel: the
+    module docstring)."""
+    strict = expected_classes(case, forward)
+    if case.op.family != "conv":
+        return {k: (v,) for k, v in strict.items()}
+    loose = expected_classes(case, forward, padding_terms=False)
+    return {k: (v, loose[k]) for k, v in strict.items()}
+
+
+def breaks(got: np.ndarray, allowed: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Mask of the elements of ``got`` whose class none of the ``allowed`` class arrays gives."""
     codes = classify(got)
-    wrong = np.argwhere(codes != expected)
+    bad = np.ones(codes.shape, dtype=bool)
+    for classes in allowed:
+        bad &= codes != classes
+    return bad
+
+
+def mismatches(got: np.ndarray, allowed: tuple[np.ndarray, ...]) -> list[str]:
+    """Human-readable disagreements between ``got``'s classes and the contract's (first few)."""
+    wrong = np.argwhere(breaks(got, allowed))
     lines = [
-        f"at {tuple(int(i) for i in idx)}: expected {CLASS_NAMES[int(expected[tuple(idx)])]}, "
-        f"got {got[tuple(idx)]!r}"
+        f"at {tuple(int(i) for i in idx)}: expected "
+        + " or ".join(dict.fromkeys(CLASS_NAMES[int(c[tuple(idx)])] for c in allowed))
+        + f", got {got[tuple(idx)]!r}"
         for idx in wrong[:5]
     ]
     if len(wrong) > 5:
-        lines.append(f"... {len(wrong) - 5} more of {codes.size} elements")
+        lines.append(f"... {len(wrong) - 5} more of {got.size} elements")
     return lines

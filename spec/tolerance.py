@@ -361,7 +361,9 @@ def compare(
         override=label,
     )
     if mode == "elementwise" and k > 0:
-        _aggregate(comp, g - e, e, s, bound, k, dtype, scale)
+        with np.errstate(invalid="ignore"):  # inf - inf: no aggregate verdict on non-finite errors
+            diff = g - e
+        _aggregate(comp, diff, e, s, bound, k, dtype, scale)
     return comp
 
 
