@@ -224,3 +224,35 @@ def test_matching_nan_and_infinities_are_equal():
     comp = _sum_compare(got, got, [1.0, 1.0, 1.0, 1.0])
     assert comp.passed and comp.error_ratio == 0
     assert not _sum_compare([np.inf], [-np.inf], [1.0]).passed
+
+
+# --------------------------------------------------------------------------- shrinking keeps the dtype
+
+
+def test_a_failure_seen_only_in_float32_is_shrunk_in_float32():
+    """The convcheck pass after hypothesis's shrink walks the neighbours of a float32 case in float32:
+    the overflowing average fails in float32 only, and its smallest case is still a float32 one."""
+    from convcheck.spec import FULL
+    from convcheck.tests import shrink
+
+    plant = load("buggy.avgpool_sum_overflows").functions["avg_pool2d_forward"]
+    params = AvgPool2dParams(kernel_size=(2, 3), stride=(2, 1), padding=(1, 1, 0, 1))
+
+    def body(case):
+        with np.errstate(over="ignore"):
+            y = plant(*case.forward_args(), **case.kwargs())
+        if not np.isfinite(y).all():
+            raise AssertionError("avg_pool2d_forward overflowed")
+
+    for dtype in ("float32", "float64"):
+        case = make_case("avg_pool2d", params, {"x": (2, 3, 5, 6)}, dtype, "huge", seed=1)
+        key = shrink.trial(body, case, {}).key
+        if dtype == "float64":
+            assert key is None  # right in float64: nothing to shrink
+            continue
+        assert key is not None
+        smallest, tried = shrink.smallest_failing(body, case, {}, FULL, key)
+        assert 0 < tried <= shrink.TRIALS
+        assert smallest.dtype == "float32" and smallest.x.dtype == np.float32
+        assert smallest.x.size < case.x.size and smallest.params.kernel_size != params.kernel_size
+        assert shrink.trial(body, smallest, {}).key == key
