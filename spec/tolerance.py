@@ -72,7 +72,7 @@ Mistrusted examples (after benchdnn's MISTRUSTED). An expected output that is
 more than ``MISTRUST_ZERO_FRACTION`` zeros could hardly have failed: the
 comparison is measured and kept, but reports count such examples apart.
 
-Overrides. A user may loosen or tighten the policy per operation and dtype
+Overrides. A user may loosen or tighten the policy per operation (or whole network) and dtype
 (``ToleranceOverrides``, from ``--tolerance OP:DTYPE=VALUE`` or a TOML/JSON
 file): a ``factor`` multiplies every bound of the policy (element-wise,
 norm-wise and aggregate; exact mode stays exact), while ``rtol``/``atol``
@@ -518,12 +518,14 @@ class Override:
     source: str = "cli"
 
     def __post_init__(self) -> None:
+        from .networks import NETWORKS
         from .ops import DTYPES, OPERATIONS
 
         where = f"tolerance override {self.op}:{self.dtype} (from {self.source})"
-        if self.op != WILDCARD and self.op not in OPERATIONS:
+        if self.op != WILDCARD and self.op not in OPERATIONS and self.op not in NETWORKS:
             raise UsageError(
-                f"{where}: unknown operation {self.op!r}; expected one of {', '.join(OPERATIONS)} or *"
+                f"{where}: unknown operation {self.op!r}; expected one of {', '.join(OPERATIONS)}, "
+                f"a network ({', '.join(NETWORKS)}) or *"
             )
         if self.dtype != WILDCARD and self.dtype not in DTYPES:
             raise UsageError(
