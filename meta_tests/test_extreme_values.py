@@ -256,3 +256,32 @@ def test_a_failure_seen_only_in_float32_is_shrunk_in_float32():
         assert smallest.dtype == "float32" and smallest.x.dtype == np.float32
         assert smallest.x.size < case.x.size and smallest.params.kernel_size != params.kernel_size
         assert shrink.trial(body, smallest, {}).key == key
+
+
+def test_declared_semantics_are_followed_by_the_contract():
+    """A finite declared max-pool padding competes (and a padded winner's gradient is dropped); a
+    declared true convolution flips the kernel."""
+    x = np.array([[[[-np.inf, -np.inf]]]])
+    p = MaxPool2dParams(kernel_size=(1, 2), stride=(1, 2), padding=(0, 0, 1, 1))
+    case = make_case("max_pool2d", p, {"x": x.shape}, "float64")
+    case = type(case)(case.op_name, case.params, {"x": x}, np.ones((1, 1, 1, 2)), "float64")
+    names = nonfinite.CLASS_NAMES
+    ((minus_inf,),) = [nonfinite.allowed_classes(case, True)["y"]]
+    assert [names[int(c)] for c in minus_inf.ravel()] == ["-inf", "-inf"]
+    ((zero,),) = [nonfinite.allowed_classes(case, True, {"pad_value": 0.0})["y"]]
+    assert [names[int(c)] for c in zero.ravel()] == ["finite", "finite"]
+    w = np.array([[[[np.inf, 1.0]]]])
+    conv = make_case("conv2d", Conv2dParams(), {"x": (1, 1, 1, 3), "w": (1, 1, 1, 2), "b": None}, "float64")
+    conv = type(conv)(
+        conv.op_name,
+        conv.params,
+        {"x": np.array([[[[0.0, 1.0, 1.0]]]]), "w": w, "b": None},
+        conv.dy,
+        "float64",
+    )
+    (cross, _), (flipped, _) = (
+        nonfinite.allowed_classes(conv, True, {"convention": c})["y"]
+        for c in ("cross-correlation", "convolution")
+    )
+    assert [names[int(c)] for c in cross.ravel()] == ["nan", "+inf"]  # inf * 0 at the first tap
+    assert [names[int(c)] for c in flipped.ravel()] == ["+inf", "+inf"]

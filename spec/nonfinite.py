@@ -40,7 +40,7 @@ can overflow and the classes do not depend on summation order).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -135,11 +135,15 @@ class _ConvWindow:
         return pads
 
 
-def _conv(case: Case, forward: bool, padding_terms: bool) -> dict[str, np.ndarray]:
+def _conv(case: Case, forward: bool, padding_terms: bool, flipped: bool) -> dict[str, np.ndarray]:
     """Class arithmetic of convolution (module docstring), on sign-coded arrays; ``padding_terms``
-    says whether the padding's zeros are multiplied (``0 * inf = NaN``) or form no terms at all."""
+    says whether the padding's zeros are multiplied (``0 * inf = NaN``) or form no terms at all,
+    ``flipped`` that the declared convention is a true convolution (the kernel flipped)."""
     x, w, b = (_coded(case.inputs[k]) for k in ("x", "w", "b"))
     assert x is not None and w is not None
+    spatial_axes = tuple(range(2, w.ndim))
+    if flipped:
+        w = np.flip(w, axis=spatial_axes)
     p, g = case.params, case.params.groups
     out = case.output_shape()[2:]
     win = _ConvWindow(p, tuple(w.shape[2:]))
@@ -171,7 +175,10 @@ def _conv(case: Case, forward: bool, padding_terms: bool) -> dict[str, np.ndarra
     assert dy is not None
     dx = _scatter(x.shape, out, win, np.stack(parts, axis=-1))
     db = dy.sum(axis=(0, *range(2, dy.ndim)))
-    return {"dx": classify(dx), "dw": classify(dw.reshape(w.shape)), "db": classify(db)}
+    dw = dw.reshape(w.shape)
+    if flipped:
+        dw = np.flip(dw, axis=spatial_axes)
+    return {"dx": classify(dx), "dw": classify(dw), "db": classify(db)}
 
 
 def _max_winner(win: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -186,17 +193,19 @@ def _max_winner(win: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return one_hot
 
 
-def _pool(case: Case, forward: bool) -> dict[str, np.ndarray]:
-    """Class arithmetic of max and average pooling (module docstring)."""
+def _pool(case: Case, forward: bool, pad_value: float) -> dict[str, np.ndarray]:
+    """Class arithmetic of max and average pooling (module docstring); ``pad_value`` is a max-pool's
+    declared padding (``-inf`` by contract; a finite one competes like a real cell)."""
     x = np.asarray(case.x, dtype=np.float64)
     p = case.params
     out = case.output_shape()[2:]
     valid = np.stack([m for _, _, m in _taps(x.shape, out, p)], axis=-1)
     if case.op.family == "max_pool":
-        win = _windows(x, out, p, -np.inf)
+        win = _windows(x, out, p, pad_value)
         if forward:
             return {"y": classify(np.max(win, axis=-1))}  # np.max propagates NaN
-        parts = _max_winner(win, valid) * 1.0
+        competing = valid if pad_value == -np.inf else np.ones_like(valid)
+        parts = _max_winner(win, competing) * valid  # a padded winner's gradient is dropped
     else:
         win = _windows(_coded(x), out, p, 0.0)  # type: ignore[arg-type]
         if forward:
@@ -208,26 +217,34 @@ def _pool(case: Case, forward: bool) -> dict[str, np.ndarray]:
     return {"dx": classify(_scatter(x.shape, out, p, routed))}
 
 
-def expected_classes(case: Case, forward: bool, padding_terms: bool = True) -> dict[str, np.ndarray]:
+def expected_classes(
+    case: Case, forward: bool, padding_terms: bool = True, semantics: Mapping[str, Any] | None = None
+) -> dict[str, np.ndarray]:
     """The contract's class of every element of each output (``y``; or ``dx``, ``dw``, ``db``) of a
     convolution or pooling ``case``: codes ``FINITE``, ``NAN``, ``POS_INF``, ``NEG_INF``. For a
     convolution, ``padding_terms=False`` gives the other reading the contract allows, where the
-    padding forms no terms (``allowed_classes`` accepts either)."""
+    padding forms no terms (``allowed_classes`` accepts either). ``semantics`` holds the declared
+    ``convention`` and ``pad_value`` where they are not the contract's."""
     family = case.op.family
     if not covers(family):
         raise ValueError(f"the non-finite contract covers {', '.join(FAMILIES)}, not {family}")
+    sem = semantics or {}
     with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 and inf - inf are the point here
-        return _conv(case, forward, padding_terms) if family == "conv" else _pool(case, forward)
+        if family == "conv":
+            return _conv(case, forward, padding_terms, sem.get("convention") == "convolution")
+        return _pool(case, forward, float(sem.get("pad_value", -np.inf)))
 
 
-def allowed_classes(case: Case, forward: bool) -> dict[str, tuple[np.ndarray, ...]]:
+def allowed_classes(
+    case: Case, forward: bool, semantics: Mapping[str, Any] | None = None
+) -> dict[str, tuple[np.ndarray, ...]]:
     """For each output, the class arrays the contract accepts element by element: one for pooling,
     for convolution the padding's zeros multiplied or left out (PyTorch does both, by kernel: the
     module docstring)."""
-    strict = expected_classes(case, forward)
+    strict = expected_classes(case, forward, semantics=semantics)
     if case.op.family != "conv":
         return {k: (v,) for k, v in strict.items()}
-    loose = expected_classes(case, forward, padding_terms=False)
+    loose = expected_classes(case, forward, padding_terms=False, semantics=semantics)
     return {k: (v, loose[k]) for k, v in strict.items()}
 
 
