@@ -21,8 +21,8 @@ avg_pool2d_backward = ref.avg_pool2d_backward
 
 
 def avg_pool2d_forward(x, *, kernel_size, stride, padding, ceil_mode, count_include_pad):
-    sums, _ = _kit.avg_sum_windows(  # BUG: the sum of a window overflows before the division
-        x, kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode
+    sums, _ = _kit.avg_sum_windows(  # BUG: summed in x's dtype, the window overflows before the division
+        x, kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, dtype=x.dtype
     )
     oh, ow = sums.shape[2:]
     h, w = x.shape[2:]
