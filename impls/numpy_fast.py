@@ -439,7 +439,8 @@ def max_pool_backward(
     dilation: Sizes,
     ceil_mode: bool,
 ) -> np.ndarray:
-    """``dx[winner] += dy``; the winner is the first tap (row-major) whose value equals the window max."""
+    """``dx[winner] += dy``; the winner is the first tap (row-major) whose value equals the window max
+    (the first NaN of a window holding NaN); the other cells get nothing, even from an infinite ``dy``."""
     dy = np.asarray(dy, dtype=x.dtype)
     y, planes, taps = _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
     dplanes = np.zeros(planes.shape, dtype=x.dtype)
@@ -449,10 +450,13 @@ def max_pool_backward(
         x_sub, open_sub = planes[_at(..., *plane_index)], open_[_at(..., *out_slices)]
         block = _at(..., *(slice(0, m) for m in x_sub.shape[2:]))
         hit, tmp = hit_buf[block], tmp_buf[block]
-        np.equal(x_sub, y[_at(..., *out_slices)], out=hit)
+        y_sub = y[_at(..., *out_slices)]
+        np.equal(x_sub, y_sub, out=hit)
+        hit |= np.isnan(x_sub) & np.isnan(y_sub)  # a NaN maximum is won by the window's (first) NaN
         hit &= open_sub  # the first maximum only: windows already served stay closed
         open_sub ^= hit
-        np.multiply(dy[_at(..., *out_slices)], hit, out=tmp)
+        np.copyto(tmp, 0)
+        np.copyto(tmp, dy[_at(..., *out_slices)], where=hit)  # not dy * hit: inf * 0 would leave NaN
         dplanes[(..., *plane_index)] += tmp
     return _merge_planes(dplanes, x.shape[2:], stride)
 
@@ -469,15 +473,16 @@ def avg_pool_forward(
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> np.ndarray:
-    """``y = (sum over taps of the real cells) / D``."""
+    """``y = sum over taps of (the real cells / D)``: divided first, so finite means never overflow."""
     spatial = x.shape[2:]
     ones = (1,) * len(spatial)
     out = pool_output_shape(spatial, kernel_size, stride, padding, ones, ceil_mode)
     planes = _phase_planes(x, stride)
+    div = avg_divisors(spatial, out, kernel_size, stride, padding, count_include_pad, x.dtype)
     y = np.zeros((*x.shape[:2], *out), dtype=x.dtype)
     for out_slices, plane_index in _taps(spatial, out, kernel_size, stride, padding, ones):
-        y[_at(..., *out_slices)] += planes[_at(..., *plane_index)]
-    y /= avg_divisors(spatial, out, kernel_size, stride, padding, count_include_pad, x.dtype)
+        # each tap divided before it is added: no partial sum exceeds the largest |x| (no overflow)
+        y[_at(..., *out_slices)] += planes[_at(..., *plane_index)] / div[tuple(out_slices)]
     return y
 
 

@@ -223,7 +223,7 @@ def avg_pool_forward(
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> np.ndarray:
-    """``y[n, c, o] = (sum of the real cells of window o) / D(o)``."""
+    """``y[n, c, o] = sum of (the real cells of window o) / D(o)``, each cell divided first."""
     spatial = x.shape[2:]
     ones = (1,) * len(spatial)
     out = pool_output_shape(spatial, kernel_size, stride, padding, ones, ceil_mode)
@@ -231,7 +231,10 @@ def avg_pool_forward(
     for position in np.ndindex(*out):
         cells = _real_window(position, spatial, kernel_size, stride, padding, ones)
         div = _avg_window_divisor(position, spatial, kernel_size, stride, padding, count_include_pad)
-        y[_at(..., *position)] = x[_at(..., *_as_slices(cells))].sum(axis=tuple(range(2, x.ndim))) / div
+        # each cell divided before the sum: no partial sum exceeds the largest |x| (no overflow)
+        y[_at(..., *position)] = (x[_at(..., *_as_slices(cells))] / x.dtype.type(div)).sum(
+            axis=tuple(range(2, x.ndim))
+        )
     return y
 
 

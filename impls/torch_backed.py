@@ -30,6 +30,7 @@ gradient to a padding cell, where it is dropped.)
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 
@@ -270,6 +271,16 @@ def _avg_pool(
     return sums / torch.from_numpy(div).to(x.dtype)
 
 
+def _avg_pool_scaled(
+    x: torch.Tensor, kernel: Sizes, stride: Sizes, padding: Sizes, ceil_mode: bool, count_include_pad: bool
+) -> torch.Tensor:
+    """``_avg_pool`` of ``x / prod(kernel)``, times ``prod(kernel)``: PyTorch adds a window's cells in
+    the storage dtype before dividing, which overflows for cells near the largest finite value whose
+    mean is finite; scaled first, no partial sum exceeds the largest ``|x|``."""
+    k = math.prod(kernel)
+    return _avg_pool(x / k, kernel, stride, padding, ceil_mode, count_include_pad) * k
+
+
 def avg_pool_forward(
     x: np.ndarray,
     *,
@@ -280,7 +291,9 @@ def avg_pool_forward(
     count_include_pad: bool,
 ) -> np.ndarray:
     """``y`` = the sum of each window's real cells over PyTorch's divisor."""
-    return _forward(lambda x_: _avg_pool(x_, kernel_size, stride, padding, ceil_mode, count_include_pad), x)
+    return _forward(
+        lambda x_: _avg_pool_scaled(x_, kernel_size, stride, padding, ceil_mode, count_include_pad), x
+    )
 
 
 def avg_pool_backward(
@@ -295,7 +308,9 @@ def avg_pool_backward(
 ) -> np.ndarray:
     """``dx``: each window's ``dy / divisor`` spread over its real cells, by autograd."""
     return _present(
-        _vjp(lambda x_: _avg_pool(x_, kernel_size, stride, padding, ceil_mode, count_include_pad), dy, x)[0]
+        _vjp(
+            lambda x_: _avg_pool_scaled(x_, kernel_size, stride, padding, ceil_mode, count_include_pad), dy, x
+        )[0]
     )
 
 

@@ -86,7 +86,8 @@ MAX_POOL = """
             win = xp[:, :, r, c].reshape(n, ch, -1)
             share = np.zeros(win.shape, dtype=x.dtype)
             np.put_along_axis(share, np.argmax(win, axis=-1)[..., None], 1, axis=-1)
-            dxp[:, :, r, c] += share.reshape(xp[:, :, r, c].shape) * dy[:, :, i, j][:, :, None, None]
+            won = share.reshape(xp[:, :, r, c].shape) != 0  # routed, not multiplied: inf * 0 is NaN
+            dxp[:, :, r, c] += np.where(won, dy[:, :, i, j][:, :, None, None], 0)
         (t, _), (l, _) = widths
         return dxp[:, :, t : t + x.shape[2], l : l + x.shape[3]].copy()
 """

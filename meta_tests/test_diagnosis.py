@@ -48,6 +48,7 @@ TEST_OF_PROPERTY = {
     "shapes_dtypes": "test_shapes_dtypes",
     "linearity": "test_linearity",
     "sweep": "test_sweep",
+    "nonfinite": "test_nonfinite",
 }
 
 

@@ -466,3 +466,41 @@ def test_convcheck_run_reports_the_localisation(tmp_path):
         "First bad layer</strong> (backward): dense1 (linear_backward)"
         in (folder / "report.html").read_text()
     )
+
+
+def test_the_kink_inputs_put_relus_at_zero_and_catch_a_wrong_derivative_there():
+    """The seeded batch never hits ReLU'(0); the kink inputs (a zero sample through a bias-free first
+    layer) do, and correct layers still agree with PyTorch there."""
+    from convcheck.impls.registry import load
+
+    net = NETWORKS["toy_cnn"]
+    wrong = load("buggy.relu_derivative_at_zero")
+    assert check_network(wrong, net).passed
+    kinked = check_network(wrong, net, kink=True)
+    assert kinked.first_bad is not None and kinked.first_bad.label == "relu1"
+    assert "a zero sample at the kinks" in kinked.headline()
+    for name in ("toy_cnn", "two_conv"):
+        assert check_network(impl(), name, kink=True).passed, name
+
+
+def test_the_network_bound_honours_tolerance_overrides():
+    from convcheck.spec import tolerance
+
+    net = NETWORKS["toy_cnn"]
+    base = network_tolerance.bound(net, 4, "float32")
+    cases = [
+        ("toy_cnn:float32=4", 4 * base, "toy_cnn:float32 x4 (cli)"),
+        ("*:float32=rtol=1e-3", 1e-3, "*:float32 rtol=0.001 atol=0 (cli)"),
+        ("conv2d:float32=3", 3 * base, "conv2d:float32 x3 (cli)"),  # a layer's factor scales the chain
+        ("conv2d:float64=3", base, None),  # another dtype: the policy as it is
+    ]
+    try:
+        for item, limit, described in cases:
+            tolerance.use_overrides(tolerance.ToleranceOverrides.from_cli([item]))
+            assert network_tolerance.overridden_bound(net, 4, "float32") == (pytest.approx(limit), described)
+        tolerance.use_overrides(tolerance.ToleranceOverrides.from_cli(["toy_cnn:float32=1e-9"]))
+        result = check_network(impl(), net, dtype="float32")
+        assert not result.passed and result.override == "toy_cnn:float32 x1e-09 (cli)"
+        assert "tolerance override toy_cnn:float32 x1e-09 (cli)" in result.report()
+    finally:
+        tolerance.use_overrides(tolerance.ToleranceOverrides())

@@ -761,6 +761,79 @@ def _bce_log_of_sigmoid(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]
     yield from variants
 
 
+# --------------------------------------------------------------------------- extreme and non-finite values
+
+
+FINITE_SENTINELS = (-1e30, -1e38, -1e9)
+"""Finite stand-ins for ``-inf`` that code pads max-pooling with (beside the dtype's own ``min`` and
+``min / 2``, ``_sentinels``)."""
+
+
+def _sentinels(dtype: str) -> list[float]:
+    """The finite padding values tried for ``dtype``: the usual constants that fit it, ``min``, ``min/2``."""
+    low = float(np.finfo(np.dtype(dtype)).min)
+    return [s for s in (*FINITE_SENTINELS, low, low / 2) if s >= low]
+
+
+def _finite_padding_sentinel(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """Padding (and the ``ceil_mode`` overhang) filled with a large finite negative number instead of
+    ``-inf``: it wins every window whose real cells all lie below it. One variant per sentinel."""
+    if sem.get("pad_value", float("-inf")) != float("-inf"):
+        return
+    for sentinel in _sentinels(case.dtype):
+        at = {**sem, "pad_value": sentinel}
+        yield {"y": forward(case, at), "dx": backward(case, at)["dx"]}
+
+
+def _nan_not_propagated(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """A max-pool taking the maximum by comparisons that NaN loses: a window's NaN cells are passed
+    over (a window of NaN only gives ``-inf``), and the gradient goes to the largest other cell."""
+    x = np.asarray(case.x, dtype=np.float64)
+    if not np.isnan(x).any():
+        return
+    kept = np.where(np.isnan(x), -np.inf, x)
+    yield {"y": forward(case, sem, x=kept), "dx": backward(case, sem, x=kept)["dx"]}
+
+
+def _flushed(a: np.ndarray | None, dtype: str) -> np.ndarray | None:
+    """``a`` with every value below the smallest normal number of ``dtype`` set to zero."""
+    if a is None:
+        return None
+    a = np.asarray(a, dtype=np.float64)
+    return np.where(np.abs(a) < float(np.finfo(np.dtype(dtype)).tiny), 0.0, a)
+
+
+def _subnormals_flushed(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """A forward pass in flush-to-zero mode: subnormal inputs read as zero, subnormal results set to zero
+    (and, as a second form, the inputs only)."""
+    arrays = {k: _flushed(v, case.dtype) for k, v in case.inputs.items()}
+    y = forward(case, sem, **arrays)
+    yield {"y": _flushed(y, case.dtype)}  # type: ignore[dict-item]
+    yield {"y": y}
+
+
+def _window_divisors(case: Case) -> np.ndarray:
+    """The spec's divisor of every average-pool window (shape: the output's spatial shape), any dimension."""
+    p = case.params
+    out = case.output_shape()[2:]
+    div = np.ones(())
+    for a, m in enumerate(out):
+        n, k, s, (lo, hi) = case.x.shape[2 + a], p.kernel_size[a], p.stride[a], p.pads(a)
+        div = np.multiply.outer(div, [avg_divisor(o, n, k, s, lo, hi, p.count_include_pad) for o in range(m)])
+    return div
+
+
+def _sum_overflows(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
+    """An average that adds a window's cells in the input's dtype before dividing: the sum becomes
+    ``+-inf`` where it passes the dtype's largest value, though the mean is finite."""
+    div = _window_divisors(case)
+    with np.errstate(over="ignore"):
+        sums = (forward(case, sem) * div).astype(case.dtype).astype(np.float64)
+    if np.isfinite(sums).all():
+        return
+    yield {"y": sums / div}
+
+
 # --------------------------------------------------------------------------- the catalogue
 
 CONV = ("conv2d",)
@@ -770,7 +843,40 @@ ALL = ("conv2d", "max_pool2d", "avg_pool2d")
 WINDOWS = tuple(f"{family}{ndim}d" for ndim in (1, 2, 3) for family in ("conv", "max_pool", "avg_pool"))
 LOSSES = ("softmax_cross_entropy", "sigmoid_binary_cross_entropy")
 
+MAX_ALL = tuple(f"max_pool{ndim}d" for ndim in (1, 2, 3))
+AVG_ALL = tuple(f"avg_pool{ndim}d" for ndim in (1, 2, 3))
+CONV_ALL = tuple(f"conv{ndim}d" for ndim in (1, 2, 3))
+
 CATALOGUE: tuple[Mistake, ...] = (
+    Mistake(
+        "maxpool_finite_padding_sentinel",
+        MAX_ALL,
+        "padding sentinel is finite: the padding holds a large negative number (-1e30, finfo.min/2, ...) "
+        "instead of -inf, and wins every window whose real cells all lie below it",
+        _finite_padding_sentinel,
+    ),
+    Mistake(
+        "maxpool_nan_not_propagated",
+        MAX_ALL,
+        "NaN not propagated: the window maximum is taken by comparisons (v > best, nanmax) that NaN always "
+        "loses, so a window holding NaN returns its largest other value; NaN must win its window",
+        _nan_not_propagated,
+    ),
+    Mistake(
+        "subnormals_flushed_to_zero",
+        CONV_ALL,
+        "subnormal numbers are flushed to zero (flush-to-zero / denormals-are-zero mode, fast-math): "
+        "inputs and results below the smallest normal number become 0",
+        _subnormals_flushed,
+    ),
+    Mistake(
+        "avgpool_sum_overflows",
+        AVG_ALL,
+        "the window is added up in the half-precision storage dtype before dividing, though float32 "
+        "accumulation is declared: the sum overflows to inf where the mean is finite; accumulate in "
+        "float32 (or declare \"accumulate\": \"storage\")",
+        _sum_overflows,
+    ),
     Mistake(
         "dx_kernel_not_flipped",
         CONV,

@@ -48,7 +48,7 @@ def numpy_dtype(dtype: str | np.dtype) -> np.dtype:
     return np.dtype(dtype)
 
 
-def _finfo(dtype: str | np.dtype) -> Any:
+def finfo(dtype: str | np.dtype) -> Any:
     """``ml_dtypes.finfo`` (NumPy's ``finfo`` does not know bfloat16)."""
     if str(dtype) != "bfloat16":
         return np.finfo(numpy_dtype(dtype))
@@ -63,18 +63,18 @@ def is_half(dtype: str | np.dtype) -> bool:
 def unit_roundoff(dtype: str | np.dtype) -> float:
     """``u``: half the distance from 1 to the next float (``2**-11`` for float16, ``2**-8`` for
     bfloat16, ``2**-24`` for float32, ``2**-53`` for float64)."""
-    return float(_finfo(dtype).eps) / 2
+    return float(finfo(dtype).eps) / 2
 
 
 def tiny(dtype: str | np.dtype) -> float:
     """The smallest normal number of ``dtype`` (``2**-14`` for float16, ``2**-126`` for bfloat16
     and float32, ``2**-1022`` for float64): below it values are subnormal and lose precision."""
-    return float(_finfo(dtype).smallest_normal)
+    return float(finfo(dtype).smallest_normal)
 
 
 def largest(dtype: str | np.dtype) -> float:
     """The largest finite number of ``dtype`` (65504 for float16)."""
-    return float(_finfo(dtype).max)
+    return float(finfo(dtype).max)
 
 
 def bits_dtype(dtype: str | np.dtype) -> np.dtype:

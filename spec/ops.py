@@ -334,7 +334,7 @@ def _window(family: str, ndim: int, extra_properties: set[str], **fields: Any) -
     return _layer(
         f"{family}{ndim}d",
         family,
-        extra_properties | {"adjoint", "sweep"},
+        extra_properties | {"adjoint", "sweep", "nonfinite"},
         params_type=PARAMS_TYPE_BY_FAMILY_AND_NDIM[family][ndim],
         ndim=ndim,
         homogeneous=True,

@@ -38,6 +38,30 @@ coarser of ``u`` and ``u_acc``; with float32 accumulation the rounding of the re
 dominates, and the variance model's ``K`` becomes ``K (u_acc / u)**2 + 1`` (the sum's
 rounding in the result's units, plus the result's own rounding).
 
+Underflow. The relative model above holds for results in the normal range. With gradual
+underflow (IEEE subnormals) a product or a quotient whose result is subnormal is rounded with an
+absolute error of at most ``eta``, half the smallest subnormal of the dtype, while a sum of
+subnormals is exact (Higham, 2.1, the model ``fl(x op y) = (x op y)(1 + d) + e``, ``|e| <= eta``).
+A sum of ``K`` products therefore carries at most ``K`` such errors, and the final rounding to
+the output dtype (or a divisor) one more: the absolute floor of a sum of products is
+``SAFETY * (K + 1) * eta`` (``underflow_floor``), not the smallest normal number. That floor is
+what lets the ``subnormal`` value family tell gradual underflow from code that flushes
+subnormals to zero (whose error is the whole subnormal result, far above ``K`` half-subnormals).
+Functions evaluated through transcendental formulas (the activations and losses, whose ``S`` is
+the spec's ``magnitude``) may lose a subnormal result in ``exp`` or a reciprocal; they keep the
+floor ``TINY``, the smallest normal number.
+
+Overflow. The bound assumes no intermediate overflows. A direct evaluation forms partial sums of
+at most ``K`` terms, each at most ``S`` in magnitude, so none exceeds ``K S (1 + gamma_K)``: a
+convolution's partial sums are below ``S`` itself, and an average pool that adds a window's ``D``
+cells before dividing (as PyTorch and cuDNN do) reaches ``D S``. Where ``K S (1 + gamma_K(u_acc))``
+passes the largest finite value of the accumulation dtype, or ``|expected| (1 + u)`` that of the
+storage dtype, correct code may overflow, and an infinity of the expected sign there is no error
+(``overflow_possible``). Below both, an infinite answer for a finite expected value is an error of
+ratio ``inf``: a float16 average pool that keeps its sum in float16 (past 65504) while declaring
+float32 accumulation, or a convolution whose intermediate scaling overflows. Matching infinities
+and NaN at the same position count as equal.
+
 Exact data. On the exact-integer value family every partial sum is an integer
 below ``2**24`` (checked when the case is built), so a direct implementation of
 conv2d or max-pool must match the oracle *exactly*, in float32 too. In the half dtypes the
@@ -70,7 +94,7 @@ Mistrusted examples (after benchdnn's MISTRUSTED). An expected output that is
 more than ``MISTRUST_ZERO_FRACTION`` zeros could hardly have failed: the
 comparison is measured and kept, but reports count such examples apart.
 
-Overrides. A user may loosen or tighten the policy per operation and dtype
+Overrides. A user may loosen or tighten the policy per operation (or whole network) and dtype
 (``ToleranceOverrides``, from ``--tolerance OP:DTYPE=VALUE`` or a TOML/JSON
 file): a ``factor`` multiplies every bound of the policy (element-wise,
 norm-wise and aggregate; exact mode stays exact), while ``rtol``/``atol``
@@ -120,6 +144,13 @@ def gamma(k: int, u: float) -> float:
     return ku / (1 - ku) if ku < 1 else math.inf
 
 
+def underflow_floor(k: int, dtype: str, safety: float = SAFETY) -> float:
+    """``SAFETY * (K + 1) * eta``: the absolute error that gradual underflow may add to a sum of ``K``
+    products (``eta`` half the dtype's smallest subnormal; module docstring, Underflow)."""
+    least = float(_dtypes.finfo(dtype).smallest_subnormal)
+    return safety * (k + 1) / 2 * least  # eta = least / 2 itself underflows to 0: halve the count
+
+
 def elementwise_bound(
     abs_sum: np.ndarray,
     expected: np.ndarray,
@@ -127,16 +158,20 @@ def elementwise_bound(
     dtype: str,
     safety: float = SAFETY,
     accumulate: str | None = None,
+    *,
+    gradual_underflow: bool = False,
 ) -> np.ndarray:
     """Per-element bound for a correct direct implementation (module docstring): sums of ``k``
     terms kept in ``accumulate`` (the storage ``dtype`` when ``None``), the result rounded once
-    to ``dtype``."""
+    to ``dtype``; the absolute floor is ``underflow_floor`` for a sum of products
+    (``gradual_underflow``), else ``TINY``."""
     u_acc = unit_roundoff(accumulate or dtype)
     u64 = unit_roundoff("float64")
+    floor = underflow_floor(k, dtype, safety) if gradual_underflow else TINY[_name(dtype)]
     bound: np.ndarray = (
         safety * (gamma(k, u_acc) + gamma(k, u64)) * np.abs(abs_sum)
         + unit_roundoff(dtype) * np.abs(expected)
-        + TINY[_name(dtype)]
+        + floor
     )
     return bound
 
@@ -144,6 +179,20 @@ def elementwise_bound(
 def _name(dtype: str | np.dtype) -> str:
     """The contract's name of a dtype (``"bfloat16"`` for ``ml_dtypes.bfloat16``)."""
     return str(_dtypes.numpy_dtype(dtype))
+
+
+def overflow_possible(
+    abs_sum: np.ndarray, expected: np.ndarray, k: int, dtype: str, accumulate: str | None = None
+) -> np.ndarray:
+    """Where a correct evaluation may overflow (module docstring, Overflow): a partial sum's bound
+    ``K S (1 + gamma_K(u_acc))`` past the accumulation dtype's largest finite value, or the result
+    ``|expected| (1 + u)`` past the storage dtype's."""
+    acc = accumulate or dtype
+    with np.errstate(over="ignore", invalid="ignore"):
+        partial = max(k, 1) * np.abs(abs_sum) * (1 + gamma(k, unit_roundoff(acc))) > _dtypes.largest(acc)
+        result = np.abs(expected) * (1 + unit_roundoff(dtype)) > _dtypes.largest(dtype)
+    possible: np.ndarray = partial | result
+    return possible
 
 
 def ulp_distance(got: np.ndarray, expected: np.ndarray, dtype: str) -> np.ndarray:
@@ -285,6 +334,7 @@ def compare(
     scale: float = 1.0,
     override: Override | None = None,
     accumulate: str | None = None,
+    gradual_underflow: bool = False,
 ) -> Comparison:
     """Compare ``got`` (in the implementation's dtype) with a float64 ``expected``.
 
@@ -293,19 +343,24 @@ def compare(
     expected values, ``scale`` multiplies the bound (a property comparing two
     computed sides), ``override`` is a user's override for this operation and
     dtype (see ``ToleranceOverrides``), ``accumulate`` the dtype sums are kept in (``dtype``
-    when ``None``; ``spec.dtypes.accumulation_dtype``). Shapes must already agree. In exact mode
-    ``expected`` is rounded once to ``dtype`` first (a no-op on float32/float64 exact data).
+    when ``None``; ``spec.dtypes.accumulation_dtype``), ``gradual_underflow`` selects the floor of a
+    sum of products (``underflow_floor``). Equal infinities and NaN against NaN count as equal; an
+    infinity of the expected sign where a correct evaluation may overflow (``overflow_possible``)
+    is no error. Shapes must already agree. In exact mode ``expected`` is rounded once to ``dtype``
+    first (a no-op on float32/float64 exact data).
     """
     g = np.asarray(got, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     if exact and (override is None or not override.replaces_bound):
         e = _dtypes.round_to(e, dtype)
     s = np.asarray(abs_sum, dtype=np.float64)
-    err = np.abs(g - e)
+    with np.errstate(invalid="ignore"):  # inf - inf: judged below
+        err = np.abs(g - e)
     size = int(e.size)
     zero_fraction = float(np.mean(e == 0)) if size else 1.0
     both_nan = np.isnan(g) & np.isnan(e)
-    err = np.where(both_nan, 0.0, err)
+    overflowed = np.isinf(g) & (np.sign(g) == np.sign(e)) & overflow_possible(s, e, k, dtype, accumulate)
+    err = np.where(both_nan | (g == e) | overflowed, 0.0, err)
     err = np.where(np.isnan(err), np.inf, err)
     label = override.describe() if override is not None else None
     if override is not None and override.replaces_bound:
@@ -316,7 +371,10 @@ def compare(
             scale *= override.factor_or_one
         mode = "exact" if exact else ("elementwise" if algorithm == "direct" else "normwise")
         bound = (
-            np.zeros_like(e) if exact else elementwise_bound(s, e, k, dtype, accumulate=accumulate) * scale
+            np.zeros_like(e)
+            if exact
+            else elementwise_bound(s, e, k, dtype, accumulate=accumulate, gradual_underflow=gradual_underflow)
+            * scale
         )
     if size == 0:
         return Comparison(name, 0, exact, mode, 0.0, 0.0, 0.0, 0, 0, (), 0.0, 0.0, 0.0, dtype=dtype, k=k)
@@ -351,7 +409,9 @@ def compare(
         accumulate=_name(accumulate or dtype),
     )
     if mode == "elementwise" and k > 0:
-        _aggregate(comp, g - e, e, s, bound, k, dtype, scale, accumulate)
+        with np.errstate(invalid="ignore"):  # inf - inf: no aggregate verdict on non-finite errors
+            diff = g - e
+        _aggregate(comp, diff, e, s, bound, k, dtype, scale, accumulate)
     return comp
 
 
@@ -522,12 +582,14 @@ class Override:
     source: str = "cli"
 
     def __post_init__(self) -> None:
+        from .networks import NETWORKS
         from .ops import DTYPES, OPERATIONS
 
         where = f"tolerance override {self.op}:{self.dtype} (from {self.source})"
-        if self.op != WILDCARD and self.op not in OPERATIONS:
+        if self.op != WILDCARD and self.op not in OPERATIONS and self.op not in NETWORKS:
             raise UsageError(
-                f"{where}: unknown operation {self.op!r}; expected one of {', '.join(OPERATIONS)} or *"
+                f"{where}: unknown operation {self.op!r}; expected one of {', '.join(OPERATIONS)}, "
+                f"a network ({', '.join(NETWORKS)}) or *"
             )
         if self.dtype != WILDCARD and self.dtype not in DTYPES:
             raise UsageError(

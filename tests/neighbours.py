@@ -180,7 +180,7 @@ def resized(
     kept = tuple(slice(n - m, n) if from_end and m < n else slice(0, min(n, m)) for n, m in pairs)
     if all(m <= n for n, m in pairs):
         return a[kept].copy()
-    out = fill(case.family, role, tuple(shape), np.random.default_rng(case.seed)).astype(a.dtype)
+    out = fill(case.family, role, tuple(shape), np.random.default_rng(case.seed), case.dtype).astype(a.dtype)
     out[tuple(slice(0, min(n, m)) for n, m in pairs)] = a[kept]
     return out
 

@@ -25,7 +25,7 @@ from convcheck.spec.loss import LARGE_LOGIT
 from convcheck.spec.params import NoParams, Params
 from convcheck.spec.shapes import COVER_ALL, effective_kernel
 
-from .values import FAMILIES, LAYOUTS, for_dtype, make_case, window_has_ties
+from .values import EDGE_FAMILIES, EDGE_OPERATIONS, FAMILIES, LAYOUTS, for_dtype, make_case, window_has_ties
 
 MAX_BATCH = 3
 MAX_CHANNELS = 3
@@ -316,9 +316,26 @@ def configs(
 
 def families_for(op_name: str, caps: Capabilities, allowed: tuple[str, ...] = FAMILIES) -> tuple[str, ...]:
     """The value families ``op_name`` is drawn from, narrowed to ``allowed``: soft targets only
-    for the binary cross-entropy of an implementation that supports them."""
+    for the binary cross-entropy of an implementation that supports them; the extreme and
+    non-finite families only for convolution and pooling (``below_sentinel`` for max-pooling);
+    ``allowed`` itself when nothing in it applies (a property asking for one family only)."""
     soft = op_name == "sigmoid_binary_cross_entropy" and caps.supports(op_name, "soft_targets", True)
-    return (*allowed, "soft") if soft and allowed == FAMILIES else tuple(allowed)
+    if soft and allowed == FAMILIES:
+        return (*allowed, "soft")
+    family = OPERATIONS[op_name].family
+    kept = tuple(f for f in allowed if edge_family_applies(f, family))
+    return kept or tuple(allowed)
+
+
+def edge_family_applies(value_family: str, op_family: str) -> bool:
+    """Whether ``value_family`` is drawn for operations of ``op_family`` (every ordinary family is)."""
+    from .values import NONFINITE_FAMILIES
+
+    if value_family not in EDGE_FAMILIES and value_family not in NONFINITE_FAMILIES:
+        return True
+    if value_family == "below_sentinel":
+        return op_family == "max_pool"
+    return op_family in EDGE_OPERATIONS
 
 
 @st.composite

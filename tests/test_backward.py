@@ -9,6 +9,7 @@ from convcheck.spec import OPERATIONS, contracts
 
 from . import checks
 from .strategies import cases
+from .values import EDGE_FAMILIES, FAMILIES
 
 
 @pytest.mark.conformance("backward")
@@ -17,7 +18,9 @@ def test_backward(impl, caps, contract, op_name, grad, oracle_name, record):
     checks.require(impl, op.backward)
     checks.require_oracle(oracle_name, op_name, caps)
 
-    @given(case=cases(op_name, caps, bias=True if grad == "db" else None))
+    @given(
+        case=cases(op_name, caps, families_=(*FAMILIES, *EDGE_FAMILIES), bias=True if grad == "db" else None)
+    )
     @checks.shrinks_further
     def check(case):
         record.case(case)

@@ -7,6 +7,7 @@ from convcheck.spec import OPERATIONS
 
 from . import checks
 from .strategies import cases
+from .values import EDGE_FAMILIES, FAMILIES
 
 
 @pytest.mark.conformance("forward")
@@ -15,7 +16,7 @@ def test_forward(impl, caps, op_name, oracle_name, record):
     checks.require(impl, op.forward)
     checks.require_oracle(oracle_name, op_name, caps)
 
-    @given(case=cases(op_name, caps, layouts_=("contiguous",)))
+    @given(case=cases(op_name, caps, families_=(*FAMILIES, *EDGE_FAMILIES), layouts_=("contiguous",)))
     @checks.shrinks_further
     def check(case):
         record.case(case)

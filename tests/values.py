@@ -36,6 +36,36 @@ and three families drawn only where a property asks for them:
     no ties, and every array the same in float32 as in float64 (the small-scope
     sweep, ``tests/small_scope.py``).
 
+Extreme families (``EDGE_FAMILIES``), drawn by the forward and backward properties for
+convolution and pooling, compared under the tolerance policy like any other; each is defined
+from ``np.finfo`` of the case's dtype, so it means the same in every dtype:
+
+``below_sentinel``
+    (max-pooling) every ``x`` in ``[-max, -max/2]``, ``-max`` itself included (``max`` the dtype's
+    largest finite value): every window that touches the padding or a ceil-mode overhang holds
+    only values below any finite stand-in for ``-inf`` (``-1e30``, ``finfo.min / 2``);
+``huge``
+    ``x`` of magnitude in ``[max/2, max]``, random signs (capped at ``ORACLE_HEADROOM``, which only
+    float64 reaches); ``w``, ``b`` and ``dy`` normal floats
+    scaled by ``SMALL_PARTNER`` so that every sum of products stays below ``max / 4`` (the oracle's
+    result is finite) while an average pool that adds a window before dividing overflows;
+``subnormal``
+    ``x`` and ``b`` subnormal (below the smallest normal, down to a few units of the smallest
+    subnormal), ``w`` and ``dy`` normal: results are subnormal or barely normal, so code that
+    flushes subnormals to zero loses all of them;
+``signed_zeros``
+    about half of ``x`` ``+0.0`` or ``-0.0`` (both present when there is room), the rest normal:
+    the two zeros compare equal, so max-pool windows tie across signs.
+
+Non-finite families (``NONFINITE_FAMILIES``), checked against the non-finite contract
+(``spec.nonfinite``) position by position, not by the tolerance:
+
+``nonfinite``
+    about a sixth of ``x`` NaN, ``+inf`` or ``-inf`` (each present when there is room), the rest
+    normal; ``w``, ``b`` and ``dy`` normal;
+``nonfinite_dy``
+    ``x``, ``w`` and ``b`` normal, ``dy`` with NaN and infinities as above.
+
 The first input (``x``, or a loss's logits ``z``) carries the family; a
 loss's class ``labels`` are uniform over the classes and its binary targets
 ``y`` are 0 or 1 (uniform in ``[0, 1]`` for ``soft``).
@@ -47,7 +77,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from convcheck.spec import OPERATIONS
+from convcheck.spec import OPERATIONS, dtypes
 from convcheck.spec.case import Case
 from convcheck.spec.params import MaxPoolParams, Params
 
@@ -58,6 +88,19 @@ FAMILIES = ("normal", "exact", "ties", "distinct", "zeros", "large")
 """The families every operation is drawn from."""
 EXTRA_FAMILIES = ("offset", "soft", "distinct_exact")
 """Families for particular properties (see the module docstring)."""
+EDGE_FAMILIES = ("below_sentinel", "huge", "subnormal", "signed_zeros")
+"""Extreme families compared under the tolerance policy (see the module docstring)."""
+NONFINITE_FAMILIES = ("nonfinite", "nonfinite_dy")
+"""Families checked against the non-finite contract (``spec.nonfinite``)."""
+EDGE_OPERATIONS = ("conv", "max_pool", "avg_pool")
+"""Operation families the extreme and non-finite families are drawn for."""
+SMALL_PARTNER = 2.0**-14
+"""Scale of ``w``, ``b`` and ``dy`` next to a ``huge`` ``x``: at most 1024 products of an ``x``
+below ``max`` and a partner below ``4 * SMALL_PARTNER`` (normal draws stay under 4 in practice)
+sum to at most ``max / 4``."""
+ORACLE_HEADROOM = float(np.finfo(np.float64).max) / 2.0**11
+"""Largest ``huge`` magnitude: the float64 oracles add up to 64 cells of a window before dividing,
+which must stay finite (for float64 the family is near, not at, the largest value)."""
 INTEGER_FAMILIES = ("exact", "ties", "distinct_exact")
 """Families whose every array holds small integers (so sums are exact)."""
 
@@ -85,8 +128,18 @@ channels-last memory seen through a channels-first view, every other element
 of a larger buffer, and negative strides."""
 
 
-def fill(family: str, role: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Float64 values of ``family`` for the array playing ``role`` (x, w, b, dy, or a loss's z and y)."""
+def finfo(dtype: str) -> np.finfo:
+    """The ``finfo`` of a dtype named by the spec (bfloat16's from ``ml_dtypes``)."""
+    return dtypes.finfo(dtype)
+
+
+def fill(
+    family: str, role: str, shape: tuple[int, ...], rng: np.random.Generator, dtype: str = "float64"
+) -> np.ndarray:
+    """Float64 values of ``family`` for the array playing ``role`` (x, w, b, dy, or a loss's z and y);
+    the extreme and non-finite families are defined relative to ``dtype`` (module docstring)."""
+    if family in EDGE_FAMILIES or family in NONFINITE_FAMILIES:
+        return _fill_edge(family, role, shape, rng, finfo(dtype))
     if role == "y":
         return rng.random(shape) if family == "soft" else rng.integers(0, 2, size=shape).astype(np.float64)
     primary = role in PRIMARY
@@ -106,6 +159,47 @@ def fill(family: str, role: str, shape: tuple[int, ...], rng: np.random.Generato
     if family == "large":
         return rng.standard_normal(shape) * 2.0**12
     return rng.standard_normal(shape)
+
+
+def _fill_edge(
+    family: str, role: str, shape: tuple[int, ...], rng: np.random.Generator, fi: np.finfo
+) -> np.ndarray:
+    """The extreme and non-finite families (module docstring)."""
+    primary = role in PRIMARY
+    top = float(fi.max)
+    if family == "below_sentinel" and primary:
+        a = -top * 2.0 ** -rng.random(shape)
+        a.flat[:1] = -top
+        return a
+    if family == "huge":
+        if not primary:
+            return rng.standard_normal(shape) * SMALL_PARTNER
+        top = min(top, ORACLE_HEADROOM)
+        return rng.choice([-1.0, 1.0], size=shape) * top * 2.0 ** -rng.random(shape)
+    if family == "subnormal" and role in ("x", "b"):
+        tiny, least = float(fi.tiny), float(fi.smallest_subnormal)
+        # 2**-U(1, nmant): from just below the smallest normal down to a few smallest subnormals
+        a = rng.choice([-1.0, 1.0], size=shape) * tiny * 2.0 ** -rng.uniform(1, int(fi.nmant) - 2, size=shape)
+        return np.where(np.abs(a) < least, least, a)
+    a = rng.standard_normal(shape)
+    if family == "signed_zeros" and primary:
+        _scatter_specials(a, rng, (0.0, -0.0), 0.5)
+    if (family == "nonfinite" and primary) or (family == "nonfinite_dy" and role == "dy"):
+        _scatter_specials(a, rng, (np.nan, np.inf, -np.inf), 1 / 6)
+    return a
+
+
+def _scatter_specials(
+    a: np.ndarray, rng: np.random.Generator, specials: tuple[float, ...], share: float
+) -> None:
+    """Set about ``share`` of ``a`` (in place) to values taken in turn from ``specials``, the first
+    ``len(specials)`` elements always (each special present when ``a`` has room)."""
+    flat = a.reshape(-1)
+    chosen = np.flatnonzero(rng.random(flat.size) < share)
+    chosen = np.union1d(chosen, np.arange(min(len(specials), flat.size)))
+    rng.shuffle(chosen)
+    for i, at in enumerate(chosen):
+        flat[at] = specials[i % len(specials)]
 
 
 def make_case(
@@ -129,10 +223,10 @@ def make_case(
             classes = (shapes.get("z") or (1, 1))[-1]
             inputs[name] = rng.integers(0, classes, size=shape).astype(np.int64)
         else:
-            inputs[name] = fill(family, name, shape, rng).astype(dtype)
+            inputs[name] = fill(family, name, shape, rng, dtype).astype(dtype)
     actual = {k: (None if v is None else v.shape) for k, v in inputs.items()}
     op.check(actual, params)
-    dy = None if op.is_loss else fill(family, "dy", op.output_shape(actual, params), rng).astype(dtype)
+    dy = None if op.is_loss else fill(family, "dy", op.output_shape(actual, params), rng, dtype).astype(dtype)
     case = Case(op_name, params, inputs, dy, dtype, family, seed, layout)
     case.notes["exact"] = op.exact == "always" or (op.exact == "integer" and family in INTEGER_FAMILIES)
     return case

@@ -28,7 +28,8 @@ your own. Every table but ``weights`` is optional::
 
 Property names are those of the suite (``convcheck.grading.properties``):
 ``forward``, ``backward``, ``shapes_dtypes``, ``adjoint``, ``finite_differences``,
-``linearity``, ``batch_independence``, ``hygiene`` for every operation, plus
+``linearity``, ``batch_independence``, ``hygiene`` for every operation, ``nonfinite`` and ``sweep``
+for convolution and pooling, plus
 ``bias_gradient`` and ``worked_examples`` (conv2d), ``max_routing`` and
 ``worked_examples`` (max_pool2d), ``avg_spreading`` (avg_pool2d). Feature names
 are those of a capabilities declaration (``stride``, ``padding``, ``dilation``,

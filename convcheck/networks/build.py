@@ -64,6 +64,33 @@ def make_batch(net: Network, size: int, seed: int) -> Batch:
     return Batch(x, targets)
 
 
+def kink_inputs(net: Network, weights: Weights, batch: Batch) -> tuple[Weights, Batch]:
+    """The weights and batch with the first sample all zeros and the first layer's bias zero: every
+    pre-activation of that sample after the first layer is then exactly 0 (a ReLU at its kink,
+    max-pool windows tied at 0), the rest of the batch unchanged. New arrays."""
+    first = next((layer.label for layer in net.layers if layer.weights), None)
+    kinked = {label: {n: a.copy() for n, a in p.items()} for label, p in weights.items()}
+    if first is not None and "b" in kinked.get(first, {}):
+        kinked[first]["b"][:] = 0.0
+    x = batch.x.copy()
+    x[0] = 0.0
+    return kinked, Batch(x, batch.targets)
+
+
+def kink_conventions_declared(caps: Capabilities, net: Network) -> bool:
+    """Whether ``caps`` declares the contract's own value of every semantic feature of ``net``'s layers
+    (ReLU'(0) = 0, a tied max-pool window's gradient to its first maximum, ...): PyTorch, the network
+    check's reference, follows the contract at the kinks, so another declared convention is not
+    checked there."""
+    for layer in net.layers:
+        op = OPERATIONS[layer.op]
+        for feature in op.features:
+            own = feature.kind != "semantics" or feature.name == "convention"  # conventions go to PyTorch
+            if not own and caps.value(op, feature.name) != feature.choices[0]:
+                return False
+    return True
+
+
 def cast_weights(weights: Weights, dtype: str) -> Weights:
     """``weights`` rounded to ``dtype`` (new arrays)."""
     return {

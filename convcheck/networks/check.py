@@ -15,13 +15,14 @@ from .build import (
     cast_batch,
     cast_weights,
     init_weights,
+    kink_inputs,
     make_batch,
     missing_functions,
     unsupported_features,
 )
 from .result import NetworkResult, Row, Step
 from .run import CallProblem, Trace, backward, forward, sgd_step
-from .tolerance import bound, chain_length
+from .tolerance import chain_length, overridden_bound
 
 SEED = 0
 BATCH = 4
@@ -41,6 +42,7 @@ def check_network(
     lr: float = LR,
     weights: Weights | None = None,
     data: Batch | None = None,
+    kink: bool = False,
 ) -> NetworkResult:
     """Run ``network`` with ``impl``'s layer functions in ``dtype`` and compare it with PyTorch.
 
@@ -48,7 +50,9 @@ def check_network(
     passes down, every ``dw`` and ``db``, and one SGD step (the updated
     parameters, then every output and the loss recomputed on them). ``weights``
     and ``data`` replace the seeded ones (float64; they are rounded to
-    ``dtype`` and PyTorch gets the rounded values). The result is
+    ``dtype`` and PyTorch gets the rounded values); ``kink`` runs them through ``build.kink_inputs``
+    (a zero sample, the first layer's bias zero: ReLUs at their kink, tied max-pool windows). The
+    bound honours the user's tolerance overrides (``tolerance.overridden_bound``). The result is
     ``unsupported`` when ``impl`` lacks a function the network needs, or
     ``caps`` (default: its declaration) leaves out ``dtype`` or a feature a
     layer uses.
@@ -70,17 +74,22 @@ def check_network(
     if ruled_out:
         return replace(base, reason="declared unsupported: " + "; ".join(ruled_out))
     started = time.perf_counter()
-    data = cast_batch(data or make_batch(net, batch, seed), dtype)
-    rows, step = _compare(
-        impl, net, cast_weights(weights or init_weights(net, seed), dtype), data, dtype, lr, caps
-    )
+    weights = weights or init_weights(net, seed)
+    data = data or make_batch(net, batch, seed)
+    if kink:
+        weights, data = kink_inputs(net, weights, data)
+    data = cast_batch(data, dtype)
+    limit, override = overridden_bound(net, data.size, dtype)
+    rows, step = _compare(impl, net, cast_weights(weights, dtype), data, dtype, lr, caps, limit)
     bad = localise.first_bad(net, rows)
     return replace(
         base,
         status="passed" if bad is None else "failed",
         batch=data.size,
         chain=chain_length(net, data.size),
-        bound=bound(net, data.size, dtype),
+        bound=limit,
+        inputs="kink" if kink else "seeded",
+        override=override,
         loss=step.loss_before,
         loss_expected=step.loss_before_expected,
         rows=rows,
@@ -98,6 +107,7 @@ def _compare(
     dtype: str,
     lr: float,
     caps: Capabilities,
+    limit: float,
 ) -> tuple[list[Row], Step]:
     """Both sides on the same (rounded) weights and batch: the rows in walk order, and the step's losses."""
     from ..oracles import torch_network  # torch loads when a check runs, not at collection
@@ -122,7 +132,7 @@ def _compare(
     except CallProblem as e:
         problem = e
 
-    m = compare.Measure(bound(net, data.size, dtype), data.size)
+    m = compare.Measure(limit, data.size)
     rows = compare.forward_rows(m, net, trace, ref.activations, ref.loss)
     if stage != "forward":
         rows += compare.backward_rows(m, net, trace, ref)

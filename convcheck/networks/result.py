@@ -98,13 +98,19 @@ class NetworkResult:
     first_bad: FirstBad | None = None
     step: Step | None = None
     seconds: float = 0.0
+    inputs: str = "seeded"
+    """``seeded`` (the seeded batch and weights) or ``kink`` (``build.kink_inputs``: a zero sample through
+    a bias-free first layer, so a ReLU sits at its kink and max-pool windows tie)."""
+    override: str | None = None
+    """The user's tolerance override that set ``bound`` (``spec.tolerance.Override.describe``), if any."""
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
 
     def headline(self) -> str:
-        where = f"{self.network} ({self.dtype}, batch {self.batch}, seed {self.seed}) on {self.impl or '?'}"
+        inputs = ", a zero sample at the kinks" if self.inputs == "kink" else ""
+        where = f"{self.network} ({self.dtype}, batch {self.batch}, seed {self.seed}{inputs}) on {self.impl or '?'}"
         if self.status == "unsupported":
             return f"{where}: unsupported: {self.reason}"
         if self.first_bad is None:
@@ -140,9 +146,12 @@ class NetworkResult:
                 f"  after one SGD step (lr {self.step.lr:g}): got {_num(self.step.loss_after)}, "
                 f"expected {_num(self.step.loss_after_expected)}"
             )
+        rule = f"{SAFETY:g} K (u + u64), K = {self.chain}"
+        if self.override is not None:
+            rule += f"; tolerance override {self.override}"
         lines.append(
-            f"  error ratio = norm-wise relative error / {self.bound:.2g} ({SAFETY:g} K (u + u64), "
-            f"K = {self.chain}); below 1 agrees, '!' marks a disagreement"
+            f"  error ratio = norm-wise relative error / {self.bound:.2g} ({rule}); below 1 agrees, "
+            "'!' marks a disagreement"
         )
         lines += [f"  {line}" for line in self.table()]
         lines.append(f"  ({LEGEND})")

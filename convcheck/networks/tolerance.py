@@ -64,7 +64,7 @@ import numpy as np
 from ..spec import OPERATIONS
 from ..spec.networks import Network
 from ..spec.params import NoParams
-from ..spec.tolerance import TINY, unit_roundoff
+from ..spec.tolerance import TINY, override_for, unit_roundoff
 
 SAFETY = 16.0
 """Multiplier on ``K (u + u64)``; the module docstring says why 16."""
@@ -98,6 +98,29 @@ def chain_length(net: Network, batch: int) -> int:
 def bound(net: Network, batch: int, dtype: str) -> float:
     """The largest norm-wise relative error a correct implementation may show (module docstring)."""
     return SAFETY * chain_length(net, batch) * (unit_roundoff(dtype) + unit_roundoff("float64"))
+
+
+def overridden_bound(net: Network, batch: int, dtype: str) -> tuple[float, str | None]:
+    """``bound`` under the user's tolerance overrides (``spec.tolerance``), and the override's description.
+
+    An override naming the network (``lenet5:float32=4``), or ``*``, applies as it is: a ``factor``
+    multiplies the bound, an ``rtol`` replaces it (the norm-wise relative error must stay below it;
+    ``atol`` has no norm-wise meaning and is not used). Without one, the largest ``factor`` among the
+    overrides of the network's layers (``conv2d:float32=4``) scales the whole chain, whose error is
+    made of theirs.
+    """
+    base = bound(net, batch, dtype)
+    own = override_for(net.name, dtype)
+    if own is not None:
+        if own.replaces_bound:
+            return own.rtol_or_zero, own.describe()
+        return base * own.factor_or_one, own.describe()
+    layered = [o for o in (override_for(layer.op, dtype) for layer in net.layers) if o is not None]
+    factors = [o for o in layered if not o.replaces_bound]
+    if not factors:
+        return base, None
+    widest = max(factors, key=lambda o: o.factor_or_one)
+    return base * widest.factor_or_one, widest.describe()
 
 
 def relative_error(got: np.ndarray | float, expected: np.ndarray | float) -> float:

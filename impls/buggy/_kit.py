@@ -218,11 +218,12 @@ def avg_divisors(n, k, s, lo, hi, out, count_include_pad):
     return d
 
 
-def avg_sum_windows(x, *, kernel_size, stride, padding, ceil_mode):
-    """Sum of each average-pool window's cells (padding zero) and the padding used."""
+def avg_sum_windows(x, *, kernel_size, stride, padding, ceil_mode, dtype=np.float64):
+    """Sum of each average-pool window's cells (padding zero), accumulated in ``dtype`` (float64: a
+    window of float32 cells near their largest value does not overflow), and the padding used."""
     (oh, ow), full = pool_layout(x.shape, kernel_size, stride, padding, (1, 1), ceil_mode)
     win = windows(pad(x, full), kernel_size, stride, (1, 1), (oh, ow))
-    return win.sum(axis=(4, 5)), full
+    return win.sum(axis=(4, 5), dtype=dtype), full
 
 
 def avg_spread(dy, x_shape, divisor, *, kernel_size, stride, full):

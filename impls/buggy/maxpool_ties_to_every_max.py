@@ -34,5 +34,5 @@ def max_pool2d_backward(dy, x, *, kernel_size, stride, padding, dilation, ceil_m
     for a in range(kh):
         for e in range(kw):
             tap = _kit.taps(dxp, a * dilation[0], e * dilation[1], stride, dy.shape[2:])
-            tap += dy * is_max[..., a * kw + e]
+            tap += np.where(is_max[..., a * kw + e], dy, 0)  # routed, not multiplied: inf * 0 is NaN
     return _kit.crop(dxp, full, x.shape)
