@@ -874,7 +874,7 @@ CATALOGUE: tuple[Mistake, ...] = (
         AVG_ALL,
         "the window is added up in the half-precision storage dtype before dividing, though float32 "
         "accumulation is declared: the sum overflows to inf where the mean is finite; accumulate in "
-        "float32 (or declare \"accumulate\": \"storage\")",
+        'float32 (or declare "accumulate": "storage")',
         _sum_overflows,
     ),
     Mistake(

@@ -143,7 +143,11 @@ def _check_array(
             wrong=True,
             kind="shape",
         )
-    if (value.dtype.kind in "fc" or dtypes.is_half(value.dtype)) and not np.all(np.isfinite(value)) and finite_inputs(case):
+    if (
+        (value.dtype.kind in "fc" or dtypes.is_half(value.dtype))
+        and not np.all(np.isfinite(value))
+        and finite_inputs(case)
+    ):
         bad = np.argwhere(~np.isfinite(value))
         first = tuple(int(i) for i in bad[0])
         fail(
