@@ -1028,11 +1028,24 @@ def _diagnose(
         runs, undecided = 0, ()
     causes = sorted(
         [*behaviours, *(f.cause() for f in fits)],
-        key=lambda c: (not _changes(c, fits), -round(c.share(), 6), c.kind != "behaviour"),
+        key=lambda c: (not _changes(c, fits), -round(c.share(), 6), _tie_rank(c)),
     )
     top = causes[0]
     others = tuple(c.slug for c in causes[1:])
     return Diagnosis(top.slug, top.explanation, others, tested, tuple(causes), undecided, runs)
+
+
+INFERRED_BEHAVIOURS = frozenset({"accumulated_in_storage_dtype"})
+"""Behaviours read off a tolerance bound (right under a looser one), not seen in the outputs."""
+
+
+def _tie_rank(cause: Cause) -> int:
+    """Among causes explaining as much: a behaviour seen in the outputs first, then a mistake that
+    reproduces them, then a behaviour only inferred from a bound (a catalogue mistake that predicts
+    the very values, such as a float16 sum overflowing, says more than "sums were kept in float16")."""
+    if cause.kind != "behaviour":
+        return 1
+    return 2 if cause.slug in INFERRED_BEHAVIOURS else 0
 
 
 def _changes(cause: Cause, fits: list[Fit]) -> bool:
