@@ -224,9 +224,9 @@ def kink_lines(results: list[dict[str, Any]]) -> list[str]:
             entry["checks"].add(r.get("property", ""))
     if not seen:
         return []
-    lines = ["", "notes and warnings at kinks (not failures under the course contract):"]
+    lines = ["", "notes and warnings (not failures under the course contract):"]
     for (kind, _, _), k in sorted(seen.items()):
-        label = "warning" if kind == "kink defect" else "note"
+        label = "note" if kind == "convention" else "warning"
         lines.append(f"  {label}: {k['line']} [{', '.join(sorted(k['checks']))}]")
     return lines
 

@@ -12,6 +12,9 @@ check at a kink is classified (``Verdict``):
 - ``convention``: differs from the rule only at a kink, and is a valid subgradient there.
 - ``kink defect``: wrong only at kinks, and not a subgradient (each tied maximum given
   the window's whole gradient).
+- ``non-finite``: NaN or an infinity in the inputs or ``dy`` handled otherwise than the
+  non-finite contract (``spec.nonfinite``): a max-pool mask multiplied by an infinite ``dy``
+  (``inf * 0``), a NaN a window's maximum skips. A library must follow it; a course leaves it open.
 
 Two contracts, one per run, stated in every report:
 
@@ -48,6 +51,10 @@ CONTRACTS = ("library", "course")
 LIBRARY, COURSE = CONTRACTS
 
 DEFECT, CONVENTION, KINK_DEFECT = "defect", "convention", "kink defect"
+NONFINITE = "non-finite"
+"""A verdict's kind for NaN or an infinity handled otherwise than the non-finite contract
+(``spec.nonfinite``, PyTorch's): a failure under the library contract, a warning under the
+course contract, since no course states what a layer does with NaN or an infinite gradient."""
 
 CONVEX_TIE_RULES = ("first", "last", "split")
 """The tie rules that are each one valid subgradient (``any`` accepts every convex combination)."""

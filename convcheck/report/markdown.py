@@ -239,7 +239,7 @@ def kinks_section(doc: dict[str, Any]) -> list[str]:
         return []
     lines = ["## Notes and warnings at kinks", "", "Not failures under the course contract:", ""]
     for k in found:
-        label = "warning" if k["kind"] == "kink defect" else "note"
+        label = "note" if k["kind"] == "convention" else "warning"
         lines.append(f"- **{label}**: {k['line']} ({', '.join(k['properties'])})")
     return [*lines, ""]
 
