@@ -530,7 +530,7 @@ def unreplayed(found: Diagnosis, wrong: bool) -> Diagnosis:
 def _non_finite(obs: Observation, ref: Reference) -> str | None:
     """Outputs holding NaN or inf where the right answer is finite, for finite inputs."""
     arrays = [*ref.case.inputs.values(), ref.case.dy]
-    if any(a is not None and a.dtype.kind == "f" and not np.isfinite(a).all() for a in arrays):
+    if any(a is not None and dtypes.is_float(a.dtype) and not np.isfinite(a).all() for a in arrays):
         return None
     seen = []
     for name, got in obs.outputs.items():
@@ -778,7 +778,7 @@ def separating_inputs(case: Case) -> list[Case]:
     dy = {} if case.dy is None else {"dy": rng.standard_normal(case.dy.shape).astype(case.dy.dtype)}
     out = [with_inputs(case, **dy)] if dy else []
     x = case.inputs.get("x")
-    if x is not None and x.dtype.kind == "f" and "x" in case.op.inputs and not case.op.is_loss:
+    if x is not None and dtypes.is_float(x.dtype) and "x" in case.op.inputs and not case.op.is_loss:
         ranks = rng.permutation(x.size).reshape(x.shape) + 1.0
         out += [with_inputs(case, x=(sign * ranks).astype(x.dtype), **dy) for sign in (-1.0, 1.0)]
     return out

@@ -55,6 +55,11 @@ def finfo(dtype: str | np.dtype) -> Any:
     return ml_dtypes.finfo(numpy_dtype(dtype))  # type: ignore[no-untyped-call]
 
 
+def is_float(dtype: np.dtype) -> bool:
+    """Whether a NumPy dtype holds floating-point numbers (``bfloat16`` included, whose kind is ``V``)."""
+    return dtype.kind in "fc" or is_half(dtype)
+
+
 def is_half(dtype: str | np.dtype) -> bool:
     """Whether ``dtype`` is one of the 16-bit storage dtypes."""
     return str(dtype) in HALF_DTYPES

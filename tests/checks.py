@@ -167,7 +167,7 @@ def finite_inputs(case: Case) -> bool:
     """Whether every float array of ``case`` (``dy`` included) is finite: otherwise the non-finite
     contract (``spec.nonfinite``), not this check, says where NaN and inf belong."""
     arrays = [*case.inputs.values(), case.dy]
-    return all(a is None or a.dtype.kind not in "fc" or bool(np.isfinite(a).all()) for a in arrays)
+    return all(a is None or not dtypes.is_float(a.dtype) or bool(np.isfinite(a).all()) for a in arrays)
 
 
 def type_name(value: Any) -> str:
