@@ -195,6 +195,17 @@ def window_cells(k, kernel_size, stride, dilation, out_hw):
     return rows, cols
 
 
+def route_to_taps(dy, x_shape, best, full, kernel_size, stride, dilation):
+    """``dx``: each ``dy`` element added to the input cell of its window's tap ``best`` (a flat tap
+    index per output cell), on the input padded by ``full``, then cropped to ``x_shape``."""
+    rows, cols = window_cells(best, kernel_size, stride, dilation, dy.shape[2:])
+    nn, cc = batch_channel_index(dy.shape)
+    t, b, l, r = full
+    dxp = np.zeros((*x_shape[:2], x_shape[2] + t + b, x_shape[3] + l + r), dtype=dy.dtype)
+    np.add.at(dxp, (nn, cc, rows, cols), dy)
+    return crop(dxp, full, x_shape)
+
+
 def batch_channel_index(shape):
     """Broadcastable ``(n, c)`` index arrays for an ``(N, C, OH, OW)`` array."""
     n, c = shape[:2]

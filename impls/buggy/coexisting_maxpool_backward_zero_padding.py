@@ -11,8 +11,6 @@ with ``dy = 0`` overwrites the winner's 1). On that ``x`` even a random ``dy`` g
 both the same ``dx``: only other ``x`` values (distinct, negative) tell them apart.
 """
 
-import numpy as np
-
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit
@@ -38,9 +36,4 @@ def max_pool2d_backward(dy, x, *, kernel_size, stride, padding, dilation, ceil_m
         fill=0.0,  # BUG: the forward pass pads with -inf; the padding must never win here either
     )
     best = win.argmax(axis=-1)
-    rows, cols = _kit.window_cells(best, kernel_size, stride, dilation, dy.shape[2:])
-    nn, cc = _kit.batch_channel_index(dy.shape)
-    t, b, l, r = full
-    dxp = np.zeros((*x.shape[:2], x.shape[2] + t + b, x.shape[3] + l + r), dtype=dy.dtype)
-    np.add.at(dxp, (nn, cc, rows, cols), dy)
-    return _kit.crop(dxp, full, x.shape)
+    return _kit.route_to_taps(dy, x.shape, best, full, kernel_size, stride, dilation)

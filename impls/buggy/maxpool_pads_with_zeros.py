@@ -8,8 +8,6 @@ over past the padded input are zero-filled the same way. Right without
 padding and overhang, or when every such window holds a non-negative value.
 """
 
-import numpy as np
-
 from convcheck.impls import numpy_reference as ref
 
 from . import _kit
@@ -47,9 +45,4 @@ def max_pool2d_backward(dy, x, *, kernel_size, stride, padding, dilation, ceil_m
         fill=0.0,  # BUG: as in the forward pass
     )
     best = win.argmax(axis=-1)
-    rows, cols = _kit.window_cells(best, kernel_size, stride, dilation, dy.shape[2:])
-    nn, cc = _kit.batch_channel_index(dy.shape)
-    t, b, l, r = full
-    dxp = np.zeros((*x.shape[:2], x.shape[2] + t + b, x.shape[3] + l + r), dtype=dy.dtype)
-    np.add.at(dxp, (nn, cc, rows, cols), dy)
-    return _kit.crop(dxp, full, x.shape)
+    return _kit.route_to_taps(dy, x.shape, best, full, kernel_size, stride, dilation)
