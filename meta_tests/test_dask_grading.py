@@ -81,6 +81,15 @@ def _grade(subs: Path, out: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "convcheck", "grade", str(subs), "--report", str(out), *OPTIONS, *args]
 
 
+def _grade_released_class(folder: Path, gate: Gate, *args: str) -> subprocess.CompletedProcess:
+    """Grade the class in ``folder/subs`` into ``folder/out`` with ``args``, nothing held at the gate."""
+    gate.release.touch()
+    make_class(folder / "subs", gate)
+    return subprocess.run(
+        _grade(folder / "subs", folder / "out", *args), capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    )
+
+
 def _summary(out: Path) -> dict[str, dict[str, str]]:
     with open(out / "summary.csv", newline="", encoding="utf-8") as fh:
         return {row["student"]: row for row in csv.DictReader(fh)}
@@ -199,15 +208,7 @@ def gate(tmp_path: Path) -> Gate:
 def thread_pool_scores(tmp_path_factory) -> dict[str, tuple[str, str]]:
     """The class graded on the thread pool (``-j 2``): the scores every cluster must give."""
     folder = tmp_path_factory.mktemp("thread_pool")
-    gate = Gate(folder / "started.pids", folder / "release")
-    gate.release.touch()
-    make_class(folder / "subs", gate)
-    proc = subprocess.run(
-        _grade(folder / "subs", folder / "out", "-j", "2"),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-    )
+    proc = _grade_released_class(folder, Gate(folder / "started.pids", folder / "release"), "-j", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     scores = _scores(folder / "out")
     assert scores["a_reference"] == ("100.00", "graded") and scores["d_waits"] == ("100.00", "graded")
@@ -368,14 +369,7 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path):
 
 
 def test_a_local_cluster_gives_the_thread_pools_scores(tmp_path, gate, thread_pool_scores):
-    gate.release.touch()
-    make_class(tmp_path / "subs", gate)
-    proc = subprocess.run(
-        _grade(tmp_path / "subs", tmp_path / "out", "--cluster", "local:2"),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-    )
+    proc = _grade_released_class(tmp_path, gate, "--cluster", "local:2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "grading on a local Dask cluster of 2 worker(s)" in proc.stderr
     assert _scores(tmp_path / "out") == thread_pool_scores
