@@ -236,7 +236,12 @@ def test_a_declared_convention_passes_the_library_contract(tmp_path, plant, ops,
         f"capabilities={declaration!r})))\n"
     )
     proc = _run(plugin, "--ops", ops, "--contract", "library")
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    # The pool plants route dy with a comparison mask, as the assignment does: an infinite dy
+    # times a loser's 0 is NaN, and a NaN cell never equals the maximum, which the library's
+    # non-finite contract fails whatever the tie rule; every other property passes as declared.
+    beyond_ties = {"max_pool2d:nonfinite"} if ops == "max_pool2d" else set()
+    assert _failed_groups(proc.stdout) == beyond_ties, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert proc.returncode == (1 if beyond_ties else 0)
     assert shown in proc.stdout  # reported as declared
     assert "notes and warnings (not failures" not in proc.stdout
 

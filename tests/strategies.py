@@ -148,8 +148,23 @@ def dtypes(caps: Capabilities) -> st.SearchStrategy[str]:
     return st.sampled_from(caps.dtypes)
 
 
+EDGE_ONE_IN = 5
+"""One draw in this many takes an extreme family (when ``allowed`` holds both kinds): most of a
+property's examples stay on the ordinary families, where most mistakes show, and the extreme ones
+are still drawn often enough under every profile (their values are a blind spot for many
+mistakes: a wrong divisor on signed zeros or subnormals below the floor is not seen)."""
+
+
 def families(allowed: tuple[str, ...] = FAMILIES) -> st.SearchStrategy[str]:
-    return st.sampled_from(allowed)
+    """A value family from ``allowed``: ordinary ones four draws in five, extreme ones
+    (``EDGE_FAMILIES``) the fifth, each kind uniformly; shrinking goes to an ordinary one."""
+    ordinary = tuple(f for f in allowed if f not in EDGE_FAMILIES)
+    edge = tuple(f for f in allowed if f in EDGE_FAMILIES)
+    if not ordinary or not edge:
+        return st.sampled_from(allowed)
+    return st.integers(0, EDGE_ONE_IN - 1).flatmap(
+        lambda i: st.sampled_from(edge if i == EDGE_ONE_IN - 1 else ordinary)
+    )
 
 
 def layouts(allowed: tuple[str, ...] = LAYOUTS) -> st.SearchStrategy[str]:
