@@ -206,6 +206,23 @@ def route_to_taps(dy, x_shape, best, full, kernel_size, stride, dilation):
     return crop(dxp, full, x_shape)
 
 
+def max_pool_over(windows):
+    """``(max_pool2d_forward, max_pool2d_backward)`` over ``windows(x, kernel_size, stride, padding,
+    dilation, ceil_mode) -> (win, full)``: the window maximum, and ``dy`` routed to each window's
+    first largest cell (``route_to_taps``). A plant that differs only in how it forms its windows
+    supplies that function alone."""
+
+    def max_pool2d_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
+        win, _ = windows(x, kernel_size, stride, padding, dilation, ceil_mode)
+        return win.max(axis=-1)
+
+    def max_pool2d_backward(dy, x, *, kernel_size, stride, padding, dilation, ceil_mode):
+        win, full = windows(x, kernel_size, stride, padding, dilation, ceil_mode)
+        return route_to_taps(dy, x.shape, win.argmax(axis=-1), full, kernel_size, stride, dilation)
+
+    return max_pool2d_forward, max_pool2d_backward
+
+
 def batch_channel_index(shape):
     """Broadcastable ``(n, c)`` index arrays for an ``(N, C, OH, OW)`` array."""
     n, c = shape[:2]

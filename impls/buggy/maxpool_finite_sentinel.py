@@ -34,12 +34,4 @@ def _windows(x, kernel_size, stride, padding, dilation, ceil_mode):
     )
 
 
-def max_pool2d_forward(x, *, kernel_size, stride, padding, dilation, ceil_mode):
-    win, _ = _windows(x, kernel_size, stride, padding, dilation, ceil_mode)
-    return win.max(axis=-1)
-
-
-def max_pool2d_backward(dy, x, *, kernel_size, stride, padding, dilation, ceil_mode):
-    win, full = _windows(x, kernel_size, stride, padding, dilation, ceil_mode)
-    best = win.argmax(axis=-1)
-    return _kit.route_to_taps(dy, x.shape, best, full, kernel_size, stride, dilation)
+max_pool2d_forward, max_pool2d_backward = _kit.max_pool_over(_windows)
