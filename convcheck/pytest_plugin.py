@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import Unsatisfiable
 
-from . import recording, unsupported_calls, xfails
+from . import draws, recording, unsupported_calls, xfails
 from .bench.threads import limit_threads
 from .impls import registry
 from .options import (
@@ -86,6 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "test checks one pass only)",
     )
     limit_threads()  # one thread per checking process, before any sandbox worker starts
+    draws.pin()  # a seed draws the same cases whatever is imported (convcheck/draws.py)
     profile = config.getoption("convcheck_profile") or default_profile()
     if profile not in PROFILES:
         raise pytest.UsageError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")

@@ -84,7 +84,7 @@ def suite_results(tmp_path_factory) -> list[dict]:
         sys.executable, "-m", "pytest", str(SUITE), "-p", "convcheck.pytest_plugin", "-p", "no:cacheprovider",
         "-q", "--no-header", "--rootdir", str(SUITE), "-c", os.devnull,
         "--impl", ",".join(f"buggy.{b}" for b in END_TO_END), "-k", _selection(), "-n", "2",
-        "--convcheck-profile", "ci", "--max-examples", "40", "--convcheck-results", str(results),
+        "--convcheck-profile", "ci", "--convcheck-results", str(results),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"

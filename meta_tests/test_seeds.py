@@ -52,7 +52,8 @@ def _logged_run(tmp_path: Path, name: str, *args: str) -> tuple[list[str], subpr
 
 def test_ci_seeds_change_the_draws_and_one_seed_repeats_them(tmp_path):
     """Two ``ci`` runs with different ``--seed`` call the implementation on different cases; the same
-    seed twice, on the same cases, call for call; report.json records the profile and seed used."""
+    seed twice (once with ``--report``, which imports more of convcheck), on the same cases, call for
+    call; report.json records the profile and seed used."""
     one, proc = _logged_run(
         tmp_path, "one", "--profile", "ci", "--seed", "1", "-k", "scipy", "--report", "rep"
     )
