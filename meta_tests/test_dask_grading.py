@@ -355,6 +355,25 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def test_a_scoreboard_run_spreads_its_implementations_over_the_workers(tmp_path, cluster):
+    """``convcheck scoreboard --impl`` on the cluster: one unit per implementation (a relative file,
+    a shipped and a buggy one), each recorded once with its verdict, its report published whole."""
+    work = tmp_path / "work"
+    _write(work / "mine.py", REFERENCE)
+    names = ["mine", "numpy_reference", "buggy.tanh_backward_from_input"]
+    cmd = [sys.executable, "-m", "convcheck", "scoreboard", "--impl", ",".join(["mine.py", *names[1:]])]
+    cmd += ["--out", "board", "--scheduler", cluster.address, "--ops", "tanh", "--max-examples", "3"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=work)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "checking on the Dask scheduler at tcp://127.0.0.1:" in proc.stderr
+    out = work / "board"
+    verdict = next(ln for ln in (out / "scoreboard.md").read_text().splitlines() if "**verdict**" in ln)
+    assert [c.strip() for c in verdict.strip("|").split("|")][2:] == ["PASSED", "PASSED", "FAILED"]
+    assert all((out / n / "report.json").is_file() for n in names)
+    assert [(n, status) for n, _, status, _ in _db_latest_run(out)] == [(n, "graded") for n in sorted(names)]
+    assert not (out / ".convcheck-units").exists()
+
+
 def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path):
     subs = tmp_path / "subs"
     _write(subs / "a.py", REFERENCE)

@@ -72,6 +72,10 @@ NOT_RUN = {
     "convcheck grade /shared/subs/ --report /shared/grades/ --scheduler tcp://10.0.0.5:8786": (
         "needs the cluster above; meta_tests/test_dask_grading.py grades on a real one"
     ),
+    "convcheck scoreboard --impl numpy_fast,torch,torch_functional --profile thorough --out /shared/board/ "
+    "--scheduler tcp://10.0.0.5:8786": (
+        "needs the cluster above; meta_tests/test_dask_grading.py runs a scoreboard on a real one"
+    ),
 }
 """README command -> why this test does not run it."""
 

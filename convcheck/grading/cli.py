@@ -130,33 +130,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip the submissions OUT/results.sqlite already holds for the same files, convcheck version, "
         "profile, seed and settings (go on with an interrupted grading)",
     )
+    add_cluster_arguments(parser, "grade", "a submission")
+    add_to_parser(parser, grade_options(), "grade")
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser, verb: str, unit: str) -> None:
+    """``--cluster``, ``--scheduler`` and ``--retries``: where the units (``unit``, "a submission") run."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--cluster",
         metavar="local[:N]",
         default=None,
-        help="grade on a Dask LocalCluster of N worker processes started for this run "
+        help=f"{verb} on a Dask LocalCluster of N worker processes started for this run "
         "(default N: --jobs, else the cores); needs the dask extra",
     )
     where.add_argument(
         "--scheduler",
         metavar="tcp://HOST:PORT",
         default=None,
-        help="grade on the running Dask cluster of this scheduler (its workers must see the "
-        "submissions and OUT at the same paths); needs the dask extra",
+        help=f"{verb} on the running Dask cluster of this scheduler (its workers must see the "
+        "code checked and OUT at the same paths); needs the dask extra",
     )
     parser.add_argument(
         "--retries",
         metavar="N",
         type=int,
         default=1,
-        help="on a Dask cluster, grade a submission again this many times when its worker dies; "
+        help=f"on a Dask cluster, run {unit} again this many times when its worker dies; "
         "then it is an infrastructure error, not scored (default 1)",
     )
-    add_to_parser(parser, grade_options(), "grade")
 
 
-def _ops(value: str | None) -> tuple[str, ...]:
+def parse_ops(value: str | None) -> tuple[str, ...]:
     ops = [o.strip() for o in (value or "").split(",") if o.strip()]
     if not ops:
         return ()
@@ -179,7 +184,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
         )
 
 
-def _check_python(given: str | None) -> None:
+def check_python(given: str | None) -> None:
     """An interpreter named by ``--python`` (or ``CONVCHECK_PYTHON``) must host the worker: checked once
     here, so that a bad one is one usage error rather than every submission scored 0 for it."""
     from ..sandbox.interpreter import probe, requested
@@ -197,8 +202,8 @@ def _settings(args: argparse.Namespace) -> GradeSettings:
     if not args.submissions.is_dir():
         raise UsageProblem(f"{args.submissions} is not a folder; give the folder that holds the submissions")
     _check_numbers(args)
-    _check_python(getattr(args, "python", None))
-    ops = _ops(args.ops)
+    check_python(getattr(args, "python", None))
+    ops = parse_ops(args.ops)
     try:
         rubric = load_rubric(args.rubric)
     except RubricError as e:
@@ -254,22 +259,24 @@ def _write_student(settings: GradeSettings, outcome: Outcome) -> None:
         write_results(folder, outcome, settings.rubric, ops)
 
 
-def _grade(
+def grade_recorded(
     settings: GradeSettings,
     submissions: list[Submission],
     jobs: int,
     store: GradeStore,
     cluster: Client | None = None,
     retries: int = 1,
+    title: str | None = None,
 ) -> tuple[list[Outcome], bool]:
-    """Grade with progress, recording each student in the database and rewriting the summary from it;
-    SIGTERM acts as Ctrl-C. Returns every verdict of the run (resumed ones included).
+    """Grade with progress, recording each student in the database and rewriting the summary (headed
+    ``title``, by default ``grade_title``) from it; SIGTERM acts as Ctrl-C. Returns every verdict of
+    the run (resumed ones included).
 
     A lost Dask scheduler (``ClusterLost``) ends the run the same way, the database and the summary
     holding what finished; the exception is raised again for the caller to explain.
     """
     ops = list(settings.options.ops) or None
-    title = grade_title(settings)
+    title = title or grade_title(settings)
     write_summary(settings.out, store.outcomes(), settings.rubric, ops, title)
     on_main = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if on_main else {}
@@ -372,7 +379,7 @@ def run(args: argparse.Namespace) -> int:
         with open_cluster(spec, args.retries) as client:
             if spec is not None:
                 print(f"convcheck grade: grading on {spec.describe()}", file=sys.stderr)
-            outcomes, interrupted = _grade(
+            outcomes, interrupted = grade_recorded(
                 settings, todo, args.jobs or default_jobs(), store, client, args.retries
             )
     except ClusterUnavailable as e:

@@ -48,6 +48,11 @@ class Submission:
     path: Path
     entry: Path | None
     problem: str | None = None
+    impl: str | None = None
+    """What ``convcheck run --impl`` is given when it is not ``entry`` (a shipped implementation's name)."""
+    library: str | None = None
+    """``name==version`` of the library a framework adapter checks (part of what the results database
+    matches on ``--resume``)."""
 
 
 def _is_hidden(path: Path) -> bool:

@@ -82,8 +82,9 @@ class RunOptions:
     passthrough: dict[str, str] = field(default_factory=dict)
 
 
-def child_command(entry: Path, folder: Path, opts: RunOptions) -> list[str]:
-    """The ``convcheck run`` command line that checks ``entry``, writing into ``folder``."""
+def child_command(entry: Path | str, folder: Path, opts: RunOptions) -> list[str]:
+    """The ``convcheck run`` command line that checks ``entry`` (a file, or a name ``--impl`` takes),
+    writing into ``folder``."""
     cmd = [*python_command(), "-m", "convcheck", "run", "--impl", str(entry), "--profile", opts.profile]
     cmd += ["--results", str(folder / "results.jsonl")]
     if opts.max_examples:

@@ -11,6 +11,7 @@ back the run's verdicts, from which the summary and the final table are made.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import sys
 import threading
 from pathlib import Path
@@ -47,6 +48,15 @@ def run_settings(settings: GradeSettings) -> dict[str, Any]:
     }
 
 
+def unit_hash(sub: Submission) -> str:
+    """What identifies the code a unit checks: the SHA-256 of its files, and of the library release it
+    checks when it is a framework's adapter (a new torch is other code under the same adapter)."""
+    files = code_hash(sub.path)
+    if not sub.library:
+        return files
+    return hashlib.sha256(f"{files}\0{sub.library}".encode()).hexdigest()
+
+
 def outcome_of(data: dict[str, Any]) -> Outcome:
     """The ``Outcome`` a unit's ``outcome`` JSON holds."""
     return Outcome(**{k: v for k, v in data.items() if k in _OUTCOME_FIELDS})
@@ -66,18 +76,20 @@ class GradeStore:
         skey = settings_key(run_settings(settings))
         profile = settings.options.profile
         self.keys = {
-            s.student: UnitKey(s.student, code_hash(s.path), __version__, profile, seed, skey)
-            for s in submissions
+            s.student: UnitKey(s.student, unit_hash(s), __version__, profile, seed, skey) for s in submissions
         }
         self.entries = {s.student: str(s.entry) if s.entry else None for s in submissions}
 
     @classmethod
-    def start(cls, settings: GradeSettings, submissions: list[Submission], resume: bool) -> GradeStore:
-        """Open ``OUT/results.sqlite`` (``ResultsDBError`` if unusable) and append a run in state ``running``."""
+    def start(
+        cls, settings: GradeSettings, submissions: list[Submission], resume: bool, command: str = "grade"
+    ) -> GradeStore:
+        """Open ``OUT/results.sqlite`` (``ResultsDBError`` if unusable) and append a run of ``command``
+        (``grade``, ``scoreboard``) in state ``running``."""
         db = ResultsDB.open(settings.out / DB_NAME)
         seed = settings.options.passthrough.get("--seed", "")
         run_id = db.start_run(
-            "grade", __version__, settings.options.profile, seed, run_settings(settings), resume, sys.argv[1:]
+            command, __version__, settings.options.profile, seed, run_settings(settings), resume, sys.argv[1:]
         )
         return cls(db, run_id, settings, submissions)
 

@@ -105,7 +105,7 @@ def grade_into(
         items = {k: "not_run" for k in settings.rubric.items(ops)}
         outcome = Outcome(sub.student, "invalid submission", 0.0, sub.problem or "no entry module", items)
     else:
-        cmd = child_command(sub.entry, folder, settings.options)
+        cmd = child_command(sub.impl or sub.entry, folder, settings.options)
         run = run_child(cmd, folder, settings.options.submission_timeout, stop, started)
         if run.stopped:
             return None
@@ -113,7 +113,7 @@ def grade_into(
         outcome.entry = _relative(sub.entry, settings.root)
         outcome.notes = notes_of(sub.entry)
         for mistake in outcome.mistakes:
-            mistake["replay"] = replay_command(sub.entry.name, settings.options, mistake["shown"])
+            mistake["replay"] = replay_command(sub.impl or sub.entry.name, settings.options, mistake["shown"])
     write_outcome(folder, outcome, settings)
     return outcome
 
