@@ -82,7 +82,10 @@ def _located(given: str) -> str:
 
 
 def _unusable(given: str, what: str) -> UsageError:
-    return UsageError(f"--python {given}: {what}")
+    """The one-line error, naming where the interpreter came from: ``CONVCHECK_PYTHON`` when the
+    variable holds it (and no flag said otherwise), else ``--python``."""
+    named_by = f"{ENV_VAR}=" if os.environ.get(ENV_VAR, "").strip() == given else "--python "
+    return UsageError(f"{named_by}{given}: {what}")
 
 
 @functools.cache
