@@ -43,8 +43,9 @@ from .cli import (
     EXIT_OK,
     EXIT_USAGE,
     UsageProblem,
+    check_numbers,
     check_python,
-    class_seed,
+    child_options,
     cluster_spec,
     default_jobs,
     grade_recorded,
@@ -56,7 +57,7 @@ from .dask_batch import ClusterLost
 from .discover import Submission
 from .outcome import Outcome
 from .rubric import load_rubric
-from .runner import RunOptions, RunUnavailable, check_run_available, passthrough
+from .runner import RunUnavailable
 from .store import GradeStore
 
 DEFAULT_IMPL_TIMEOUT = 3600.0
@@ -176,27 +177,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> GradeSettings:
     """The grading settings of a scoreboard run; ``UsageProblem`` on the first mistake."""
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageProblem(f"-j/--jobs={args.jobs} must be at least 1")
-    if args.retries < 0:
-        raise UsageProblem(f"--retries={args.retries} must be at least 0")
-    if args.max_examples is not None and args.max_examples < 1:
-        raise UsageProblem(f"--max-examples={args.max_examples} must be at least 1")
-    if not args.submission_timeout > 0:
-        raise UsageProblem(f"--impl-timeout={args.submission_timeout:g} must be a positive number of seconds")
+    check_numbers(args, "--impl-timeout")
     check_python(getattr(args, "python", None))
     ops = parse_ops(args.ops)
-    check_run_available()
-    class_seed(args)
-    options = RunOptions(
-        profile=args.profile,
-        max_examples=args.max_examples,
-        ops=ops,
-        contract=args.contract,
-        submission_timeout=args.submission_timeout,
-        report=True,
-        passthrough=passthrough(args),
-    )
+    options = child_options(args, ops, strict=False, report=True)
     return GradeSettings(Path(args.out).resolve(), load_rubric(None), options, Path.cwd())
 
 

@@ -171,7 +171,8 @@ def parse_ops(value: str | None) -> tuple[str, ...]:
         raise UsageProblem(str(e)) from None
 
 
-def _check_numbers(args: argparse.Namespace) -> None:
+def check_numbers(args: argparse.Namespace, timeout_flag: str = "--submission-timeout") -> None:
+    """``UsageProblem`` for a count or a limit out of range (``timeout_flag`` names the unit's limit)."""
     if args.jobs is not None and args.jobs < 1:
         raise UsageProblem(f"-j/--jobs={args.jobs} must be at least 1")
     if args.retries < 0:
@@ -179,9 +180,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
     if args.max_examples is not None and args.max_examples < 1:
         raise UsageProblem(f"--max-examples={args.max_examples} must be at least 1")
     if not args.submission_timeout > 0:
-        raise UsageProblem(
-            f"--submission-timeout={args.submission_timeout:g} must be a positive number of seconds"
-        )
+        raise UsageProblem(f"{timeout_flag}={args.submission_timeout:g} must be a positive number of seconds")
 
 
 def check_python(given: str | None) -> None:
@@ -201,7 +200,7 @@ def _settings(args: argparse.Namespace) -> GradeSettings:
     """Everything a grading run needs, validated; ``UsageProblem`` on the first mistake."""
     if not args.submissions.is_dir():
         raise UsageProblem(f"{args.submissions} is not a folder; give the folder that holds the submissions")
-    _check_numbers(args)
+    check_numbers(args)
     check_python(getattr(args, "python", None))
     ops = parse_ops(args.ops)
     try:
@@ -212,20 +211,26 @@ def _settings(args: argparse.Namespace) -> GradeSettings:
         raise UsageProblem(
             f"rubric {rubric.source} gives no weight to the operations asked for ({', '.join(ops)})"
         )
+    options = child_options(args, ops, strict=rubric.strict, report="--report" in run_flags())
+    gradescope = "gradescope" in args.formats
+    return GradeSettings(args.report.resolve(), rubric, options, args.submissions.resolve(), gradescope)
+
+
+def child_options(args: argparse.Namespace, ops: tuple[str, ...], strict: bool, report: bool) -> RunOptions:
+    """How each unit's ``convcheck run`` child is invoked, once ``convcheck run`` is known to start
+    (``RunUnavailable`` if not) and the run's one seed is chosen (``class_seed``)."""
     check_run_available()
     class_seed(args)
-    options = RunOptions(
+    return RunOptions(
         profile=args.profile,
         max_examples=args.max_examples,
         ops=ops,
-        strict=rubric.strict,
+        strict=strict,
         contract=args.contract,
         submission_timeout=args.submission_timeout,
-        report="--report" in run_flags(),
+        report=report,
         passthrough=passthrough(args),
     )
-    gradescope = "gradescope" in args.formats
-    return GradeSettings(args.report.resolve(), rubric, options, args.submissions.resolve(), gradescope)
 
 
 def class_seed(args: argparse.Namespace) -> None:
