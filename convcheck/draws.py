@@ -7,7 +7,8 @@ report modules, which tests an xdist worker ran before, whether convcheck is ins
 modules count as local) or from a wheel (they do not). The same ``--seed`` would then draw other
 cases on a colleague's machine, or when a report is asked for. ``pin()`` empties that pool for the
 process, so a seed names the same cases everywhere; hypothesis's own built-in constants (0, the
-powers of two, the float edges) are kept. The hook is internal to hypothesis (the version is pinned
+powers of two, the float edges) are kept. The pool is the process's: in a pytest session that runs
+a project's own hypothesis tests beside convcheck's plug-in, those draw without it too. The hook is internal to hypothesis (the version is pinned
 in ``constraints.txt``); where it is missing ``pin()`` leaves hypothesis as it is and says so.
 """
 
