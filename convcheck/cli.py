@@ -43,7 +43,7 @@ EXTERNAL_COMMANDS: list[tuple[str, str, str]] = [
     ("bench-diff", "convcheck.bench.diff", "compare two bench.json files by ratio to torch"),
     ("grade", "convcheck.grading.cli", "grade a folder of submissions"),
     ("report", "convcheck.report.cli", "rebuild a report folder, or diff two reports (exit 1 if regressed)"),
-    ("scoreboard", "convcheck.report.scoreboard", "several reports side by side: one page and table"),
+    ("scoreboard", "convcheck.grading.board", "several reports side by side, or check implementations first"),
     ("calibrate", "convcheck.calibration", "count false alarms: correct implementations under many seeds"),
 ]
 """Subcommands that live in their own modules: ``(name, module, help)``. Each module

@@ -444,7 +444,9 @@ def _varies(obs: Observation) -> list[str]:
 
 def _uninitialised(obs: Observation, ref: Reference) -> str | None:
     """Varying outputs that are wrong: outside the bound, or nonzero where every term of the sum is
-    zero (``S = 0``), which no summation order produces: leftover bits such as 4.7e-310."""
+    zero (``S = 0``), which no summation order produces: leftover bits such as 4.7e-310. Or, in a
+    convolution or dense layer, NaN or inf that no evaluation of the sum can produce (``_leftover_nan``):
+    leftover NaN stays NaN whatever is added to it, so repeated calls can agree bit for bit."""
     for name in _varies(obs):
         want = ref.expected.get(name)
         calls = [obs.outputs[name], *(r[name] for r in obs.repeats if name in r)]
@@ -452,6 +454,32 @@ def _uninitialised(obs: Observation, ref: Reference) -> str | None:
             return f"{name} differs from call to call on identical inputs, beyond rounding"
         if want is not None and any(_nonzero_from_zeros(c, want, ref.abs_sum[name]) for c in calls):
             return f"{name} differs from call to call and is nonzero where every term it sums is zero"
+    return _leftover_nan(obs, ref)
+
+
+def _leftover_nan(obs: Observation, ref: Reference) -> str | None:
+    """NaN or inf in a convolution's or dense layer's output for finite inputs where no partial sum of
+    a correct evaluation can overflow (``K S`` within range): a sum of finite products then has no
+    way to make them, so they were in the accumulator before the sum began."""
+    if ref.case.op.family not in ("conv", "linear"):
+        return None
+    arrays = [*ref.case.inputs.values(), ref.case.dy]
+    if any(a is not None and dtypes.is_float(a.dtype) and not np.isfinite(a).all() for a in arrays):
+        return None
+    for name, got in obs.outputs.items():
+        want = ref.expected.get(name)
+        g = None if want is None else _numeric(got, want.shape)
+        if g is None or want is None:
+            continue
+        possible = tolerance.overflow_possible(
+            ref.abs_sum[name], want, ref.k(name), ref.case.dtype, ref.accumulate
+        )
+        bad = ~np.isfinite(g) & np.isfinite(want) & ~possible
+        if bad.any():
+            return (
+                f"{name} has {int(bad.sum())} NaN or inf of {bad.size} for finite inputs whose sums cannot "
+                "overflow: values left in the accumulator before the sum began"
+            )
     return None
 
 

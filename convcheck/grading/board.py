@@ -143,10 +143,13 @@ def entrants(value: str, cwd: Path) -> list[Submission]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of a scoreboard run (``--impl``), beside ``convcheck scoreboard``'s own."""
+    """``convcheck scoreboard``'s options: the reports' (``convcheck.report.scoreboard``) and a
+    scoreboard run's (``--impl``)."""
     from ..options import add_to_parser, grade_options
+    from ..report import scoreboard
     from .cli import add_cluster_arguments
 
+    scoreboard.add_arguments(parser)
     parser.add_argument(
         "--impl",
         metavar="A,B,...",
@@ -214,7 +217,20 @@ def write_board(settings: GradeSettings, subs: list[Submission], outcomes: list[
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check every implementation of ``--impl`` and write the scoreboard; the exit status (module docstring)."""
+    """``convcheck scoreboard``: the board of the reports given, or (``--impl``) check every
+    implementation first and write the board; the exit status (module docstring)."""
+    if args.impl is None or args.reports:
+        if args.reports and args.impl is None:
+            from ..report import scoreboard
+
+            return scoreboard.run(args)
+        what = "both reports and --impl" if args.reports else "no report and no --impl"
+        print(
+            f"convcheck: error: scoreboard got {what}; give report.json files or folders, or "
+            "--impl A,B,... to check those implementations first",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         if not args.out:
             raise UsageProblem(

@@ -6,10 +6,10 @@ implementations. Written as a Markdown table (printed, and ``scoreboard.md``)
 and a self-contained HTML page (``scoreboard.html``) with ``--out DIR``.
 
 Usage: ``convcheck scoreboard A/report.json B/ C/report.json --out board/``
-(a folder stands for the report.json inside it), or ``convcheck scoreboard
---impl numpy_fast,torch --out board/`` to check the implementations first, each
-as a unit of its own, on this machine or a Dask cluster
-(``convcheck.grading.board``).
+(a folder stands for the report.json inside it). ``convcheck scoreboard --impl
+numpy_fast,torch --out board/`` checks the implementations first
+(``convcheck.grading.board``, which holds the command line and calls ``run`` here
+for reports).
 """
 
 from __future__ import annotations
@@ -115,29 +115,15 @@ def html(docs: list[dict[str, Any]], title: str = "convcheck scoreboard") -> str
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..grading import board
-
     parser.add_argument("reports", nargs="*", metavar="REPORT", help="report.json files or report folders")
     parser.add_argument(
         "--out", metavar="DIR", default=None, help="write scoreboard.md and scoreboard.html here"
     )
     parser.add_argument("--title", default="convcheck scoreboard", help="title of the HTML page")
-    board.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.impl is not None or not args.reports:
-        if args.reports or args.impl is None:
-            what = "both reports and --impl" if args.reports else "no report and no --impl"
-            print(
-                f"convcheck: error: scoreboard got {what}; give report.json files or folders, or "
-                "--impl A,B,... to check those implementations first",
-                file=sys.stderr,
-            )
-            return 2
-        from ..grading import board
-
-        return board.run(args)
+    """The board of the reports ``args.reports`` names; the exit status."""
     try:
         docs = [writer.load(p) for p in args.reports]
     except ValueError as e:
