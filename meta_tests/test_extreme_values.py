@@ -15,6 +15,7 @@ from convcheck.diagnosis import diagnose, observe, reference
 from convcheck.impls.registry import load
 from convcheck.oracles import call
 from convcheck.spec import OPERATIONS, dtypes, nonfinite, tolerance
+from convcheck.spec.case import with_inputs
 from convcheck.spec.params import AvgPool2dParams, Conv2dParams, MaxPool2dParams
 from convcheck.tests.strategies import cases
 from convcheck.tests.values import EDGE_FAMILIES, FAMILIES, NONFINITE_FAMILIES, make_case
@@ -179,6 +180,65 @@ def test_shipped_average_pools_do_not_overflow_a_finite_mean(name):
     ref = reference(case, {})
     got = _outputs(impl, case)["y"]
     assert np.isfinite(got).all() and ref.agree("y", got, ref.expected["y"], ref.abs_sum["y"])
+
+
+def _forward_property(impl, case):
+    """The forward property's own steps on one case: the contract check, then the comparison."""
+    from convcheck.tests import checks
+
+    caps = impl.capabilities
+    with np.errstate(all="ignore"):
+        got = checks.call_forward(impl, case)
+    expected = checks.oracle_forward("scipy", case, caps)
+    comp = checks.compare(
+        case, "y", got, expected, checks.oracle_forward("scipy", case, caps, absolute=True), caps
+    )
+    checks.assert_matches(case, "y", comp, got, expected, impl)
+    return got, expected
+
+
+def test_a_float32_average_that_overflows_as_declared_passes():
+    """An average pool that adds a window before dividing, in float32 as it declares, overflows where
+    a window's positive (or negative) cells pass float32's range: +inf, -inf or NaN by the order of
+    its sum, even where the mean is 0. That is correct code, and it passes the forward property
+    (the README's example failed here once); the same sum in float16 under a float32 declaration
+    still fails."""
+    impl = load("buggy.avgpool_sum_overflows")  # right in float32: it sums in the storage dtype
+    a = float(np.finfo(np.float32).max) * 0.75
+    x = np.array([[[[a, a, -a, -a, a]]]], dtype=np.float32)
+    p = AvgPool2dParams(kernel_size=(1, 4), stride=(1, 1))
+    case = with_inputs(make_case("avg_pool2d", p, {"x": x.shape}, "float32", "huge"), x=x)
+    got, expected = _forward_property(impl, case)
+    assert np.isposinf(got[0, 0, 0, 0]) and expected[0, 0, 0, 0] == 0  # a + a overflows first
+    overflowed = 0
+    for seed in range(40):
+        case = make_case(
+            "avg_pool2d",
+            PLANTS["avgpool_sum_overflows"][1],
+            {"x": (2, 3, 4, 5)},
+            "float32",
+            "huge",
+            seed=seed,
+        )
+        got, _ = _forward_property(impl, case)
+        overflowed += int((~np.isfinite(got)).sum())
+    assert overflowed > 0
+    half = make_case(
+        "avg_pool2d", PLANTS["avgpool_sum_overflows"][1], {"x": (1, 1, 4, 4)}, "float16", "huge", seed=1
+    )
+    with pytest.raises(AssertionError, match="NaN or inf"):
+        _forward_property(impl, half)
+
+
+def test_overflow_accepts_only_the_infinities_an_order_of_the_sum_can_give():
+    """Positive cells past the range give +inf in some order, negative ones -inf, both NaN."""
+    top = float(np.finfo(np.float32).max)
+    # K = 4 cells: positive ones add up to 4 (S + e)/2, negative ones to 4 (S - e)/2
+    assert _sum_compare([np.nan], [0.0], [top / 2]).passed  # 2 top either way: NaN possible
+    assert _sum_compare([-np.inf], [0.0], [top / 2]).passed
+    assert not _sum_compare([np.nan], [top / 4], [top / 2]).passed  # negatives add up to top / 2 only
+    assert not _sum_compare([-np.inf], [top / 4], [top / 2]).passed
+    assert _sum_compare([np.inf], [top / 4], [top / 2]).passed  # positives to 1.5 top
 
 
 @pytest.mark.parametrize("name", ["numpy_reference", "numpy_fast", "torch"])

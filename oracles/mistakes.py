@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import convolve2d, correlate2d
 
-from convcheck.spec import pool
+from convcheck.spec import dtypes, pool
 from convcheck.spec.case import Case
 from convcheck.spec.errors import InvalidConfiguration
 from convcheck.spec.shapes import avg_divisor, effective_kernel
@@ -824,8 +824,12 @@ def _window_divisors(case: Case) -> np.ndarray:
 
 
 def _sum_overflows(case: Case, sem: Mapping[str, Any]) -> Iterator[Outputs]:
-    """An average that adds a window's cells in the input's dtype before dividing: the sum becomes
-    ``+-inf`` where it passes the dtype's largest value, though the mean is finite."""
+    """An average that adds a window's cells in the half-precision input dtype before dividing: the
+    sum becomes ``+-inf`` where it passes the dtype's largest value, though the mean is finite.
+    (In float32 and float64 the storage dtype is the accumulation dtype, and such an overflow is
+    allowed: ``spec.tolerance``, Overflow.)"""
+    if not dtypes.is_half(case.dtype):
+        return
     div = _window_divisors(case)
     with np.errstate(over="ignore"):
         sums = (forward(case, sem) * div).astype(case.dtype).astype(np.float64)

@@ -52,15 +52,20 @@ the spec's ``magnitude``) may lose a subnormal result in ``exp`` or a reciprocal
 floor ``TINY``, the smallest normal number.
 
 Overflow. The bound assumes no intermediate overflows. A direct evaluation forms partial sums of
-at most ``K`` terms, each at most ``S`` in magnitude, so none exceeds ``K S (1 + gamma_K)``: a
-convolution's partial sums are below ``S`` itself, and an average pool that adds a window's ``D``
-cells before dividing (as PyTorch and cuDNN do) reaches ``D S``. Where ``K S (1 + gamma_K(u_acc))``
-passes the largest finite value of the accumulation dtype, or ``|expected| (1 + u)`` that of the
-storage dtype, correct code may overflow, and an infinity of the expected sign there is no error
-(``overflow_possible``). Below both, an infinite answer for a finite expected value is an error of
-ratio ``inf``: a float16 average pool that keeps its sum in float16 (past 65504) while declaring
-float32 accumulation, or a convolution whose intermediate scaling overflows. Matching infinities
-and NaN at the same position count as equal.
+at most ``K`` terms, each at most ``S`` in magnitude: a convolution's partial sums are below ``S``
+itself, and an average pool that adds a window's ``D`` cells before dividing (as PyTorch and cuDNN
+do) reaches ``D S``. In whatever order the terms are added (one by one, pairwise, in blocks), a
+partial sum lies between minus the sum of the negative terms and the sum of the positive ones,
+which are ``(S - e)/2`` and ``(S + e)/2`` for a result ``e``, times ``K`` at most. So where
+``K (S + e)/2 (1 + gamma_K(u_acc))`` passes the largest finite value of the accumulation dtype,
+correct code may return ``+inf``; where ``K (S - e)/2`` does, ``-inf``; where both do, NaN (two
+partial sums overflowing opposite ways, then added); and where ``|expected| (1 + u)`` passes the
+storage dtype's largest value, an infinity of the expected sign. Those are no error
+(``overflow_explains``; ``overflow_possible`` is where any of them may happen): which one comes is
+decided by the order of the sum, which the contract leaves open. Elsewhere an infinite or NaN
+answer for a finite expected value is an error of ratio ``inf``: a float16 average pool that keeps
+its sum in float16 (past 65504) while declaring float32 accumulation, or a convolution whose
+intermediate scaling overflows. Matching infinities and NaN at the same position count as equal.
 
 Exact data. On the exact-integer value family every partial sum is an integer
 below ``2**24`` (checked when the case is built), so a direct implementation of
@@ -181,18 +186,54 @@ def _name(dtype: str | np.dtype) -> str:
     return str(_dtypes.numpy_dtype(dtype))
 
 
+def _overflow_reach(
+    abs_sum: np.ndarray, expected: np.ndarray, k: int, dtype: str, accumulate: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where a correct evaluation's partial sums may pass the accumulation dtype's largest value
+    upwards (``K (S + e)/2 (1 + gamma_K)``) and downwards (``K (S - e)/2 (1 + gamma_K)``), and where the
+    result itself passes the storage dtype's (``|e| (1 + u)``): the module docstring, Overflow."""
+    acc = accumulate or dtype
+    s = np.abs(np.asarray(abs_sum, dtype=np.float64))
+    e = np.asarray(expected, dtype=np.float64)
+    reach = max(k, 1) * (1 + gamma(k, unit_roundoff(acc))) / 2
+    top = _dtypes.largest(acc)
+    with np.errstate(over="ignore", invalid="ignore"):
+        up = reach * (s + e) > top
+        down = reach * (s - e) > top
+        result = np.abs(e) * (1 + unit_roundoff(dtype)) > _dtypes.largest(dtype)
+    return up, down, result
+
+
 def overflow_possible(
     abs_sum: np.ndarray, expected: np.ndarray, k: int, dtype: str, accumulate: str | None = None
 ) -> np.ndarray:
-    """Where a correct evaluation may overflow (module docstring, Overflow): a partial sum's bound
-    ``K S (1 + gamma_K(u_acc))`` past the accumulation dtype's largest finite value, or the result
-    ``|expected| (1 + u)`` past the storage dtype's."""
-    acc = accumulate or dtype
-    with np.errstate(over="ignore", invalid="ignore"):
-        partial = max(k, 1) * np.abs(abs_sum) * (1 + gamma(k, unit_roundoff(acc))) > _dtypes.largest(acc)
-        result = np.abs(expected) * (1 + unit_roundoff(dtype)) > _dtypes.largest(dtype)
-    possible: np.ndarray = partial | result
+    """Where a correct evaluation may overflow in some order of its sum (module docstring, Overflow)."""
+    up, down, result = _overflow_reach(abs_sum, expected, k, dtype, accumulate)
+    possible: np.ndarray = up | down | result
     return possible
+
+
+def overflow_explains(
+    got: np.ndarray,
+    abs_sum: np.ndarray,
+    expected: np.ndarray,
+    k: int,
+    dtype: str,
+    accumulate: str | None = None,
+) -> np.ndarray:
+    """Where ``got``'s NaN or infinity is one a correct evaluation can give, for some order of its sum:
+    ``+inf`` where the positive terms can pass the accumulation range, ``-inf`` where the negative
+    ones can, NaN where both can, and an infinity of the expected sign where the result passes the
+    storage range (module docstring, Overflow). False at every finite ``got``."""
+    g = np.asarray(got, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    up, down, result = _overflow_reach(abs_sum, e, k, dtype, accumulate)
+    explained: np.ndarray = (
+        (np.isposinf(g) & (up | (result & (e > 0))))
+        | (np.isneginf(g) & (down | (result & (e < 0))))
+        | (np.isnan(g) & up & down)
+    )
+    return explained
 
 
 def ulp_distance(got: np.ndarray, expected: np.ndarray, dtype: str) -> np.ndarray:
@@ -345,8 +386,8 @@ def compare(
     dtype (see ``ToleranceOverrides``), ``accumulate`` the dtype sums are kept in (``dtype``
     when ``None``; ``spec.dtypes.accumulation_dtype``), ``gradual_underflow`` selects the floor of a
     sum of products (``underflow_floor``). Equal infinities and NaN against NaN count as equal; an
-    infinity of the expected sign where a correct evaluation may overflow (``overflow_possible``)
-    is no error. Shapes must already agree. In exact mode ``expected`` is rounded once to ``dtype``
+    infinity or NaN that a correct evaluation can give by overflowing (``overflow_explains``) is no
+    error. Shapes must already agree. In exact mode ``expected`` is rounded once to ``dtype``
     first (a no-op on float32/float64 exact data).
     """
     g = np.asarray(got, dtype=np.float64)
@@ -359,7 +400,7 @@ def compare(
     size = int(e.size)
     zero_fraction = float(np.mean(e == 0)) if size else 1.0
     both_nan = np.isnan(g) & np.isnan(e)
-    overflowed = np.isinf(g) & (np.sign(g) == np.sign(e)) & overflow_possible(s, e, k, dtype, accumulate)
+    overflowed = overflow_explains(g, s, e, k, dtype, accumulate)
     err = np.where(both_nan | (g == e) | overflowed, 0.0, err)
     err = np.where(np.isnan(err), np.inf, err)
     label = override.describe() if override is not None else None
