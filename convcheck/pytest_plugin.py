@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import Unsatisfiable
 
-from . import draws, recording, unsupported_calls, xfails
+from . import draws, interrupts, recording, unsupported_calls, xfails
 from .bench.threads import limit_threads
 from .impls import registry
 from .options import (
@@ -87,6 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     limit_threads()  # one thread per checking process, before any sandbox worker starts
     draws.pin()  # a seed draws the same cases whatever is imported (convcheck/draws.py)
+    interrupts.install()  # a Ctrl-C that something caught is raised again (convcheck/interrupts.py)
     profile = config.getoption("convcheck_profile") or default_profile()
     if profile not in PROFILES:
         raise pytest.UsageError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
@@ -331,7 +332,14 @@ def load_implementation(name: str, config: pytest.Config) -> registry.Implementa
     return sandbox.load(name, limits, python)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """No test starts after a Ctrl-C (``convcheck.interrupts``)."""
+    interrupts.raise_if_interrupted()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
+    interrupts.uninstall()
     for impl in config.stash.get(_IMPLS, []):
         if "sandbox" in impl.extras:
             impl.extras["sandbox"].close()

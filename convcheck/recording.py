@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
-from . import pairs
+from . import interrupts, pairs
 
 if TYPE_CHECKING:
     from .spec import Capabilities
@@ -202,7 +202,9 @@ class Recorder:
         return f"declared by the predicate: {self.excluded} of {drawn} examples, e.g. {self.excluded_example}"
 
     def case(self, case: Any) -> None:
-        """Note one example's configuration (called once per hypothesis example)."""
+        """Note one example's configuration (called once per hypothesis example); no example starts
+        after a Ctrl-C (``convcheck.interrupts``)."""
+        interrupts.raise_if_interrupted()
         self.examples += 1
         self.dtype_examples[case.dtype] += 1
         self._last = case

@@ -295,6 +295,53 @@ def test_an_interrupted_run_says_so_and_still_renders(tmp_path):
     assert "this report is partial" in (tmp_path / "report.html").read_text()
 
 
+SWALLOWING = """
+import pathlib, time
+from convcheck.impls.numpy_reference import max_pool2d_backward, max_pool2d_forward as _forward
+
+HERE = pathlib.Path(__file__).parent
+
+
+def max_pool2d_forward(x, **kwargs):
+    (HERE / "sleeping").touch()
+    try:
+        time.sleep(1.0)
+    except BaseException:  # a student's bare except: Ctrl-C lands here and is dropped
+        (HERE / "swallowed").touch()
+    return _forward(x, **kwargs)
+"""
+
+
+def test_a_ctrl_c_that_the_code_under_test_catches_still_ends_the_run(tmp_path):
+    """In-process code that catches ``KeyboardInterrupt`` (a bare ``except:``) cannot keep a run going:
+    the run stops at the next example and its report says ``interrupted``."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "swallowing.py").write_text(SWALLOWING)
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "CONVCHECK_PROFILE")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "convcheck", "run", "--impl", "code/swallowing.py", "--ops", "max_pool2d",
+         "--no-isolation", "--profile", "thorough", "--report", "out"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (code / "sleeping").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                "the forward function was never called"
+            )
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGINT)  # lands in the 1 s sleep, inside the bare except
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+    assert (code / "swallowed").exists()
+    assert proc.returncode == 1
+    assert load(tmp_path / "out")["status"] == "interrupted"
+
+
 def test_report_json_is_replaced_atomically(tmp_path):
     path = tmp_path / "report.json"
     writer.atomic_write(path, '{"a": 1}\n')
