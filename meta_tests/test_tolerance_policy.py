@@ -261,3 +261,25 @@ def test_magnitude_bounds_pass_correct_float32_and_fail_a_small_relative_error(o
     assert tolerance.compare(output, got, expected, s, k, "float32").passed
     off = (np.asarray(expected) * (1 + 64 * tolerance.unit_roundoff("float32"))).astype(np.float32)
     assert not tolerance.compare(output, off, expected, s, k, "float32").passed
+
+
+def test_a_sum_too_long_for_its_dtype_still_bounds_nothing_summed():
+    """``gamma_K`` is infinite once ``K u >= 1``: in bfloat16 (``u = 2**-8``) from ``K = 256``, which a
+    max-pool's ``dx`` reaches with a dilated 3x3x3 window (``K = 7**3``). Where nothing is summed
+    (``S = 0``: the ``zeros`` family) the bound must stay finite, not ``inf * 0 = NaN``: a NaN bound
+    failed a correct ``max_pool3d`` adjoint identity on a difference of 0 (``0 <= nan`` is false)."""
+    from convcheck.spec.params import MaxPool3dParams
+    from convcheck.tests.values import make_case
+
+    p = MaxPool3dParams(kernel_size=(3, 3, 3), stride=(1, 1, 1), dilation=(3, 3, 3))
+    case = make_case("max_pool3d", p, {"x": (1, 1, 7, 7, 7)}, "bfloat16", "zeros")
+    k = case.op.reduction_lengths(case.shapes(), case.params)["dx"]
+    assert tolerance.gamma(k, tolerance.unit_roundoff("bfloat16")) == float("inf")
+    nothing = tolerance.inner_product_bound(k, "bfloat16", 0.0, 0.0, 2 * case.x.size)
+    assert nothing == tolerance.TINY["bfloat16"]
+    assert tolerance.inner_product_bound(k, "bfloat16", 1.0, 1.0, 2 * case.x.size) == float("inf")
+    s = np.array([0.0, 1.0])
+    bound = tolerance.elementwise_bound(s, s, k, "bfloat16", accumulate="bfloat16")
+    assert np.isfinite(bound[0]) and np.isinf(bound[1])
+    comp = tolerance.compare("y", np.zeros(2), np.zeros(2), np.zeros(2), k, "bfloat16", accumulate="bfloat16")
+    assert comp.passed and comp.error_ratio == 0

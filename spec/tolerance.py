@@ -149,6 +149,15 @@ def gamma(k: int, u: float) -> float:
     return ku / (1 - ku) if ku < 1 else math.inf
 
 
+def weighted(g: float, scale: Any) -> Any:
+    """``g * scale``, 0 where ``scale`` is 0: an infinite ``gamma`` (``k u >= 1``, a sum too long for
+    the dtype to bound) times a zero scale (nothing to sum, every term 0) adds no error, where the
+    plain product would be NaN and fail every comparison made with it."""
+    with np.errstate(invalid="ignore"):
+        out = np.where(np.asarray(scale) == 0, 0.0, g * np.asarray(scale, dtype=np.float64))
+    return float(out) if np.ndim(out) == 0 else out
+
+
 def underflow_floor(k: int, dtype: str, safety: float = SAFETY) -> float:
     """``SAFETY * (K + 1) * eta``: the absolute error that gradual underflow may add to a sum of ``K``
     products (``eta`` half the dtype's smallest subnormal; module docstring, Underflow)."""
@@ -174,7 +183,7 @@ def elementwise_bound(
     u64 = unit_roundoff("float64")
     floor = underflow_floor(k, dtype, safety) if gradual_underflow else TINY[_name(dtype)]
     bound: np.ndarray = (
-        safety * (gamma(k, u_acc) + gamma(k, u64)) * np.abs(abs_sum)
+        safety * weighted(gamma(k, u_acc) + gamma(k, u64), np.abs(abs_sum))
         + unit_roundoff(dtype) * np.abs(expected)
         + floor
     )
@@ -468,7 +477,11 @@ def _normwise_ratio(
     k_eff = k + max(1, math.ceil(math.log2(max(2, size))))
     nb = SAFETY * scale * (gamma(k_eff, unit_roundoff(accumulate or dtype)) + gamma(k_eff, 2.0**-53))
     rounding = unit_roundoff(dtype) * float(np.linalg.norm(s)) if accumulate not in (None, dtype) else 0.0
-    denom = nb * float(np.linalg.norm(s)) + rounding + TINY[_name(dtype)] * math.sqrt(max(size, 1))
+    denom = (
+        float(weighted(nb, float(np.linalg.norm(s))))
+        + rounding
+        + TINY[_name(dtype)] * math.sqrt(max(size, 1))
+    )
     return float(np.linalg.norm(err)) / denom
 
 
@@ -594,10 +607,8 @@ def inner_product_bound(k: int, dtype: str, abs_terms: float, dot_terms: float, 
     """
     u = unit_roundoff(dtype)
     u64 = unit_roundoff("float64")
-    return (
-        SAFETY * ((gamma(k, u) + gamma(k, u64)) * abs_terms + gamma(n_terms, u64) * dot_terms)
-        + TINY[_name(dtype)]
-    )
+    summed = weighted(gamma(k, u) + gamma(k, u64), abs_terms) + weighted(gamma(n_terms, u64), dot_terms)
+    return SAFETY * float(summed) + TINY[_name(dtype)]
 
 
 # --------------------------------------------------------------------------- user overrides

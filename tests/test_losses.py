@@ -92,8 +92,12 @@ def test_loss_finite_differences(impl, caps, op_name, record):
         s = checks.loss_magnitudes(case)
         u = 2.0**-53
         n = case.x.shape[0] if op.name == "softmax_cross_entropy" else case.x.size
-        bound = tolerance.SAFETY * 4 * tolerance.gamma(k["loss"], u) * float(s["loss"]) / EPS
-        bound += tolerance.SAFETY * tolerance.gamma(k["dz"] + v.size, u) * float(np.sum(s["dz"] * np.abs(v)))
+        bound = (
+            tolerance.SAFETY * 4 * tolerance.weighted(tolerance.gamma(k["loss"], u), float(s["loss"])) / EPS
+        )
+        bound += tolerance.SAFETY * tolerance.weighted(
+            tolerance.gamma(k["dz"] + v.size, u), float(np.sum(s["dz"] * np.abs(v)))
+        )
         bound += EPS**2 / 6 * float(np.sum(np.abs(v) ** 3)) / n
         bound *= checks.override_factor(case)
         if abs(fd - analytic) > bound:
