@@ -117,6 +117,23 @@ def test_a_relative_bias_far_below_the_elementwise_bound_is_caught():
     assert comp.error_ratio < 0.5 and not comp.aggregate_ok
 
 
+def test_results_that_underflow_the_storage_dtype_are_not_a_bias():
+    """``tanh'`` of large inputs in bfloat16: ``dy (1 - tanh(x)**2)`` is about 1e-170, and correct
+    rounding sends every such result to 0, a one-signed error relative to the result on every
+    element. The aggregate checks leave out nonzero results below the smallest normal, as they
+    leave out elements whose scale underflows; the relative bias above is still caught."""
+    impl = load("numpy_fast")
+    case = make_case("tanh", NoParams(), {"x": (2, 2, 2, 4)}, "bfloat16", "large", seed=29)
+    got = impl.functions["tanh_backward"](*case.backward_args(), **case.kwargs())
+    expected = oracles.call("scipy", "tanh_backward", *case.backward_args())
+    tiny = float(np.finfo(np.float32).tiny)  # bfloat16's smallest normal is float32's
+    assert np.all(got[np.abs(expected) < tiny] == 0) and np.count_nonzero(np.abs(expected) < tiny) >= 31
+    s = case.magnitude("dx")
+    k = case.op.reduction_lengths(case.shapes(), case.params)["dx"]
+    comp = tolerance.compare("dx", got, expected, s, k, "bfloat16", accumulate="float32")
+    assert comp.passed, comp
+
+
 def test_bias_limit_formula():
     """``|sum e| <= sum a + z (sqrt(sum e^2) + sqrt(sum a^2))`` with ``2 exp(-z^2/2) = FALSE_ALARM / 2``."""
     assert math.isclose(2 * math.exp(-(tolerance.BIAS_Z**2) / 2), tolerance.FALSE_ALARM / 2)
