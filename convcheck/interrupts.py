@@ -57,11 +57,6 @@ def uninstall() -> None:
     _state["installed"] = False
 
 
-def interrupted() -> bool:
-    """Whether SIGINT came since ``install``."""
-    return bool(_state["pending"])
-
-
 def raise_if_interrupted() -> None:
     """Raise ``KeyboardInterrupt`` if SIGINT came since ``install``: the first one was lost, since
     the run went on to a new test or example (module docstring)."""
