@@ -69,7 +69,7 @@ import numpy as np
 
 from .oracles import mistakes
 from .spec import InvalidConfiguration, dtypes, tolerance
-from .spec.case import Case, with_inputs
+from .spec.case import Case, finite_inputs, with_inputs
 
 if TYPE_CHECKING:
     from .impls.registry import Implementation
@@ -457,19 +457,13 @@ def _uninitialised(obs: Observation, ref: Reference) -> str | None:
     return _leftover_nan(obs, ref)
 
 
-def _finite_inputs(case: Case) -> bool:
-    """Whether every floating-point input of ``case`` (and its ``dy``) is finite."""
-    arrays = [*case.inputs.values(), case.dy]
-    return not any(a is not None and dtypes.is_float(a.dtype) and not np.isfinite(a).all() for a in arrays)
-
-
 def _leftover_nan(obs: Observation, ref: Reference) -> str | None:
     """NaN or inf in a convolution's or dense layer's output for finite inputs where no partial sum of
     a correct evaluation can overflow (``K S`` within range): a sum of finite products then has no
     way to make them, so they were in the accumulator before the sum began."""
     if ref.case.op.family not in ("conv", "linear"):
         return None
-    if not _finite_inputs(ref.case):
+    if not finite_inputs(ref.case):
         return None
     for name, got in obs.outputs.items():
         want = ref.expected.get(name)
@@ -562,7 +556,7 @@ def unreplayed(found: Diagnosis, wrong: bool) -> Diagnosis:
 
 def _non_finite(obs: Observation, ref: Reference) -> str | None:
     """Outputs holding NaN or inf where the right answer is finite, for finite inputs."""
-    if not _finite_inputs(ref.case):
+    if not finite_inputs(ref.case):
         return None
     seen = []
     for name, got in obs.outputs.items():

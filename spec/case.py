@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from . import dtypes
 from .ops import OPERATIONS, Operation
 
 SMALL = 64
@@ -121,3 +122,10 @@ def with_inputs(case: Case, **arrays: np.ndarray | None) -> Case:
         case.layout,
         dict(case.notes),
     )
+
+
+def finite_inputs(case: Case) -> bool:
+    """Whether every floating-point array of ``case`` (``dy`` included) is finite: otherwise the
+    non-finite contract (``spec.nonfinite``), not the finite-output rule, says where NaN and inf belong."""
+    arrays = [*case.inputs.values(), case.dy]
+    return all(a is None or not dtypes.is_float(a.dtype) or bool(np.isfinite(a).all()) for a in arrays)

@@ -20,7 +20,7 @@ import numpy as np
 from convcheck import oracles, recording
 from convcheck.impls.registry import Implementation, is_file_source
 from convcheck.spec import Capabilities, contracts, dtypes, tolerance
-from convcheck.spec.case import SMALL, Case, with_inputs
+from convcheck.spec.case import SMALL, Case, finite_inputs, with_inputs
 from convcheck.spec.ops import geometry_of
 
 from . import neighbours, shrink
@@ -162,13 +162,6 @@ def _check_array(
             kind="non-finite",
         )
     return value
-
-
-def finite_inputs(case: Case) -> bool:
-    """Whether every float array of ``case`` (``dy`` included) is finite: otherwise the non-finite
-    contract (``spec.nonfinite``), not this check, says where NaN and inf belong."""
-    arrays = [*case.inputs.values(), case.dy]
-    return all(a is None or not dtypes.is_float(a.dtype) or bool(np.isfinite(a).all()) for a in arrays)
 
 
 def _overflow_explains(case: Case, impl: Implementation, output: str, value: np.ndarray) -> bool:
